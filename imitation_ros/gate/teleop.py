@@ -35,7 +35,7 @@ DLS_DAMPING = 0.01
 
 def null_space_direction(config: ArmConfig, q: np.ndarray) -> np.ndarray:
     """
-    Unit joint-space direction that leaves the end effector still.
+    Return the unit joint-space direction that leaves the end effector still.
 
     The sign is fixed so that positive motion raises the first joint, which
     makes the elbow axis mean the same thing in every posture.

@@ -1,0 +1,243 @@
+# Copyright 2026 imitation_ros contributors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+Aggregate episode bags into one training dataset of aligned samples.
+
+Alignment rule (applied to the raw messages by log time, so it holds for bags
+recorded live, where clocks are not on a grid, as well as for bags written by
+:func:`imitation_ros.data.bags.write_episode`):
+
+* one sample per message on ``/forward_position_controller/commands`` (the
+  executed command is the sample's action);
+* its observation is the latest ``/joint_states``, the latest
+  ``/imitation/task`` and, when images are loaded, the latest
+  ``/camera/image_raw``, each with log time <= the command's log time;
+  commands before the first joint state or task (or image, when images are
+  loaded) are dropped;
+* ``human`` is the latest ``/imitation/intervention`` with log time <= the
+  command's (False when there is none);
+* the expert label is the latest ``/imitation/expert_action`` with log time
+  in (command time - one control period, command time]; NaN when there is
+  none (DAgger labels only what the expert saw);
+* joint states are reordered by name to the bag's ``joint_names``
+  custom_data (the command order); a joint state lacking one of them is a
+  DataError naming the bag and the joint.
+
+``source`` codes (:data:`SOURCE_CODES`): 0 demo, 1 hg_dagger, 2 dagger.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from .bags import (align_commands, episode_facts, EpisodeInfo, find_episode_bags,
+                   read_bag_messages, SOURCES)
+from ..errors import DataError
+
+#: Source name -> code stored in :attr:`Dataset.source`: demo 0, hg_dagger 1, dagger 2.
+SOURCE_CODES: dict[str, int] = {name: code for code, name in enumerate(SOURCES)}
+
+
+@dataclass(frozen=True, eq=False)
+class Dataset:
+    """N samples at the control rate, aligned by the module's rule."""
+
+    joint_names: tuple[str, ...]
+    """Column order of every (N, n) array."""
+    positions: np.ndarray
+    """Measured joint positions, (N, n), rad."""
+    velocities: np.ndarray
+    """Measured joint velocities, (N, n), rad/s (NaN where the robot sends none)."""
+    task: np.ndarray
+    """Task vectors, (N, k); k = 5 in the sim (``TASK_LAYOUT``)."""
+    actions: np.ndarray
+    """Executed absolute joint targets, (N, n), rad."""
+    expert_actions: np.ndarray
+    """Expert labels, (N, n), rad; NaN rows have no label."""
+    human: np.ndarray
+    """True where the human was in control, (N,) bool."""
+    source: np.ndarray
+    """Episode source code per sample (:data:`SOURCE_CODES`), (N,) int8."""
+    episode_id: np.ndarray
+    """Index into :attr:`episodes` of each sample's episode, (N,) int64."""
+    step: np.ndarray
+    """Index of the sample within its episode, (N,) int64."""
+    images: np.ndarray | None
+    """Camera frames, (N, H, W, 3) uint8 RGB, or None when not loaded."""
+    episodes: tuple[EpisodeInfo, ...]
+    """Metadata of every loaded episode."""
+
+    def __post_init__(self) -> None:
+        """Check that every column has N rows and the documented width."""
+        n_rows = len(self.actions)
+        n = len(self.joint_names)
+        shapes = {'positions': (n_rows, n), 'velocities': (n_rows, n), 'actions': (n_rows, n),
+                  'expert_actions': (n_rows, n), 'human': (n_rows,), 'source': (n_rows,),
+                  'episode_id': (n_rows,), 'step': (n_rows,)}
+        for name, shape in shapes.items():
+            if getattr(self, name).shape != shape:
+                msg = f'Dataset.{name} must have shape {shape}, got {getattr(self, name).shape}'
+                raise DataError(msg)
+        if self.task.ndim != 2 or len(self.task) != n_rows:
+            raise DataError(f'Dataset.task must have shape ({n_rows}, k), got {self.task.shape}')
+        if self.images is not None and (self.images.ndim != 4 or len(self.images) != n_rows):
+            msg = f'Dataset.images must have shape ({n_rows}, H, W, 3), got {self.images.shape}'
+            raise DataError(msg)
+
+    def __len__(self) -> int:
+        """Return the number of samples N."""
+        return int(len(self.actions))
+
+    @property
+    def expert_labelled(self) -> np.ndarray:
+        """Return where the sample has an expert label, (N,) bool."""
+        return np.all(np.isfinite(self.expert_actions), axis=1)
+
+    def subset(self, mask: np.ndarray) -> Dataset:
+        """
+        Return the samples selected by a (N,) bool mask or an index array.
+
+        ``episodes`` is kept whole so ``episode_id`` keeps its meaning.
+        """
+        sel = np.asarray(mask)
+        if sel.dtype == bool and sel.shape != (len(self),):
+            raise DataError(f'subset mask must have shape ({len(self)},), got {sel.shape}')
+        return Dataset(
+            joint_names=self.joint_names, positions=self.positions[sel],
+            velocities=self.velocities[sel], task=self.task[sel], actions=self.actions[sel],
+            expert_actions=self.expert_actions[sel], human=self.human[sel],
+            source=self.source[sel], episode_id=self.episode_id[sel], step=self.step[sel],
+            images=None if self.images is None else self.images[sel], episodes=self.episodes)
+
+    @staticmethod
+    def concat(datasets: Sequence[Dataset]) -> Dataset:
+        """
+        Join datasets; their episodes are appended and ``episode_id`` renumbered.
+
+        :raises DataError: no datasets, different joints or task widths, or
+            images in some but not all.
+        """
+        if not datasets:
+            raise DataError('Dataset.concat needs at least one dataset')
+        first = datasets[0]
+        for d in datasets[1:]:
+            if d.joint_names != first.joint_names:
+                msg = (f'cannot concatenate datasets over joints {first.joint_names} and '
+                       f'{d.joint_names}; record every episode with the same joint_names')
+                raise DataError(msg)
+            if d.task.shape[1] != first.task.shape[1]:
+                raise DataError('cannot concatenate datasets with different task widths')
+            if (d.images is None) != (first.images is None):
+                raise DataError('cannot concatenate datasets with and without images')
+            if d.images is not None and first.images is not None and \
+                    d.images.shape[1:] != first.images.shape[1:]:
+                raise DataError('cannot concatenate datasets with different image sizes')
+        offsets = np.cumsum([0] + [len(d.episodes) for d in datasets[:-1]])
+        images = None
+        if first.images is not None:
+            images = np.concatenate([d.images for d in datasets if d.images is not None])
+        return Dataset(
+            joint_names=first.joint_names,
+            positions=np.concatenate([d.positions for d in datasets]),
+            velocities=np.concatenate([d.velocities for d in datasets]),
+            task=np.concatenate([d.task for d in datasets]),
+            actions=np.concatenate([d.actions for d in datasets]),
+            expert_actions=np.concatenate([d.expert_actions for d in datasets]),
+            human=np.concatenate([d.human for d in datasets]),
+            source=np.concatenate([d.source for d in datasets]),
+            episode_id=np.concatenate([d.episode_id + o for d, o in zip(datasets, offsets)]),
+            step=np.concatenate([d.step for d in datasets]), images=images,
+            episodes=tuple(e for d in datasets for e in d.episodes))
+
+
+def _one_bag(path: Path, joint_names: tuple[str, ...] | None, with_images: bool) -> Dataset:
+    """Load one bag's samples, columns in ``joint_names`` order (None: the bag's own)."""
+    bag = read_bag_messages(path, with_images=with_images)
+    facts = episode_facts(bag)
+    al = align_commands(bag, need_images=with_images)
+    names = joint_names or bag.joint_names
+    if set(names) != set(bag.joint_names) or len(names) != len(bag.joint_names):
+        msg = (f'bag {path} has joints {bag.joint_names} but the dataset has {names}; load '
+               'bags of one robot configuration together')
+        raise DataError(msg)
+    perm = [bag.joint_names.index(name) for name in names]
+    m = len(al.command_times)
+    images = None
+    if with_images:
+        assert bag.images is not None and al.image_index is not None
+        images = bag.images.values[al.image_index]
+    return Dataset(
+        joint_names=tuple(names), positions=al.positions[:, perm],
+        velocities=al.velocities[:, perm], task=al.task, actions=al.actions[:, perm],
+        expert_actions=al.expert_actions[:, perm], human=al.human,
+        source=np.full(m, SOURCE_CODES[facts['source']], dtype=np.int8),
+        episode_id=np.zeros(m, dtype=np.int64),
+        step=np.arange(m, dtype=np.int64), images=images, episodes=(bag.info,))
+
+
+def load_dataset(paths: Sequence[Path | str] | Path | str, *,
+                 with_images: bool = False) -> Dataset:
+    """
+    Load every finished episode bag under ``paths`` into one :class:`Dataset`.
+
+    Each path may be a data directory, a session directory or a bag. Damaged
+    and unfinished bags are skipped with a DataWarning (see
+    :func:`imitation_ros.data.bags.find_episode_bags`).
+
+    :param with_images: also load the camera frame of every sample; bags
+        without images are then a DataError.
+    :raises DataError: a path does not exist, a bag is inconsistent, or no
+        sample was found.
+    """
+    roots = [paths] if isinstance(paths, (str, Path)) else list(paths)
+    bags: list[Path] = []
+    seen: set[Path] = set()
+    for root in roots:
+        for bag in find_episode_bags(root):
+            key = bag.resolve()
+            if key not in seen:
+                seen.add(key)
+                bags.append(bag)
+    parts: list[Dataset] = []
+    names: tuple[str, ...] | None = None
+    width: tuple[Path, int] | None = None
+    for bag in bags:
+        part = _one_bag(bag, names, with_images)
+        names = part.joint_names
+        if len(part):
+            if width is None:
+                width = (bag, part.task.shape[1])
+            elif part.task.shape[1] != width[1]:
+                msg = (f'bag {bag} has a task vector of length {part.task.shape[1]} but bag '
+                       f'{width[0]} has {width[1]}; load bags of one task family together')
+                raise DataError(msg)
+        parts.append(part)
+    if width is not None:
+        # An episode without samples may lack task messages; give it the common width
+        # so that its metadata still joins the dataset.
+        parts = [p if len(p) else replace(p, task=np.zeros((0, width[1]))) for p in parts]
+    total = sum(len(p) for p in parts)
+    if total == 0:
+        searched = ', '.join(str(r) for r in roots) or '(no paths given)'
+        msg = (f'no samples found in {len(bags)} episode bag(s) under {searched}; record '
+               'episodes first (`imitation-ros collect`) or point at the data directory; a '
+               'sample needs a command on /forward_position_controller/commands after a '
+               '/joint_states and an /imitation/task message')
+        raise DataError(msg)
+    return Dataset.concat(parts)

@@ -1,0 +1,263 @@
+# Copyright 2026 imitation_ros contributors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+What every policy kind shares.
+
+The observation/action layout, normalization, the training batch, and the
+small networks.
+
+Observations are the measured joint positions (n,) rad, the task vector (5,)
+and optionally a camera frame (H, W, 3) uint8. Actions are predicted relative to
+the measured joint positions (a - q, rad) in normalized units; the exported
+graph adds ``q`` back, so what a policy outputs at run time is always an
+absolute joint target.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+import math
+from typing import Optional
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..errors import ConfigError
+
+#: Smallest standard deviation used for normalization; a dimension that is
+#: constant in the data gets std 1 instead, so nothing divides by zero at run time.
+MIN_STD = 1e-6
+
+
+@dataclass(frozen=True)
+class Normalizer:
+    """Per-dimension affine normalization computed from data: ``(x - mean) / std``."""
+
+    mean: tuple[float, ...]
+    """Mean per dimension, in the data's units."""
+    std: tuple[float, ...]
+    """Standard deviation per dimension (1.0 where the data is constant)."""
+
+    @staticmethod
+    def fit(x: np.ndarray) -> 'Normalizer':
+        """Compute the statistics of ``x`` (N, D) over its first axis."""
+        x = np.asarray(x, dtype=np.float64).reshape(-1, np.shape(x)[-1])
+        if x.shape[0] == 0:
+            raise ConfigError('cannot compute normalization from zero samples')
+        if not np.all(np.isfinite(x)):
+            raise ConfigError('training data contains NaN or Inf; clean it before training')
+        mean = x.mean(axis=0)
+        std = x.std(axis=0)
+        std = np.where(std < MIN_STD, 1.0, std)
+        return Normalizer(tuple(float(v) for v in mean), tuple(float(v) for v in std))
+
+    def tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Return mean and std as float32 tensors, shape (D,)."""
+        return (torch.tensor(self.mean, dtype=torch.float32),
+                torch.tensor(self.std, dtype=torch.float32))
+
+    def to_dict(self) -> dict:
+        """Serialize for model metadata."""
+        return {'mean': list(self.mean), 'std': list(self.std)}
+
+    @staticmethod
+    def from_dict(d: dict) -> 'Normalizer':
+        """Inverse of :meth:`to_dict`."""
+        return Normalizer(tuple(float(v) for v in d['mean']), tuple(float(v) for v in d['std']))
+
+
+@dataclass(frozen=True)
+class PolicySpec:
+    """Observation and action layout plus normalization; travels inside the ONNX file."""
+
+    joint_names: tuple[str, ...]
+    """Joint order of states and actions."""
+    task_layout: tuple[str, ...]
+    """Meaning of each task vector entry."""
+    state_norm: Normalizer
+    """Normalization of the observation features (see :func:`observation_features`)."""
+    action_norm: Normalizer
+    """Normalization of relative actions a - q (rad)."""
+    image_shape: Optional[tuple[int, int, int]] = None
+    """(H, W, 3) of the camera frames the policy sees, or None for state-only policies."""
+    link_lengths: Optional[tuple[float, ...]] = None
+    """
+    Planar chain link lengths (m) for forward-kinematics features, or None.
+
+    With link lengths the observation features include every joint's position
+    relative to the obstacle and the end effector relative to the goal,
+    computed inside the graph; without, the features are the raw [q, task].
+    """
+
+    @property
+    def n_joints(self) -> int:
+        """Return the number of joints n."""
+        return len(self.joint_names)
+
+    @property
+    def obs_dim(self) -> int:
+        """Return the length of the observation feature vector."""
+        n, t = len(self.joint_names), len(self.task_layout)
+        if self.link_lengths is None:
+            return n + t
+        return n + t + 2 * n + 2 * n + 2
+
+
+def observation_features(state: torch.Tensor, task: torch.Tensor,
+                         link_lengths: Optional[tuple[float, ...]]) -> torch.Tensor:
+    """
+    Build the (unnormalized) observation features, (B, D).
+
+    Raw features are [q, task]. With ``link_lengths`` (planar chain, task laid
+    out as goal x, y, obstacle x, y, radius) they also hold cos and sin of each
+    link's absolute angle, each joint's position (after the base) relative to
+    the obstacle centre, and the end effector relative to the goal.
+    """
+    feats = [state, task]
+    if link_lengths is not None:
+        lengths = torch.tensor(link_lengths, dtype=state.dtype)
+        angles = torch.cumsum(state, dim=-1)
+        c, s = torch.cos(angles), torch.sin(angles)
+        px = torch.cumsum(c * lengths, dim=-1)
+        py = torch.cumsum(s * lengths, dim=-1)
+        feats += [c, s, px - task[:, 2:3], py - task[:, 3:4],
+                  torch.stack([px[:, -1] - task[:, 0], py[:, -1] - task[:, 1]], dim=-1)]
+    return torch.cat(feats, dim=-1)
+
+
+@dataclass(frozen=True)
+class Batch:
+    """A training batch (torch tensors)."""
+
+    state: torch.Tensor
+    """Joint positions, (B, n), rad."""
+    task: torch.Tensor
+    """Task vectors, (B, 5)."""
+    action: torch.Tensor
+    """Absolute action chunks, (B, H, n), rad; H = 1 for single-step kinds."""
+    image: Optional[torch.Tensor] = None
+    """Camera frames, (B, H, W, 3) uint8, or None."""
+
+
+def mlp(sizes: list[int], *, activation: type[nn.Module] = nn.Mish,
+        out_activation: bool = False) -> nn.Sequential:
+    """Build a multilayer perceptron with the given layer sizes."""
+    layers: list[nn.Module] = []
+    for i in range(len(sizes) - 1):
+        layers.append(nn.Linear(sizes[i], sizes[i + 1]))
+        if i < len(sizes) - 2 or out_activation:
+            layers.append(activation())
+    return nn.Sequential(*layers)
+
+
+class ImageEncoder(nn.Module):
+    """A small CNN for (H, W, 3) uint8 frames: four strided convs, spatial mean, linear."""
+
+    def __init__(self, out_dim: int = 64) -> None:
+        """Create the encoder with ``out_dim`` output features."""
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv2d(3, 16, 5, stride=2, padding=2), nn.Mish(),
+            nn.Conv2d(16, 32, 3, stride=2, padding=1), nn.Mish(),
+            nn.Conv2d(32, 32, 3, stride=2, padding=1), nn.Mish(),
+            nn.Conv2d(32, 64, 3, stride=2, padding=1), nn.Mish(),
+        )
+        self.head = nn.Linear(64, out_dim)
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        """Encode (B, H, W, 3) uint8 frames to (B, out_dim) features."""
+        x = image.permute(0, 3, 1, 2).to(torch.float32) * (1.0 / 255.0)
+        x = self.net(x)
+        return self.head(x.mean(dim=(2, 3)))
+
+
+class ObservationEncoder(nn.Module):
+    """Normalize [q, task], optionally append image features; output (B, D_feat)."""
+
+    def __init__(self, spec: PolicySpec, image_features: int = 64) -> None:
+        """Create the encoder for ``spec``."""
+        super().__init__()
+        mean, std = spec.state_norm.tensors()
+        self.register_buffer('mean', mean)
+        self.register_buffer('std', std)
+        self.link_lengths = spec.link_lengths
+        self.image = ImageEncoder(image_features) if spec.image_shape else None
+        self.out_dim = spec.obs_dim + (image_features if self.image is not None else 0)
+
+    def forward(self, state: torch.Tensor, task: torch.Tensor,
+                image: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Return the features, (B, out_dim)."""
+        x = (observation_features(state, task, self.link_lengths) - self.mean) / self.std
+        if self.image is not None:
+            if image is None:
+                raise ConfigError('this policy needs camera images but none were given')
+            x = torch.cat([x, self.image(image)], dim=-1)
+        return x
+
+
+class ActionScaler(nn.Module):
+    """Convert between absolute targets and normalized relative actions."""
+
+    def __init__(self, spec: PolicySpec) -> None:
+        """Create the scaler for ``spec``."""
+        super().__init__()
+        mean, std = spec.action_norm.tensors()
+        self.register_buffer('mean', mean)
+        self.register_buffer('std', std)
+
+    def normalize(self, action: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
+        """Map absolute targets (B, ..., n) to normalized relative actions (B, ..., n)."""
+        rel = action - (state.unsqueeze(1) if action.dim() == 3 else state)
+        return (rel - self.mean) / self.std
+
+    def denormalize(self, z: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
+        """Map normalized relative actions (B, ..., n) to absolute targets (B, ..., n)."""
+        rel = z * self.std + self.mean
+        return rel + (state.unsqueeze(1) if z.dim() == 3 else state)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimization settings shared by all kinds."""
+
+    steps: int = 3000
+    """Gradient steps."""
+    batch_size: int = 256
+    """Samples per step."""
+    lr: float = 1e-3
+    """Peak learning rate (AdamW, cosine decay)."""
+    weight_decay: float = 1e-4
+    """AdamW weight decay."""
+    val_fraction: float = 0.1
+    """Fraction of episodes held out for validation."""
+    hidden: tuple[int, ...] = (256, 256, 256)
+    """Hidden layer widths of the policy MLP."""
+    extra: dict = field(default_factory=dict)
+    """Kind-specific options (see each kind's Config)."""
+
+    def __post_init__(self) -> None:
+        if self.steps < 1 or self.batch_size < 1 or self.lr <= 0:
+            raise ConfigError('steps, batch_size and lr must be positive')
+        if not 0.0 <= self.val_fraction < 0.9:
+            raise ConfigError(f'val_fraction must be in [0, 0.9), got {self.val_fraction}')
+
+
+def sinusoidal_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
+    """Embed diffusion timesteps (B,) as (B, dim) sines and cosines."""
+    half = dim // 2
+    freqs = torch.exp(-math.log(10000.0) * torch.arange(half, dtype=torch.float32) / half)
+    args = t.to(torch.float32).unsqueeze(-1) * freqs
+    return torch.cat([torch.sin(args), torch.cos(args)], dim=-1)
