@@ -12,11 +12,47 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""The ``imitation-ros`` command line (placeholder until subcommands land)."""
+"""
+The ``imitation-ros`` command line.
+
+Subcommands: collect, bag-info (more arrive with the training and loop
+features). Errors of the project's own kind print one line that says what to
+fix and exit with status 1.
+"""
 
 from __future__ import annotations
 
+import argparse
+import sys
+from typing import Optional, Sequence
 
-def main(args: list[str] | None = None) -> int:
-    """Run the command line."""
-    return 0
+from ..errors import ImitationError
+from . import bag_info, collect, demo, render_task
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the argument parser with every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog='imitation-ros', description='Imitation learning for ROS 2 robot arms.')
+    sub = parser.add_subparsers(dest='command', metavar='COMMAND')
+    sub.required = True
+    for module in (collect, bag_info, render_task, demo):
+        module.add_parser(sub)
+    return parser
+
+
+def main(args: Optional[Sequence[str]] = None) -> int:
+    """Run the command line; returns the exit status."""
+    parsed = build_parser().parse_args(args)
+    try:
+        return int(parsed.func(parsed) or 0)
+    except ImitationError as exc:
+        print(f'error: {exc}', file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print('interrupted', file=sys.stderr)
+        return 130
+
+
+if __name__ == '__main__':
+    sys.exit(main())

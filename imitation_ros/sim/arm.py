@@ -55,9 +55,9 @@ class ArmConfig:
 
     link_lengths: tuple[float, ...] = (1.0, 0.8, 0.6)
     """Length of each link, base to tip (m); its length sets the number of joints."""
-    joint_lower: tuple[float, ...] = (-2.0, -2.6, -2.6)
+    joint_lower: tuple[float, ...] = (-2.2, -2.8, -2.8)
     """Lower joint limit per joint (rad)."""
-    joint_upper: tuple[float, ...] = (2.0, 2.6, 2.6)
+    joint_upper: tuple[float, ...] = (2.2, 2.8, 2.8)
     """Upper joint limit per joint (rad)."""
     max_joint_speed: float = 1.5
     """Largest joint speed the position controller produces (rad/s)."""
@@ -157,17 +157,17 @@ class TaskRanges:
     starts folded either way; the goal always lies beyond the obstacle.
     """
 
-    start_j1: tuple[float, float] = (1.4, 1.55)
+    start_j1: tuple[float, float] = (1.75, 1.95)
     """First joint at the start (rad), before the random sign."""
-    start_j2: tuple[float, float] = (-2.35, -2.2)
+    start_j2: tuple[float, float] = (-2.65, -2.5)
     """Second joint at the start (rad), before the random sign."""
-    start_j3: tuple[float, float] = (-0.15, 0.15)
+    start_j3: tuple[float, float] = (-0.1, 0.15)
     """Third joint at the start (rad), before the random sign."""
-    goal_x: tuple[float, float] = (1.95, 2.1)
+    goal_x: tuple[float, float] = (2.0, 2.1)
     """Goal x (m)."""
     goal_y: tuple[float, float] = (-0.1, 0.1)
     """Goal y (m)."""
-    obstacle_x: tuple[float, float] = (1.42, 1.52)
+    obstacle_x: tuple[float, float] = (1.5, 1.6)
     """Obstacle centre x (m)."""
     obstacle_y: tuple[float, float] = (-0.05, 0.05)
     """Obstacle centre y (m)."""

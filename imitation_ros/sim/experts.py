@@ -54,7 +54,7 @@ class DemonstratorStyle:
     """Fraction of the arm's max joint speed the demonstrator uses (0, 1]."""
     clearance: float = 0.16
     """Distance kept between the end effector path and the obstacle surface (m)."""
-    lookahead: float = 0.25
+    lookahead: float = 0.2
     """Distance of the tracked point ahead along the path (m); longer is smoother."""
 
     def __post_init__(self) -> None:
@@ -74,7 +74,7 @@ def _path(config: ArmConfig, task: Task, style: DemonstratorStyle) -> np.ndarray
     """
     start = end_effector(config, task.start)
     radius = task.obstacle_radius + style.clearance
-    angles = style.side * np.linspace(0.8 * math.pi, 0.2 * math.pi, 7)
+    angles = style.side * np.linspace(math.pi, 0.2 * math.pi, 9)
     arc = task.obstacle + radius * np.stack([np.cos(angles), np.sin(angles)], axis=-1)
     return np.vstack([start, arc, task.goal])
 
@@ -153,7 +153,12 @@ class ScriptedExpert:
         a_pinv = a.T @ np.linalg.inv(a @ a.T + lam2 * np.eye(a.shape[0]))
         qdot = a_pinv @ b
         null = np.eye(len(q)) - a_pinv @ a
-        qdot = qdot + null @ (1.0 * (self.style.side * _POSTURE_ABOVE - q))
+        # The side shows in the posture only once the arm nears the obstacle: before
+        # that, both sides' demonstrators move alike (the human picks a side late).
+        ee = end_effector(self.config, q)
+        start_turn = task.obstacle[0] - task.obstacle_radius - self.style.clearance
+        gate = float(np.clip((ee[0] - start_turn + 0.3) / 0.3, 0.0, 1.0))
+        qdot = qdot + null @ (gate * (self.style.side * _POSTURE_ABOVE - q))
         limit = self.style.speed * self.config.max_joint_speed
         peak = float(np.max(np.abs(qdot)))
         if peak > limit:
@@ -225,7 +230,7 @@ def sample_style(name: str, rng: np.random.Generator) -> DemonstratorStyle:
         return DemonstratorStyle(side=1 if rng.random() < 0.5 else -1,
                                  speed=float(rng.uniform(0.6, 1.0)),
                                  clearance=float(rng.uniform(0.12, 0.2)),
-                                 lookahead=float(rng.uniform(0.18, 0.35)))
+                                 lookahead=float(rng.uniform(0.15, 0.25)))
     raise ConfigError(f'unknown expert {name!r}; choose one of {", ".join(EXPERT_NAMES)}')
 
 
