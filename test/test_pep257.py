@@ -27,6 +27,6 @@ def test_pep257() -> None:
     """Every module, class and function docstring passes ament_pep257."""
     ament_pep257 = pytest.importorskip(
         'ament_pep257.main', reason='ament_pep257 is not installed (make setup installs it)')
-    rc = ament_pep257.main(argv=[str(ROOT / 'imitation_ros'), str(ROOT / 'launch'),
-                                 str(ROOT / 'test')])
+    paths = [ROOT / p for p in ('imitation_ros', 'launch', 'test') if (ROOT / p).exists()]
+    rc = ament_pep257.main(argv=[str(p) for p in paths])
     assert rc == 0, 'Found code style errors / warnings'

@@ -56,12 +56,19 @@ class DemonstratorStyle:
     """Distance kept between the end effector path and the obstacle surface (m)."""
     lookahead: float = 0.2
     """Distance of the tracked point ahead along the path (m); longer is smoother."""
+    entry: float = 0.7
+    """Where the path meets the arc around the obstacle, as a fraction of pi (0.5 .. 1.0).
+
+    1.0 heads for the obstacle's near point and turns late; smaller values head
+    for its side straight from the start."""
 
     def __post_init__(self) -> None:
         if self.side not in (1, -1):
             raise ConfigError(f'side must be +1 (above) or -1 (below), got {self.side}')
         if not 0.0 < self.speed <= 1.0:
             raise ConfigError(f'speed must be in (0, 1], got {self.speed}')
+        if not 0.5 <= self.entry <= 1.0:
+            raise ConfigError(f'entry must be in [0.5, 1.0], got {self.entry}')
         if self.clearance <= 0 or self.lookahead <= 0:
             raise ConfigError('clearance and lookahead must be positive')
 
@@ -74,7 +81,7 @@ def _path(config: ArmConfig, task: Task, style: DemonstratorStyle) -> np.ndarray
     """
     start = end_effector(config, task.start)
     radius = task.obstacle_radius + style.clearance
-    angles = style.side * np.linspace(math.pi, 0.2 * math.pi, 9)
+    angles = style.side * np.linspace(style.entry * math.pi, 0.2 * math.pi, 9)
     arc = task.obstacle + radius * np.stack([np.cos(angles), np.sin(angles)], axis=-1)
     return np.vstack([start, arc, task.goal])
 
@@ -230,7 +237,8 @@ def sample_style(name: str, rng: np.random.Generator) -> DemonstratorStyle:
         return DemonstratorStyle(side=1 if rng.random() < 0.5 else -1,
                                  speed=float(rng.uniform(0.6, 1.0)),
                                  clearance=float(rng.uniform(0.12, 0.2)),
-                                 lookahead=float(rng.uniform(0.15, 0.25)))
+                                 lookahead=float(rng.uniform(0.15, 0.25)),
+                                 entry=float(rng.uniform(0.6, 0.85)))
     raise ConfigError(f'unknown expert {name!r}; choose one of {", ".join(EXPERT_NAMES)}')
 
 

@@ -1,0 +1,190 @@
+# Copyright 2026 imitation_ros contributors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+From episode bags to a validated ONNX model in one call.
+
+Load the bags, select and label samples (``data/aggregate.py``), build action
+chunks, fit the normalization, train, plot the loss curves next to the model,
+export one self-contained ONNX file, and check that ONNX Runtime loads it and
+produces finite actions. Used by ``imitation-ros train``, the trainer node and
+the benchmarks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+import time
+from typing import Optional, Sequence
+
+import numpy as np
+
+from ..data.aggregate import aggregate, data_digest, DEFAULT_CORRECTION_WEIGHT
+from ..data.dataset import load_dataset
+from ..errors import TrainingError
+from ..policies.base import TrainConfig
+from ..policies.kinds import KINDS, Policy
+from ..sim.arm import ArmConfig, TASK_LAYOUT
+from .trainer import build_training_set, fit_spec, History, plot_history, train_policy
+
+#: Observation feature sets: 'planar-fk' adds forward kinematics of the simulated arm.
+FEATURES = ('planar-fk', 'raw')
+
+
+@dataclass(frozen=True)
+class TrainRequest:
+    """What to train, on what, and where the model goes."""
+
+    data: tuple[Path, ...]
+    """Data directories (or single bags)."""
+    kind: str
+    """Policy kind: mse, gmm, ar or diffusion."""
+    out: Path
+    """Path of the .onnx file to write."""
+    config: TrainConfig = field(default_factory=TrainConfig)
+    """Optimization settings."""
+    options: dict = field(default_factory=dict)
+    """Kind-specific settings (fields of the kind's Config)."""
+    seed: int = 0
+    """Seed of the split, batches and initialization."""
+    device: str = 'cpu'
+    """'cpu' or 'cuda'."""
+    image: bool = False
+    """Condition on camera images through the CNN encoder."""
+    features: str = 'planar-fk'
+    """Observation features: 'planar-fk' (sim arm kinematics) or 'raw' ([q, task])."""
+    link_lengths: tuple[float, ...] = ArmConfig().link_lengths
+    """Link lengths (m) for 'planar-fk'."""
+    correction_weight: float = DEFAULT_CORRECTION_WEIGHT
+    """Sampling weight of correction samples relative to demonstrations."""
+    version: str = ''
+    """Model version string (default: UTC timestamp)."""
+    variant: Optional[str] = None
+    """Diffusion export variant: 'sampler' (default) or 'denoiser'."""
+    progress: bool = True
+    """Show progress bars."""
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise TrainingError(f'unknown policy kind {self.kind!r}; choose one of '
+                                f'{", ".join(KINDS)}')
+        if self.features not in FEATURES:
+            raise TrainingError(f'features must be one of {FEATURES}, got {self.features!r}')
+        if self.out.suffix != '.onnx':
+            raise TrainingError(f'--out must end in .onnx, got {self.out}')
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What training produced."""
+
+    model: Path
+    """The exported .onnx file."""
+    loss_plot: Path
+    """PNG of the loss curves next to the model."""
+    history: History
+    """Loss curves."""
+    samples: int
+    """Training samples (after selection)."""
+    corrections: int
+    """Of which human or expert corrections."""
+    episodes: int
+    """Episodes they came from."""
+    digest: str
+    """SHA-256 of the training data's episode facts."""
+    version: str
+    """Model version written into the metadata."""
+    parameters: int
+    """Trainable parameters."""
+    seconds: float
+    """Wall time, load to validated file."""
+    policy: Policy
+    """The trained torch policy (eval mode, CPU)."""
+
+
+def train_from_bags(req: TrainRequest) -> TrainResult:
+    """Run the whole pipeline for ``req`` (see the module docstring)."""
+    from .export import export_policy
+    start = time.perf_counter()
+    data = load_dataset(list(req.data), with_images=req.image)
+    samples = aggregate(data, correction_weight=req.correction_weight)
+    kind_cls, cfg_cls = KINDS[req.kind]
+    horizon = int(req.options.get('horizon', cfg_cls().horizon)) if req.kind == 'diffusion' else 1
+    tset = build_training_set(samples.state, samples.task, samples.action, samples.episode,
+                              samples.step, horizon=horizon, weight=samples.weight,
+                              image=samples.image)
+    link_lengths = req.link_lengths if req.features == 'planar-fk' else None
+    if link_lengths is not None and len(link_lengths) != len(data.joint_names):
+        raise TrainingError(f'planar-fk needs one link length per joint ({len(data.joint_names)}),'
+                            f' got {len(link_lengths)}; use --features raw for another robot')
+    task_layout = TASK_LAYOUT if samples.task.shape[1] == len(TASK_LAYOUT) else tuple(
+        f'task_{i}' for i in range(samples.task.shape[1]))
+    spec = fit_spec(tset, data.joint_names, task_layout, with_image=req.image,
+                    link_lengths=link_lengths)
+    policy, history = train_policy(req.kind, tset, spec, req.config, options=req.options,
+                                   seed=req.seed, device=req.device, progress=req.progress,
+                                   desc=f'train {req.kind}')
+    version = req.version or datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%SZ')
+    digest = data_digest(data.episodes)
+    req.out.parent.mkdir(parents=True, exist_ok=True)
+    sources = {}
+    for info in data.episodes:
+        sources[info.source] = sources.get(info.source, 0) + 1
+    extra = {'version': version, 'training_data': {
+        'digest': digest, 'episodes': len(data.episodes), 'samples': len(samples),
+        'corrections': int(samples.correction.sum()), 'sources': sources,
+        'correction_weight': req.correction_weight, 'seed': req.seed,
+        'paths': [str(p) for p in req.data], 'steps': req.config.steps,
+        'final_train_loss': history.train_loss[-1] if history.train_loss else None,
+        'final_val_loss': history.val_loss[-1] if history.val_loss else None}}
+    model = export_policy(policy, req.out, metadata_extra=extra, variant=req.variant)
+    plot = plot_history(history, req.out.with_suffix('.loss.png'),
+                        title=f'{req.kind} on {len(samples)} samples ({version})')
+    validate_model(model, len(data.joint_names), samples.task.shape[1])
+    return TrainResult(model=model, loss_plot=plot, history=history, samples=len(samples),
+                       corrections=int(samples.correction.sum()),
+                       episodes=len(np.unique(samples.episode)), digest=digest,
+                       version=version, parameters=policy.parameter_count(),
+                       seconds=time.perf_counter() - start, policy=policy)
+
+
+def validate_model(path: Path, n_joints: int, task_dim: int) -> None:
+    """Load ``path`` with ONNX Runtime and check that a sample action is finite."""
+    from ..runtime.onnx_policy import OnnxPolicy
+    policy = OnnxPolicy(path)
+    state = np.zeros(n_joints)
+    task = np.zeros(task_dim)
+    image = None
+    if policy.needs_image:
+        image = np.zeros(policy.image_shape, dtype=np.uint8)
+    action = policy.act(state, task, image)
+    if action.shape != (n_joints,) or not np.all(np.isfinite(action)):
+        raise TrainingError(f'{path}: the exported model produced {action}; not saving it')
+
+
+def parse_options(pairs: Sequence[str]) -> dict:
+    """Parse ``key=value`` pairs (values as JSON where possible, else strings)."""
+    import json
+    out: dict = {}
+    for pair in pairs:
+        if '=' not in pair:
+            raise TrainingError(f'option {pair!r} must look like key=value (e.g. components=8)')
+        key, value = pair.split('=', 1)
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
