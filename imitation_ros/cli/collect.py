@@ -31,9 +31,9 @@ import numpy as np
 
 from ..data.bags import EpisodeRecord, write_episode
 from ..errors import DataError
-from ..sim.arm import ArmConfig, ArmSim, end_effector
+from ..sim.arm import ArmConfig, ArmSim
 from ..sim.experts import EXPERT_NAMES, make_expert
-from ..sim.rollout import rollout, Trajectory
+from ..sim.rollout import passing_side, rollout, Trajectory
 
 #: Stamp of the first collected episode (2026-01-01T00:00:00Z), so bags are reproducible.
 EPOCH_NS = 1_767_225_600_000_000_000
@@ -57,16 +57,6 @@ class CollectSummary:
     """Size of the session folder on disk."""
     seconds: float
     """Wall time."""
-
-
-def passing_side(config: ArmConfig, trajectory: Trajectory) -> int:
-    """Return +1 if the end effector passed the obstacle above, -1 below, 0 if never beside it."""
-    ee = end_effector(config, trajectory.positions)
-    obstacle = trajectory.task.obstacle
-    near = np.abs(ee[:, 0] - obstacle[0]) < 0.06
-    if not near.any():
-        return 0
-    return 1 if float(np.mean(ee[near, 1] - obstacle[1])) > 0 else -1
 
 
 def to_record(trajectory: Trajectory, *, config: ArmConfig, episode: int, t0_ns: int,

@@ -29,13 +29,14 @@ from dataclasses import asdict, dataclass
 import math
 from typing import Optional
 
-import numpy as np
 import torch
 from torch import nn
 import torch.nn.functional as F
 
 from ..errors import ConfigError
 from .base import ActionScaler, Batch, mlp, ObservationEncoder, PolicySpec, sinusoidal_embedding
+# gmm_select is re-exported: it used to live here.
+from .sampling import cosine_alphas_cumprod, ddim_timesteps, gmm_select  # noqa: F401
 
 
 class Policy(nn.Module):
@@ -118,7 +119,7 @@ class GmmConfig:
     """Number of mixture components K."""
     hidden: tuple[int, ...] = (256, 256, 256)
     """Hidden layer widths."""
-    min_log_std: float = -5.0
+    min_log_std: float = -3.0
     """Lower bound of each component's log std (normalized units)."""
     mode: str = 'argmax'
     """Run-time default: 'argmax' (most probable component's mean) or 'sample'."""
@@ -187,26 +188,6 @@ class GmmPolicy(Policy):
     def settings(self) -> dict:
         """Return kind-specific settings."""
         return {'config': asdict(self.config)}
-
-
-def gmm_select(log_weights: np.ndarray, means: np.ndarray, stds: np.ndarray, *,
-               mode: str, uniform: np.ndarray, normal: np.ndarray) -> np.ndarray:
-    """
-    Pick actions from mixture parameters (numpy; shared by runtime and parity tests).
-
-    :param log_weights: (B, K); ``means``, ``stds``: (B, K, n) absolute.
-    :param uniform: (B,) in [0, 1), picks the component when sampling.
-    :param normal: (B, n) standard normal noise for the within-component sample.
-    :returns: (B, n) absolute joint targets.
-    """
-    if mode == 'argmax':
-        k = np.argmax(log_weights, axis=-1)
-        return means[np.arange(len(k)), k]
-    w = np.exp(log_weights - log_weights.max(axis=-1, keepdims=True))
-    cdf = np.cumsum(w / w.sum(axis=-1, keepdims=True), axis=-1)
-    k = np.minimum((cdf < uniform[:, None]).sum(axis=-1), cdf.shape[-1] - 1)
-    idx = np.arange(len(k))
-    return means[idx, k] + stds[idx, k] * normal
 
 
 # --------------------------------------------------------------------------- ar
@@ -337,21 +318,6 @@ class DiffusionConfig:
                               f'{self.horizon}')
         if not 1 <= self.sample_steps <= self.train_steps:
             raise ConfigError('diffusion needs 1 <= sample_steps <= train_steps')
-
-
-def cosine_alphas_cumprod(steps: int) -> np.ndarray:
-    """Squared-cosine noise schedule (Nichol & Dhariwal), alpha-bar per step, (steps,)."""
-    s = 0.008
-    x = np.linspace(0, steps, steps + 1)
-    ac = np.cos(((x / steps) + s) / (1 + s) * math.pi * 0.5) ** 2
-    ac = ac / ac[0]
-    betas = np.clip(1 - ac[1:] / ac[:-1], 0, 0.999)
-    return np.cumprod(1.0 - betas)
-
-
-def ddim_timesteps(train_steps: int, sample_steps: int) -> np.ndarray:
-    """Return the DDIM timesteps, descending, (sample_steps,)."""
-    return (np.arange(sample_steps)[::-1] * (train_steps // sample_steps)).astype(np.int64)
 
 
 class _Denoiser(nn.Module):

@@ -26,7 +26,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from .arm import ArmSim, end_effector, Task
+from .arm import ArmConfig, ArmSim, end_effector, Task
 from .render import render, View
 
 #: A controller maps (measured joint positions (n,) rad, task) to an absolute joint target (n,).
@@ -95,3 +95,13 @@ def rollout(sim: ArmSim, controller: Controller, *, task: Task | None = None,
         images=np.array(images, dtype=np.uint8) if images else None,
         image_steps=np.array(image_steps, dtype=np.int64) if images else None,
         success=sim.success, reason=sim.reason)
+
+
+def passing_side(config: ArmConfig, trajectory: Trajectory) -> int:
+    """Return +1 if the end effector passed beside the obstacle above, -1 below, 0 never."""
+    ee = end_effector(config, trajectory.positions)
+    obstacle = trajectory.task.obstacle
+    near = np.abs(ee[:, 0] - obstacle[0]) < 0.06
+    if not near.any():
+        return 0
+    return 1 if float(np.mean(ee[near, 1] - obstacle[1])) > 0 else -1

@@ -1,0 +1,633 @@
+# Copyright 2026 imitation_ros contributors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+Run an exported policy with ONNX Runtime (numpy and onnxruntime only, no torch).
+
+:class:`OnnxPolicy` loads one ``.onnx`` file written by
+:func:`imitation_ros.training.export.export_policy`, checks that the graph
+agrees with the metadata inside the file (and, if asked, with the robot's
+joint names), and turns observations into absolute joint targets. Sampling
+happens here, with the policy's own seeded generator, and the graph gets the
+noise as an input: ``gmm`` picks a mixture component in numpy, ``ar`` feeds
+temperature-scaled Gumbel noise, ``diffusion`` feeds the initial noise and
+executes ``execute`` actions of each predicted chunk before re-planning
+(receding horizon). Both diffusion export variants run: 'sampler' (the whole
+DDIM in the graph) and 'denoiser' (the DDIM loop here, one graph call per step).
+
+Every problem with the model file raises :class:`~imitation_ros.errors.ModelError`;
+bad call arguments raise :class:`~imitation_ros.errors.ConfigError`. A graph that
+outputs NaN or Inf raises ``ModelError`` as well, so a control loop that catches
+:class:`~imitation_ros.errors.ImitationError` fails safe.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+import json
+from pathlib import Path
+import time
+from typing import Any, Optional, Sequence
+import warnings
+
+import numpy as np
+import onnxruntime as ort
+
+from ..errors import ConfigError, ModelError
+from ..policies.sampling import ddim_schedule, ddim_step, gmm_select
+
+#: Metadata formats this runtime reads.
+SUPPORTED_FORMATS = ('1',)
+#: Policy kinds this runtime runs.
+KINDS = ('mse', 'gmm', 'ar', 'diffusion')
+#: Diffusion export variants.
+DIFFUSION_VARIANTS = ('sampler', 'denoiser')
+#: Metadata every model file must carry.
+REQUIRED_KEYS = ('imitation_ros.format', 'kind', 'variant', 'joint_names', 'task_layout',
+                 'observation', 'action', 'inputs', 'outputs', 'settings', 'horizon',
+                 'execute', 'version')
+#: Extra metadata of diffusion models (the DDIM schedule).
+DIFFUSION_KEYS = ('ddim_steps', 'train_steps', 'ddim_clip')
+#: Short provider names accepted in ``providers``.
+PROVIDER_ALIASES = {'cpu': 'CPUExecutionProvider', 'cuda': 'CUDAExecutionProvider',
+                    'tensorrt': 'TensorrtExecutionProvider', 'trt': 'TensorrtExecutionProvider'}
+#: Graph element types; inputs not listed are float32.
+_TYPES = {'image': 'tensor(uint8)', 'timestep': 'tensor(int64)'}
+_FIX = 're-export it with imitation_ros.training.export.export_policy (imitation-ros train)'
+
+
+def resolve_providers(providers: Optional[Sequence[str]]) -> list[str]:
+    """
+    Map provider names or shorthands ('cpu', 'cuda', 'tensorrt') to available providers.
+
+    Providers this onnxruntime build lacks are dropped with a warning; the CPU
+    provider is always last, so the session falls back to it.
+    """
+    if isinstance(providers, str):
+        providers = [providers]
+    known = set(ort.get_all_providers())
+    available = set(ort.get_available_providers())
+    out: list[str] = []
+    for item in providers or ():
+        name = PROVIDER_ALIASES.get(str(item).lower(), str(item))
+        if name not in known:
+            raise ConfigError(f'unknown ONNX Runtime provider {item!r}; use one of '
+                              f'{sorted(PROVIDER_ALIASES)} or a full name such as '
+                              'CUDAExecutionProvider')
+        if name not in available:
+            warnings.warn(f'{name} is not available in this onnxruntime build (available: '
+                          f'{", ".join(sorted(available))}); falling back to the CPU. Install '
+                          'onnxruntime-gpu for CUDA/TensorRT.', RuntimeWarning, stacklevel=3)
+            continue
+        if name not in out:
+            out.append(name)
+    if 'CPUExecutionProvider' in out:
+        out.remove('CPUExecutionProvider')
+    out.append('CPUExecutionProvider')
+    return out
+
+
+def _shape_str(shape: Sequence[Any]) -> str:
+    return '(' + ', '.join(str(d) for d in shape) + ')'
+
+
+class OnnxPolicy:
+    """
+    An exported policy loaded with ONNX Runtime.
+
+    :param path: the ``.onnx`` file.
+    :param providers: ONNX Runtime providers or shorthands ('cpu', 'cuda',
+        'tensorrt'); default CPU. Unavailable ones fall back to the CPU with a warning.
+    :param mode: gmm only: 'argmax' (mean of the most probable component) or
+        'sample'; default from the model's settings. Ignored by other kinds.
+    :param temperature: ar only: 0 takes the most probable bin, > 0 samples
+        at that temperature; default from the model's settings. Ignored by other kinds.
+    :param execute: diffusion only: actions executed per predicted chunk before
+        re-planning, 1 <= execute <= horizon; default from the model.
+    :param seed: seed of the runtime's random generator (all sampling noise).
+    :param threads: ONNX Runtime intra-op threads (small models are fastest with 1;
+        0 lets ONNX Runtime choose).
+    :param expect_joint_names: the robot's joint order; a model trained for other
+        joints (or another order) is refused.
+    :param check_finite: raise ModelError when the graph outputs NaN or Inf.
+    """
+
+    def __init__(self, path: Path | str, *, providers: Optional[Sequence[str]] = None,
+                 mode: Optional[str] = None, temperature: Optional[float] = None,
+                 execute: Optional[int] = None, seed: int = 0, threads: int = 1,
+                 expect_joint_names: Optional[Sequence[str]] = None,
+                 check_finite: bool = True) -> None:
+        """Load and validate ``path``; see the class docstring for the options."""
+        self._path = Path(path)
+        if threads < 0:
+            raise ConfigError(f'threads must be >= 0 (0: ONNX Runtime chooses), got {threads}')
+        self._check_finite = bool(check_finite)
+        self._rng = np.random.default_rng(seed)
+        self._queue: deque[np.ndarray] = deque()
+        wanted = resolve_providers(providers)
+        self._session = self._open(wanted, threads)
+        active = self._session.get_providers()
+        lost = [p for p in wanted if p not in active]
+        if lost:
+            warnings.warn(f'{self._path}: ONNX Runtime could not start {", ".join(lost)} '
+                          f'(check the CUDA/TensorRT libraries); running on {", ".join(active)}',
+                          RuntimeWarning, stacklevel=2)
+        self._meta = dict(self._session.get_modelmeta().custom_metadata_map)
+        self._parse_metadata()
+        self._check_graph()
+        if expect_joint_names is not None:
+            self._check_joints(tuple(str(j) for j in expect_joint_names))
+        self._configure(mode, temperature, execute)
+
+    # ------------------------------------------------------------------ loading
+    def _open(self, providers: list[str], threads: int) -> ort.InferenceSession:
+        path = self._path
+        if not path.is_file():
+            raise ModelError(f'model file {path} does not exist; train one with '
+                             f'"imitation-ros train ... --out {path}" or fix the path')
+        if path.stat().st_size == 0:
+            raise ModelError(f'model file {path} is empty (0 bytes), probably an interrupted '
+                             f'copy; copy it again or {_FIX}')
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        opts.log_severity_level = 3
+        try:
+            return ort.InferenceSession(str(path), sess_options=opts, providers=providers)
+        except Exception as exc:  # onnxruntime raises its own (unexported) exception types
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ModelError(f'{path} is not a loadable ONNX model ({reason[:300]}); the file '
+                             f'is corrupt, truncated or not ONNX: copy it again or '
+                             f'{_FIX}') from exc
+
+    def _json(self, key: str) -> Any:
+        try:
+            return json.loads(self._meta[key])
+        except (TypeError, ValueError) as exc:
+            raise ModelError(f'{self._path}: metadata {key!r} is not valid JSON ({exc}); '
+                             f'{_FIX}') from exc
+
+    def _int(self, key: str) -> int:
+        try:
+            return int(self._meta[key])
+        except (TypeError, ValueError) as exc:
+            raise ModelError(f'{self._path}: metadata {key!r} must be an integer, got '
+                             f'{self._meta[key]!r}; {_FIX}') from exc
+
+    def _bad(self, what: str) -> ModelError:
+        return ModelError(f'{self._path}: {what}; the file was edited or damaged, {_FIX}')
+
+    def _parse_metadata(self) -> None:
+        meta, path = self._meta, self._path
+        if 'imitation_ros.format' not in meta:
+            raise ModelError(f'{path} is an ONNX model but not an imitation_ros policy: it has '
+                             'no imitation_ros metadata (missing keys: '
+                             f'{", ".join(k for k in REQUIRED_KEYS if k not in meta)}); {_FIX}')
+        fmt = meta['imitation_ros.format']
+        if fmt not in SUPPORTED_FORMATS:
+            raise ModelError(f'{path} has metadata format {fmt!r}; this runtime reads format '
+                             f'{", ".join(SUPPORTED_FORMATS)}: update imitation_ros on the robot '
+                             'or re-export the model with this version')
+        kind = meta.get('kind', '')
+        missing = [k for k in REQUIRED_KEYS if k not in meta]
+        if kind == 'diffusion':
+            missing += [k for k in DIFFUSION_KEYS if k not in meta]
+        if missing:
+            raise ModelError(f'{path} lacks required metadata {", ".join(missing)}; {_FIX}')
+        if kind not in KINDS:
+            raise ModelError(f'{path} has unknown policy kind {kind!r} (this runtime runs '
+                             f'{", ".join(KINDS)}); update imitation_ros or {_FIX}')
+        self._kind = kind
+        self._variant = meta['variant']
+        if kind == 'diffusion' and self._variant not in DIFFUSION_VARIANTS:
+            raise self._bad(f'unknown diffusion variant {self._variant!r} (expected one of '
+                            f'{", ".join(DIFFUSION_VARIANTS)})')
+        joints = self._json('joint_names')
+        layout = self._json('task_layout')
+        if not isinstance(joints, list) or not joints or not isinstance(layout, list):
+            raise self._bad('joint_names and task_layout must be non-empty JSON lists')
+        self._joint_names = tuple(str(j) for j in joints)
+        self._task_layout = tuple(str(t) for t in layout)
+        n, k = len(self._joint_names), len(self._task_layout)
+        obs, act = self._json('observation'), self._json('action')
+        self._settings = self._json('settings')
+        if not isinstance(obs, dict) or not isinstance(act, dict) \
+                or not isinstance(self._settings, dict):
+            raise self._bad('observation, action and settings must be JSON objects')
+        if act.get('dim') != n or obs.get('state_dim') != n:
+            raise self._bad(f'the metadata is inconsistent: {n} joint names but action dim '
+                            f'{act.get("dim")} and state dim {obs.get("state_dim")}')
+        if obs.get('task_dim') != k:
+            raise self._bad(f'the metadata is inconsistent: task layout has {k} entries but '
+                            f'task dim is {obs.get("task_dim")}')
+        image = obs.get('image_shape')
+        if image is not None and (not isinstance(image, list) or len(image) != 3
+                                  or image[2] != 3 or min(image) < 1):
+            raise self._bad(f'image_shape must be [H, W, 3] or null, got {image!r}')
+        self._image_shape = None if image is None else tuple(int(v) for v in image)
+        norm = act.get('normalization') or {}
+        try:
+            self._act_mean = np.asarray(norm['mean'], dtype=np.float32)
+            self._act_std = np.asarray(norm['std'], dtype=np.float32)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise self._bad('action normalization (mean, std) is missing or not numeric') from exc
+        if self._act_mean.shape != (n,) or self._act_std.shape != (n,):
+            raise self._bad(f'action normalization must have {n} entries per field')
+        obs_norm = obs.get('normalization') or {}
+        self._obs_mean = np.asarray(obs_norm.get('mean') or [0.0] * (n + k), dtype=np.float64)
+        self._horizon = self._int('horizon')
+        self._default_execute = self._int('execute')
+        if self._kind != 'diffusion' and self._horizon != 1:
+            raise self._bad(f'a {self._kind} policy has horizon 1, metadata says {self._horizon}')
+        if not 1 <= self._default_execute <= self._horizon:
+            raise self._bad(f'execute {self._default_execute} must be in 1..horizon '
+                            f'({self._horizon})')
+        config = self._settings.get('config') or {}
+        self._config = config if isinstance(config, dict) else {}
+        if self._kind == 'diffusion':
+            steps, train = self._int('ddim_steps'), self._int('train_steps')
+            if not 1 <= steps <= train:
+                raise self._bad(f'ddim_steps {steps} must be in 1..train_steps ({train})')
+            try:
+                self._clip = float(meta['ddim_clip'])
+            except ValueError as exc:
+                raise self._bad(f'ddim_clip must be a number, got {meta["ddim_clip"]!r}') from exc
+            self._schedule = ddim_schedule(train, steps)
+
+    def _expected_io(self) -> tuple[dict, dict]:
+        n, k, h = len(self._joint_names), len(self._task_layout), self._horizon
+        inputs: dict[str, list] = {'state': ['B', n], 'task': ['B', k]}
+        outputs: dict[str, list]
+        if self._kind == 'mse':
+            outputs = {'action': ['B', n]}
+        elif self._kind == 'gmm':
+            c = self._config_int('components')
+            outputs = {'log_weights': ['B', c], 'means': ['B', c, n], 'stds': ['B', c, n]}
+        elif self._kind == 'ar':
+            inputs['gumbel'] = ['B', n, self._config_int('bins')]
+            outputs = {'action': ['B', n]}
+        elif self._variant == 'sampler':
+            inputs['noise'] = ['B', h, n]
+            outputs = {'actions': ['B', h, n]}
+        else:
+            inputs.update(sample=['B', h, n], timestep=['B'])
+            outputs = {'eps': ['B', h, n]}
+        if self._image_shape is not None:
+            inputs['image'] = ['B', *self._image_shape]
+        return inputs, outputs
+
+    def _config_int(self, key: str) -> int:
+        value = self._config.get(key)
+        if not isinstance(value, int) or value < 1:
+            raise self._bad(f'settings.config.{key} must be a positive integer, got {value!r}')
+        return value
+
+    def _check_graph(self) -> None:
+        expected = self._expected_io()
+        claimed = (self._json('inputs'), self._json('outputs'))
+        graph = ({a.name: a for a in self._session.get_inputs()},
+                 {a.name: a for a in self._session.get_outputs()})
+        self._input_names = [a.name for a in self._session.get_inputs()]
+        self._output_names = list(expected[1])
+        desc = (f'a {self._kind} policy with {len(self._joint_names)} joints, task dim '
+                f'{len(self._task_layout)}, horizon {self._horizon}')
+        for side, want, meta, got in zip(('input', 'output'), expected, claimed, graph):
+            if meta != want:
+                raise self._bad(f'metadata {side}s {meta} do not match {desc} '
+                                f'(expected {want})')
+            if set(got) != set(want):
+                raise self._bad(f'graph {side}s are {sorted(got)} but {desc} has '
+                                f'{sorted(want)}')
+            for name, shape in want.items():
+                arg = got[name]
+                dims = list(arg.shape)
+                ok = len(dims) == len(shape) and all(
+                    w == 'B' or not isinstance(g, int) or g == w for g, w in zip(dims, shape))
+                if not ok:
+                    raise self._bad(f'graph {side} {name!r} has shape {_shape_str(dims)} but the '
+                                    f'metadata says {_shape_str(shape)} ({desc})')
+                dtype = _TYPES.get(name, 'tensor(float)')
+                if arg.type != dtype:
+                    raise self._bad(f'graph {side} {name!r} has type {arg.type}, expected {dtype}')
+
+    def _check_joints(self, expect: tuple[str, ...]) -> None:
+        if expect == self._joint_names:
+            return
+        hint = ('the same joints in another order' if sorted(expect) == sorted(self._joint_names)
+                else 'another robot')
+        raise ModelError(f'{self._path} was trained for joints {list(self._joint_names)} but '
+                         f'this robot has {list(expect)} ({hint}); load the model trained for '
+                         'this robot or retrain on its data')
+
+    def _configure(self, mode: Optional[str], temperature: Optional[float],
+                   execute: Optional[int]) -> None:
+        self._mode = str(mode if mode is not None else self._config.get('mode', 'argmax'))
+        if self._kind == 'gmm' and self._mode not in ('argmax', 'sample'):
+            raise ConfigError(f"gmm mode must be 'argmax' or 'sample', got {self._mode!r}")
+        temp = temperature if temperature is not None else self._config.get('temperature', 0.0)
+        self._temperature = float(temp)
+        if self._kind == 'ar' and not (np.isfinite(self._temperature)
+                                       and self._temperature >= 0):
+            raise ConfigError(f'ar temperature must be >= 0 (0: most probable bin), got {temp}')
+        self._execute = int(execute if execute is not None else self._default_execute)
+        if not 1 <= self._execute <= self._horizon:
+            raise ConfigError(f'execute must be in 1..{self._horizon} (the chunk length), got '
+                              f'{self._execute}')
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def path(self) -> Path:
+        """Return the model file."""
+        return self._path
+
+    @property
+    def kind(self) -> str:
+        """Return the policy kind: mse, gmm, ar or diffusion."""
+        return self._kind
+
+    @property
+    def variant(self) -> str:
+        """Return the export variant: 'sampler' or 'denoiser' for diffusion, else 'default'."""
+        return self._variant
+
+    @property
+    def version(self) -> str:
+        """Return the model version string written at export."""
+        return self._meta['version']
+
+    @property
+    def joint_names(self) -> tuple[str, ...]:
+        """Return the joint order of states and actions."""
+        return self._joint_names
+
+    @property
+    def task_layout(self) -> tuple[str, ...]:
+        """Return the meaning of each task vector entry."""
+        return self._task_layout
+
+    @property
+    def needs_image(self) -> bool:
+        """Return whether the policy needs a camera frame."""
+        return self._image_shape is not None
+
+    @property
+    def image_shape(self) -> Optional[tuple[int, int, int]]:
+        """Return the (H, W, 3) frame shape the policy sees, or None."""
+        return self._image_shape
+
+    @property
+    def horizon(self) -> int:
+        """Return the actions per predicted chunk (1 for single-step kinds)."""
+        return self._horizon
+
+    @property
+    def execute(self) -> int:
+        """Return the actions executed per chunk before re-planning."""
+        return self._execute
+
+    @property
+    def mode(self) -> str:
+        """Return the gmm selection mode: 'argmax' or 'sample'."""
+        return self._mode
+
+    @property
+    def temperature(self) -> float:
+        """Return the ar sampling temperature."""
+        return self._temperature
+
+    @property
+    def pending(self) -> int:
+        """Return the diffusion actions still queued from the last chunk."""
+        return len(self._queue)
+
+    @property
+    def metadata(self) -> dict[str, str]:
+        """Return a copy of the raw metadata; values are strings, structured ones JSON."""
+        return dict(self._meta)
+
+    @property
+    def settings(self) -> dict:
+        """Return the kind-specific settings recorded at export."""
+        return json.loads(self._meta['settings'])
+
+    @property
+    def training_data(self) -> dict:
+        """Return what the model was trained on (digest, episodes, ...), or {}."""
+        try:
+            value = json.loads(self._meta.get('training_data', '{}'))
+        except ValueError:
+            return {}
+        return value if isinstance(value, dict) else {}
+
+    @property
+    def providers(self) -> list[str]:
+        """Return the ONNX Runtime providers in use."""
+        return list(self._session.get_providers())
+
+    def __repr__(self) -> str:
+        """Return a one-line description."""
+        return (f'OnnxPolicy({str(self._path)!r}, kind={self._kind}, variant={self._variant}, '
+                f'version={self.version}, joints={len(self._joint_names)})')
+
+    # ------------------------------------------------------------------ inference
+    def reset(self) -> None:
+        """Forget queued actions (call at the start of each episode)."""
+        self._queue.clear()
+
+    def act(self, state: np.ndarray, task: np.ndarray,
+            image: Optional[np.ndarray] = None) -> np.ndarray:
+        """
+        Return the absolute joint targets (n,) float64 for one observation.
+
+        Diffusion policies predict a chunk and return its first ``execute``
+        actions on successive calls before predicting again; call :meth:`reset`
+        at the start of each episode.
+        """
+        s, t, img = self._observation(state, task, image)
+        if self._kind != 'diffusion':
+            return self._forward(s, t, img, None)[0]
+        if not self._queue:
+            chunk = self._forward(s, t, img, None)[0]
+            self._queue.extend(chunk[:self._execute])
+        return self._queue.popleft()
+
+    def predict_chunk(self, state: np.ndarray, task: np.ndarray,
+                      image: Optional[np.ndarray] = None,
+                      noise: Optional[Any] = None) -> np.ndarray:
+        """
+        Predict (horizon, n) absolute joint targets for one observation (no queue).
+
+        :param noise: as in :meth:`act_batch`, without the batch axis or with batch 1.
+        """
+        s, t, img = self._observation(state, task, image)
+        out = self._forward(s, t, img, self._single_noise(noise))
+        return out.reshape(self._horizon, len(self._joint_names))
+
+    def act_batch(self, states: np.ndarray, tasks: np.ndarray,
+                  images: Optional[np.ndarray] = None,
+                  noise: Optional[Any] = None) -> np.ndarray:
+        """
+        Run a batch: (B, n) targets, or (B, horizon, n) chunks for diffusion (float64).
+
+        :param states: (B, n) rad; ``tasks`` (B, k); ``images`` (B, H, W, 3) uint8.
+        :param noise: exactly the sampling noise, instead of the runtime's generator:
+            ar: the graph's ``gumbel`` input (B, n, bins), already temperature-scaled;
+            diffusion: the initial noise (B, H, n); gmm: a tuple (uniform (B,),
+            standard normal (B, n)), used in 'sample' mode; mse: must be None.
+        """
+        s, t, img = self._batch(states, tasks, images)
+        return self._forward(s, t, img, noise)
+
+    def warmup(self, iterations: int = 3) -> float:
+        """
+        Run a few inferences untouched by the queue and generator; return the last in ms.
+
+        The first inference of a session is slower (allocation, kernel selection):
+        call this before the control loop starts.
+        """
+        n, k = len(self._joint_names), len(self._task_layout)
+        mean = self._obs_mean
+        s = (mean[:n] if len(mean) >= n else np.zeros(n)).astype(np.float32)[None]
+        t = (mean[n:n + k] if len(mean) >= n + k else np.zeros(k)).astype(np.float32)[None]
+        img = None if self._image_shape is None else np.zeros((1, *self._image_shape), np.uint8)
+        noise = self._zero_noise(1)
+        elapsed = 0.0
+        for _ in range(max(1, int(iterations))):
+            start = time.perf_counter()
+            self._forward(s, t, img, noise)
+            elapsed = time.perf_counter() - start
+        return elapsed * 1e3
+
+    # ------------------------------------------------------------------ internals
+    def _observation(self, state: np.ndarray, task: np.ndarray,
+                     image: Optional[np.ndarray]) -> tuple[np.ndarray, ...]:
+        n, k = len(self._joint_names), len(self._task_layout)
+        state, task = np.asarray(state), np.asarray(task)
+        if state.shape != (n,):
+            raise ConfigError(f'state must have shape ({n},) for joints '
+                              f'{list(self._joint_names)}, got {state.shape}')
+        if task.shape != (k,):
+            raise ConfigError(f'task must have shape ({k},) ({", ".join(self._task_layout)}), '
+                              f'got {task.shape}')
+        return self._batch(state[None], task[None],
+                           None if image is None else np.asarray(image)[None])
+
+    def _batch(self, states: np.ndarray, tasks: np.ndarray,
+               images: Optional[np.ndarray]) -> tuple[Any, ...]:
+        n, k = len(self._joint_names), len(self._task_layout)
+        s = np.ascontiguousarray(states, dtype=np.float32)
+        t = np.ascontiguousarray(tasks, dtype=np.float32)
+        if s.ndim != 2 or s.shape[1] != n or len(s) == 0:
+            raise ConfigError(f'states must have shape (B, {n}) with B >= 1, got {s.shape}')
+        if t.shape != (len(s), k):
+            raise ConfigError(f'tasks must have shape ({len(s)}, {k}), got {t.shape}')
+        if not (np.all(np.isfinite(s)) and np.all(np.isfinite(t))):
+            raise ConfigError('state or task contains NaN or Inf; check the joint state and '
+                              'task sources before calling the policy')
+        img = None
+        if self._image_shape is not None:
+            if images is None:
+                raise ConfigError(f'this policy needs camera images {self._image_shape} uint8 '
+                                  'but none were given')
+            img = np.asarray(images)
+            if img.shape != (len(s), *self._image_shape) or img.dtype != np.uint8:
+                raise ConfigError(f'images must be uint8 with shape '
+                                  f'{(len(s), *self._image_shape)}, got {img.dtype} {img.shape}')
+            img = np.ascontiguousarray(img)
+        return s, t, img
+
+    def _single_noise(self, noise: Any) -> Any:
+        if noise is None or self._kind == 'mse':
+            return noise
+        if self._kind == 'gmm':
+            uniform, normal = noise
+            return np.reshape(uniform, (1,)), np.reshape(normal, (1, -1))
+        arr = np.asarray(noise)
+        return arr[None] if arr.ndim == 2 else arr
+
+    def _zero_noise(self, b: int) -> Any:
+        n = len(self._joint_names)
+        if self._kind == 'gmm':
+            return np.full(b, 0.5), np.zeros((b, n))
+        if self._kind == 'ar':
+            return np.zeros((b, n, self._config_int('bins')), np.float32)
+        if self._kind == 'diffusion':
+            return np.zeros((b, self._horizon, n), np.float32)
+        return None
+
+    def _run(self, feeds: dict) -> list[np.ndarray]:
+        outs = self._session.run(self._output_names, feeds)
+        if self._check_finite:
+            for name, out in zip(self._output_names, outs):
+                if not np.all(np.isfinite(out)):
+                    raise ModelError(f'{self._path}: output {name!r} contains NaN or Inf; the '
+                                     'model is broken or the observation is far outside its '
+                                     'training data: stop the robot and check the model')
+        return outs
+
+    def _noise_array(self, noise: Any, shape: tuple[int, ...], what: str) -> np.ndarray:
+        arr = np.ascontiguousarray(noise, dtype=np.float32)
+        if arr.shape != shape:
+            raise ConfigError(f'{what} noise must have shape {shape}, got {arr.shape}')
+        return arr
+
+    def _forward(self, s: np.ndarray, t: np.ndarray, img: Optional[np.ndarray],
+                 noise: Any) -> np.ndarray:
+        b, n = s.shape
+        feeds: dict[str, np.ndarray] = {'state': s, 'task': t}
+        if img is not None:
+            feeds['image'] = img
+        kind = self._kind
+        if kind == 'mse':
+            if noise is not None:
+                raise ConfigError('an mse policy is deterministic; pass noise=None')
+            return self._run(feeds)[0].astype(np.float64)
+        if kind == 'gmm':
+            log_w, means, stds = self._run(feeds)
+            if self._mode == 'sample':
+                if noise is None:
+                    uniform, normal = self._rng.random(b), self._rng.standard_normal((b, n))
+                else:
+                    uniform, normal = (np.asarray(v, dtype=np.float64) for v in noise)
+                    if uniform.shape != (b,) or normal.shape != (b, n):
+                        raise ConfigError(f'gmm noise must be (uniform ({b},), normal ({b}, {n}))'
+                                          f', got {uniform.shape}, {normal.shape}')
+            else:
+                uniform, normal = np.zeros(b), np.zeros((b, n))
+            return gmm_select(log_w.astype(np.float64), means.astype(np.float64),
+                              stds.astype(np.float64), mode=self._mode, uniform=uniform,
+                              normal=normal)
+        if kind == 'ar':
+            shape = (b, n, self._config_int('bins'))
+            if noise is not None:
+                gumbel = self._noise_array(noise, shape, 'ar gumbel')
+            elif self._temperature > 0:
+                gumbel = (self._temperature * self._rng.gumbel(size=shape)).astype(np.float32)
+            else:
+                gumbel = np.zeros(shape, np.float32)
+            feeds['gumbel'] = gumbel
+            return self._run(feeds)[0].astype(np.float64)
+        shape = (b, self._horizon, n)
+        x = (self._noise_array(noise, shape, 'diffusion') if noise is not None
+             else self._rng.standard_normal(shape).astype(np.float32))
+        if self._variant == 'sampler':
+            feeds['noise'] = x
+            return self._run(feeds)[0].astype(np.float64)
+        for step, a_t, a_prev in self._schedule:
+            feeds['sample'] = x
+            feeds['timestep'] = np.full(b, step, dtype=np.int64)
+            x = ddim_step(x, self._run(feeds)[0], a_t, a_prev, self._clip)
+        chunk = x * self._act_std + self._act_mean + s[:, None, :]
+        return chunk.astype(np.float64)
