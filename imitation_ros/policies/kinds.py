@@ -195,9 +195,9 @@ class GmmPolicy(Policy):
 class ArConfig:
     """Settings of the discretized autoregressive policy."""
 
-    bins: int = 64
+    bins: int = 32
     """Bins per action dimension."""
-    bound: float = 4.0
+    bound: float = 3.0
     """Bins cover [-bound, bound] in normalized units; actions outside are clipped."""
     hidden: tuple[int, ...] = (256, 256, 256)
     """Hidden widths of the shared trunk."""
@@ -205,6 +205,8 @@ class ArConfig:
     """Hidden width of the per-dimension head."""
     temperature: float = 0.0
     """Run-time default: 0 takes the most probable bin; > 0 samples at that temperature."""
+    label_smoothing: float = 0.1
+    """Cross-entropy label smoothing; keeps the bins' probabilities from overconfidence."""
 
     def __post_init__(self) -> None:
         if self.bins < 2 or self.bound <= 0 or self.temperature < 0:
@@ -261,7 +263,8 @@ class ArPolicy(Policy):
         total = torch.zeros(target.shape[0], device=target.device)
         for d, head in enumerate(self.heads):
             logits = head(torch.cat([h, prev[:, :d]], dim=-1))
-            total = total + F.cross_entropy(logits, bins[:, d], reduction='none')
+            total = total + F.cross_entropy(logits, bins[:, d], reduction='none',
+                                            label_smoothing=self.config.label_smoothing)
         return total
 
     def decode(self, state: torch.Tensor, task: torch.Tensor, gumbel: torch.Tensor,

@@ -15,8 +15,10 @@
 """
 Evaluate an ONNX policy in the simulated arm, directly (no DDS).
 
-The policy runs through the same runtime the robot uses (ONNX Runtime);
-episodes come from a fixed seed, so every policy sees the same tasks.
+The policy runs through the same runtime the robot uses (ONNX Runtime) and
+the same safety layer as the intervention gate (commands clamped to the joint
+limits, non-finite commands replaced by a hold); episodes come from a fixed
+seed, so every policy sees the same tasks.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from typing import Optional
 
 import numpy as np
 
+from ..gate.limits import safe_command
 from ..runtime.onnx_policy import OnnxPolicy
 from ..sim.arm import ArmConfig, ArmSim, end_effector, Task
 from ..sim.render import render, View
@@ -71,7 +74,9 @@ def evaluate_policy(policy: OnnxPolicy, *, episodes: int = 100, seed: int = 10_0
 
     def controller(q: np.ndarray, task: Task) -> np.ndarray:
         image = render(cfg, task, q, view) if view is not None else None
-        return policy.act(q, task.vector(), image)
+        # The same safety layer as the intervention gate: finite and inside the limits.
+        command, _ = safe_command(policy.act(q, task.vector(), image), q, cfg.lower, cfg.upper)
+        return command
 
     reasons: Counter = Counter()
     above = below = 0
