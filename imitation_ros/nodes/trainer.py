@@ -1,0 +1,237 @@
+# Copyright 2026 imitation_ros contributors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+The ``trainer`` node: aggregate bags, retrain in a child process, publish the new model.
+
+It watches ``data_dir``; when at least ``min_new_samples`` new human-labelled
+samples (HG-DAgger takeover steps, DAgger expert labels) have arrived since the
+last training, or on ``~/train`` (std_srvs/Trigger), it runs ``imitation-ros
+train`` in a child process on all the data (base demonstrations plus
+corrections), writes a new versioned ``.onnx`` into ``models_dir`` (temporary
+name, renamed into place), validates it with ONNX Runtime, and only then
+publishes its path on ``imitation/model`` (transient local, so a policy node
+that starts later still gets it). Progress and failures go to
+``imitation/trainer_status`` (String JSON) and ``/diagnostics``; a failed
+training publishes nothing on ``imitation/model``. The executor never blocks:
+the child is polled from a timer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+import json
+from pathlib import Path
+import sys
+from typing import Any, Optional
+
+from diagnostic_msgs.msg import DiagnosticArray
+import rclpy
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from std_msgs.msg import String
+from std_srvs.srv import Trigger
+
+from ..errors import ConfigError, ImitationError
+from ..training.jobs import JobResult, JobSpec, LabelCounter, next_model_path, TrainingJob
+from .conversions import (DIAG_ERROR, DIAG_OK, DIAG_WARN, diagnostic_array,
+                          diagnostic_status)
+from .params import check_params, declare_and_read, param
+from .qos import DIAGNOSTICS_QOS, EPISODE_LIVE_QOS, MODEL_QOS
+
+
+@dataclass(frozen=True)
+class TrainerParams:
+    """Parameters of ``trainer`` (see config/trainer.yaml)."""
+
+    data_dir: str = param('data', 'Folder of episode bags (base demonstrations and corrections)')
+    models_dir: str = param('models', 'Folder the versioned models are written to')
+    model_prefix: str = param('policy', 'Model file names are PREFIX_vNNN.onnx')
+    policy: str = param('gmm', 'Policy kind to train', choices=('mse', 'gmm', 'ar', 'diffusion'))
+    train_steps: int = param(2000, 'Gradient steps per training', unit='steps', minimum=1,
+                             maximum=10_000_000)
+    min_new_samples: int = param(200, 'Retrain once this many new human-labelled samples exist',
+                                 unit='samples', minimum=1, maximum=10_000_000)
+    check_period_s: float = param(1.0, 'How often the data folder and a running job are '
+                                  'checked', unit='s', minimum=0.05, maximum=3600.0)
+    correction_weight: float = param(2.0, 'Sampling weight of a correction sample relative to '
+                                     'a demonstration sample', minimum=0.01, maximum=1000.0)
+    seed: int = param(0, 'Training seed (incremented per version)', minimum=0,
+                      maximum=2 ** 31 - 1)
+    device: str = param('cpu', 'Training device', choices=('cpu', 'cuda'))
+    features: str = param('planar-fk', 'Observation features', choices=('planar-fk', 'raw'))
+    options_json: str = param('{}', 'Kind-specific options as a JSON object, e.g. '
+                              '{"components": 5}')
+    train_on_start: bool = param(False, 'Train once at start-up if demonstrations exist')
+
+    def __post_init__(self) -> None:
+        check_params(self)
+        try:
+            options = json.loads(self.options_json)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f'options_json is not JSON ({exc}); write e.g. {{"components": 5}}')
+        if not isinstance(options, dict):
+            raise ConfigError('options_json must be a JSON object, e.g. {"components": 5}')
+
+    def options(self) -> tuple[str, ...]:
+        """Return the options as KEY=VALUE strings for the train command."""
+        return tuple(f'{k}={json.dumps(v)}' for k, v in json.loads(self.options_json).items())
+
+
+class TrainerNode(Node):
+    """Watches data, retrains in a child process, publishes validated models."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        """Declare parameters, publishers, the ~/train service and the check timer."""
+        super().__init__('trainer', **kwargs)
+        self.params = declare_and_read(self, TrainerParams)
+        p = self.params
+        self._counter = LabelCounter([Path(p.data_dir)])
+        self._trained_on = -1
+        self._job: Optional[TrainingJob] = None
+        self._last: Optional[JobResult] = None
+        self._requested = p.train_on_start
+        self._versions = 0
+        self._model_pub = self.create_publisher(String, 'imitation/model', MODEL_QOS)
+        self._status_pub = self.create_publisher(String, 'imitation/trainer_status', 10)
+        self._diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', DIAGNOSTICS_QOS)
+        self.create_subscription(String, 'imitation/episode', self._on_episode, EPISODE_LIVE_QOS)
+        self.create_service(Trigger, '~/train', self._on_train)
+        self.create_timer(p.check_period_s, self._check)
+        self.create_timer(1.0, self._diagnostics)
+        counts = self._counter.count()
+        self._trained_on = counts.correction_steps
+        self._status('idle', f'{counts.episodes} episodes, {counts.correction_steps} '
+                     'human-labelled samples')
+
+    # ------------------------------------------------------------------ callbacks
+    def _on_episode(self, msg: String) -> None:
+        # An end event means a bag is about to be closed: check soon, not every event.
+        try:
+            event = json.loads(msg.data)
+        except json.JSONDecodeError:
+            return
+        if isinstance(event, dict) and event.get('event') == 'end':
+            self._check()
+
+    def _on_train(self, request: Trigger.Request, response: Trigger.Response) -> Any:
+        if self._job is not None:
+            response.success = False
+            response.message = f'already training {self._job.spec.version}'
+            return response
+        self._requested = True
+        response.success = True
+        response.message = 'training requested'
+        self._check()
+        return response
+
+    def _check(self) -> None:
+        try:
+            if self._job is not None:
+                self._poll_job()
+                return
+            counts = self._counter.count()
+            new = counts.correction_steps - self._trained_on
+            if counts.episodes == 0:
+                if self._requested:
+                    self._status('failed', f'no episode bags under {self.params.data_dir}')
+                    self._requested = False
+                return
+            if self._requested or new >= self.params.min_new_samples:
+                self._start(counts.correction_steps, new)
+        except ImitationError as exc:
+            self._status('failed', str(exc))
+            self.get_logger().error(f'trainer: {exc}', throttle_duration_sec=5.0)
+
+    # ------------------------------------------------------------------ jobs
+    def _start(self, corrections: int, new: int) -> None:
+        p = self.params
+        out, version = next_model_path(Path(p.models_dir), p.model_prefix)
+        spec = JobSpec(data=(Path(p.data_dir),), out=out, version=version, policy=p.policy,
+                       steps=p.train_steps, seed=p.seed + self._versions,
+                       correction_weight=p.correction_weight, features=p.features,
+                       device=p.device, options=p.options())
+        self._job = TrainingJob(spec)
+        self._requested = False
+        self._trained_on = corrections
+        self._status('training', f'{version}: {new} new human-labelled samples', version=version)
+        self.get_logger().info(f'training {version} ({p.policy}, {p.train_steps} steps) -> {out}')
+
+    def _poll_job(self) -> None:
+        assert self._job is not None
+        result = self._job.poll()
+        if result is None:
+            self._status('training', f'{self._job.elapsed:.0f} s', version=self._job.spec.version)
+            return
+        self._job = None
+        self._last = result
+        self._versions += 1
+        if not result.ok:
+            self._status('failed', result.message, version=result.spec.version)
+            self.get_logger().error(f'training {result.spec.version} failed: {result.message}')
+            return
+        path = str(result.spec.out.resolve())
+        self._model_pub.publish(String(data=path))
+        self._status('done', result.message, version=result.spec.version, path=path,
+                     seconds=round(result.seconds, 1))
+        self.get_logger().info(f'published {result.spec.version}: {path} '
+                               f'({result.seconds:.0f} s)')
+
+    def _status(self, state: str, message: str, **extra: Any) -> None:
+        self._state = state
+        self._message = message
+        self._status_pub.publish(String(data=json.dumps(
+            {'state': state, 'message': message, **extra})))
+
+    def _diagnostics(self) -> None:
+        level = {'failed': DIAG_ERROR, 'training': DIAG_OK}.get(self._state, DIAG_OK)
+        if self._last is not None and not self._last.ok and self._state == 'failed':
+            level = DIAG_ERROR
+        elif self._state == 'failed':
+            level = DIAG_WARN
+        self._diag_pub.publish(diagnostic_array([diagnostic_status(
+            'trainer: retraining', level, f'{self._state}: {self._message}',
+            {'versions_trained': self._versions, 'policy': self.params.policy,
+             'data_dir': self.params.data_dir, 'models_dir': self.params.models_dir})],
+            stamp=self.get_clock().now().to_msg()))
+
+    def destroy_node(self) -> None:
+        """Stop a running child process, then destroy the node."""
+        if self._job is not None:
+            self._job.cancel()
+        super().destroy_node()
+
+
+def main(args: Optional[list[str]] = None) -> int:
+    """Run the trainer node until shutdown; return the exit status."""
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = TrainerNode()
+        rclpy.spin(node)
+    except ConfigError as exc:
+        print(f'trainer: cannot start: {exc}', file=sys.stderr)
+        return 1
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            node.destroy_node()
+        if rclpy.ok():
+            rclpy.shutdown()
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,213 @@
+# Copyright 2026 imitation_ros contributors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+Retraining as a background job: what the trainer node runs, without ROS.
+
+- :func:`count_labels` reads only bag metadata (cheap) to count the samples a
+  new training would add: human-controlled steps of HG-DAgger episodes and
+  expert-labelled steps of DAgger episodes.
+- :func:`next_model_path` numbers model versions (``<prefix>_v007.onnx``).
+- :class:`TrainingJob` runs ``imitation-ros train`` in a child process: torch
+  and ONNX Runtime in one process slow each other down badly, and the node's
+  executor must never block. The export writes to a temporary name and renames
+  it into place, so no reader ever sees half a file; the job validates the new
+  file with ONNX Runtime before it reports success.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+import re
+import subprocess
+import sys
+import time
+from typing import Optional, Sequence
+
+from ..data.bags import episode_info, find_episode_bags
+from ..errors import ImitationError, TrainingError
+
+
+@dataclass(frozen=True)
+class LabelCounts:
+    """Samples available for training, from bag metadata."""
+
+    episodes: int
+    """Finished episode bags."""
+    demo_steps: int
+    """Steps of demonstration episodes."""
+    correction_steps: int
+    """Human-controlled (hg_dagger) plus expert-labelled (dagger) steps."""
+
+
+class LabelCounter:
+    """
+    Count episodes and labelled steps under some roots from bag metadata only.
+
+    Finished bags never change, so each bag's metadata is read once and cached.
+    """
+
+    def __init__(self, roots: Sequence[Path]) -> None:
+        """Watch ``roots`` (folders that may not exist yet)."""
+        self.roots = tuple(Path(r) for r in roots)
+        self._cache: dict[Path, tuple[str, int]] = {}
+
+    def count(self) -> LabelCounts:
+        """Return the current counts."""
+        episodes = demo = corrections = 0
+        for root in self.roots:
+            if not root.exists():
+                continue
+            for bag in find_episode_bags(root):
+                if bag not in self._cache:
+                    try:
+                        info = episode_info(bag)
+                    except ImitationError:
+                        continue
+                    labelled = {'demo': info.steps,
+                                'hg_dagger': info.human_steps or 0,
+                                'dagger': info.expert_labels or 0}.get(info.source, 0)
+                    self._cache[bag] = (info.source, labelled)
+                source, labelled = self._cache[bag]
+                episodes += 1
+                if source == 'demo':
+                    demo += labelled
+                else:
+                    corrections += labelled
+        return LabelCounts(episodes, demo, corrections)
+
+
+def count_labels(roots: Sequence[Path]) -> LabelCounts:
+    """Count episodes and labelled steps under ``roots`` from metadata only (uncached)."""
+    return LabelCounter(roots).count()
+
+
+def next_model_path(models_dir: Path, prefix: str) -> tuple[Path, str]:
+    """Return the path and version (``v001``, ``v002``, ...) of the next model."""
+    pattern = re.compile(rf'^{re.escape(prefix)}_v(\d+)\.onnx$')
+    numbers = [int(m.group(1)) for p in Path(models_dir).glob(f'{prefix}_v*.onnx')
+               if (m := pattern.match(p.name))]
+    version = f'v{max(numbers, default=0) + 1:03d}'
+    return Path(models_dir) / f'{prefix}_{version}.onnx', version
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """What one retraining run does."""
+
+    data: tuple[Path, ...]
+    """Data directories with the base demonstrations and the corrections."""
+    out: Path
+    """Model file to write."""
+    version: str
+    """Version string written into the model."""
+    policy: str = 'gmm'
+    """Policy kind."""
+    steps: int = 2000
+    """Gradient steps."""
+    seed: int = 0
+    """Training seed."""
+    correction_weight: float = 2.0
+    """Sampling weight of correction samples."""
+    features: str = 'planar-fk'
+    """Observation features."""
+    device: str = 'cpu'
+    """Training device."""
+    options: tuple[str, ...] = field(default_factory=tuple)
+    """Kind-specific KEY=VALUE options."""
+
+    def command(self) -> list[str]:
+        """Return the child process command line."""
+        cmd = [sys.executable, '-m', 'imitation_ros.cli.main', 'train',
+               '--data', *[str(p) for p in self.data], '--policy', self.policy,
+               '--out', str(self.out), '--steps', str(self.steps), '--seed', str(self.seed),
+               '--version', self.version, '--correction-weight', str(self.correction_weight),
+               '--features', self.features, '--device', self.device, '--no-progress']
+        for option in self.options:
+            cmd += ['--option', option]
+        return cmd
+
+
+@dataclass(frozen=True)
+class JobResult:
+    """How a finished job ended."""
+
+    ok: bool
+    """True when a validated model file was written."""
+    spec: JobSpec
+    """What ran."""
+    seconds: float
+    """Wall time."""
+    message: str
+    """The child's summary (success) or the reason it failed."""
+
+
+class TrainingJob:
+    """One retraining run in a child process; poll it, never wait on it."""
+
+    def __init__(self, spec: JobSpec) -> None:
+        """Start the child process for ``spec``."""
+        self.spec = spec
+        spec.out.parent.mkdir(parents=True, exist_ok=True)
+        self._start = time.monotonic()
+        self._proc = subprocess.Popen(spec.command(), stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE, text=True)
+
+    @property
+    def elapsed(self) -> float:
+        """Return the seconds since the job started."""
+        return time.monotonic() - self._start
+
+    def poll(self) -> Optional[JobResult]:
+        """Return the result once the child has exited, else None."""
+        if self._proc.poll() is None:
+            return None
+        out, err = self._proc.communicate()
+        seconds = self.elapsed
+        if self._proc.returncode != 0:
+            lines = [line for line in err.strip().splitlines() if line.strip()]
+            reason = lines[-1] if lines else f'exit status {self._proc.returncode}'
+            return JobResult(False, self.spec, seconds, reason)
+        try:
+            validate(self.spec.out)
+        except ImitationError as exc:
+            return JobResult(False, self.spec, seconds, f'validation failed: {exc}')
+        summary = out.strip().splitlines()[0] if out.strip() else 'trained'
+        return JobResult(True, self.spec, seconds, summary)
+
+    def cancel(self) -> None:
+        """Stop the child process (the partial export never replaces a file)."""
+        if self._proc.poll() is None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+
+
+def validate(path: Path) -> None:
+    """Load ``path`` with ONNX Runtime and check one action is finite (TrainingError if not)."""
+    import numpy as np
+
+    from ..runtime.onnx_policy import OnnxPolicy
+    if not path.exists():
+        raise TrainingError(f'{path} was not written')
+    policy = OnnxPolicy(path)
+    policy.warmup()
+    n, k = len(policy.joint_names), len(policy.task_layout)
+    image = np.zeros(policy.image_shape, np.uint8) if policy.needs_image else None
+    action = policy.act(np.zeros(n), np.zeros(k), image)
+    if not np.all(np.isfinite(action)):
+        raise TrainingError(f'{path} produces non-finite actions')
