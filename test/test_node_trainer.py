@@ -111,7 +111,7 @@ def ros() -> Context:
 
 @pytest.fixture()
 def harness(ros: Context, tmp_path: Path):
-    """A trainer on a fresh data folder with demonstrations, and a probe."""
+    """Run a trainer on a fresh data folder with demonstrations, and a probe."""
     data = tmp_path / 'data'
     collect('multi', 4, data, seed=1, session='demos', camera_every=0, progress=False)
     overrides = {'data_dir': str(data), 'models_dir': str(tmp_path / 'models'),

@@ -1,0 +1,135 @@
+# Copyright 2026 imitation_ros contributors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+Run a node graph in one process (manual composition), from the same params files.
+
+The launch files start one process per node; here every node of the graph is
+created in one rclpy context whose arguments load the same ``config/*.yaml``
+params files, and a MultiThreadedExecutor spins them in a background thread.
+The nodes still talk over real DDS. Used by ``imitation-ros demo`` and by the
+end-to-end tests; training still happens in a child process (the trainer node
+starts it).
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+import threading
+from typing import Any, Optional
+
+from .graph import graph, NodeSpec
+
+#: Node class per executable of this package.
+NODE_CLASSES: dict[str, tuple[str, str]] = {
+    'sim_arm': ('imitation_ros.nodes.sim_arm', 'SimArmNode'),
+    'sim_human': ('imitation_ros.nodes.sim_human', 'SimHumanNode'),
+    'policy_node': ('imitation_ros.nodes.policy_node', 'PolicyNode'),
+    'intervention_gate': ('imitation_ros.nodes.intervention_gate', 'InterventionGateNode'),
+    'recorder': ('imitation_ros.nodes.recorder', 'RecorderNode'),
+    'trainer': ('imitation_ros.nodes.trainer', 'TrainerNode'),
+}
+
+
+def share_dir() -> Path:
+    """Return the package's share folder (installed), or the source tree (development)."""
+    try:
+        from ament_index_python.packages import get_package_share_directory
+        return Path(get_package_share_directory('imitation_ros'))
+    except (ImportError, LookupError, ValueError):
+        return Path(__file__).resolve().parents[2]
+
+
+def params_file(spec: NodeSpec) -> Optional[Path]:
+    """Return the params file of ``spec`` (None if it has none)."""
+    if not spec.params_file:
+        return None
+    path = share_dir() / 'config' / spec.params_file
+    if not path.exists():
+        raise FileNotFoundError(f'{path} (params file of {spec.name}) is missing')
+    return path
+
+
+class ComposedGraph:
+    """All nodes of a graph in one process; start, add extra nodes, stop."""
+
+    def __init__(self, name: str, *, use_sim: bool = True,
+                 overrides: Optional[dict[str, dict[str, Any]]] = None) -> None:
+        """
+        Prepare graph ``name``.
+
+        :param overrides: node name -> parameter values that replace the params file's.
+        """
+        self.specs = [s for s in graph(name) if s.when != ('real' if use_sim else 'sim')]
+        missing = [s.executable for s in self.specs if s.executable not in NODE_CLASSES]
+        if missing:
+            raise ValueError(f'cannot compose {missing} in-process; run the launch file')
+        self.overrides = overrides or {}
+        self.nodes: dict[str, Any] = {}
+        self._extra: list[Any] = []
+        self._thread: Optional[threading.Thread] = None
+        self._stop = threading.Event()
+
+    def start(self, domain_id: Optional[int] = None) -> None:
+        """Create the context and every node, and spin them in a background thread."""
+        import rclpy
+        from rclpy.context import Context
+        from rclpy.executors import MultiThreadedExecutor
+        from rclpy.parameter import Parameter
+        args = ['--ros-args']
+        for spec in self.specs:
+            path = params_file(spec)
+            if path is not None:
+                args += ['--params-file', str(path)]
+        self.context = Context()
+        rclpy.init(args=args, context=self.context,
+                   **({'domain_id': domain_id} if domain_id is not None else {}))
+        for spec in self.specs:
+            module, cls = NODE_CLASSES[spec.executable]
+            node_cls = getattr(importlib.import_module(module), cls)
+            values = {**spec.fixed, **self.overrides.get(spec.name, {})}
+            params = [Parameter(k, value=v) for k, v in values.items()]
+            self.nodes[spec.name] = node_cls(context=self.context, parameter_overrides=params)
+        self.executor = MultiThreadedExecutor(num_threads=4, context=self.context)
+        for node in self.nodes.values():
+            self.executor.add_node(node)
+
+        def spin() -> None:
+            while not self._stop.is_set() and self.context.ok():
+                self.executor.spin_once(timeout_sec=0.05)
+
+        self._thread = threading.Thread(target=spin, name='composed-graph', daemon=True)
+        self._thread.start()
+
+    def add(self, node: Any) -> Any:
+        """Spin one more node (created in :attr:`context`) with the graph."""
+        self._extra.append(node)
+        self.executor.add_node(node)
+        return node
+
+    def stop(self) -> None:
+        """Stop spinning, destroy every node and shut the context down."""
+        import rclpy
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10.0)
+        for node in [*self._extra, *self.nodes.values()]:
+            try:
+                node.destroy_node()
+            except Exception:  # noqa: BLE001 - tearing down: keep destroying the rest
+                pass
+        self.executor.shutdown(timeout_sec=1.0)
+        if self.context.ok():
+            rclpy.shutdown(context=self.context)
