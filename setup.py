@@ -34,6 +34,8 @@ setup(
     entry_points={
         'console_scripts': [
             'sim_arm = imitation_ros.nodes.sim_arm:main',
+            'policy_node = imitation_ros.nodes.policy_node:main',
+            'trainer = imitation_ros.nodes.trainer:main',
             'imitation-ros = imitation_ros.cli.main:main',
         ],
     },

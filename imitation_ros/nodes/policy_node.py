@@ -1,0 +1,637 @@
+# Copyright 2026 imitation_ros contributors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+``policy_node``: run the ONNX policy at a fixed rate, hot-reload new models, shadow a candidate.
+
+* A timer at ``rate_hz`` (node clock) builds the observation from the newest
+  ``joint_states`` (sensor_msgs/JointState, ``joint_names`` order),
+  ``imitation/task`` (std_msgs/Float64MultiArray) and, for image policies,
+  ``camera/image_raw`` (sensor_msgs/Image, subscribed only once a model needs it),
+  runs the policy and publishes absolute joint targets (rad) on
+  ``imitation/policy_action`` (std_msgs/Float64MultiArray). When an input the
+  policy needs is missing or older than ``obs_timeout_s`` (receive time), it
+  publishes nothing and says on ``/diagnostics`` (WARN) which input and how old:
+  the intervention gate then holds the arm, which is safer than acting on a
+  stale observation.
+* Action chunks (diffusion) run with a receding horizon; the queue is dropped at
+  every episode start (``imitation/episode``, keyed on the episode number) and
+  when control comes back from the operator (``imitation/intervention`` true ->
+  false): a chunk planned before a takeover is stale.
+* Hot reload: a path on ``imitation/model`` (std_msgs/String, transient_local;
+  the ``model_path`` parameter at start-up) is loaded and validated on a worker
+  thread (:class:`~imitation_ros.runtime.model_slot.ModelSlot`: session, metadata,
+  joint names, warm-up, a finite action on a representative observation) and
+  swapped in between two ticks. A bad model is rejected and the old one keeps
+  running; every outcome goes to ``imitation/policy_status`` (std_msgs/String
+  JSON ``{"event": "loaded"|"rejected", "version", "path", "reason", "role", ...}``),
+  the log, and ``/diagnostics`` (ERROR for a rejection). The active version is
+  latched on ``imitation/model_version`` (std_msgs/String, transient_local).
+* Shadow mode: a candidate from ``shadow_model_path`` or ``imitation/shadow_model``
+  (an empty string stops it) runs every tick on the same observation but never
+  actuates; the max abs joint difference (rad) between its action and the last
+  command on ``forward_position_controller/commands`` goes to
+  ``imitation/shadow_error`` (std_msgs/Float64), summarized (mean, p95) on
+  ``/diagnostics`` and in a throttled log line.
+* An exception inside a tick (a NaN action raises ModelError) publishes nothing
+  that tick, logs throttled and shows as ERROR on ``/diagnostics``.
+
+Topic names are relative, so they follow the node's namespace and remap freely.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+import json
+import sys
+import time
+from typing import Any, Optional
+
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+import numpy as np
+import rclpy
+from rclpy.executors import ExternalShutdownException
+from rclpy.logging import get_logger
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.time import Time
+from sensor_msgs.msg import Image, JointState
+from std_msgs.msg import Bool, Float64, Float64MultiArray, String
+
+from .conversions import (array_from_msg, array_msg, DIAG_ERROR, DIAG_OK, DIAG_WARN,
+                          diagnostic_array, diagnostic_status, image_from_msg,
+                          joint_state_arrays)
+from .params import check_params, declare_and_read, param
+from .qos import (COMMAND_QOS, DIAGNOSTICS_QOS, EPISODE_QOS, IMAGE_SUB_QOS, MODEL_QOS,
+                  STATE_QOS)
+from ..errors import ConfigError, ImitationError, ModelError
+from ..runtime.model_slot import ModelSlot, SwapResult
+from ..runtime.onnx_policy import OnnxPolicy
+
+NODE_NAME = 'policy'
+#: Period of ``/diagnostics`` (s).
+DIAGNOSTICS_PERIOD_S = 1.0
+#: Seconds between two repeats of the same throttled warning or error.
+WARN_THROTTLE_S = 2.0
+#: Shortest interval between two extra /diagnostics reports on input status changes (s).
+IMMEDIATE_DIAG_MIN_S = 0.5
+#: Seconds between two shadow summary log lines.
+SHADOW_LOG_PERIOD_S = 5.0
+#: Shadow errors kept for the mean and p95 (the newest; 10 s at 20 Hz).
+SHADOW_WINDOW = 200
+#: ``imitation/policy_status``: reliable, transient_local, keep last 10, so a
+#: monitor started late still sees the recent loads and rejections.
+STATUS_QOS = QoSProfile(depth=10, history=HistoryPolicy.KEEP_LAST,
+                        reliability=ReliabilityPolicy.RELIABLE,
+                        durability=DurabilityPolicy.TRANSIENT_LOCAL)
+#: Topics of the inputs, as named in diagnostics.
+JOINT_STATES, TASK, IMAGE = 'joint_states', 'imitation/task', 'camera/image_raw'
+
+
+@dataclass(frozen=True)
+class PolicyParams:
+    """Parameters of ``policy_node`` (see config/policy.yaml)."""
+
+    model_path: str = param('', 'ONNX model loaded at start-up (off the control thread); '
+                            'empty: wait for a path on imitation/model', unit='path')
+    rate_hz: float = param(20.0, 'Control rate: one observation, inference and action per '
+                           'period', unit='Hz', minimum=1.0, maximum=1000.0)
+    obs_timeout_s: float = param(0.25, 'Largest age of joint_states, the task and (image '
+                                 'policies) the camera image; older or missing: no action',
+                                 unit='s', minimum=0.001, maximum=60.0)
+    joint_names: tuple[str, ...] = param(('joint1', 'joint2', 'joint3'),
+                                         'Joint names, base to tip: observation and action '
+                                         'order; a model for other joints is rejected')
+    providers: tuple[str, ...] = param(('cpu',), 'ONNX Runtime providers in order of '
+                                       'preference; unavailable ones fall back to the CPU',
+                                       choices=('cpu', 'cuda', 'tensorrt'))
+    threads: int = param(1, 'ONNX Runtime intra-op threads (0: ONNX Runtime chooses)',
+                         unit='threads', minimum=0, maximum=256)
+    mode: str = param('', "gmm override: 'argmax' or 'sample'; '' keeps the model's default",
+                      choices=('', 'argmax', 'sample'))
+    temperature: float = param(-1.0, 'ar override: sampling temperature, 0 = most probable '
+                               'bin; negative keeps the model default', unit='1',
+                               maximum=100.0)
+    execute: int = param(0, 'diffusion override: actions executed per predicted chunk '
+                         'before re-planning; 0 keeps the model default', unit='actions',
+                         minimum=0, maximum=10000)
+    seed: int = param(0, 'Seed of the sampling noise (gmm sample, ar, diffusion)',
+                      minimum=0, maximum=2 ** 31 - 1)
+    warmup_iterations: int = param(3, 'Warm-up inferences of each new model before it is '
+                                   'swapped in (at least one runs)', unit='inferences',
+                                   minimum=0, maximum=1000)
+    shadow_model_path: str = param('', 'Candidate model run alongside every tick without '
+                                   'actuating, compared with the executed command; empty: '
+                                   'none (or send a path on imitation/shadow_model)',
+                                   unit='path')
+
+    def __post_init__(self) -> None:
+        check_params(self)
+        if len(set(self.joint_names)) != len(self.joint_names) or not all(self.joint_names):
+            raise ConfigError(f'parameter joint_names must be distinct non-empty names, got '
+                              f'{list(self.joint_names)}')
+
+    def overrides(self) -> dict[str, Any]:
+        """Return the sampler overrides for the runtime (None where the model decides)."""
+        return {'mode': self.mode or None,
+                'temperature': None if self.temperature < 0 else self.temperature,
+                'execute': self.execute or None}
+
+
+class _Latest:
+    """The newest value of one input and the node-clock time it arrived."""
+
+    def __init__(self) -> None:
+        self.value: Any = None
+        self.at: Optional[Time] = None
+
+    def set(self, value: Any, at: Time) -> None:
+        """Store ``value``, received at ``at``."""
+        self.value, self.at = value, at
+
+    def age(self, now: Time) -> Optional[float]:
+        """Return seconds since it arrived, or None when nothing came yet."""
+        return None if self.at is None else (now - self.at).nanoseconds * 1e-9
+
+
+def _fmt_age(age: Optional[float]) -> Any:
+    return 'never' if age is None else round(age, 3)
+
+
+class PolicyNode(Node):
+    """
+    The policy runtime as a ROS 2 node (node name ``policy``).
+
+    :param kwargs: passed to ``rclpy.node.Node`` (``parameter_overrides``,
+        ``context``, ``namespace``...).
+    :raises ConfigError: a parameter is invalid (the node is destroyed first).
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(NODE_NAME, **kwargs)
+        try:
+            self.params = declare_and_read(self, PolicyParams)
+        except ConfigError:
+            self.destroy_node()
+            raise
+        p = self.params
+        options = dict(joint_names=p.joint_names, providers=p.providers, threads=p.threads,
+                       warmup_iterations=p.warmup_iterations, seed=p.seed, **p.overrides())
+        self.slot = ModelSlot(name='policy-model-loader', **options)
+        self.shadow_slot = ModelSlot(name='policy-shadow-loader', **options)
+        self._label = ','.join(p.joint_names)
+        self._joints, self._task, self._image, self._command = (_Latest(), _Latest(),
+                                                                _Latest(), _Latest())
+        self._intervention = False
+        self._episode: Optional[int] = None
+        self._stale_key: tuple[str, ...] = ()
+        self._stale_text = ''
+        self._immediate_diag_at: Optional[Time] = None
+        self._ticks = self._actions = self._skipped = self._errors = 0
+        self._errors_reported = 0
+        self._last_error = ''
+        self._queue_resets = 0
+        self._latency_ms: list[float] = []
+        self._loads = self._rejections = 0
+        self._rejections_reported = 0
+        self._last_rejection = ''
+        self._shadow_requested = bool(p.shadow_model_path)
+        self._shadow_errors: deque[float] = deque(maxlen=SHADOW_WINDOW)
+        self._shadow_samples = 0
+        self._shadow_failures = 0
+        self._shadow_last_failure = ''
+        self._image_sub = None
+
+        self._action_pub = self.create_publisher(Float64MultiArray, 'imitation/policy_action',
+                                                 STATE_QOS)
+        self._version_pub = self.create_publisher(String, 'imitation/model_version', MODEL_QOS)
+        self._status_pub = self.create_publisher(String, 'imitation/policy_status', STATUS_QOS)
+        self._shadow_pub = self.create_publisher(Float64, 'imitation/shadow_error', STATE_QOS)
+        self._diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics',
+                                               DIAGNOSTICS_QOS)
+        self.create_subscription(JointState, 'joint_states', self._on_joint_state, STATE_QOS)
+        self.create_subscription(Float64MultiArray, 'imitation/task', self._on_task, STATE_QOS)
+        self.create_subscription(String, 'imitation/model', self._on_model, MODEL_QOS)
+        self.create_subscription(String, 'imitation/shadow_model', self._on_shadow_model,
+                                 MODEL_QOS)
+        self.create_subscription(Bool, 'imitation/intervention', self._on_intervention,
+                                 STATE_QOS)
+        self.create_subscription(String, 'imitation/episode', self._on_episode, EPISODE_QOS)
+        self.create_subscription(Float64MultiArray, 'forward_position_controller/commands',
+                                 self._on_command, COMMAND_QOS)
+
+        self.create_timer(1.0 / p.rate_hz, self._on_tick)
+        self.create_timer(DIAGNOSTICS_PERIOD_S, self._on_diagnostics)
+
+        if p.model_path:
+            self.slot.request(p.model_path)
+        if p.shadow_model_path:
+            self.shadow_slot.request(p.shadow_model_path)
+        self.get_logger().info(
+            f'policy running at {p.rate_hz:g} Hz, joints {list(p.joint_names)}, providers '
+            f'{list(p.providers)}; '
+            + (f'loading {p.model_path}' if p.model_path else 'waiting for imitation/model')
+            + (f'; shadowing {p.shadow_model_path}' if p.shadow_model_path else ''))
+
+    def destroy_node(self) -> None:
+        """Stop the model loader threads, then destroy the node."""
+        for slot in (getattr(self, 'slot', None), getattr(self, 'shadow_slot', None)):
+            if slot is not None:
+                slot.close(timeout=2.0)
+        super().destroy_node()
+
+    # --- inputs -----------------------------------------------------------------------
+
+    def _on_joint_state(self, msg: JointState) -> None:
+        try:
+            q, _ = joint_state_arrays(msg, self.params.joint_names)
+        except ImitationError as exc:
+            self.get_logger().warning(f'ignoring joint_states: {exc}',
+                                      throttle_duration_sec=WARN_THROTTLE_S)
+            return
+        self._joints.set(q, self.get_clock().now())
+
+    def _on_task(self, msg: Float64MultiArray) -> None:
+        try:
+            task = array_from_msg(msg, None, what='task')
+        except ImitationError as exc:
+            self.get_logger().warning(f'ignoring imitation/task: {exc}',
+                                      throttle_duration_sec=WARN_THROTTLE_S)
+            return
+        self._task.set(task, self.get_clock().now())
+
+    def _on_image(self, msg: Image) -> None:
+        try:
+            rgb = image_from_msg(msg)
+        except ImitationError as exc:
+            self.get_logger().warning(f'ignoring camera/image_raw: {exc}',
+                                      throttle_duration_sec=WARN_THROTTLE_S)
+            return
+        self._image.set(rgb, self.get_clock().now())
+
+    def _on_command(self, msg: Float64MultiArray) -> None:
+        try:
+            command = array_from_msg(msg, len(self.params.joint_names), what='command')
+        except ImitationError as exc:
+            self.get_logger().warning(
+                f'ignoring forward_position_controller/commands for the shadow comparison: '
+                f'{exc}', throttle_duration_sec=WARN_THROTTLE_S)
+            return
+        self._command.set(command, self.get_clock().now())
+
+    def _on_intervention(self, msg: Bool) -> None:
+        human = bool(msg.data)
+        if self._intervention and not human:
+            # Control comes back to the policy: what it planned before the takeover is stale.
+            self._reset_queues('control back from the operator')
+        self._intervention = human
+
+    def _on_episode(self, msg: String) -> None:
+        try:
+            event = json.loads(msg.data)
+            kind, episode = event['event'], int(event['episode'])
+        except (ValueError, TypeError, KeyError) as exc:
+            self.get_logger().warning(f'ignoring imitation/episode event {msg.data[:200]!r}: '
+                                      f'{type(exc).__name__}: {exc}',
+                                      throttle_duration_sec=WARN_THROTTLE_S)
+            return
+        # Transient local: a late joiner gets older events too; key on the episode number.
+        if kind == 'start' and episode != self._episode:
+            self._episode = episode
+            self._reset_queues(f'episode {episode} started')
+
+    def _on_model(self, msg: String) -> None:
+        path = msg.data.strip()
+        if not path:
+            self.get_logger().warning('ignoring an empty path on imitation/model')
+            return
+        try:
+            self.slot.request(path)
+        except ImitationError as exc:
+            self.get_logger().error(f'cannot load {path}: {exc}')
+            return
+        current = self.slot.version
+        self.get_logger().info(f'loading {path}' + (f' ({current} keeps running meanwhile)'
+                                                    if current else ''))
+
+    def _on_shadow_model(self, msg: String) -> None:
+        path = msg.data.strip()
+        self._shadow_errors.clear()
+        if not path:
+            self.shadow_slot.clear()
+            self._shadow_requested = False
+            self.get_logger().info('shadow mode off')
+            return
+        try:
+            self.shadow_slot.request(path)
+        except ImitationError as exc:
+            self.get_logger().error(f'cannot load shadow model {path}: {exc}')
+            return
+        self._shadow_requested = True
+        self.get_logger().info(f'loading shadow candidate {path}')
+
+    # --- control ----------------------------------------------------------------------
+
+    def _on_tick(self) -> None:
+        """One control period: swap in a new model, check inputs, act, shadow."""
+        now = self.get_clock().now()
+        self._ticks += 1
+        try:
+            self._apply_swaps(now)
+        except Exception as exc:  # never let a status report kill the control loop
+            self.get_logger().error(f'model swap bookkeeping failed: {exc}',
+                                    throttle_duration_sec=WARN_THROTTLE_S)
+        policy = self.slot.active
+        shadow = self.shadow_slot.active
+        stale = self._stale_inputs(now, policy is not None and policy.needs_image)
+        self._note_stale(stale, now)
+        if policy is None or stale:
+            self._skipped += 1
+        else:
+            self._act(policy)
+        if shadow is not None and not self._stale_inputs(now, shadow.needs_image):
+            self._run_shadow(shadow, now)
+
+    def _stale_inputs(self, now: Time, needs_image: bool) -> list[tuple[str, Optional[float]]]:
+        """Return (input, age or None) for every needed input missing or too old."""
+        inputs = [(JOINT_STATES, self._joints), (TASK, self._task)]
+        if needs_image:
+            inputs.append((IMAGE, self._image))
+        limit = self.params.obs_timeout_s
+        out = []
+        for name, latest in inputs:
+            age = latest.age(now)
+            if age is None or age > limit:
+                out.append((name, age))
+        return out
+
+    def _note_stale(self, stale: list[tuple[str, Optional[float]]], now: Time) -> None:
+        limit = self.params.obs_timeout_s
+        self._stale_text = '; '.join(
+            f'{name} never received' if age is None
+            else f'{name} {age:.3f} s old (> {limit:g} s)' for name, age in stale)
+        if stale and self.slot.active is not None:
+            self.get_logger().warning(f'not publishing actions: {self._stale_text}',
+                                      throttle_duration_sec=WARN_THROTTLE_S)
+        key = tuple(name for name, _ in stale)
+        if key != self._stale_key:
+            self._stale_key = key
+            # Say so at once, not only at the next 1 Hz report; but an input hovering
+            # at the timeout must not turn /diagnostics into a 20 Hz topic.
+            last = self._immediate_diag_at
+            if last is None or (now - last).nanoseconds * 1e-9 >= IMMEDIATE_DIAG_MIN_S:
+                self._immediate_diag_at = now
+                self._publish_diagnostics(now, periodic=False)
+
+    def _observation(self, policy: OnnxPolicy,
+                     ) -> tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]:
+        task = self._task.value
+        if len(task) != len(policy.task_layout):
+            raise ConfigError(f'imitation/task has {len(task)} values but model '
+                              f'{policy.version} expects {len(policy.task_layout)} '
+                              f'({", ".join(policy.task_layout)})')
+        image = self._image.value if policy.needs_image else None
+        return self._joints.value, task, image
+
+    def _act(self, policy: OnnxPolicy) -> None:
+        start = time.perf_counter()  # wall time: the node clock may be simulated
+        try:
+            q, task, image = self._observation(policy)
+            action = np.asarray(policy.act(q, task, image), dtype=np.float64)
+            if action.shape != q.shape or not np.all(np.isfinite(action)):
+                raise ModelError(f'model {policy.version} returned {action.tolist()}; '
+                                 f'expected {len(q)} finite joint targets')
+            msg = array_msg(action, self._label)
+        except Exception as exc:  # a callback never raises: skip the tick, fail safe
+            self._errors += 1
+            self._last_error = f'{type(exc).__name__}: {exc}'
+            self.get_logger().error(f'no action this tick: {self._last_error}',
+                                    throttle_duration_sec=WARN_THROTTLE_S)
+            return
+        self._action_pub.publish(msg)
+        self._actions += 1
+        self._latency_ms.append((time.perf_counter() - start) * 1e3)
+
+    def _run_shadow(self, shadow: OnnxPolicy, now: Time) -> None:
+        try:
+            q, task, image = self._observation(shadow)
+            action = np.asarray(shadow.act(q, task, image), dtype=np.float64)
+        except Exception as exc:  # the shadow must never disturb the control loop
+            self._shadow_failures += 1
+            self._shadow_last_failure = f'{type(exc).__name__}: {exc}'
+            self.get_logger().warning(f'shadow model failed this tick: '
+                                      f'{self._shadow_last_failure}',
+                                      throttle_duration_sec=WARN_THROTTLE_S)
+            return
+        age = self._command.age(now)
+        if age is None or age > self.params.obs_timeout_s:
+            return  # nothing executed lately to compare with (gate silent or not running)
+        command = self._command.value
+        if command.shape != action.shape or not np.all(np.isfinite(action)):
+            self._shadow_failures += 1
+            self._shadow_last_failure = f'shadow action {action.tolist()} is unusable'
+            return
+        error = float(np.max(np.abs(action - command)))
+        self._shadow_pub.publish(Float64(data=error))
+        self._shadow_errors.append(error)
+        self._shadow_samples += 1
+        mean, p95 = self._shadow_summary()
+        self.get_logger().info(
+            f'shadow {shadow.version} vs executed commands: mean {mean:.4f} rad, p95 '
+            f'{p95:.4f} rad over the last {len(self._shadow_errors)} ticks',
+            throttle_duration_sec=SHADOW_LOG_PERIOD_S)
+
+    def _shadow_summary(self) -> tuple[float, float]:
+        if not self._shadow_errors:
+            return float('nan'), float('nan')
+        errors = np.asarray(self._shadow_errors)
+        return float(errors.mean()), float(np.percentile(errors, 95))
+
+    def _reset_queues(self, why: str) -> None:
+        """Drop queued chunk actions of the active and shadow policies."""
+        self._queue_resets += 1
+        for slot in (self.slot, self.shadow_slot):
+            policy = slot.active
+            if policy is not None:
+                pending = policy.pending
+                policy.reset()
+                if pending:
+                    self.get_logger().info(f'{why}: dropped {pending} queued actions of '
+                                           f'{policy.version}')
+
+    # --- hot reload -------------------------------------------------------------------
+
+    def _apply_swaps(self, now: Time) -> None:
+        """Between two ticks: install finished loads, report rejections."""
+        for role, slot in (('active', self.slot), ('shadow', self.shadow_slot)):
+            result = slot.swap_if_ready()
+            if result is not None:
+                self._report_swap(role, result, now)
+
+    def _report_swap(self, role: str, result: SwapResult, now: Time) -> None:
+        status = dict(result.as_dict(), role=role, active_version=self.slot.version)
+        self._status_pub.publish(String(data=json.dumps(status)))
+        what = 'model' if role == 'active' else 'shadow candidate'
+        if result.loaded:
+            policy = result.policy
+            if policy is not None and policy.needs_image:
+                self._ensure_image_subscription()
+            if role == 'active':
+                self._loads += 1
+                self._version_pub.publish(String(data=result.version))
+            else:
+                self._shadow_errors.clear()
+            kind = '' if policy is None else f'{policy.kind} '
+            self.get_logger().info(
+                f'{what} {result.version} ({kind}{result.path}) active after '
+                f'{result.load_s:.2f} s of loading and warm-up'
+                + (f', replacing {result.previous_version}' if result.previous_version
+                   else ''))
+            return
+        self._rejections += 1
+        self._last_rejection = f'{role} {result.path}: {result.reason}'
+        if role == 'active':
+            keeps = (f'{result.previous_version} keeps running' if result.previous_version
+                     else 'no model is running')
+        else:
+            keeps = (f'shadow {result.previous_version} keeps running'
+                     if result.previous_version else 'no shadow candidate is running')
+        self.get_logger().error(f'rejected {what} {result.path} ({keeps}): {result.reason}')
+        self._publish_diagnostics(now, periodic=False)
+
+    def _ensure_image_subscription(self) -> None:
+        if self._image_sub is None:
+            self._image_sub = self.create_subscription(Image, 'camera/image_raw',
+                                                       self._on_image, IMAGE_SUB_QOS)
+            self.get_logger().info('the model needs camera images: subscribed to '
+                                   'camera/image_raw')
+
+    # --- diagnostics ------------------------------------------------------------------
+
+    def _on_diagnostics(self) -> None:
+        self._publish_diagnostics(self.get_clock().now(), periodic=True)
+
+    def _publish_diagnostics(self, now: Time, periodic: bool) -> None:
+        try:
+            statuses = [self._control_status(now), self._model_status()]
+            if self._shadow_requested or self.shadow_slot.active is not None:
+                statuses.append(self._shadow_status())
+            self._diag_pub.publish(diagnostic_array(statuses, now.to_msg()))
+        except Exception as exc:  # diagnostics must not take the node down
+            self.get_logger().error(f'diagnostics failed: {exc}',
+                                    throttle_duration_sec=WARN_THROTTLE_S)
+        if periodic:
+            self._errors_reported = self._errors
+            self._rejections_reported = self._rejections
+            self._latency_ms.clear()
+
+    def _control_status(self, now: Time) -> DiagnosticStatus:
+        policy = self.slot.active
+        new_errors = self._errors - self._errors_reported
+        if new_errors:
+            level, message = DIAG_ERROR, (f'{new_errors} ticks failed, no action published: '
+                                          f'{self._last_error}')
+        elif policy is None:
+            level, message = DIAG_WARN, 'no model loaded: waiting for imitation/model'
+        elif self._stale_key:
+            level, message = DIAG_WARN, f'inputs stale, not publishing: {self._stale_text}'
+        else:
+            level, message = DIAG_OK, f'publishing actions of {policy.version}'
+        latency = self._latency_ms
+        values: dict[str, Any] = {
+            'rate_hz': self.params.rate_hz, 'ticks': self._ticks,
+            'actions_published': self._actions, 'ticks_skipped': self._skipped,
+            'tick_errors': self._errors, 'last_error': self._last_error,
+            'stale_inputs': self._stale_text,
+            'joint_states_age_s': _fmt_age(self._joints.age(now)),
+            'task_age_s': _fmt_age(self._task.age(now)),
+            'intervention': self._intervention, 'episode': self._episode,
+            'queue_resets': self._queue_resets,
+            'inference_ms_mean': float(np.mean(latency)) if latency else 'n/a',
+            'inference_ms_max': float(np.max(latency)) if latency else 'n/a'}
+        if self._image_sub is not None:
+            values['image_age_s'] = _fmt_age(self._image.age(now))
+        return diagnostic_status(f'{self.get_name()}: control', level, message, values,
+                                 hardware_id=NODE_NAME)
+
+    def _model_status(self) -> DiagnosticStatus:
+        policy = self.slot.active
+        new_rejections = self._rejections - self._rejections_reported
+        if new_rejections:
+            level = DIAG_ERROR
+            keeps = f'{policy.version} keeps running' if policy else 'no model is running'
+            message = f'rejected a model ({keeps}): {self._last_rejection}'
+        elif policy is None:
+            loading = self.slot.loading_path
+            level, message = DIAG_WARN, (f'loading {loading}' if loading
+                                         else 'no model loaded: waiting for imitation/model')
+        else:
+            level, message = DIAG_OK, f'model {policy.version} ({policy.kind})'
+        values: dict[str, Any] = {'version': self.slot.version, 'path': self.slot.path,
+                                  'loading': self.slot.loading_path, 'loads': self._loads,
+                                  'rejections': self._rejections,
+                                  'last_rejection': self._last_rejection}
+        if policy is not None:
+            values.update(kind=policy.kind, needs_image=policy.needs_image,
+                          horizon=policy.horizon, execute=policy.execute,
+                          providers=policy.providers)
+        return diagnostic_status(f'{self.get_name()}: model', level, message, values,
+                                 hardware_id=NODE_NAME)
+
+    def _shadow_status(self) -> DiagnosticStatus:
+        shadow = self.shadow_slot.active
+        mean, p95 = self._shadow_summary()
+        if shadow is None:
+            level, message = DIAG_WARN, ('loading the shadow candidate' if self.shadow_slot.busy
+                                         else 'no shadow candidate loaded')
+        elif not self._shadow_errors:
+            level, message = DIAG_OK, (f'shadow {shadow.version}: no executed commands to '
+                                       'compare with yet')
+        else:
+            level, message = DIAG_OK, (f'shadow {shadow.version}: mean {mean:.4f} rad, p95 '
+                                       f'{p95:.4f} rad from the executed commands')
+        values = {'version': self.shadow_slot.version, 'path': self.shadow_slot.path,
+                  'window': len(self._shadow_errors), 'samples': self._shadow_samples,
+                  'mean_rad': mean, 'p95_rad': p95,
+                  'max_rad': max(self._shadow_errors) if self._shadow_errors else float('nan'),
+                  'failures': self._shadow_failures,
+                  'last_failure': self._shadow_last_failure}
+        return diagnostic_status(f'{self.get_name()}: shadow', level, message, values,
+                                 hardware_id=NODE_NAME)
+
+
+def main(args: list[str] | None = None) -> int:
+    """Run ``policy_node`` until shut down; returns 1 (after logging why) on a bad parameter."""
+    rclpy.init(args=args)
+    try:
+        try:
+            node = PolicyNode()
+        except ConfigError as exc:
+            get_logger(NODE_NAME).error(f'cannot start: {exc}')
+            return 1
+        try:
+            rclpy.spin(node)
+        except (KeyboardInterrupt, ExternalShutdownException):
+            pass
+        finally:
+            node.destroy_node()
+    finally:
+        if rclpy.ok():
+            rclpy.shutdown()
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,491 @@
+# Copyright 2026 imitation_ros contributors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""The policy node over real DDS: stale inputs, rate, hot reload, rejections, NaN, shadow."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+import threading
+import time
+from typing import Any, Callable, Optional
+
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from imitation_ros.nodes.conversions import (array_from_msg, array_msg, diagnostic_level,
+                                             image_msg, joint_state_msg)
+from imitation_ros.nodes.params import defaults
+from imitation_ros.nodes.policy_node import main, PolicyNode, PolicyParams, STATUS_QOS
+from imitation_ros.nodes.qos import (COMMAND_QOS, EPISODE_QOS, IMAGE_PUB_QOS, MODEL_QOS,
+                                     STATE_QOS)
+from imitation_ros.policies.base import Normalizer, PolicySpec
+from imitation_ros.policies.kinds import make_policy
+from imitation_ros.runtime.onnx_policy import OnnxPolicy
+from imitation_ros.training.export import export_policy
+import numpy as np
+import pytest
+import rclpy
+from rclpy.context import Context
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from std_msgs.msg import Bool, Float64, Float64MultiArray, String
+import torch
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+DOMAIN_ID = '73'
+TIMEOUT_S = 15.0
+JOINTS = ('joint1', 'joint2', 'joint3')
+TASK_LAYOUT = ('goal_x', 'goal_y', 'obstacle_x', 'obstacle_y', 'obstacle_radius')
+STATE = np.array([0.3, -0.5, 0.2])
+TASK = np.array([2.0, 0.0, 1.5, 0.0, 0.15])
+#: What the probe says the gate executed, for the shadow comparison.
+COMMAND = STATE + np.array([0.1, -0.05, 0.0])
+FEED_PERIOD_S = 0.02
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = TIMEOUT_S, what: str = '') -> Any:
+    """Poll ``predicate`` until it returns something truthy; fail after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.005)
+    pytest.fail(f'timed out after {timeout} s waiting for {what or predicate}')
+
+
+def _spec(joints: tuple[str, ...] = JOINTS, seed: int = 0, state_std: Optional[float] = None,
+          image: bool = False) -> PolicySpec:
+    """Return a spec with normalization from random data (no training needed)."""
+    rng = np.random.default_rng(seed)
+    obs = rng.normal(size=(200, len(joints) + len(TASK_LAYOUT)))
+    state_norm = Normalizer.fit(obs)
+    if state_std is not None:
+        state_norm = Normalizer(state_norm.mean, (state_std,) * len(state_norm.mean))
+    rel = rng.normal(0.0, 0.05, (200, len(joints)))
+    return PolicySpec(joints, TASK_LAYOUT, state_norm, Normalizer.fit(rel),
+                      image_shape=(32, 32, 3) if image else None)
+
+
+def _export(path: Path, version: str, kind: str = 'mse', seed: int = 0,
+            options: Optional[dict] = None, **spec_args: Any) -> str:
+    """Export a small untrained policy; return its path."""
+    torch.manual_seed(seed)
+    policy = make_policy(kind, _spec(seed=seed, **spec_args),
+                         {'hidden': (16, 16), **(options or {})}).eval()
+    return str(export_policy(policy, path, metadata_extra={'version': version}))
+
+
+@pytest.fixture(scope='module')
+def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Two good models, corrupt and foreign ones, one that NaNs away from its mean."""
+    out = tmp_path_factory.mktemp('policy_models')
+    garbage = out / 'garbage.onnx'
+    garbage.write_bytes(np.random.default_rng(0).bytes(2048))
+    return {
+        'v1': _export(out / 'v1.onnx', 'v1', seed=1),
+        'v2': _export(out / 'v2.onnx', 'v2', seed=2),
+        'four': _export(out / 'four.onnx', 'four', joints=('joint1', 'joint2', 'joint3', 'j4')),
+        # A std below float32's normal range: finite at the training mean (what the
+        # validation runs), (x - mean) / std overflows to Inf, then NaN, anywhere else.
+        'nan': _export(out / 'nan.onnx', 'nan', state_std=1e-40),
+        'image': _export(out / 'image.onnx', 'img-1', image=True),
+        'diffusion': _export(out / 'diffusion.onnx', 'diff-1', kind='diffusion',
+                             options={'horizon': 4, 'execute': 4, 'train_steps': 10,
+                                      'sample_steps': 2}),
+        'garbage': str(garbage),
+    }
+
+
+def expected_action(path: str) -> np.ndarray:
+    """Return what the model at ``path`` outputs for the probe's observation."""
+    return OnnxPolicy(path).act(STATE, TASK)
+
+
+class Probe(Node):
+    """The policy node's surroundings: feeds inputs, sends models, records what comes out."""
+
+    def __init__(self, context: Context) -> None:
+        super().__init__('policy_probe', context=context)
+        self.lock = threading.Lock()
+        self.feed = False
+        self.feed_image = False
+        self.feed_command = False
+        self.actions: list[tuple[float, np.ndarray]] = []
+        self.versions: list[str] = []
+        self.statuses: list[dict] = []
+        self.shadow_errors: list[float] = []
+        self.diagnostics: list[DiagnosticArray] = []
+        self._joint_pub = self.create_publisher(type(joint_state_msg(JOINTS, STATE)),
+                                                'joint_states', STATE_QOS)
+        self._task_pub = self.create_publisher(Float64MultiArray, 'imitation/task', STATE_QOS)
+        self._image_pub = self.create_publisher(type(image_msg(np.zeros((2, 2, 3), np.uint8))),
+                                                'camera/image_raw', IMAGE_PUB_QOS)
+        self._command_pub = self.create_publisher(Float64MultiArray,
+                                                  'forward_position_controller/commands',
+                                                  COMMAND_QOS)
+        self.model_pub = self.create_publisher(String, 'imitation/model', MODEL_QOS)
+        self.shadow_pub = self.create_publisher(String, 'imitation/shadow_model', MODEL_QOS)
+        self.intervention_pub = self.create_publisher(Bool, 'imitation/intervention',
+                                                      STATE_QOS)
+        self.episode_pub = self.create_publisher(String, 'imitation/episode', EPISODE_QOS)
+        self.create_subscription(Float64MultiArray, 'imitation/policy_action', self._on_action,
+                                 STATE_QOS)
+        self.create_subscription(String, 'imitation/model_version', self._on_version,
+                                 MODEL_QOS)
+        self.create_subscription(String, 'imitation/policy_status', self._on_status,
+                                 STATUS_QOS)
+        self.create_subscription(Float64, 'imitation/shadow_error', self._on_shadow, STATE_QOS)
+        self.create_subscription(DiagnosticArray, '/diagnostics', self._on_diag, 10)
+        self.create_timer(FEED_PERIOD_S, self._on_feed)
+
+    def _on_feed(self) -> None:
+        stamp = self.get_clock().now().to_msg()
+        if self.feed:
+            self._joint_pub.publish(joint_state_msg(JOINTS, STATE, stamp=stamp))
+            self._task_pub.publish(array_msg(TASK))
+        if self.feed_image:
+            rgb = np.full((32, 32, 3), 90, np.uint8)
+            self._image_pub.publish(image_msg(rgb, stamp, 'camera'))
+        if self.feed_command:
+            self._command_pub.publish(array_msg(COMMAND))
+
+    def _on_action(self, msg: Float64MultiArray) -> None:
+        with self.lock:
+            self.actions.append((time.monotonic(), array_from_msg(msg, 3)))
+
+    def _on_version(self, msg: String) -> None:
+        with self.lock:
+            self.versions.append(msg.data)
+
+    def _on_status(self, msg: String) -> None:
+        with self.lock:
+            self.statuses.append(json.loads(msg.data))
+
+    def _on_shadow(self, msg: Float64) -> None:
+        with self.lock:
+            self.shadow_errors.append(msg.data)
+
+    def _on_diag(self, msg: DiagnosticArray) -> None:
+        with self.lock:
+            self.diagnostics.append(msg)
+
+    def n_actions(self) -> int:
+        """Return how many actions arrived so far."""
+        with self.lock:
+            return len(self.actions)
+
+    def actions_since(self, index: int) -> list[np.ndarray]:
+        """Return the actions received after the first ``index``."""
+        with self.lock:
+            return [a for _, a in self.actions[index:]]
+
+    def status(self, event: str, path: str, since: int = 0) -> Optional[dict]:
+        """Return the first ``event`` status for ``path`` after the first ``since``, or None."""
+        with self.lock:
+            for s in self.statuses[since:]:
+                if s['event'] == event and s['path'] == path:
+                    return s
+        return None
+
+    def diag(self, suffix: str, predicate: Callable[[DiagnosticStatus], bool],
+             since: int = 0) -> Optional[DiagnosticStatus]:
+        """Return the first status named 'policy: <suffix>' matching ``predicate``, or None."""
+        with self.lock:
+            arrays = list(self.diagnostics[since:])
+        for array in arrays:
+            for status in array.status:
+                if status.name == f'policy: {suffix}' and predicate(status):
+                    return status
+        return None
+
+    def load(self, path: str, version: str) -> None:
+        """Send ``path`` on imitation/model; wait until it is active and acting."""
+        with self.lock:
+            n_status = len(self.statuses)
+        self.model_pub.publish(String(data=path))
+        wait_for(lambda: self.status('loaded', path, n_status), what=f'{version} loaded')
+        wait_for(lambda: self.versions and self.versions[-1] == version,
+                 what=f'model_version {version}')
+
+
+@pytest.fixture(scope='module')
+def ros() -> Context:
+    """Provide a private rclpy context on a private ROS domain, for this module only."""
+    old = os.environ.get('ROS_DOMAIN_ID')
+    os.environ['ROS_DOMAIN_ID'] = DOMAIN_ID
+    context = Context()
+    rclpy.init(args=None, context=context)
+    yield context
+    rclpy.shutdown(context=context)
+    if old is None:
+        os.environ.pop('ROS_DOMAIN_ID', None)
+    else:
+        os.environ['ROS_DOMAIN_ID'] = old
+
+
+@pytest.fixture(scope='module')
+def harness(ros: Context, models: dict[str, str]) -> tuple[PolicyNode, Probe]:
+    """Spin the policy node (starting on v1) and a probe with one executor in a thread."""
+    overrides = [Parameter('model_path', value=models['v1'])]
+    node = PolicyNode(context=ros, parameter_overrides=overrides)
+    probe = Probe(ros)
+    executor = SingleThreadedExecutor(context=ros)
+    executor.add_node(node)
+    executor.add_node(probe)
+    stop = threading.Event()
+
+    def spin() -> None:
+        while not stop.is_set():
+            executor.spin_once(timeout_sec=0.05)
+
+    thread = threading.Thread(target=spin, daemon=True)
+    thread.start()
+    yield node, probe
+    stop.set()
+    thread.join(timeout=5.0)
+    executor.shutdown()
+    probe.destroy_node()
+    node.destroy_node()
+
+
+def _values(status: DiagnosticStatus) -> dict[str, str]:
+    return {kv.key: kv.value for kv in status.values}
+
+
+def _acting(probe: Probe, action: np.ndarray) -> None:
+    """Wait until the node publishes ``action``."""
+    def check() -> bool:
+        with probe.lock:
+            return bool(probe.actions) and np.allclose(probe.actions[-1][1], action, atol=1e-6)
+    wait_for(check, what=f'the action {action}')
+
+
+def test_stale_inputs_publish_nothing_and_warn(harness: tuple[PolicyNode, Probe]) -> None:
+    """With no joint state or task the model loads but no action goes out; diagnostics WARN."""
+    node, probe = harness
+    wait_for(lambda: probe.versions and probe.versions[-1] == 'v1', what='v1 at start-up')
+    status = wait_for(lambda: probe.diag('control', lambda s: 'joint_states never' in s.message),
+                      what='a stale-input warning')
+    assert diagnostic_level(status) == 1 and 'imitation/task never received' in status.message
+    assert _values(status)['joint_states_age_s'] == 'never'
+    wait_for(lambda: node._ticks >= 5, what='a few ticks')
+    assert probe.n_actions() == 0
+
+
+def test_fresh_inputs_give_actions_at_the_rate(harness: tuple[PolicyNode, Probe],
+                                               models: dict[str, str]) -> None:
+    """Fresh inputs: v1's action for the observation, at rate_hz, and an OK diagnostic."""
+    node, probe = harness
+    probe.feed = True
+    want = expected_action(models['v1'])
+    _acting(probe, want)
+    start = probe.n_actions()
+    wait_for(lambda: probe.n_actions() >= start + 41, what='41 more actions')
+    with probe.lock:
+        times = [t for t, _ in probe.actions[start:start + 41]]
+        actions = [a for _, a in probe.actions[start:start + 41]]
+    rate = 40 / (times[-1] - times[0])
+    assert 0.6 * node.params.rate_hz <= rate <= 1.25 * node.params.rate_hz, rate
+    assert all(np.allclose(a, want, atol=1e-6) for a in actions)
+    status = wait_for(lambda: probe.diag('control', lambda s: diagnostic_level(s) == 0),
+                      what='an OK control diagnostic')
+    assert 'v1' in status.message
+
+
+def test_inputs_going_stale_stop_the_actions(harness: tuple[PolicyNode, Probe]) -> None:
+    """When joint states and the task stop, actions stop within obs_timeout_s; WARN with age."""
+    node, probe = harness
+    probe.feed = True
+    wait_for(lambda: probe.n_actions() > 0, what='actions')
+    with probe.lock:
+        n_diag = len(probe.diagnostics)
+    probe.feed = False
+    stopped = time.monotonic()
+    status = wait_for(lambda: probe.diag('control', lambda s: 'joint_states 0.' in s.message
+                                         and diagnostic_level(s) == 1, n_diag),
+                      what='a stale warning with the age')
+    assert 's old (> 0.25 s)' in status.message
+    with probe.lock:
+        last = probe.actions[-1][0]
+    # Generous slack over obs_timeout_s for a loaded machine; a stale loop would go on forever.
+    assert last - stopped < node.params.obs_timeout_s + 1.0
+    count = probe.n_actions()
+    time.sleep(0.5)
+    assert probe.n_actions() == count, 'actions kept coming from stale inputs'
+    probe.feed = True
+    wait_for(lambda: probe.n_actions() > count, what='actions again once inputs are fresh')
+
+
+def test_hot_reload_changes_version_and_actions(harness: tuple[PolicyNode, Probe],
+                                                models: dict[str, str]) -> None:
+    """A path on imitation/model swaps in v2: new model_version, 'loaded' status, v2's actions."""
+    node, probe = harness
+    probe.feed = True
+    probe.load(models['v1'], 'v1')
+    _acting(probe, expected_action(models['v1']))
+    probe.load(models['v2'], 'v2')
+    status = probe.status('loaded', models['v2'])
+    assert status['version'] == 'v2' and status['role'] == 'active'
+    assert status['previous_version'] == 'v1' and status['reason'] == ''
+    _acting(probe, expected_action(models['v2']))
+    assert node.slot.version == 'v2'
+
+
+@pytest.mark.parametrize('name, words', [('garbage', 'not a loadable ONNX model'),
+                                         ('four', 'trained for joints')])
+def test_bad_model_is_rejected_old_keeps_publishing(harness: tuple[PolicyNode, Probe],
+                                                    models: dict[str, str], name: str,
+                                                    words: str) -> None:
+    """Random bytes or a 4-joint model: 'rejected' with the reason, ERROR, v2 keeps acting."""
+    _, probe = harness
+    probe.feed = True
+    probe.load(models['v2'], 'v2')
+    with probe.lock:
+        n_status, n_diag, n_versions = (len(probe.statuses), len(probe.diagnostics),
+                                        len(probe.versions))
+    probe.model_pub.publish(String(data=models[name]))
+    status = wait_for(lambda: probe.status('rejected', models[name], n_status),
+                      what='the rejection')
+    assert words in status['reason'] and status['active_version'] == 'v2'
+    diag = wait_for(lambda: probe.diag('model', lambda s: diagnostic_level(s) == 2, n_diag),
+                    what='an ERROR diagnostic')
+    assert words in diag.message and 'v2 keeps running' in diag.message
+    count = probe.n_actions()
+    wait_for(lambda: probe.n_actions() >= count + 5, what='actions after the rejection')
+    want = expected_action(models['v2'])
+    assert all(np.allclose(a, want, atol=1e-6) for a in probe.actions_since(count))
+    assert len(probe.versions) == n_versions and probe.versions[-1] == 'v2'
+
+
+def test_nan_action_publishes_nothing_then_recovers(harness: tuple[PolicyNode, Probe],
+                                                    models: dict[str, str]) -> None:
+    """A model that NaNs on live input publishes nothing (ERROR); reloading v1 recovers."""
+    node, probe = harness
+    probe.feed = True
+    with probe.lock:
+        n_diag = len(probe.diagnostics)
+    probe.load(models['nan'], 'nan')  # finite at its training mean, so it passes validation
+    wait_for(lambda: node._errors >= 3, what='failing ticks')
+    count = probe.n_actions()
+    errors = node._errors
+    wait_for(lambda: node._errors >= errors + 3, what='more failing ticks')
+    assert probe.n_actions() == count, 'an action was published from a NaN model'
+    status = wait_for(lambda: probe.diag('control', lambda s: diagnostic_level(s) == 2, n_diag),
+                      what='an ERROR control diagnostic')
+    assert 'NaN' in status.message
+    probe.load(models['v1'], 'v1')
+    _acting(probe, expected_action(models['v1']))
+
+
+def test_image_model_needs_fresh_images(harness: tuple[PolicyNode, Probe],
+                                        models: dict[str, str]) -> None:
+    """An image model subscribes to camera/image_raw and acts only while frames are fresh."""
+    node, probe = harness
+    probe.feed = True
+    with probe.lock:
+        n_diag = len(probe.diagnostics)
+    probe.load(models['image'], 'img-1')
+    wait_for(lambda: probe.diag('control', lambda s: 'camera/image_raw never' in s.message,
+                                n_diag), what='a missing-image warning')
+    count = probe.n_actions()
+    probe.feed_image = True
+    try:
+        wait_for(lambda: probe.n_actions() >= count + 3, what='image policy actions')
+        want = OnnxPolicy(models['image']).act(STATE, TASK, np.full((32, 32, 3), 90, np.uint8))
+        _acting(probe, want)
+    finally:
+        probe.feed_image = False
+    probe.load(models['v1'], 'v1')
+
+
+def test_queue_reset_on_takeover_end_and_episode_start(harness: tuple[PolicyNode, Probe],
+                                                       models: dict[str, str]) -> None:
+    """The chunk queue is dropped when control returns from the human and at a new episode."""
+    node, probe = harness
+    probe.feed = True
+    probe.load(models['diffusion'], 'diff-1')
+    wait_for(lambda: node.slot.active.pending > 0, what='a partly executed chunk')
+    resets = node._queue_resets
+    probe.intervention_pub.publish(Bool(data=True))
+    time.sleep(0.2)  # the takeover itself resets nothing
+    assert node._queue_resets == resets
+    probe.intervention_pub.publish(Bool(data=False))
+    wait_for(lambda: node._queue_resets == resets + 1, what='a reset at the hand-back')
+    episode = json.dumps({'event': 'start', 'episode': 4242})
+    probe.episode_pub.publish(String(data=episode))
+    wait_for(lambda: node._queue_resets == resets + 2, what='a reset at the episode start')
+    probe.episode_pub.publish(String(data=episode))  # a repeat of the same episode
+    probe.episode_pub.publish(String(data=json.dumps({'event': 'end', 'episode': 4242})))
+    probe.episode_pub.publish(String(data='not json'))
+    wait_for(lambda: node._episode == 4242, what='the episode number')
+    time.sleep(0.2)
+    assert node._queue_resets == resets + 2
+    probe.load(models['v1'], 'v1')
+
+
+def test_shadow_error_is_published(harness: tuple[PolicyNode, Probe],
+                                   models: dict[str, str]) -> None:
+    """A shadow candidate is compared with the executed command and never actuates."""
+    node, probe = harness
+    probe.feed = True
+    probe.load(models['v1'], 'v1')
+    probe.feed_command = True
+    try:
+        with probe.lock:
+            n_status = len(probe.statuses)
+        probe.shadow_pub.publish(String(data=models['v2']))
+        status = wait_for(lambda: probe.status('loaded', models['v2'], n_status),
+                          what='the shadow loaded')
+        assert status['role'] == 'shadow' and status['active_version'] == 'v1'
+        assert probe.versions[-1] == 'v1', 'the shadow must not change the model version'
+        want = float(np.max(np.abs(expected_action(models['v2']) - COMMAND)))
+        wait_for(lambda: len(probe.shadow_errors) >= 5, what='shadow errors')
+        assert probe.shadow_errors[-1] == pytest.approx(want, abs=1e-6)
+        diag = wait_for(lambda: probe.diag('shadow', lambda s: 'mean' in s.message),
+                        what='a shadow summary')
+        values = _values(diag)
+        assert float(values['mean_rad']) == pytest.approx(want, rel=1e-3)
+        assert float(values['p95_rad']) == pytest.approx(want, rel=1e-3)
+        assert values['version'] == 'v2'
+        count = probe.n_actions()
+        wait_for(lambda: probe.n_actions() >= count + 3, what='actions with a shadow')
+        v1 = expected_action(models['v1'])
+        assert all(np.allclose(a, v1, atol=1e-6) for a in probe.actions_since(count))
+        probe.shadow_pub.publish(String(data=''))
+        wait_for(lambda: node.shadow_slot.active is None, what='shadow mode off')
+    finally:
+        probe.feed_command = False
+
+
+def test_bad_parameter_exits_with_code_1(ros: Context) -> None:
+    """main() logs and returns 1 for an out-of-range, mistyped or unknown-choice parameter."""
+    assert main(['--ros-args', '-p', 'rate_hz:=0.0']) == 1
+    assert main(['--ros-args', '-p', 'rate_hz:=20']) == 1
+    assert main(['--ros-args', '-p', 'providers:=[gpu]']) == 1
+    assert main(['--ros-args', '-p', 'mode:=best']) == 1
+    assert main(['--ros-args', '-p', 'joint_names:=[a,a]']) == 1
+
+
+def test_yaml_defaults_equal_code_defaults() -> None:
+    """config/policy.yaml holds exactly the code defaults, every key commented."""
+    text = (ROOT / 'config' / 'policy.yaml').read_text(encoding='utf-8')
+    data = yaml.safe_load(text)
+    assert data['policy']['ros__parameters'] == defaults(PolicyParams)
+    for key in defaults(PolicyParams):
+        line = next(ln for ln in text.splitlines() if ln.strip().startswith(f'{key}:'))
+        assert '#' in line, f'{key} has no comment with its unit'
