@@ -36,6 +36,7 @@ setup(
             'sim_arm = imitation_ros.nodes.sim_arm:main',
             'policy_node = imitation_ros.nodes.policy_node:main',
             'trainer = imitation_ros.nodes.trainer:main',
+            'intervention_gate = imitation_ros.nodes.intervention_gate:main',
             'imitation-ros = imitation_ros.cli.main:main',
         ],
     },

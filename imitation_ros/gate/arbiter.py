@@ -1,0 +1,440 @@
+# Copyright 2026 imitation_ros contributors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+Command arbitration between the policy and the human (HG-DAgger), as a pure state machine.
+
+The :class:`Arbiter` is fed the measured joint positions, the policy's actions
+(absolute joint targets) and validated gamepad readings, each with the time it
+arrived, and once per control period :meth:`Arbiter.tick` says what to send to
+the arm. No ROS, no clock of its own: every method takes ``now`` (s), so the
+whole table below is tested without a node.
+
+Inputs and latches
+------------------
+* ``takeover``: the deadman (``enable_button``) is held in the latest Joy. It
+  is set the moment such a Joy arrives (:meth:`Arbiter.on_joy`): from then on
+  no policy command leaves the gate until a Joy with the deadman released
+  arrives, whatever policy actions come in between.
+* ``estop`` (latched): set by any Joy with ``estop_button`` pressed; cleared
+  only by a Joy with ``reset_button`` pressed and ``estop_button`` released.
+* ``joy_lost`` (latched): set when, during a takeover, no Joy arrived for more
+  than ``joy_timeout_s`` (checked at every tick and when the next Joy arrives, so a
+  late tick cannot hide a gap); cleared only by a Joy with the deadman released.
+  Pressing the deadman again then takes over afresh.
+* the policy action: the newest one, with its arrival time; it is *stale* when
+  older than ``cmd_timeout_s`` and *invalid* when it has NaN / Inf or the wrong
+  length (it then replaces the previous action: an invalid action is never
+  skipped over to reuse an older, valid one).
+
+Modes (highest priority first)
+------------------------------
+=======================  ========================================  ======  ==============
+mode                     when                                      source  command
+=======================  ========================================  ======  ==============
+(``tick`` -> None)       no joint state received yet               --      nothing
+``ESTOP``                estop latched                             hold    hold
+``HOLD_JOY_LOST``        takeover and joy_lost latched             hold    hold
+``HUMAN``                takeover (deadman held, Joy fresh)        human   teleop from
+                                                                           the measured q;
+                                                                           hold while the
+                                                                           sticks are
+                                                                           centred
+``HOLD_STALE_POLICY``    no takeover; no policy action yet, or     hold    hold
+                         the newest is older than cmd_timeout_s
+``HOLD_INVALID_POLICY``  no takeover; the newest policy action is  hold    hold
+                         invalid (NaN / Inf / wrong length)
+``POLICY``               no takeover; fresh, valid policy action   policy  the action
+=======================  ========================================  ======  ==============
+
+Transitions (``[x]`` = the Joy event, evaluated in this order on each Joy)
+--------------------------------------------------------------------------
+=========================  ===============================================================
+event                      effect
+=========================  ===============================================================
+Joy [estop pressed]        estop latched (ESTOP until reset), whatever else is pressed
+Joy [reset pressed, estop  estop cleared; the mode follows the other inputs (HUMAN if the
+released]                  deadman is held, else the policy modes)
+Joy [deadman pressed]      takeover (HUMAN at once, unless estop or joy_lost latched); if
+                           a takeover was already on and the previous Joy is older than
+                           ``joy_timeout_s``, joy_lost is latched (a gap is a gap)
+Joy [deadman released]     takeover ends and joy_lost clears: back to the policy modes
+no Joy for                 during a takeover: joy_lost latched (HOLD_JOY_LOST) until a
+``joy_timeout_s``          Joy with the deadman released; outside a takeover: nothing
+                           (the policy needs no Joy)
+policy action              stored as the newest (valid or invalid); ignored while a
+                           takeover or a latch is on
+no policy action for       HOLD_STALE_POLICY: hold at the measured q, never the stale
+``cmd_timeout_s``          target; a new valid action resumes POLICY
+joint state                the measured q used by every later tick; an invalid one
+                           (wrong length, NaN) is counted and ignored (the last known
+                           q stays in use)
+=========================  ===============================================================
+
+Every command, hold included, goes through
+:func:`imitation_ros.gate.limits.safe_command`: finite, within ``max_joint_step``
+of the measured q, and inside ``[lower + limit_margin, upper - limit_margin]``
+(the limits win if the measured q is already outside them).
+
+A *hold* is the measured q of the first tick of the hold, kept (latched) while
+holding lasts, across changes between hold modes, and released by the next
+policy or moving-stick command; so a forward position controller (which keeps
+acting on the last command it got) stops where the arm was, and the gate never
+repeats a stale target. Latched rather than re-read every tick because a
+position controller with a steady-state error (gravity on a P controller) would
+sink a little every tick, and one with a delay chases its own old position.
+``intervention`` is True exactly in ``HUMAN`` mode, so holds are never recorded
+as human corrections.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+import enum
+import math
+from typing import Any, Optional
+
+import numpy as np
+
+from .joy import JoyConfig, JoyInput, joy_to_target, stick_values
+from .limits import LIMIT_MARGIN, safe_command
+from ..errors import ConfigError, ImitationError
+from ..sim.arm import ArmConfig
+
+
+class GateMode(str, enum.Enum):
+    """What the gate is doing this tick (the value is the name published in gate_state)."""
+
+    POLICY = 'policy'
+    """A fresh, valid policy action passes through."""
+    HUMAN = 'human'
+    """Deadman held: the gamepad drives the arm."""
+    HOLD_STALE_POLICY = 'hold_stale_policy'
+    """No policy action yet, or the newest is older than cmd_timeout_s: hold."""
+    HOLD_INVALID_POLICY = 'hold_invalid_policy'
+    """The newest policy action has NaN / Inf or the wrong length: hold."""
+    HOLD_JOY_LOST = 'hold_joy_lost'
+    """Joy stopped during a takeover: hold until the deadman is released."""
+    ESTOP = 'estop'
+    """E-stop latched: hold until the reset button."""
+    HOLD_INTERNAL_ERROR = 'hold_internal_error'
+    """Never from the arbiter: a caller's hold when the arbiter itself failed."""
+
+
+#: Modes in which the gate holds because an input went quiet (a WARN in diagnostics).
+STALE_MODES = frozenset({GateMode.HOLD_STALE_POLICY, GateMode.HOLD_JOY_LOST})
+
+#: The ``source`` of each mode's command.
+SOURCES = {GateMode.POLICY: 'policy', GateMode.HUMAN: 'human'}
+
+
+@dataclass(frozen=True)
+class GateConfig:
+    """Timing, safety limits, the arm and the gamepad mapping of the gate."""
+
+    rate_hz: float = 20.0
+    """Control rate (Hz); the teleop integrates stick speeds over 1 / rate_hz."""
+    cmd_timeout_s: float = 0.25
+    """A policy action older than this is stale (s)."""
+    joy_timeout_s: float = 0.2
+    """No Joy for this long during a takeover latches a hold (s)."""
+    max_joint_step: float = 0.1
+    """Largest distance of a command from the measured position, per joint (rad)."""
+    limit_margin: float = LIMIT_MARGIN
+    """Distance kept from each joint limit (rad)."""
+    arm: ArmConfig = field(default_factory=ArmConfig)
+    """Joint limits (rad), link lengths (m, for the cartesian Jacobian), max joint speed."""
+    joy: JoyConfig = field(default_factory=JoyConfig)
+    """Gamepad buttons and stick mapping."""
+
+    def __post_init__(self) -> None:
+        for name in ('rate_hz', 'cmd_timeout_s', 'joy_timeout_s', 'max_joint_step'):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+                raise ConfigError(f'{name} must be a positive number, got {value!r}')
+        margin = self.limit_margin
+        if not (isinstance(margin, (int, float)) and math.isfinite(margin) and margin >= 0):
+            raise ConfigError(f'limit_margin must be >= 0 rad, got {margin!r}')
+        span = float(np.min(self.arm.upper - self.arm.lower))
+        if 2 * margin >= span:
+            raise ConfigError(f'limit_margin {margin} rad leaves no room between the joint '
+                              f'limits (narrowest range {span:.3g} rad); make it smaller')
+        self.joy.check_joints(self.arm.n_joints)
+
+    @property
+    def n_joints(self) -> int:
+        """Return the number of joints."""
+        return self.arm.n_joints
+
+    @property
+    def dt(self) -> float:
+        """Return the control period (s)."""
+        return 1.0 / self.rate_hz
+
+
+@dataclass(frozen=True)
+class GateOutput:
+    """What the gate sends this tick, and why."""
+
+    command: np.ndarray
+    """Absolute joint target, shape (n,), rad; always finite and within limits."""
+    source: str
+    """'policy', 'human' or 'hold'."""
+    mode: GateMode
+    """The arbitration mode (see the module docstring)."""
+    reason: str
+    """Why, in words (empty in plain POLICY / HUMAN mode)."""
+    intervention: bool
+    """True while the human is in control (mode HUMAN)."""
+    model_version: str
+    """Version of the policy whose actions the gate last received ('' if none)."""
+    estop: bool
+    """True while the e-stop is latched."""
+    clamped: bool
+    """True when the requested target was changed by the joint limits or max step."""
+
+
+class Arbiter:
+    """
+    The gate's state machine (see the module docstring for the full table).
+
+    :param config: timing, limits and gamepad mapping.
+    """
+
+    def __init__(self, config: GateConfig | None = None) -> None:
+        self.config = config if config is not None else GateConfig()
+        self._lower = self.config.arm.lower
+        self._upper = self.config.arm.upper
+        self._q: Optional[np.ndarray] = None
+        self._q_time: Optional[float] = None
+        self._action: Optional[np.ndarray] = None
+        self._action_time: Optional[float] = None
+        self._action_error = ''
+        self._model_version = ''
+        self._joy: Optional[JoyInput] = None
+        self._joy_time: Optional[float] = None
+        self._takeover = False
+        self._joy_lost = False
+        self._estop = False
+        self._joy_gap = 0.0
+        self._hold_q: Optional[np.ndarray] = None
+        self.counts: dict[str, int] = {
+            'ticks': 0, 'policy_actions': 0, 'invalid_policy_actions': 0,
+            'rejected_joint_states': 0, 'clamped_commands': 0, 'takeovers': 0,
+            'estops': 0, 'joy_losses': 0, 'teleop_errors': 0}
+        """Event counters for diagnostics (monotonic)."""
+
+    # --- inputs -----------------------------------------------------------------------
+
+    def on_joint_state(self, q: Any, now: float) -> bool:
+        """
+        Take the measured joint positions, shape (n,), rad.
+
+        :returns: False (and counts it) when ``q`` has the wrong length or is not
+            finite; the last known positions then stay in use.
+        """
+        try:
+            arr = np.array(q, dtype=np.float64)
+        except (TypeError, ValueError):
+            arr = None
+        if arr is None or arr.shape != (self.config.n_joints,) or not np.all(np.isfinite(arr)):
+            self.counts['rejected_joint_states'] += 1
+            return False
+        self._q = arr
+        self._q_time = float(now)
+        return True
+
+    def on_policy_action(self, action: Any, now: float, model_version: str = '') -> bool:
+        """
+        Take the policy's newest action: absolute joint targets, shape (n,), rad.
+
+        An invalid action (wrong length, NaN / Inf) replaces the previous one, so
+        the gate holds rather than reuse an older target.
+
+        :param model_version: version of the model that produced it ('' keeps the last known).
+        :returns: whether the action is valid.
+        """
+        self.counts['policy_actions'] += 1
+        if model_version:
+            self._model_version = str(model_version)
+        self._action_time = float(now)
+        n = self.config.n_joints
+        try:
+            arr = np.array(action, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            arr = None
+            self._action_error = f'not numbers ({exc})'
+        if arr is not None and arr.shape != (n,):
+            self._action_error = f'{arr.size} values, expected {n}'
+            arr = None
+        if arr is not None and not np.all(np.isfinite(arr)):
+            self._action_error = f'non-finite values {arr.tolist()}'
+            arr = None
+        self._action = arr
+        if arr is None:
+            self.counts['invalid_policy_actions'] += 1
+            return False
+        self._action_error = ''
+        return True
+
+    def on_joy(self, joy: JoyInput, now: float) -> None:
+        """
+        Take a validated gamepad reading (a malformed Joy must not reach here).
+
+        The deadman, e-stop and reset buttons act at once (see the module docstring).
+        """
+        cfg = self.config.joy
+        now = float(now)
+        gap = None if self._joy_time is None else now - self._joy_time
+        self._joy = joy
+        self._joy_time = now
+        if joy.pressed(cfg.estop_button):
+            if not self._estop:
+                self.counts['estops'] += 1
+            self._estop = True
+        elif joy.pressed(cfg.reset_button):
+            self._estop = False
+        if joy.pressed(cfg.enable_button):
+            if self._takeover:
+                late = gap is not None and gap > self.config.joy_timeout_s
+                if late and not self._joy_lost:
+                    self._latch_joy_lost(gap)
+            else:
+                self._takeover = True
+                self.counts['takeovers'] += 1
+        else:
+            self._takeover = False
+            self._joy_lost = False
+
+    # --- state ------------------------------------------------------------------------
+
+    @property
+    def has_state(self) -> bool:
+        """Return whether a joint state has been received (ticks give commands)."""
+        return self._q is not None
+
+    @property
+    def measured(self) -> Optional[np.ndarray]:
+        """Return the last measured joint positions (n,) rad, or None before the first."""
+        return None if self._q is None else self._q.copy()
+
+    @property
+    def estop(self) -> bool:
+        """Return whether the e-stop is latched."""
+        return self._estop
+
+    @property
+    def model_version(self) -> str:
+        """Return the version of the policy whose actions arrived last ('' if none)."""
+        return self._model_version
+
+    def human_in_control(self, now: float) -> bool:
+        """Return whether the human drives the arm now (the intervention flag)."""
+        self._update_latches(float(now))
+        return self._takeover and not self._joy_lost and not self._estop
+
+    def _latch_joy_lost(self, gap: float) -> None:
+        self._joy_lost = True
+        self._joy_gap = gap
+        self.counts['joy_losses'] += 1
+
+    def _update_latches(self, now: float) -> None:
+        """Latch joy_lost when the Joy went quiet during a takeover."""
+        if self._takeover and not self._joy_lost and self._joy_time is not None:
+            gap = now - self._joy_time
+            if gap > self.config.joy_timeout_s:
+                self._latch_joy_lost(gap)
+
+    # --- output -----------------------------------------------------------------------
+
+    def tick(self, now: float) -> GateOutput | None:
+        """
+        Decide this control period's command.
+
+        :returns: the command and why; None only before the first joint state
+            (nothing is safe to send then).
+        """
+        if self._q is None:
+            return None
+        now = float(now)
+        self.counts['ticks'] += 1
+        self._update_latches(now)
+        cfg = self.config
+        q = self._q
+        target: Optional[np.ndarray] = None
+        if self._estop:
+            mode = GateMode.ESTOP
+            reason = (f'e-stop latched: release button {cfg.joy.estop_button} and press '
+                      f'button {cfg.joy.reset_button} to reset')
+        elif self._takeover and self._joy_lost:
+            mode = GateMode.HOLD_JOY_LOST
+            reason = (f'no Joy for {self._joy_gap:.3g} s during a takeover (joy_timeout_s '
+                      f'{cfg.joy_timeout_s:g}): release the deadman to return control to the '
+                      'policy, press it again to take over')
+        elif self._takeover:
+            mode, reason, target = self._human_decision(q)
+        else:
+            mode, reason, target = self._policy_decision(now, q)
+        if target is None:
+            # Hold: latch the measured q at the first hold tick and keep it (see the module
+            # docstring): re-reading q every tick would let the arm creep.
+            if self._hold_q is None:
+                self._hold_q = q.copy()
+            target = self._hold_q
+        else:
+            self._hold_q = None
+        command, changed = safe_command(target, q, self._lower, self._upper,
+                                        max_step=cfg.max_joint_step, margin=cfg.limit_margin)
+        if not np.all(np.isfinite(command)):
+            # Unreachable with finite measured q; kept so the guarantee does not depend on it.
+            command = np.clip(np.nan_to_num(q), self._lower + cfg.limit_margin,
+                              self._upper - cfg.limit_margin)
+            changed = True
+        if changed:
+            self.counts['clamped_commands'] += 1
+        source = SOURCES.get(mode, 'hold')
+        if mode is GateMode.HUMAN and reason:
+            source = 'hold'
+        return GateOutput(command=command, source=source, mode=mode, reason=reason,
+                          intervention=mode is GateMode.HUMAN, model_version=self._model_version,
+                          estop=self._estop, clamped=bool(changed))
+
+    def _human_decision(self, q: np.ndarray) -> tuple[GateMode, str, Optional[np.ndarray]]:
+        """Mode, reason and target (None: hold) in a takeover."""
+        cfg = self.config
+        joy = self._joy
+        try:
+            if joy is None or not np.any(stick_values(joy, cfg.joy)):
+                return GateMode.HUMAN, '', None
+            return GateMode.HUMAN, '', joy_to_target(cfg.joy, cfg.arm, q, joy, cfg.dt)
+        except (ImitationError, ValueError, ArithmeticError) as exc:
+            # A teleop failure must not hand control back to the policy: hold.
+            self.counts['teleop_errors'] += 1
+            return GateMode.HUMAN, f'teleop failed, holding: {exc}', None
+
+    def _policy_decision(self, now: float,
+                         q: np.ndarray) -> tuple[GateMode, str, Optional[np.ndarray]]:
+        """Mode, reason and target (None: hold) when no takeover or latch is on."""
+        cfg = self.config
+        if self._action_time is None:
+            return GateMode.HOLD_STALE_POLICY, 'no policy action received yet', None
+        age = now - self._action_time
+        if age > cfg.cmd_timeout_s:
+            return (GateMode.HOLD_STALE_POLICY,
+                    f'policy action is {age:.3g} s old (cmd_timeout_s {cfg.cmd_timeout_s:g})',
+                    None)
+        if self._action is None:
+            return (GateMode.HOLD_INVALID_POLICY,
+                    f'policy action rejected: {self._action_error}', None)
+        return GateMode.POLICY, '', self._action

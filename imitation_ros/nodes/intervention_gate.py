@@ -1,0 +1,410 @@
+# Copyright 2026 imitation_ros contributors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+``intervention_gate``: joystick takeover (HG-DAgger), deadman, e-stop and command arbitration.
+
+The ROS wiring of :class:`imitation_ros.gate.arbiter.Arbiter`; every decision
+is the arbiter's (its module docstring has the full table), this node only
+converts messages and keeps time with the node clock:
+
+* subscribes ``joint_states`` (sensor_msgs/JointState; the measured positions of
+  ``joint_names``; a message lacking them is refused with a throttled warning
+  and the last known positions stay in use), ``imitation/policy_action``
+  (std_msgs/Float64MultiArray, absolute joint targets in rad), ``joy``
+  (sensor_msgs/Joy; a malformed one is counted and treated as no Joy) and
+  ``imitation/model_version`` (std_msgs/String, latched: the policy's model version);
+* every ``1 / rate_hz`` s, once a joint state is known, publishes the command:
+  ``forward_position_controller/commands`` (std_msgs/Float64MultiArray, output
+  ``forward`` or ``both``) and ``joint_trajectory_controller/joint_trajectory``
+  (trajectory_msgs/JointTrajectory with one point at ``1 / rate_hz``, output
+  ``trajectory`` or ``both``). Before the first joint state nothing is
+  published: no command is safe without knowing where the arm is. After that
+  the gate never goes silent: stale, e-stopped or invalid input gives a hold
+  (the measured positions), never an old target;
+* ``imitation/gate_state`` (std_msgs/String, JSON) with every command:
+  ``{"source": "policy"|"human"|"hold", "mode", "reason", "model_version",
+  "estop", "clamped", "intervention", "stamp"}`` (mode: a
+  :class:`~imitation_ros.gate.arbiter.GateMode` value; stamp: node clock, s);
+* ``imitation/intervention`` (std_msgs/Bool, True while the human drives the
+  arm) at once on every change and every ``1 / intervention_rate_hz`` s;
+* ``/diagnostics`` at 1 Hz: mode, reason, counters; WARN while holding because
+  an input went quiet or was rejected, ERROR while e-stopped or before the
+  first joint state.
+
+Topic names are relative, so they follow the node's namespace and remap freely.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+import json
+import sys
+from typing import Any, Optional
+
+from diagnostic_msgs.msg import DiagnosticArray
+import numpy as np
+import rclpy
+from rclpy.duration import Duration
+from rclpy.executors import ExternalShutdownException
+from rclpy.logging import get_logger
+from rclpy.node import Node
+from sensor_msgs.msg import JointState, Joy
+from std_msgs.msg import Bool, Float64MultiArray, String
+from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
+
+from .conversions import (array_msg, DIAG_ERROR, DIAG_OK, DIAG_WARN, diagnostic_array,
+                          diagnostic_status, joint_positions, stamp_to_sec)
+from .params import check_params, declare_and_read, param
+from .qos import COMMAND_QOS, DIAGNOSTICS_QOS, MODEL_QOS, STATE_QOS
+from ..errors import ConfigError, ImitationError
+from ..gate.arbiter import Arbiter, GateConfig, GateMode, GateOutput, STALE_MODES
+from ..gate.joy import JoyConfig, parse_joy, TELEOP_MODES
+from ..gate.limits import safe_command
+from ..sim.arm import ArmConfig
+
+NODE_NAME = 'intervention_gate'
+#: Values of the ``output`` parameter.
+OUTPUTS: tuple[str, ...] = ('forward', 'trajectory', 'both')
+#: Period of ``/diagnostics`` (s).
+DIAGNOSTICS_PERIOD_S = 1.0
+#: Seconds between two repeats of the same throttled warning.
+WARN_THROTTLE_S = 2.0
+
+
+@dataclass(frozen=True)
+class GateParams:
+    """Parameters of ``intervention_gate`` (see config/intervention_gate.yaml)."""
+
+    rate_hz: float = param(20.0, 'Control rate: a command is published this often',
+                           unit='Hz', minimum=1.0, maximum=1000.0)
+    joint_names: tuple[str, ...] = param(('joint1', 'joint2', 'joint3'),
+                                         'Joint names, base to tip, as published on '
+                                         'joint_states; commands are in this order')
+    joint_lower: tuple[float, ...] = param((-2.2, -2.8, -2.8), 'Lower joint limits, one per '
+                                           'joint', unit='rad', minimum=-100.0, maximum=100.0)
+    joint_upper: tuple[float, ...] = param((2.2, 2.8, 2.8), 'Upper joint limits, one per '
+                                           'joint', unit='rad', minimum=-100.0, maximum=100.0)
+    limit_margin: float = param(0.02, 'Distance every command keeps from each joint limit',
+                                unit='rad', minimum=0.0, maximum=1.0)
+    max_joint_step: float = param(0.1, 'Largest distance of a command from the measured '
+                                  'position, per joint and tick; also caps the teleop joint '
+                                  'speed at max_joint_step * rate_hz', unit='rad',
+                                  minimum=0.001, maximum=3.2)
+    cmd_timeout_s: float = param(0.25, 'A policy action older than this is stale: the gate '
+                                 'holds', unit='s', minimum=0.001, maximum=60.0)
+    joy_timeout_s: float = param(0.2, 'No Joy for this long during a takeover latches a hold '
+                                 'until the deadman is released', unit='s', minimum=0.001,
+                                 maximum=60.0)
+    enable_button: int = param(4, 'Deadman button index: held = human in control',
+                               minimum=0, maximum=127)
+    estop_button: int = param(1, 'E-stop button index: latches a hold until reset_button',
+                              minimum=0, maximum=127)
+    reset_button: int = param(7, 'Button index that clears the e-stop latch (with the e-stop '
+                              'button released)', minimum=0, maximum=127)
+    teleop_mode: str = param('cartesian', 'cartesian: the sticks move the end effector; '
+                             'joint: one axis per joint', choices=TELEOP_MODES)
+    axis_map: tuple[int, ...] = param((1, 0, 3), 'Joy axis indices: cartesian (x, y, elbow); '
+                                      'joint mode one per joint, base to tip',
+                                      minimum=0, maximum=127)
+    scale: tuple[float, ...] = param((1.2, 1.2, 1.5), 'Full-deflection speed per axis_map '
+                                     'entry: cartesian (m/s, m/s, rad/s), joint mode rad/s; '
+                                     'negative inverts', unit='m/s or rad/s', minimum=-20.0,
+                                     maximum=20.0)
+    deadzone: float = param(0.05, 'Stick values with magnitude below this are zero',
+                            minimum=0.0, maximum=0.95)
+    link_lengths: tuple[float, ...] = param((1.0, 0.8, 0.6), 'Link lengths, base to tip, for '
+                                            'the cartesian teleop Jacobian', unit='m',
+                                            minimum=0.001, maximum=100.0)
+    output: str = param('forward', 'Command output: forward (Float64MultiArray for a '
+                        'forward_command_controller), trajectory (JointTrajectory) or both',
+                        choices=OUTPUTS)
+    intervention_rate_hz: float = param(5.0, 'Steady republish rate of imitation/intervention '
+                                        '(changes are published at once)', unit='Hz',
+                                        minimum=0.1, maximum=100.0)
+
+    def __post_init__(self) -> None:
+        check_params(self)
+        n = len(self.joint_names)
+        for name in ('joint_lower', 'joint_upper', 'link_lengths'):
+            if len(getattr(self, name)) != n:
+                raise ConfigError(f'parameter {name} has {len(getattr(self, name))} entries '
+                                  f'but joint_names has {n}; give one per joint')
+        if n < 2 or len(set(self.joint_names)) != n or not all(self.joint_names):
+            raise ConfigError(f'parameter joint_names must be at least 2 distinct non-empty '
+                              f'names, got {list(self.joint_names)}')
+        self.gate_config()
+
+    def gate_config(self) -> GateConfig:
+        """
+        Return the arbiter's configuration.
+
+        :raises ConfigError: inconsistent limits, buttons or stick mapping.
+        """
+        arm = ArmConfig(link_lengths=self.link_lengths, joint_lower=self.joint_lower,
+                        joint_upper=self.joint_upper, joint_names=self.joint_names,
+                        dt=1.0 / self.rate_hz,
+                        max_joint_speed=self.max_joint_step * self.rate_hz)
+        joy = JoyConfig(enable_button=self.enable_button, estop_button=self.estop_button,
+                        reset_button=self.reset_button, teleop_mode=self.teleop_mode,
+                        axis_map=self.axis_map, scale=self.scale, deadzone=self.deadzone)
+        return GateConfig(rate_hz=self.rate_hz, cmd_timeout_s=self.cmd_timeout_s,
+                          joy_timeout_s=self.joy_timeout_s, max_joint_step=self.max_joint_step,
+                          limit_margin=self.limit_margin, arm=arm, joy=joy)
+
+
+class InterventionGateNode(Node):
+    """
+    The intervention gate as a ROS 2 node (node name ``intervention_gate``).
+
+    :param kwargs: passed to ``rclpy.node.Node`` (``parameter_overrides``,
+        ``context``, ``namespace``...).
+    :raises ConfigError: a parameter is invalid (the node is destroyed first).
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(NODE_NAME, **kwargs)
+        try:
+            self.params = declare_and_read(self, GateParams)
+            self.arbiter = Arbiter(self.params.gate_config())
+        except ConfigError:
+            self.destroy_node()
+            raise
+        p = self.params
+        self._label = ','.join(p.joint_names)
+        self._step = Duration(seconds=1.0 / p.rate_hz).to_msg()
+        self._model_version = ''
+        self._intervention = False
+        self._last: Optional[GateOutput] = None
+        self._malformed_joy = 0
+        self._rejected_states = 0
+        self._internal_errors = 0
+        self._modes: Counter = Counter()
+        self._reported = {'malformed_joy': 0, 'rejected_joint_states': 0,
+                          'invalid_policy_actions': 0, 'internal_errors': 0}
+        self._stamps: dict[str, Optional[float]] = {'joint_state': None, 'policy_action': None,
+                                                    'joy': None}
+
+        self._forward_pub = None
+        self._trajectory_pub = None
+        if p.output in ('forward', 'both'):
+            self._forward_pub = self.create_publisher(
+                Float64MultiArray, 'forward_position_controller/commands', COMMAND_QOS)
+        if p.output in ('trajectory', 'both'):
+            self._trajectory_pub = self.create_publisher(
+                JointTrajectory, 'joint_trajectory_controller/joint_trajectory', COMMAND_QOS)
+        self._intervention_pub = self.create_publisher(Bool, 'imitation/intervention', STATE_QOS)
+        self._state_pub = self.create_publisher(String, 'imitation/gate_state', STATE_QOS)
+        self._diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics',
+                                               DIAGNOSTICS_QOS)
+        self.create_subscription(JointState, 'joint_states', self._on_joint_state, STATE_QOS)
+        self.create_subscription(Float64MultiArray, 'imitation/policy_action',
+                                 self._on_policy_action, STATE_QOS)
+        self.create_subscription(Joy, 'joy', self._on_joy, STATE_QOS)
+        self.create_subscription(String, 'imitation/model_version', self._on_model_version,
+                                 MODEL_QOS)
+
+        self.create_timer(1.0 / p.rate_hz, self._on_tick)
+        self.create_timer(1.0 / p.intervention_rate_hz, self._on_intervention_timer)
+        self.create_timer(DIAGNOSTICS_PERIOD_S, self._on_diagnostics)
+        self.get_logger().info(
+            f'intervention_gate running at {p.rate_hz:g} Hz, output {p.output}, joints '
+            f'{list(p.joint_names)}, {p.teleop_mode} teleop, deadman button '
+            f'{p.enable_button}, e-stop {p.estop_button}, reset {p.reset_button}')
+
+    def _now(self) -> float:
+        """Return the node clock's time in seconds."""
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    # --- inputs -----------------------------------------------------------------------
+
+    def _on_joint_state(self, msg: JointState) -> None:
+        """Measured positions of joint_names; a message lacking them counts as no state."""
+        try:
+            q = joint_positions(msg, self.params.joint_names)
+        except ImitationError as exc:
+            self._rejected_states += 1
+            self.get_logger().warning(f'ignoring joint_states: {exc}',
+                                      throttle_duration_sec=WARN_THROTTLE_S)
+            return
+        now = self._now()
+        if self.arbiter.on_joint_state(q, now):
+            self._stamps['joint_state'] = now
+
+    def _on_policy_action(self, msg: Float64MultiArray) -> None:
+        """Hand the action to the arbiter as it is: it holds on an invalid one."""
+        now = self._now()
+        try:
+            values: Any = np.asarray(msg.data, dtype=np.float64)[int(msg.layout.data_offset):]
+        except (TypeError, ValueError) as exc:
+            values = f'unreadable: {exc}'
+        if self.arbiter.on_policy_action(values, now, self._model_version):
+            self._stamps['policy_action'] = now
+            return
+        n = len(self.params.joint_names)
+        self.get_logger().warning(
+            f'invalid action on imitation/policy_action, holding: expected {n} finite joint '
+            f'targets in rad (order {list(self.params.joint_names)}), got '
+            f'{list(msg.data)[:2 * n]}{" ..." if len(msg.data) > 2 * n else ""}',
+            throttle_duration_sec=WARN_THROTTLE_S)
+
+    def _on_joy(self, msg: Joy) -> None:
+        """Validate the gamepad reading; a malformed one is counted and treated as no Joy."""
+        try:
+            joy = parse_joy(msg.axes, msg.buttons, self.arbiter.config.joy,
+                            stamp_to_sec(msg.header.stamp))
+        except ImitationError as exc:
+            self._malformed_joy += 1
+            self.get_logger().warning(f'ignoring malformed Joy: {exc}',
+                                      throttle_duration_sec=WARN_THROTTLE_S)
+            return
+        now = self._now()
+        self._stamps['joy'] = now
+        self.arbiter.on_joy(joy, now)
+        # A takeover (or its end, or an e-stop) is announced at once, not at the next tick.
+        self._set_intervention(self.arbiter.human_in_control(now))
+
+    def _on_model_version(self, msg: String) -> None:
+        """Remember the policy's model version for gate_state and diagnostics."""
+        self._model_version = str(msg.data)
+
+    # --- outputs ----------------------------------------------------------------------
+
+    def _on_tick(self) -> None:
+        """One control period: ask the arbiter, publish the command and its explanation."""
+        now = self._now()
+        try:
+            out = self.arbiter.tick(now)
+        except Exception as exc:  # noqa: B902 - a crashed gate is silent; a hold is safer
+            self._internal_errors += 1
+            self.get_logger().error(f'arbiter failed, holding: {exc!r}',
+                                    throttle_duration_sec=WARN_THROTTLE_S)
+            out = self._fallback_hold(repr(exc))
+        if out is None:
+            self._set_intervention(self.arbiter.human_in_control(now))
+            return
+        self._last = out
+        self._modes[out.mode.value] += 1
+        self._publish_command(out.command)
+        state = {'source': out.source, 'mode': out.mode.value, 'reason': out.reason,
+                 'model_version': out.model_version or self._model_version,
+                 'estop': out.estop, 'clamped': out.clamped,
+                 'intervention': out.intervention, 'stamp': now}
+        self._state_pub.publish(String(data=json.dumps(state)))
+        self._set_intervention(out.intervention)
+
+    def _fallback_hold(self, why: str) -> Optional[GateOutput]:
+        """Hold at the last measured positions when the arbiter itself failed."""
+        q = self.arbiter.measured
+        if q is None:
+            return None
+        cfg = self.arbiter.config
+        command, changed = safe_command(q, q, cfg.arm.lower, cfg.arm.upper,
+                                        max_step=cfg.max_joint_step, margin=cfg.limit_margin)
+        return GateOutput(command=command, source='hold', mode=GateMode.HOLD_INTERNAL_ERROR,
+                          reason=f'internal error, holding: {why}', intervention=False,
+                          model_version=self._model_version, estop=self.arbiter.estop,
+                          clamped=changed)
+
+    def _publish_command(self, command: np.ndarray) -> None:
+        """Send the command on the configured outputs."""
+        if self._forward_pub is not None:
+            self._forward_pub.publish(array_msg(command, self._label))
+        if self._trajectory_pub is not None:
+            point = JointTrajectoryPoint(positions=[float(v) for v in command],
+                                         time_from_start=self._step)
+            # A zero header stamp means "start now" to joint_trajectory_controller.
+            self._trajectory_pub.publish(JointTrajectory(joint_names=list(self.params.joint_names),
+                                                         points=[point]))
+
+    def _set_intervention(self, value: bool) -> None:
+        """Publish imitation/intervention at once when it changes."""
+        if value != self._intervention:
+            self._intervention = value
+            self._intervention_pub.publish(Bool(data=value))
+
+    def _on_intervention_timer(self) -> None:
+        """Republish the intervention flag so late joiners and recorders stay in sync."""
+        self._intervention_pub.publish(Bool(data=self._intervention))
+
+    def _on_diagnostics(self) -> None:
+        """Publish the gate's health on /diagnostics."""
+        now = self._now()
+        counts = dict(self.arbiter.counts)
+        counts.update(malformed_joy=self._malformed_joy,
+                      rejected_joint_states=self._rejected_states + counts.pop(
+                          'rejected_joint_states', 0),
+                      internal_errors=self._internal_errors)
+        new = {k: counts[k] - self._reported[k] for k in self._reported}
+        self._reported = {k: counts[k] for k in self._reported}
+        last = self._last
+        ages = {f'{k}_age_s': ('never' if t is None else now - t) for k, t in self._stamps.items()}
+        values: dict[str, Any] = {
+            'mode': last.mode.value if last else 'no_joint_state',
+            'source': last.source if last else 'none',
+            'reason': last.reason if last else '',
+            'intervention': self._intervention, 'estop': self.arbiter.estop,
+            'model_version': self._model_version, 'modes_since_last_report': dict(self._modes),
+            **ages, **counts, 'rate_hz': self.params.rate_hz, 'output': self.params.output}
+        self._modes = Counter()
+        level, message = self._health(last, new)
+        status = diagnostic_status(f'{self.get_name()}: arbitration', level, message, values,
+                                   hardware_id=self.get_fully_qualified_name())
+        self._diag_pub.publish(diagnostic_array([status], self.get_clock().now().to_msg()))
+
+    def _health(self, last: Optional[GateOutput], new: dict[str, int]) -> tuple[int, str]:
+        """Diagnostic level and message from the current mode and new rejections."""
+        if not self.arbiter.has_state:
+            return DIAG_ERROR, (f'no joint state yet on joint_states with joints '
+                                f'{list(self.params.joint_names)}: not commanding')
+        if self.arbiter.estop:
+            return DIAG_ERROR, 'e-stop latched: holding'
+        if new['internal_errors']:
+            return DIAG_ERROR, f'{new["internal_errors"]} internal errors: holding'
+        if last is not None and (last.mode in STALE_MODES
+                                 or last.mode is GateMode.HOLD_INVALID_POLICY):
+            return DIAG_WARN, f'holding: {last.reason}'
+        rejected = {k: v for k, v in new.items() if v}
+        if rejected:
+            return DIAG_WARN, 'rejected input: ' + ', '.join(f'{v} {k}'
+                                                             for k, v in rejected.items())
+        if last is not None and last.mode is GateMode.HUMAN:
+            return DIAG_OK, 'human in control'
+        return DIAG_OK, 'policy in control'
+
+
+def main(args: list[str] | None = None) -> int:
+    """Run the gate until shut down; return 1 (after logging why) on a bad parameter."""
+    rclpy.init(args=args)
+    try:
+        try:
+            node = InterventionGateNode()
+        except ConfigError as exc:
+            get_logger(NODE_NAME).error(f'cannot start: {exc}')
+            return 1
+        try:
+            rclpy.spin(node)
+        except (KeyboardInterrupt, ExternalShutdownException):
+            pass
+        finally:
+            node.destroy_node()
+    finally:
+        if rclpy.ok():
+            rclpy.shutdown()
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
