@@ -37,6 +37,8 @@ setup(
             'policy_node = imitation_ros.nodes.policy_node:main',
             'trainer = imitation_ros.nodes.trainer:main',
             'intervention_gate = imitation_ros.nodes.intervention_gate:main',
+            'recorder = imitation_ros.nodes.recorder:main',
+            'sim_human = imitation_ros.nodes.sim_human:main',
             'imitation-ros = imitation_ros.cli.main:main',
         ],
     },

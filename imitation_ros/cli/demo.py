@@ -13,37 +13,41 @@
 # limitations under the License.
 
 """
-``imitation-ros demo``: the main job in simulation.
+``imitation-ros demo``: the main job, HG-DAgger in simulation.
 
-Collects a first dataset of multi-demonstrator episodes and prints what it
-wrote (the HG-DAgger rounds build on this dataset).
+Collects a few demonstrations, trains a first policy, then runs the hg_dagger
+node graph composed in one process over real DDS (sim_arm, sim_human on the
+gamepad, policy_node, intervention_gate, recorder, trainer) for R rounds:
+after each round the trainer retrains on the demonstrations plus every human
+takeover so far and the policy node hot-reloads the new model. Prints each
+round and writes a PNG of the rounds.
 """
 
 from __future__ import annotations
 
 import argparse
-from datetime import datetime, timezone
 from pathlib import Path
-
-from ..data.bags import format_bag_info
-from .collect import collect
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register ``demo``."""
-    p = sub.add_parser('demo', help='run the main job in simulation', description=__doc__,
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = sub.add_parser('demo', help='run HG-DAgger in simulation (the main job)',
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--data-dir', type=Path, default=Path('data'), help='where bags go')
-    p.add_argument('--demos', type=int, default=20, help='demonstrations to collect first')
-    p.add_argument('--seed', type=int, default=0, help='seed')
+    p.add_argument('--models-dir', type=Path, default=Path('models'), help='where models go')
+    p.add_argument('--rounds', type=int, default=5, help='HG-DAgger rounds after round 0')
+    p.add_argument('--episodes', type=int, default=10, help='episodes per round')
+    p.add_argument('--demos', type=int, default=10, help='demonstrations for the first policy')
+    p.add_argument('--policy', default='gmm', choices=('mse', 'gmm', 'ar', 'diffusion'))
+    p.add_argument('--train-steps', type=int, default=1500, help='gradient steps per training')
+    p.add_argument('--seed', type=int, default=0)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    """Collect the first dataset and print a summary."""
-    session = datetime.now(timezone.utc).strftime('demo_%Y%m%d_%H%M%S')
-    summary = collect('multi', args.demos, args.data_dir, seed=args.seed, session=session)
-    print(format_bag_info(summary.session_dir))
-    print(f'\nwrote {summary.episodes} demonstrations ({summary.samples} samples, '
-          f'{summary.bytes / 1e6:.1f} MB) to {summary.session_dir} in {summary.seconds:.1f} s')
+    """Run the demo."""
+    from ..bringup.demo import run_demo
+    run_demo(data_dir=args.data_dir, models_dir=args.models_dir, rounds=args.rounds,
+             episodes=args.episodes, demos=args.demos, policy=args.policy,
+             train_steps=args.train_steps, seed=args.seed)
     return 0

@@ -1,0 +1,614 @@
+# Copyright 2026 imitation_ros contributors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+``recorder``: writes every episode as one rosbag2 bag (MCAP storage).
+
+* Each topic of the ``topics`` parameter (absolute names: they are the names
+  stored in the bag; ROS remapping rules still apply to the subscription) is
+  subscribed RAW: the serialized CDR bytes go into the bag unchanged, with
+  log time = receive time on the node clock (ns). Bags go to
+  ``<data_dir>/<session>/ep_NNNNN`` through
+  :class:`~imitation_ros.data.bags.EpisodeBagWriter`, which stages a bag as
+  ``ep_NNNNN.partial`` and renames it only once it is complete, so loaders
+  never see an unfinished one.
+* Episode boundaries come from ``/imitation/episode`` (std_msgs/String JSON,
+  transient local); the start and end event messages are written into the
+  bag. Events are keyed on the episode number: events of an episode already
+  closed are ignored; an episode whose start event (its ``"stamp"``, s) is
+  more than ``late_start_s`` older than the recorder's start, or that ended
+  (end ``"stamp"``) before it, is history replayed by the transient-local
+  topic and is not recorded. A start while another episode is open closes
+  that one first (reason ``missing_end``); an episode open longer than
+  ``max_episode_s`` is closed as ``too_long``. Messages outside an episode
+  are counted, not written.
+* Episode facts in ``custom_data`` at close: ``episode``, ``success``,
+  ``reason``, ``source``, ``policy_version`` (latest
+  ``/imitation/model_version`` seen), ``interventions`` (False -> True edges of
+  ``/imitation/intervention``), ``human_steps`` (commands received while the
+  latest intervention flag was true), ``steps`` (commands), ``joint_names``,
+  ``dt``, ``dropped`` (messages of the episode that could not be written),
+  ``start_delay_s`` (how late the start event reached the recorder) and
+  ``messages_<topic>`` (messages written per topic, ``/`` as ``_``).
+* A write failure (disk full, ...) aborts that episode's bag (nothing half
+  written is left looking finished) and raises an ERROR on ``/diagnostics``;
+  the recorder keeps running and records the next episode.
+* SIGINT / SIGTERM close the open bag with reason ``interrupted`` (success
+  false) before the process exits; an unwritable ``data_dir`` stops the
+  node at start-up with exit code 1.
+* ``/diagnostics`` at 1 Hz: episodes written, current episode, messages
+  written, dropped, outside-episode messages, failures.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+import json
+import os
+from pathlib import Path
+import signal
+import sys
+import threading
+from typing import Any, Callable
+
+from diagnostic_msgs.msg import DiagnosticArray
+import rclpy
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.logging import get_logger
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.serialization import deserialize_message
+from sensor_msgs.msg import Image, JointState, Joy
+from std_msgs.msg import Bool, Float64MultiArray, String
+
+from .conversions import DIAG_ERROR, DIAG_OK, DIAG_WARN, diagnostic_array, diagnostic_status
+from .params import check_params, declare_and_read, param
+from .qos import DIAGNOSTICS_QOS, EPISODE_QOS, MODEL_QOS
+from ..data import messages as m
+from ..data.bags import count_takeovers, EpisodeBagWriter, partial_path, SOURCES
+from ..errors import ConfigError, DataError
+
+NODE_NAME = 'recorder'
+#: Period of ``/diagnostics`` (s).
+DIAGNOSTICS_PERIOD_S = 1.0
+#: Period of the check for episodes that run too long (s).
+WATCHDOG_PERIOD_S = 0.1
+#: Seconds between two repeats of the same throttled warning.
+WARN_THROTTLE_S = 2.0
+_NS_PER_S = 1_000_000_000
+
+GATE_STATE = '/imitation/gate_state'
+"""The gate's arbitration decision per command (std_msgs/String JSON)."""
+MODEL_VERSION = '/imitation/model_version'
+"""The policy's active model version (std_msgs/String, transient local)."""
+MODEL = '/imitation/model'
+"""The newest model path from the trainer (std_msgs/String, transient local)."""
+
+#: Every topic the recorder can record: bag topic name -> (message class, type name).
+KNOWN_TOPICS: dict[str, tuple[type, str]] = {
+    m.JOINT_STATES: (JointState, m.JOINT_STATE_TYPE),
+    m.CAMERA_IMAGE: (Image, m.IMAGE_TYPE),
+    m.TASK: (Float64MultiArray, m.FLOAT64_ARRAY_TYPE),
+    m.JOY: (Joy, m.JOY_TYPE),
+    m.POLICY_ACTION: (Float64MultiArray, m.FLOAT64_ARRAY_TYPE),
+    m.COMMANDS: (Float64MultiArray, m.FLOAT64_ARRAY_TYPE),
+    m.INTERVENTION: (Bool, m.BOOL_TYPE),
+    m.EXPERT_ACTION: (Float64MultiArray, m.FLOAT64_ARRAY_TYPE),
+    m.EPISODE: (String, m.STRING_TYPE),
+    GATE_STATE: (String, m.STRING_TYPE),
+    MODEL_VERSION: (String, m.STRING_TYPE),
+    MODEL: (String, m.STRING_TYPE),
+}
+DEFAULT_TOPICS: tuple[str, ...] = (
+    m.JOINT_STATES, m.CAMERA_IMAGE, m.TASK, m.JOY, m.POLICY_ACTION, m.COMMANDS,
+    m.INTERVENTION, m.EXPERT_ACTION, m.EPISODE, GATE_STATE)
+
+#: Streams (joint states, commands, ...): reliable like their publishers, and a deep
+#: queue so a slow disk write never makes DDS drop a message of the episode.
+RECORD_QOS = QoSProfile(depth=100, history=HistoryPolicy.KEEP_LAST,
+                        reliability=ReliabilityPolicy.RELIABLE,
+                        durability=DurabilityPolicy.VOLATILE)
+#: Images: best effort matches both reliable publishers (sim_arm) and camera
+#: drivers that publish with the sensor-data profile.
+RECORD_IMAGE_QOS = QoSProfile(depth=10, history=HistoryPolicy.KEEP_LAST,
+                              reliability=ReliabilityPolicy.BEST_EFFORT,
+                              durability=DurabilityPolicy.VOLATILE)
+
+
+def _qos_for(topic: str) -> QoSProfile:
+    if topic == m.EPISODE:
+        return EPISODE_QOS
+    if topic in (MODEL_VERSION, MODEL):
+        return MODEL_QOS
+    if topic == m.CAMERA_IMAGE:
+        return RECORD_IMAGE_QOS
+    return RECORD_QOS
+
+
+def count_key(topic: str) -> str:
+    """Return the custom_data key of a topic's message count ('messages_joint_states')."""
+    return 'messages_' + topic.strip('/').replace('/', '_')
+
+
+@dataclass(frozen=True)
+class RecorderParams:
+    """Parameters of ``recorder`` (see config/recorder.yaml)."""
+
+    data_dir: str = param('data', 'Directory under which sessions of episode bags are '
+                          'written (relative: to the working directory)', unit='path')
+    session: str = param('', 'Session directory name under data_dir; empty: '
+                         'session_YYYYmmdd_HHMMSS (UTC, at start-up)', unit='name')
+    source: str = param('hg_dagger', 'Where the episodes come from, stored in every bag',
+                        choices=SOURCES)
+    joint_names: tuple[str, ...] = param(('joint1', 'joint2', 'joint3'),
+                                         'Joint names, base to tip: the order of every '
+                                         'command, stored in every bag')
+    topics: tuple[str, ...] = param(DEFAULT_TOPICS, 'Absolute names of the topics recorded '
+                                    'into every episode bag (names as stored; remap to record '
+                                    'other topics under them)')
+    record_images: bool = param(True, 'Record /camera/image_raw when it is in topics')
+    dt: float = param(0.05, 'Control period of the recorded system, stored in every bag',
+                      unit='s', minimum=1e-4, maximum=10.0)
+    max_episode_s: float = param(120.0, 'An episode open longer than this is closed as '
+                                 'too_long', unit='s', minimum=0.1, maximum=86400.0)
+    late_start_s: float = param(5.0, 'An episode whose start event is up to this much older '
+                                'than the recorder is still recorded (start-up races); '
+                                'older ones are history', unit='s', minimum=0.0,
+                                maximum=3600.0)
+
+    def __post_init__(self) -> None:
+        check_params(self)
+        if not self.data_dir:
+            raise ConfigError('parameter data_dir must not be empty; give a directory, e.g. '
+                              'data_dir:=$HOME/imitation_data')
+        if self.session in ('.', '..') or '/' in self.session or '\\' in self.session:
+            raise ConfigError(f'parameter session must be a plain directory name, got '
+                              f'{self.session!r}')
+        names = self.joint_names
+        if not names or len(set(names)) != len(names) or any(not n or ',' in n for n in names):
+            raise ConfigError(f'parameter joint_names must be distinct non-empty names without '
+                              f'commas, got {list(names)}')
+        unknown = [t for t in self.topics if t not in KNOWN_TOPICS]
+        if unknown:
+            raise ConfigError(f'parameter topics has {unknown}, which the recorder cannot type; '
+                              f'record some of {sorted(KNOWN_TOPICS)} (remap other topics '
+                              'onto these names)')
+        if len(set(self.topics)) != len(self.topics):
+            raise ConfigError(f'parameter topics lists a topic twice: {list(self.topics)}')
+        if m.EPISODE not in self.topics:
+            raise ConfigError(f'parameter topics must include {m.EPISODE}: it marks where '
+                              'episodes start and end')
+
+
+@dataclass
+class _Episode:
+    """The episode being recorded."""
+
+    episode: int
+    writer: EpisodeBagWriter
+    opened_ns: int
+    start_stamp_ns: int | None
+    start_delay_s: float
+    counts: dict[str, int] = field(default_factory=dict)
+    intervention: list[bool] = field(default_factory=list)
+    steps: int = 0
+    human_steps: int = 0
+    dropped: int = 0
+
+
+def _event_stamp_ns(event: dict[str, Any]) -> int | None:
+    """Return the event's ``stamp`` (s, publisher clock) in ns, or None without one."""
+    stamp = event.get('stamp')
+    if isinstance(stamp, bool) or not isinstance(stamp, (int, float)):
+        return None
+    return int(round(float(stamp) * _NS_PER_S))
+
+
+class RecorderNode(Node):
+    """
+    The episode recorder as a ROS 2 node (node name ``recorder``).
+
+    :param kwargs: passed to ``rclpy.node.Node`` (``parameter_overrides``,
+        ``context``, ``namespace``...).
+    :raises ConfigError: a parameter is invalid (the node is destroyed first).
+    :raises DataError: the session directory cannot be created or written.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(NODE_NAME, **kwargs)
+        try:
+            self.params = declare_and_read(self, RecorderParams)
+            self.session = self.params.session or datetime.now(timezone.utc).strftime(
+                'session_%Y%m%d_%H%M%S')
+            self.session_dir = self._prepare_session_dir()
+        except (ConfigError, DataError):
+            self.destroy_node()
+            raise
+        p = self.params
+        self._started_ns = self.get_clock().now().nanoseconds
+        self._bag_topics = {t: KNOWN_TOPICS[t][1] for t in KNOWN_TOPICS}
+        self._current: _Episode | None = None
+        # Start stamp (ns, None if the event had none) of every episode handled so far:
+        # recorded, skipped or failed. Events are keyed on the episode number.
+        self._handled: dict[int, int | None] = {}
+        self._lock = threading.RLock()
+        self.intervention = False
+        self.policy_version = ''
+        self.episodes_written = 0
+        self.episodes_failed = 0
+        self.messages_written = 0
+        self.messages_outside = 0
+        self.dropped_total = 0
+        self.last_bag: Path | None = None
+        self._last_error = ''
+        self._error_latched = False
+
+        self._diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics',
+                                               DIAGNOSTICS_QOS)
+        self.recorded_topics = tuple(t for t in p.topics
+                                     if p.record_images or t != m.CAMERA_IMAGE)
+        for topic in self.recorded_topics:
+            self.create_subscription(KNOWN_TOPICS[topic][0], topic, self._raw_callback(topic),
+                                     _qos_for(topic), raw=True)
+        # Bookkeeping needs these even when they are not recorded.
+        if m.INTERVENTION not in self.recorded_topics:
+            self.create_subscription(Bool, m.INTERVENTION, self._on_intervention_msg,
+                                     RECORD_QOS)
+        if MODEL_VERSION not in self.recorded_topics:
+            self.create_subscription(String, MODEL_VERSION, self._on_model_version_msg,
+                                     MODEL_QOS)
+        self.create_timer(WATCHDOG_PERIOD_S, self._on_watchdog)
+        self.create_timer(DIAGNOSTICS_PERIOD_S, self._on_diagnostics)
+        self.get_logger().info(
+            f'recording {len(self.recorded_topics)} topics into {self.session_dir} '
+            f'(source {p.source}), one bag per episode')
+
+    # --- set-up ------------------------------------------------------------------------
+
+    def _prepare_session_dir(self) -> Path:
+        """Create ``<data_dir>/<session>`` and check it is writable (DataError if not)."""
+        session_dir = Path(self.params.data_dir).expanduser().resolve() / self.session
+        hint = ('set data_dir to a writable directory, e.g. --ros-args -p '
+                'data_dir:=$HOME/imitation_data')
+        try:
+            session_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DataError(f'cannot create the session directory {session_dir}: '
+                            f'{exc.strerror or exc}; {hint}') from exc
+        probe = session_dir / f'.write_test_{os.getpid()}'
+        try:
+            probe.write_bytes(b'')
+            probe.unlink()
+        except OSError as exc:
+            raise DataError(f'cannot write into the session directory {session_dir}: '
+                            f'{exc.strerror or exc}; {hint}') from exc
+        return session_dir
+
+    # --- callbacks ---------------------------------------------------------------------
+
+    def _raw_callback(self, topic: str) -> Callable[[bytes], None]:
+        """Make the raw subscription callback of one topic."""
+        def callback(raw: bytes) -> None:
+            self._on_raw(topic, raw)
+        return callback
+
+    def _on_raw(self, topic: str, raw: bytes) -> None:
+        """Write one serialized message into the open episode (or count it as outside)."""
+        t_ns = self.get_clock().now().nanoseconds
+        try:
+            if topic == m.EPISODE:
+                self._on_episode_raw(raw, t_ns)
+                return
+            if topic == m.INTERVENTION:
+                self._on_intervention(bool(deserialize_message(raw, Bool).data))
+            elif topic == MODEL_VERSION:
+                self.policy_version = str(deserialize_message(raw, String).data)
+            with self._lock:
+                ep = self._current
+                if ep is None:
+                    self.messages_outside += 1
+                    return
+                if not self._write(ep, topic, raw, t_ns):
+                    return
+                if topic == m.COMMANDS:
+                    ep.steps += 1
+                    ep.human_steps += int(self.intervention)
+        except Exception as exc:  # noqa: B902 - a callback must never raise
+            self.dropped_total += 1
+            self.get_logger().error(f'recording a message on {topic} failed: {exc!r}',
+                                    throttle_duration_sec=WARN_THROTTLE_S)
+
+    def _on_intervention_msg(self, msg: Bool) -> None:
+        self._on_intervention(bool(msg.data))
+
+    def _on_model_version_msg(self, msg: String) -> None:
+        self.policy_version = str(msg.data)
+
+    def _on_intervention(self, value: bool) -> None:
+        """Track the newest intervention flag and the episode's series of flags."""
+        with self._lock:
+            self.intervention = value
+            if self._current is not None:
+                self._current.intervention.append(value)
+
+    def _on_episode_raw(self, raw: bytes, t_ns: int) -> None:
+        """Open or close episodes on start / end events (keyed on the episode number)."""
+        try:
+            event = json.loads(deserialize_message(raw, String).data)
+            kind = str(event['event'])
+            episode = int(event['episode'])
+        except (ValueError, TypeError, KeyError) as exc:
+            self.get_logger().warning(f'ignoring an /imitation/episode message that is not '
+                                      f'{{"event": ..., "episode": N}} JSON: {exc!r}',
+                                      throttle_duration_sec=WARN_THROTTLE_S)
+            return
+        with self._lock:
+            if kind == 'start':
+                self._on_start(episode, event, raw, t_ns)
+            elif kind == 'end':
+                self._on_end(episode, event, raw, t_ns)
+
+    def _on_start(self, episode: int, event: dict[str, Any], raw: bytes, t_ns: int) -> None:
+        current = self._current
+        stamp = _event_stamp_ns(event)
+        if episode in self._handled:
+            before = self._handled[episode]
+            if stamp is None or before is None or stamp <= before:
+                return  # a repeat, or transient-local history of an episode already handled
+            # A newer start reusing the number: its publisher restarted.
+            self.get_logger().warning(f'episode {episode} started again (its source restarted?);'
+                                      ' recording it under a new name')
+        self._handled[episode] = stamp
+        late_ns = int(self.params.late_start_s * _NS_PER_S)
+        if stamp is not None and stamp < self._started_ns - late_ns:
+            self.get_logger().info(f'episode {episode} started before the recorder came up; '
+                                   'not recording it')
+            return
+        if current is not None:
+            self.get_logger().warning(f'episode {episode} started while episode '
+                                      f'{current.episode} had no end event; closing it')
+            self._close(False, 'missing_end', t_ns)
+        bag_dir = self._bag_dir(episode)
+        try:
+            writer = EpisodeBagWriter(bag_dir, topics=self._bag_topics)
+        except DataError as exc:
+            self._fail(f'episode {episode}: {exc}')
+            return
+        delay = 0.0 if stamp is None else max(0.0, (t_ns - stamp) / _NS_PER_S)
+        self._current = _Episode(episode=episode, writer=writer, opened_ns=t_ns,
+                                 start_stamp_ns=stamp, start_delay_s=delay)
+        if self.intervention:
+            # Control was with the human when the episode began.
+            self._current.intervention.append(True)
+        self._write(self._current, m.EPISODE, raw, t_ns)
+        self.get_logger().info(f'recording episode {episode} into {bag_dir.name}')
+
+    def _on_end(self, episode: int, event: dict[str, Any], raw: bytes, t_ns: int) -> None:
+        current = self._current
+        if current is None or current.episode != episode:
+            return  # not ours: an episode already closed, skipped, or never started here
+        stamp = _event_stamp_ns(event)
+        if stamp is not None and stamp < self._started_ns:
+            # Both its start and end are history from before the recorder came up.
+            current.writer.abort()
+            self._current = None
+            self.get_logger().info(f'episode {episode} ended before the recorder came up; '
+                                   'not recording it')
+            return
+        if not self._write(current, m.EPISODE, raw, t_ns):
+            return
+        self._close(bool(event.get('success', False)), str(event.get('reason', '')), t_ns)
+
+    def _on_watchdog(self) -> None:
+        """Close an episode that has been open longer than max_episode_s."""
+        with self._lock:
+            ep = self._current
+            if ep is None:
+                return
+            now = self.get_clock().now().nanoseconds
+            if now - ep.opened_ns > self.params.max_episode_s * _NS_PER_S:
+                self.get_logger().warning(
+                    f'episode {ep.episode} open for more than {self.params.max_episode_s:g} s '
+                    'without an end event; closing it as too_long')
+                self._close(False, 'too_long', now)
+
+    # --- bags --------------------------------------------------------------------------
+
+    def _bag_dir(self, episode: int) -> Path:
+        """Return ``ep_NNNNN`` in the session, or ``ep_NNNNN_K`` when that name is taken."""
+        base = f'ep_{episode:05d}'
+        path = self.session_dir / base
+        k = 0
+        while path.exists() or partial_path(path).exists():
+            # A restarted source (numbers from 0 again) or a reused session directory.
+            k += 1
+            path = self.session_dir / f'{base}_{k}'
+        return path
+
+    def _write(self, ep: _Episode, topic: str, raw: bytes, t_ns: int) -> bool:
+        """Write one message; a disk failure aborts the episode. Returns True when written."""
+        try:
+            ep.writer.write(topic, raw, t_ns)
+        except DataError as exc:
+            if isinstance(exc.__cause__, OSError) or not ep.writer.is_open:
+                self._abort(ep, f'writing {topic} failed: {exc}')
+            else:
+                ep.dropped += 1
+                self.dropped_total += 1
+                self.get_logger().error(f'episode {ep.episode}: dropped a message on {topic}: '
+                                        f'{exc}', throttle_duration_sec=WARN_THROTTLE_S)
+            return False
+        except Exception as exc:  # noqa: B902 - anything from the storage layer aborts
+            self._abort(ep, f'writing {topic} failed: {exc!r}')
+            return False
+        ep.counts[topic] = ep.counts.get(topic, 0) + 1
+        self.messages_written += 1
+        return True
+
+    def _abort(self, ep: _Episode, why: str) -> None:
+        """Drop the open bag of ``ep`` (nothing half written stays) and report the error."""
+        try:
+            ep.writer.abort()
+        except Exception as exc:  # noqa: B902 - the first error is the one to report
+            why = f'{why}; removing the partial bag failed too: {exc!r}'
+        self._current = None
+        self.dropped_total += sum(ep.counts.values())
+        self._fail(f'episode {ep.episode} aborted, its bag is discarded: {why}')
+
+    def _fail(self, why: str) -> None:
+        self.episodes_failed += 1
+        self._last_error = why
+        self._error_latched = True
+        self.get_logger().error(why)
+
+    def custom_data(self, ep: _Episode, success: bool, reason: str) -> dict[str, Any]:
+        """Return the episode facts stored in a bag's metadata."""
+        data: dict[str, Any] = {
+            'episode': ep.episode, 'success': bool(success), 'reason': reason,
+            'source': self.params.source, 'policy_version': self.policy_version,
+            'interventions': count_takeovers(ep.intervention), 'human_steps': ep.human_steps,
+            'steps': ep.steps, 'joint_names': list(self.params.joint_names),
+            'dt': repr(float(self.params.dt)), 'dropped': ep.dropped,
+            'start_delay_s': f'{ep.start_delay_s:.3f}', 'session': self.session,
+        }
+        for topic in self.recorded_topics:
+            data[count_key(topic)] = ep.counts.get(topic, 0)
+        return data
+
+    def _close(self, success: bool, reason: str, t_ns: int) -> None:
+        """Finish the open bag with its episode facts (caller holds the lock)."""
+        ep = self._current
+        if ep is None:
+            return
+        self._current = None
+        try:
+            path = ep.writer.close(self.custom_data(ep, success, reason))
+        except Exception as exc:  # noqa: B902 - DataError or a storage error
+            try:
+                ep.writer.abort()
+            except Exception:  # noqa: B902 - the close error is the one to report
+                pass
+            self._fail(f'episode {ep.episode}: finishing its bag failed: {exc}')
+            return
+        self.episodes_written += 1
+        self.last_bag = path
+        self._error_latched = False
+        self.get_logger().info(
+            f'episode {ep.episode} written to {path} ({reason or "no reason"}, '
+            f'{ep.steps} steps, {count_takeovers(ep.intervention)} takeovers, '
+            f'{sum(ep.counts.values())} messages)')
+
+    def close_episode(self, reason: str = 'interrupted') -> Path | None:
+        """Close the open bag now (success false) and return it; None when none was open."""
+        with self._lock:
+            if self._current is None:
+                return None
+            self._close(False, reason, self.get_clock().now().nanoseconds)
+            return self.last_bag
+
+    def current_episode(self) -> int | None:
+        """Return the number of the episode being recorded, or None."""
+        with self._lock:
+            return None if self._current is None else self._current.episode
+
+    def current_counts(self) -> dict[str, int]:
+        """Return the messages written per topic into the open bag (empty when none)."""
+        with self._lock:
+            return {} if self._current is None else dict(self._current.counts)
+
+    # --- diagnostics -------------------------------------------------------------------
+
+    def _on_diagnostics(self) -> None:
+        """Publish the recorder's state on /diagnostics."""
+        now = self.get_clock().now()
+        with self._lock:
+            ep = self._current
+            current = -1 if ep is None else ep.episode
+            values = {'episodes_written': self.episodes_written,
+                      'episodes_failed': self.episodes_failed, 'current_episode': current,
+                      'messages_written': self.messages_written,
+                      'episode_messages': 0 if ep is None else sum(ep.counts.values()),
+                      'dropped': self.dropped_total, 'outside_episode': self.messages_outside,
+                      'policy_version': self.policy_version,
+                      'session_dir': str(self.session_dir), 'last_error': self._last_error}
+        if self._error_latched:
+            level, message = DIAG_ERROR, self._last_error
+        elif self.dropped_total:
+            level, message = DIAG_WARN, f'{self.dropped_total} messages could not be written'
+        elif ep is not None:
+            level, message = DIAG_OK, f'recording episode {current}'
+        else:
+            level, message = DIAG_OK, 'waiting for an episode start'
+        status = diagnostic_status(f'{self.get_name()}: episodes', level, message, values,
+                                   hardware_id='recorder')
+        self._diag_pub.publish(diagnostic_array([status], now.to_msg()))
+
+
+def _init_rclpy(args: list[str] | None) -> None:
+    """Initialize rclpy without its own signal handlers (ours close the bag first)."""
+    try:
+        from rclpy.signals import SignalHandlerOptions
+        rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    except (ImportError, TypeError):
+        rclpy.init(args=args)
+
+
+def main(args: list[str] | None = None) -> int:
+    """
+    Run ``recorder`` until SIGINT / SIGTERM; close the open bag as 'interrupted' first.
+
+    Returns 1 (after logging why) on a bad parameter or an unwritable data_dir.
+    """
+    stop = threading.Event()
+
+    def request_stop(signum: int, frame: Any) -> None:
+        stop.set()
+
+    previous: dict[int, Any] = {}
+    in_main = threading.current_thread() is threading.main_thread()
+    _init_rclpy(args)
+    try:
+        if in_main:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                previous[sig] = signal.signal(sig, request_stop)
+        try:
+            node = RecorderNode()
+        except (ConfigError, DataError) as exc:
+            get_logger(NODE_NAME).error(f'cannot start: {exc}')
+            return 1
+        executor = SingleThreadedExecutor()
+        executor.add_node(node)
+        try:
+            while not stop.is_set() and rclpy.ok():
+                # A short wait so a signal is acted on within 0.1 s.
+                executor.spin_once(timeout_sec=0.1)
+        except (KeyboardInterrupt, ExternalShutdownException):
+            pass
+        finally:
+            path = node.close_episode('interrupted')
+            if path is not None:
+                node.get_logger().info(f'stopped: the open episode was closed as {path}')
+            executor.shutdown()
+            node.destroy_node()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if rclpy.ok():
+            rclpy.shutdown()
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,395 @@
+# Copyright 2026 imitation_ros contributors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+The simulated human operator of HG-DAgger: watches the arm, grabs the gamepad when needed.
+
+It sees what a person beside the robot sees (the joint positions and the
+task) and answers, every control period, with the gamepad state that
+``joy_node`` would publish: 8 axes, 11 buttons (Xbox layout).
+
+Decision rule (all distances in m, times in s, from the ``now`` passed to
+:meth:`SimulatedOperator.step`):
+
+1. **Trouble.** The situation needs a takeover when any of these holds
+   (checked in this order; the first one is the ``reason``):
+
+   * ``joint_limit``: a joint is within ``limit_margin_rad`` of its limit;
+   * ``collision_risk``: the smallest gap between a link and the obstacle
+     (:func:`~imitation_ros.sim.arm.link_clearance`) is below
+     ``collision_margin_m``, or, once it is below twice that, will be within
+     ``collision_lookahead_s`` at its current approach speed (people judge
+     "about to hit" by time to contact);
+   * ``stalled``: the end effector made no progress toward the goal (its best
+     distance to the goal improved by less than ``stall_progress_m``) for
+     ``stall_s``;
+   * ``off_corridor``: the end effector is farther than ``corridor_m`` from
+     both expert paths, the one passing above the obstacle and the one
+     passing below (:func:`expert_path`, polylines from the episode's start).
+
+2. **Reaction.** The takeover starts ``reaction_delay_s`` (plus a uniform
+   random ``[0, reaction_jitter_s]``, drawn per takeover from the seed)
+   after the first moment trouble was seen, if trouble held at every step of
+   the delay; when it clears during the delay, nothing happens.
+
+3. **Takeover.** The operator picks the side whose expert path is closer to
+   the end effector at that moment and keeps it for the whole takeover. It
+   holds the deadman (``buttons[enable_button]`` = 1) and steers with the
+   scripted expert of that side: :meth:`ScriptedExpert.stick_axes` (x, y,
+   elbow) written to ``axes[axis_map[0]]``, ``axes[axis_map[1]]``,
+   ``axes[axis_map[2]]`` (default axes 1, 0, 3: left stick up = +x, left
+   stick left = +y, right stick horizontal = elbow), plus optional Gaussian
+   ``stick_noise``, clipped to [-1, 1]. The gate turns these back into joint
+   targets with :func:`imitation_ros.gate.teleop.axes_to_target`.
+
+4. **Release.** It lets go (deadman 0, sticks centred) once the end effector
+   has been within ``release_m`` of the chosen path for ``release_hold_s``
+   in a row, beyond the obstacle's x, with no ``joint_limit`` or
+   ``collision_risk`` trouble; with ``hold_until_end`` it keeps control
+   until the episode ends. After a release the stall clock restarts, and new
+   trouble starts a new takeover (with its own reaction delay).
+
+Between episodes (before :meth:`SimulatedOperator.start_episode`, after
+:meth:`SimulatedOperator.end_episode`) the pad is idle: all zeros.
+Deterministic given the seed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+import math
+
+import numpy as np
+
+from ..errors import ConfigError
+from .arm import ArmConfig, end_effector, link_clearance, Task
+from .experts import _path, DemonstratorStyle, ScriptedExpert
+
+#: Number of axes and buttons of an Xbox pad as joy_node publishes it.
+N_AXES = 8
+N_BUTTONS = 11
+#: The side codes of :class:`DemonstratorStyle`: +1 above (+y), -1 below (-y).
+SIDES: tuple[int, int] = (1, -1)
+
+REASON_IDLE = 'idle'
+REASON_OK = 'ok'
+REASON_JOINT_LIMIT = 'joint_limit'
+REASON_COLLISION = 'collision_risk'
+REASON_STALLED = 'stalled'
+REASON_OFF_CORRIDOR = 'off_corridor'
+#: Prefix of the reason while trouble is seen but the reaction delay runs.
+REACTING_PREFIX = 'reacting:'
+
+
+@dataclass(frozen=True)
+class OperatorParams:
+    """
+    Thresholds and gamepad mapping of the simulated operator.
+
+    Lengths in m, angles in rad, times in s, speeds in m/s or rad/s; stick
+    values are unitless in [-1, 1].
+    """
+
+    corridor_m: float = 0.1
+    """Take over when the end effector is farther than this from both expert paths (m)."""
+    collision_margin_m: float = 0.06
+    """Take over when a link comes closer than this to the obstacle's surface (m)..."""
+    collision_lookahead_s: float = 0.3
+    """... or will at its current approach speed within this time (s); 0 disables."""
+    stall_s: float = 1.0
+    """Take over when the end effector made no progress toward the goal for this long (s)."""
+    stall_progress_m: float = 0.02
+    """Improvement of the best distance to the goal that counts as progress (m)."""
+    limit_margin_rad: float = 0.1
+    """Take over when a joint is this close to a limit (rad)."""
+    reaction_delay_s: float = 0.25
+    """Human reaction time between seeing trouble and grabbing the pad (s)."""
+    reaction_jitter_s: float = 0.0
+    """Extra reaction time drawn uniformly from [0, this] per takeover (s)."""
+    release_m: float = 0.04
+    """Let go once the end effector is this close to the chosen path (m)..."""
+    release_hold_s: float = 0.3
+    """... for this long in a row, beyond the obstacle (s)."""
+    hold_until_end: bool = False
+    """Keep control until the episode ends once taken over."""
+    linear_speed: float = 1.2
+    """End effector speed of a full stick deflection, as the gate's scale[0..1] (m/s)."""
+    elbow_speed: float = 1.5
+    """Null-space speed of a full elbow stick deflection, as the gate's scale[2] (rad/s)."""
+    enable_button: int = 4
+    """Deadman button held while in control (4 = LB)."""
+    axis_map: tuple[int, int, int] = (1, 0, 3)
+    """Axes carrying end effector x, end effector y and elbow (as the gate's axis_map)."""
+    stick_noise: float = 0.0
+    """Std of Gaussian noise added to each stick value while in control (unitless)."""
+    style: DemonstratorStyle = field(default_factory=DemonstratorStyle)
+    """Speed, clearance, smoothness of the operator's own motion and of the
+    expert paths it watches (its ``side`` is ignored: both sides are used)."""
+
+    def __post_init__(self) -> None:
+        positive = ('corridor_m', 'collision_margin_m', 'stall_s', 'stall_progress_m',
+                    'release_m', 'linear_speed', 'elbow_speed')
+        non_negative = ('collision_lookahead_s', 'limit_margin_rad', 'reaction_delay_s',
+                        'reaction_jitter_s', 'release_hold_s', 'stick_noise')
+        for name in positive + non_negative:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ConfigError(f'operator {name} must be a number, got {value!r}')
+            if not math.isfinite(value):
+                raise ConfigError(f'operator {name} must be finite, got {value!r}')
+            if name in positive and value <= 0:
+                raise ConfigError(f'operator {name} must be > 0, got {value!r}')
+            if name in non_negative and value < 0:
+                raise ConfigError(f'operator {name} must be >= 0, got {value!r}')
+        if self.release_m >= self.corridor_m:
+            raise ConfigError(f'operator release_m ({self.release_m}) must be smaller than '
+                              f'corridor_m ({self.corridor_m}), or it would let go off corridor')
+        if not isinstance(self.enable_button, int) or not 0 <= self.enable_button < N_BUTTONS:
+            raise ConfigError(f'operator enable_button must be a button index 0..'
+                              f'{N_BUTTONS - 1}, got {self.enable_button!r}')
+        axes = tuple(self.axis_map)
+        if (len(axes) != 3 or len(set(axes)) != 3
+                or not all(isinstance(a, int) and 0 <= a < N_AXES for a in axes)):
+            raise ConfigError(f'operator axis_map must be 3 distinct axis indices 0..{N_AXES - 1}'
+                              f' (x, y, elbow), got {self.axis_map!r}')
+        object.__setattr__(self, 'axis_map', axes)
+        if not isinstance(self.style, DemonstratorStyle):
+            raise ConfigError(f'operator style must be a DemonstratorStyle, got {self.style!r}')
+
+
+@dataclass(frozen=True)
+class OperatorOutput:
+    """The gamepad state of one control period, as joy_node would publish it."""
+
+    axes: np.ndarray
+    """Stick values, shape (8,), float in [-1, 1]."""
+    buttons: np.ndarray
+    """Button states, shape (11,), int 0 or 1."""
+    engaged: bool
+    """True while the operator holds the deadman (human in control)."""
+    reason: str
+    """'idle', 'ok', 'reacting:<trouble>', or the trouble that caused the takeover."""
+
+
+def expert_path(config: ArmConfig, task: Task, style: DemonstratorStyle) -> np.ndarray:
+    """
+    Return the end effector path the scripted expert of ``style`` follows.
+
+    The start (end effector at ``task.start``), an arc around the obstacle on
+    ``style.side``, the goal: polyline points, shape (P, 2), m.
+    """
+    return _path(config, task, style)
+
+
+def path_distance(path: np.ndarray, point: np.ndarray) -> float:
+    """Return the distance (m) from ``point`` (2,) to the polyline ``path`` (P, 2)."""
+    a, b = path[:-1], path[1:]
+    ab = b - a
+    denom = np.maximum(np.sum(ab * ab, axis=1), 1e-12)
+    t = np.clip(np.sum((point - a) * ab, axis=1) / denom, 0.0, 1.0)
+    return float(np.min(np.linalg.norm(a + t[:, None] * ab - point, axis=1)))
+
+
+class SimulatedOperator:
+    """
+    A simulated human with a gamepad; the decision rule is in the module docstring.
+
+    :param config: the arm being watched (geometry, joint limits).
+    :param params: thresholds and gamepad mapping.
+    :param seed: seed of the reaction jitter and stick noise.
+    """
+
+    def __init__(self, config: ArmConfig, params: OperatorParams | None = None,
+                 seed: int = 0) -> None:
+        self.config = config
+        self.params = params if params is not None else OperatorParams()
+        self.seed = int(seed)
+        self._rng = np.random.default_rng(self.seed)
+        self._experts = {side: ScriptedExpert(config=config,
+                                              style=replace(self.params.style, side=side))
+                         for side in SIDES}
+        self.task: Task | None = None
+        self._paths: dict[int, np.ndarray] = {}
+        self.takeovers = 0
+        self._reset_state()
+
+    def _reset_state(self) -> None:
+        self.engaged = False
+        self.side = 0
+        self.reason = REASON_IDLE
+        self._trouble_since: float | None = None
+        self._trouble_reason = ''
+        self._delay = 0.0
+        self._within_since: float | None = None
+        self._best_goal: float | None = None
+        self._progress_at: float | None = None
+        self._last_clearance: tuple[float, float] | None = None
+
+    @property
+    def active(self) -> bool:
+        """Return True while an episode runs (between start_episode and end_episode)."""
+        return self.task is not None
+
+    def start_episode(self, task: Task) -> None:
+        """Begin watching a new episode; ``task.start`` anchors the expert paths."""
+        start = np.asarray(task.start, dtype=np.float64)
+        if start.shape != (self.config.n_joints,):
+            raise ConfigError(f'task.start must have {self.config.n_joints} joint positions, '
+                              f'got shape {start.shape}')
+        self.task = task
+        self._paths = {side: expert_path(self.config, task, self._experts[side].style)
+                       for side in SIDES}
+        self.takeovers = 0
+        self._reset_state()
+        self.reason = REASON_OK
+
+    def update_task(self, task: Task) -> None:
+        """Replace the running episode's task (goal or obstacle moved), keeping the state."""
+        if self.task is None:
+            self.start_episode(task)
+            return
+        self.task = task
+        self._paths = {side: expert_path(self.config, task, self._experts[side].style)
+                       for side in SIDES}
+
+    def end_episode(self) -> None:
+        """Stop watching: the pad goes idle until the next start_episode."""
+        self.task = None
+        self._paths = {}
+        self._reset_state()
+
+    def idle_output(self) -> OperatorOutput:
+        """Return the gamepad at rest: sticks centred, no button."""
+        return OperatorOutput(axes=np.zeros(N_AXES), buttons=np.zeros(N_BUTTONS, dtype=np.int64),
+                              engaged=False, reason=self.reason)
+
+    def distances(self, q: np.ndarray) -> dict[int, float]:
+        """Return the end effector's distance (m) to each side's expert path (+1, -1)."""
+        ee = end_effector(self.config, np.asarray(q, dtype=np.float64))
+        return {side: path_distance(path, ee) for side, path in self._paths.items()}
+
+    def _trouble(self, q: np.ndarray, now: float) -> str:
+        """
+        Return what is wrong at ``q`` (a reason of the decision rule) or '' when nothing is.
+
+        Updates the stall clock and the approach speed, so ``step`` calls it once per period.
+        """
+        if self.task is None:
+            return ''
+        p = self.params
+        cfg = self.config
+        q = np.asarray(q, dtype=np.float64)
+        ee = end_effector(cfg, q)
+        to_goal = float(np.linalg.norm(ee - self.task.goal))
+        if self._best_goal is None or self._progress_at is None or self.engaged:
+            # The stall clock only runs while the policy drives.
+            self._best_goal, self._progress_at = to_goal, now
+        elif to_goal < self._best_goal - p.stall_progress_m:
+            self._best_goal, self._progress_at = to_goal, now
+        clearance = link_clearance(cfg, self.task, q)
+        predicted = clearance
+        if (self._last_clearance is not None and p.collision_lookahead_s > 0
+                and clearance < 2.0 * p.collision_margin_m):
+            before, then = self._last_clearance
+            if now > then:
+                # A person judges "about to hit" by the time to contact, not by distance alone.
+                rate = (clearance - before) / (now - then)
+                predicted = clearance + min(rate, 0.0) * p.collision_lookahead_s
+        self._last_clearance = (clearance, now)
+        near_limit = (np.any(q - cfg.lower < p.limit_margin_rad)
+                      or np.any(cfg.upper - q < p.limit_margin_rad))
+        if near_limit:
+            return REASON_JOINT_LIMIT
+        if min(clearance, predicted) < p.collision_margin_m:
+            return REASON_COLLISION
+        if not self.engaged and now - self._progress_at >= p.stall_s:
+            return REASON_STALLED
+        if min(self.distances(q).values()) > p.corridor_m:
+            return REASON_OFF_CORRIDOR
+        return ''
+
+    def step(self, q: np.ndarray, now: float) -> OperatorOutput:
+        """
+        Watch the arm at joint positions ``q`` (n,) rad at time ``now`` (s); return the pad.
+
+        Call it once per control period with a monotonic ``now``.
+        """
+        if self.task is None:
+            self.reason = REASON_IDLE
+            return self.idle_output()
+        p = self.params
+        q = np.asarray(q, dtype=np.float64)
+        if q.shape != (self.config.n_joints,) or not np.all(np.isfinite(q)):
+            raise ConfigError(f'joint positions must be {self.config.n_joints} finite values, '
+                              f'got {q.tolist()}')
+        now = float(now)
+        trouble = self._trouble(q, now)
+        if not self.engaged:
+            if not trouble:
+                self._trouble_since = None
+                self.reason = REASON_OK
+                return self.idle_output()
+            if self._trouble_since is None:
+                self._trouble_since = now
+                self._delay = p.reaction_delay_s
+                if p.reaction_jitter_s > 0:
+                    self._delay += float(self._rng.uniform(0.0, p.reaction_jitter_s))
+                self._trouble_reason = trouble
+            if now - self._trouble_since < self._delay - 1e-9:
+                self.reason = REACTING_PREFIX + self._trouble_reason
+                return self.idle_output()
+            dist = self.distances(q)
+            self.side = 1 if dist[1] <= dist[-1] else -1
+            self.engaged = True
+            self.takeovers += 1
+            self.reason = self._trouble_reason
+            self._trouble_since = None
+            self._within_since = None
+        elif not p.hold_until_end and self._recovered(q, now, trouble):
+            self.engaged = False
+            self.side = 0
+            self.reason = REASON_OK
+            self._within_since = None
+            self._best_goal = None  # restart the stall clock
+            return self.idle_output()
+        return self._steer(q)
+
+    def _recovered(self, q: np.ndarray, now: float, trouble: str) -> bool:
+        """Whether the arm has been back on the chosen path, past the obstacle, long enough."""
+        assert self.task is not None
+        p = self.params
+        ee = end_effector(self.config, q)
+        on_path = path_distance(self._paths[self.side], ee) <= p.release_m
+        past = ee[0] > self.task.obstacle[0]
+        safe = trouble not in (REASON_JOINT_LIMIT, REASON_COLLISION)
+        if not (on_path and past and safe):
+            self._within_since = None
+            return False
+        if self._within_since is None:
+            self._within_since = now
+        return now - self._within_since >= p.release_hold_s - 1e-9
+
+    def _steer(self, q: np.ndarray) -> OperatorOutput:
+        """Deadman held, sticks where the chosen side's expert would push them."""
+        assert self.task is not None
+        p = self.params
+        sticks = self._experts[self.side].stick_axes(q, self.task, linear_speed=p.linear_speed,
+                                                     elbow_speed=p.elbow_speed)
+        if p.stick_noise > 0:
+            sticks = sticks + self._rng.normal(0.0, p.stick_noise, size=3)
+        axes = np.zeros(N_AXES)
+        axes[list(p.axis_map)] = np.clip(sticks, -1.0, 1.0)
+        buttons = np.zeros(N_BUTTONS, dtype=np.int64)
+        buttons[p.enable_button] = 1
+        return OperatorOutput(axes=axes, buttons=buttons, engaged=True, reason=self.reason)

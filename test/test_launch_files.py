@@ -1,0 +1,85 @@
+# Copyright 2026 imitation_ros contributors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""Launch files: well-formed, and every executable and params file they name exists."""
+
+import ast
+import importlib
+from pathlib import Path
+
+from imitation_ros.bringup.graph import graph, GRAPHS, LAUNCH_ARGUMENTS
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+LAUNCH_FILES = sorted((ROOT / 'launch').glob('*.launch.py'))
+
+
+def _console_scripts() -> dict:
+    tree = ast.parse((ROOT / 'setup.py').read_text(encoding='utf-8'))
+    scripts = {}
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Constant) and isinstance(node.value, str)
+                and ' = ' in node.value):
+            name, target = (s.strip() for s in node.value.split('=', 1))
+            if ':' in target:
+                scripts[name] = target
+    return scripts
+
+
+@pytest.mark.parametrize('path', LAUNCH_FILES, ids=lambda p: p.name)
+def test_launch_file_is_well_formed(path: Path) -> None:
+    """Each launch file compiles, has a docstring and generate_launch_description."""
+    source = path.read_text(encoding='utf-8')
+    tree = ast.parse(source)
+    compile(source, str(path), 'exec')
+    assert ast.get_docstring(tree), f'{path.name} has no module docstring'
+    funcs = [n for n in tree.body if isinstance(n, ast.FunctionDef)]
+    assert [f.name for f in funcs] == ['generate_launch_description']
+    calls = [n for n in ast.walk(funcs[0]) if isinstance(n, ast.Call)
+             and getattr(n.func, 'id', '') == 'build']
+    assert calls and calls[0].args[0].value == path.name.replace('.launch.py', '')
+
+
+def test_every_graph_has_a_launch_file() -> None:
+    """hg_dagger, deploy and record_demos each have their launch file."""
+    assert {p.name.replace('.launch.py', '') for p in LAUNCH_FILES} == set(GRAPHS)
+
+
+@pytest.mark.parametrize('name', GRAPHS)
+def test_graph_names_existing_executables_and_params_files(name: str) -> None:
+    """Every node of the graph is a console script with main() and its params file exists."""
+    scripts = _console_scripts()
+    for spec in graph(name):
+        if spec.package != 'imitation_ros':
+            assert spec.when == 'real', f'{spec.executable} from {spec.package} only on robots'
+            continue
+        assert spec.executable in scripts, f'{spec.executable} missing from setup.py'
+        module, func = scripts[spec.executable].split(':')
+        assert callable(getattr(importlib.import_module(module), func))
+        params = ROOT / 'config' / spec.params_file
+        assert params.exists(), f'{params} missing'
+        content = yaml.safe_load(params.read_text(encoding='utf-8'))
+        assert list(content) == [spec.name], f'{params.name} must be keyed by {spec.name}'
+        declared = content[spec.name]['ros__parameters']
+        for param in [*spec.arguments, *spec.fixed]:
+            assert param in declared, f'{spec.name} has no parameter {param}'
+        for arg in spec.arguments.values():
+            assert arg in LAUNCH_ARGUMENTS
+
+
+def test_launch_arguments_are_described() -> None:
+    """Every launch argument has a default and a description."""
+    for arg, (default, text) in LAUNCH_ARGUMENTS.items():
+        assert isinstance(default, str) and len(text) > 20, arg

@@ -1,0 +1,428 @@
+# Copyright 2026 imitation_ros contributors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""The recorder node over real DDS: episode bags, history, failures, SIGTERM, bad data_dir."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+import signal
+import subprocess
+import sys
+import threading
+import time
+from typing import Any, Callable
+
+from diagnostic_msgs.msg import DiagnosticArray
+from imitation_ros.data.bags import episode_info, find_episode_bags, read_episode
+from imitation_ros.errors import DataError
+from imitation_ros.nodes.conversions import array_msg, diagnostic_level, joint_state_msg
+from imitation_ros.nodes.qos import EPISODE_QOS, MODEL_QOS, STATE_QOS
+from imitation_ros.nodes.recorder import count_key, main, RecorderNode
+import numpy as np
+import pytest
+import rclpy
+from rclpy.context import Context
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from sensor_msgs.msg import Joy, JointState
+from std_msgs.msg import Bool, Float64MultiArray, String
+
+ROOT = Path(__file__).resolve().parents[1]
+DOMAIN_ID = '74'
+TIMEOUT_S = 15.0
+#: Subprocess start-up (python, rclpy, rosbags imports) on a loaded 2-core machine.
+PROCESS_TIMEOUT_S = 60.0
+JOINTS = ('joint1', 'joint2', 'joint3')
+TASK = [2.05, 0.0, 1.55, 0.0, 0.16]
+MODEL_VERSION = 'v-test-3'
+
+JS, TASK_T, JOY, POLICY, CMD = ('/joint_states', '/imitation/task', '/joy',
+                                '/imitation/policy_action',
+                                '/forward_position_controller/commands')
+IV, EXPERT, EPISODE, GATE = ('/imitation/intervention', '/imitation/expert_action',
+                             '/imitation/episode', '/imitation/gate_state')
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = TIMEOUT_S, what: str = '') -> Any:
+    """Poll ``predicate`` until it returns something truthy; fail after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.005)
+    pytest.fail(f'timed out after {timeout} s waiting for {what or predicate}')
+
+
+class Probe(Node):
+    """Plays the rest of the system: publishes every contract topic, listens to diagnostics."""
+
+    def __init__(self, context: Context) -> None:
+        super().__init__('recorder_probe', context=context)
+        self.pubs = {
+            JS: self.create_publisher(JointState, JS, STATE_QOS),
+            TASK_T: self.create_publisher(Float64MultiArray, TASK_T, STATE_QOS),
+            JOY: self.create_publisher(Joy, JOY, STATE_QOS),
+            POLICY: self.create_publisher(Float64MultiArray, POLICY, STATE_QOS),
+            CMD: self.create_publisher(Float64MultiArray, CMD, STATE_QOS),
+            IV: self.create_publisher(Bool, IV, STATE_QOS),
+            EXPERT: self.create_publisher(Float64MultiArray, EXPERT, STATE_QOS),
+            EPISODE: self.create_publisher(String, EPISODE, EPISODE_QOS),
+            GATE: self.create_publisher(String, GATE, STATE_QOS),
+        }
+        self.model_pub = self.create_publisher(String, '/imitation/model_version', MODEL_QOS)
+        self.lock = threading.Lock()
+        self.stamps: dict[tuple[str, int], float] = {}
+        self.diagnostics: list[DiagnosticArray] = []
+        self.create_subscription(DiagnosticArray, '/diagnostics', self._on_diag, 50)
+
+    def _on_diag(self, msg: DiagnosticArray) -> None:
+        with self.lock:
+            self.diagnostics.append(msg)
+
+    def recorder_status(self, session_dir: Path) -> Any:
+        """Return the newest recorder diagnostic status of the recorder writing session_dir."""
+        with self.lock:
+            msgs = list(self.diagnostics)
+        for msg in reversed(msgs):
+            for status in msg.status:
+                values = {kv.key: kv.value for kv in status.values}
+                if values.get('session_dir') == str(session_dir):
+                    return status, values
+        return None
+
+    def wait_subscribers(self, count: int, topics: tuple[str, ...] = (JS, CMD, EPISODE, IV)
+                         ) -> None:
+        """Wait until ``count`` recorders subscribe to ``topics``."""
+        for topic in topics:
+            wait_for(lambda: self.pubs[topic].get_subscription_count() >= count,
+                     timeout=PROCESS_TIMEOUT_S, what=f'{count} subscribers on {topic}')
+
+    def event(self, kind: str, episode: int, stamp: float | None = None, **extra: Any) -> None:
+        """Publish an episode event, stamped now unless ``stamp`` (s) is given."""
+        stamp = time.time() if stamp is None else stamp
+        self.stamps[(kind, episode)] = stamp
+        data = {'event': kind, 'episode': episode, 'stamp': stamp, **extra}
+        if kind == 'start':
+            data.update(start=[1.8, -2.6, 0.0], task=TASK)
+        self.pubs[EPISODE].publish(String(data=json.dumps(data)))
+
+    def state(self, k: int) -> None:
+        """Publish joint state and task number ``k``."""
+        q = np.array([1.8, -2.6, 0.0]) + 0.01 * k
+        stamp = self.get_clock().now().to_msg()
+        self.pubs[JS].publish(joint_state_msg(JOINTS, q, np.zeros(3), stamp))
+        self.pubs[TASK_T].publish(array_msg(TASK))
+
+
+@pytest.fixture(scope='module')
+def ros() -> Context:
+    """Provide a private rclpy context on a private ROS domain, for this module only."""
+    old = os.environ.get('ROS_DOMAIN_ID')
+    os.environ['ROS_DOMAIN_ID'] = DOMAIN_ID
+    context = Context()
+    rclpy.init(args=None, context=context)
+    yield context
+    rclpy.shutdown(context=context)
+    if old is None:
+        os.environ.pop('ROS_DOMAIN_ID', None)
+    else:
+        os.environ['ROS_DOMAIN_ID'] = old
+
+
+@pytest.fixture(scope='module')
+def harness(ros: Context, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Run a recorder and a probe with one executor in a background thread."""
+    data = tmp_path_factory.mktemp('data')
+    rec = RecorderNode(context=ros, parameter_overrides=[
+        Parameter('data_dir', value=str(data)), Parameter('session', value='live')])
+    probe = Probe(ros)
+    executor = SingleThreadedExecutor(context=ros)
+    executor.add_node(rec)
+    executor.add_node(probe)
+    stop = threading.Event()
+
+    def spin() -> None:
+        while not stop.is_set():
+            executor.spin_once(timeout_sec=0.05)
+
+    thread = threading.Thread(target=spin, daemon=True)
+    thread.start()
+    env = {'ros': ros, 'rec': rec, 'probe': probe, 'executor': executor,
+           'session': data / 'live'}
+    probe.model_pub.publish(String(data=MODEL_VERSION))
+    wait_for(lambda: rec.policy_version == MODEL_VERSION, what='the model version')
+    yield env
+    stop.set()
+    thread.join(timeout=5.0)
+    executor.shutdown()
+    probe.destroy_node()
+    rec.destroy_node()
+
+
+def record_episode(env: dict[str, Any], episode: int, steps: int = 30,
+                   human: tuple[int, int] = (10, 20), success: bool = True) -> dict[str, int]:
+    """Publish one episode's traffic in order, checked message by message; return the counts."""
+    rec: RecorderNode = env['rec']
+    probe: Probe = env['probe']
+    probe.wait_subscribers(1)
+    probe.event('start', episode)
+    wait_for(lambda: rec.current_episode() == episode, what=f'episode {episode} to open')
+    expected = {EPISODE: 1}
+
+    def sent(topic: str) -> None:
+        expected[topic] = expected.get(topic, 0) + 1
+        wait_for(lambda: rec.current_counts().get(topic, 0) >= expected[topic],
+                 what=f'{topic} message {expected[topic]}')
+
+    for k in range(steps):
+        flag = human[0] <= k < human[1]
+        if k == 0 or k in human:
+            probe.pubs[IV].publish(Bool(data=flag))
+            sent(IV)
+        probe.state(k)
+        sent(JS)
+        sent(TASK_T)
+        probe.pubs[POLICY].publish(array_msg([0.1 * k, 0.0, 0.0]))
+        sent(POLICY)
+        if k % 2 == 0:
+            probe.pubs[EXPERT].publish(array_msg([0.2 * k, 0.0, 0.0]))
+            sent(EXPERT)
+        joy = Joy()
+        joy.axes = [0.0] * 8
+        joy.buttons = [0] * 11
+        joy.buttons[4] = int(flag)
+        probe.pubs[JOY].publish(joy)
+        sent(JOY)
+        probe.pubs[GATE].publish(String(data=json.dumps(
+            {'source': 'human' if flag else 'policy', 'estop': False})))
+        sent(GATE)
+        probe.pubs[CMD].publish(array_msg([1.8 + 0.01 * (k + 1), -2.6, 0.0]))
+        sent(CMD)
+    probe.state(steps)
+    sent(JS)
+    sent(TASK_T)
+    probe.event('end', episode, success=success, reason='success' if success else 'collision')
+    expected[EPISODE] += 1
+    bag = env['session'] / f'ep_{episode:05d}'
+    wait_for(bag.exists, what=f'the bag of episode {episode}')
+    return expected
+
+
+def test_episode_bag_has_every_message_and_the_episode_facts(harness: dict[str, Any]) -> None:
+    """One episode -> one finished bag with exact counts and custom_data, readable by rosbags."""
+    expected = record_episode(harness, 7)
+    bag = harness['session'] / 'ep_00007'
+    assert not list(harness['session'].glob('*.partial'))
+    assert find_episode_bags(harness['session']) == [bag]
+    info = episode_info(bag)
+    assert dict(info.message_counts) == expected
+    assert info.episode == 7 and info.success and info.reason == 'success'
+    assert info.source == 'hg_dagger' and info.policy_version == MODEL_VERSION
+    assert info.interventions == 1 and info.human_steps == 10 and info.steps == 30
+    assert info.joint_names == JOINTS and info.dt == pytest.approx(0.05)
+    custom = info.custom_data
+    assert custom['dropped'] == '0'
+    assert custom[count_key(CMD)] == '30' and custom[count_key('/camera/image_raw')] == '0'
+    record = read_episode(bag)
+    assert record.steps == 30 and record.interventions == 1
+    assert int(record.intervention.sum()) == 10
+    np.testing.assert_allclose(record.actions[:, 0], 1.8 + 0.01 * np.arange(1, 31))
+    np.testing.assert_allclose(record.task, TASK)
+
+
+def test_bag_is_readable_by_mcap(harness: dict[str, Any]) -> None:
+    """The MCAP file decodes with mcap + mcap_ros2: same topics, counts, types and payloads."""
+    from mcap.reader import make_reader
+    from mcap_ros2.decoder import DecoderFactory
+
+    bag = harness['session'] / 'ep_00007'
+    if not bag.exists():
+        record_episode(harness, 7)
+    files = list(bag.glob('*.mcap'))
+    assert len(files) == 1
+    counts: dict[str, int] = {}
+    schemas: dict[str, str] = {}
+    events = []
+    with files[0].open('rb') as fh:
+        reader = make_reader(fh, decoder_factories=[DecoderFactory()])
+        for schema, channel, _, msg in reader.iter_decoded_messages():
+            counts[channel.topic] = counts.get(channel.topic, 0) + 1
+            schemas[channel.topic] = schema.name
+            if channel.topic == EPISODE:
+                events.append(json.loads(msg.data))
+    assert counts == dict(episode_info(bag).message_counts)
+    assert schemas[JS] == 'sensor_msgs/msg/JointState' and schemas[IV] == 'std_msgs/msg/Bool'
+    assert [e['event'] for e in events] == ['start', 'end']
+    assert all(e['episode'] == 7 for e in events)
+
+
+def test_history_and_repeated_events_are_not_recorded(harness: dict[str, Any]) -> None:
+    """Replayed starts of closed episodes and of episodes begun before the recorder are ignored."""
+    rec: RecorderNode = harness['rec']
+    probe: Probe = harness['probe']
+    if not (harness['session'] / 'ep_00007').exists():
+        record_episode(harness, 7)
+    failed = rec.episodes_failed
+    probe.event('start', 7, stamp=probe.stamps[('start', 7)])  # the same event again
+    probe.event('start', 8, stamp=time.time() - 600.0)  # began long before the recorder
+    probe.event('start', 9)
+    wait_for(lambda: rec.current_episode() == 9, what='episode 9 to open')
+    probe.event('end', 8, success=True, reason='success')
+    probe.state(0)
+    wait_for(lambda: rec.current_counts().get(JS, 0) == 1, what='a joint state in episode 9')
+    probe.event('end', 9, success=False, reason='timeout')
+    bag = wait_for(lambda: rec.last_bag if rec.last_bag and rec.last_bag.name == 'ep_00009'
+                   else None, what='the bag of episode 9')
+    info = episode_info(bag)
+    assert info.message_counts[EPISODE] == 2 and info.reason == 'timeout' and not info.success
+    assert not (harness['session'] / 'ep_00008').exists()
+    assert not (harness['session'] / 'ep_00007_1').exists()
+    assert not list(harness['session'].glob('*.partial'))
+    assert rec.episodes_failed == failed
+
+
+def test_restarted_source_reusing_a_number_gets_a_new_bag(harness: dict[str, Any]) -> None:
+    """A newer start event with a number already recorded (source restarted): ep_NNNNN_1."""
+    rec: RecorderNode = harness['rec']
+    probe: Probe = harness['probe']
+    if not (harness['session'] / 'ep_00007').exists():
+        record_episode(harness, 7)
+    probe.event('start', 7)
+    wait_for(lambda: rec.current_episode() == 7, what='episode 7 to open again')
+    probe.event('end', 7, success=False, reason='collision')
+    bag = harness['session'] / 'ep_00007_1'
+    wait_for(bag.exists, what='the second bag of episode 7')
+    assert episode_info(bag).reason == 'collision'
+    assert episode_info(harness['session'] / 'ep_00007').reason == 'success'
+
+
+def test_write_failure_aborts_the_bag_and_recording_goes_on(harness: dict[str, Any]) -> None:
+    """A failing disk write discards that episode's bag, reports ERROR, and the next records."""
+    rec: RecorderNode = harness['rec']
+    probe: Probe = harness['probe']
+    probe.wait_subscribers(1)
+    probe.event('start', 11)
+    wait_for(lambda: rec.current_episode() == 11, what='episode 11 to open')
+    writer = rec._current.writer  # the test reaches in to break the disk
+
+    def broken(topic: str, raw: bytes, t_ns: int) -> None:
+        raise DataError('writing failed: No space left on device') from OSError(28, 'ENOSPC')
+
+    writer.write = broken
+    probe.state(0)
+    wait_for(lambda: rec.current_episode() is None, what='the episode to be aborted')
+    probe.event('end', 11, success=True, reason='success')
+    session = harness['session']
+    status = wait_for(lambda: (s := probe.recorder_status(session)) and
+                      diagnostic_level(s[0]) == 2 and s, what='an ERROR diagnostic')
+    assert 'episode 11 aborted' in status[0].message
+    assert not (session / 'ep_00011').exists() and not (session / 'ep_00011.partial').exists()
+    record_episode(harness, 12, steps=5, human=(1, 3))
+    assert episode_info(session / 'ep_00012').interventions == 1
+
+
+def test_too_long_episode_is_closed_and_history_is_skipped(
+        harness: dict[str, Any], tmp_path: Path) -> None:
+    """A second recorder closes an episode past max_episode_s and ignores the replayed history."""
+    probe: Probe = harness['probe']
+    before = len(list(find_episode_bags(harness['session'])))
+    rec2 = RecorderNode(context=harness['ros'], parameter_overrides=[
+        Parameter('data_dir', value=str(tmp_path)), Parameter('session', value='s2'),
+        Parameter('max_episode_s', value=0.5)])
+    harness['executor'].add_node(rec2)
+    try:
+        probe.wait_subscribers(2)
+        probe.event('start', 20)
+        bag = tmp_path / 's2' / 'ep_00020'
+        wait_for(bag.exists, what='the too_long bag')
+        info = episode_info(bag)
+        assert info.reason == 'too_long' and not info.success
+        probe.event('end', 20, success=True, reason='success')
+        wait_for(lambda: (harness['session'] / 'ep_00020').exists(),
+                 what='the first recorder\'s bag of episode 20')
+        assert find_episode_bags(tmp_path) == [bag], 'history must not become bags'
+        assert not list((tmp_path / 's2').glob('*.partial'))
+        assert len(find_episode_bags(harness['session'])) == before + 1
+    finally:
+        harness['executor'].remove_node(rec2)
+        rec2.destroy_node()
+
+
+def _recorder_process(data_dir: Path) -> subprocess.Popen:
+    env = dict(os.environ, ROS_DOMAIN_ID=DOMAIN_ID, PYTHONUNBUFFERED='1',
+               PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get('PYTHONPATH', ''))
+    cmd = [sys.executable, '-m', 'imitation_ros.nodes.recorder', '--ros-args',
+           '-p', f'data_dir:={data_dir}', '-p', 'session:=proc']
+    return subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+
+
+@pytest.mark.parametrize('signum', [signal.SIGTERM, signal.SIGINT], ids=['SIGTERM', 'SIGINT'])
+def test_signal_closes_the_open_bag_as_interrupted(harness: dict[str, Any], tmp_path: Path,
+                                                   signum: int) -> None:
+    """A recorder process stopped by SIGTERM / SIGINT mid-episode leaves a complete bag."""
+    probe: Probe = harness['probe']
+    episode = 30 if signum == signal.SIGTERM else 31
+    session = (tmp_path / 'proc').resolve()
+    proc = _recorder_process(tmp_path)
+    try:
+        probe.wait_subscribers(2)
+        # Its diagnostics show that it is up and has taken the replayed history.
+        wait_for(lambda: probe.recorder_status(session), timeout=PROCESS_TIMEOUT_S,
+                 what='the recorder process diagnostics')
+        probe.event('start', episode)
+        wait_for((session / f'ep_{episode:05d}.partial').exists, what='the staged bag')
+        for k in range(5):
+            probe.state(k)
+            probe.pubs[CMD].publish(array_msg([1.8, -2.6, 0.01 * k]))
+        # 1 event + 5 joint states + 5 tasks + 5 commands.
+        wait_for(lambda: (s := probe.recorder_status(session))
+                 and int(s[1]['episode_messages']) >= 16, what='the messages in its bag')
+        proc.send_signal(signum)
+        out, _ = proc.communicate(timeout=PROCESS_TIMEOUT_S)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, out
+    bag = session / f'ep_{episode:05d}'
+    assert bag.exists() and not (session / f'ep_{episode:05d}.partial').exists(), out
+    info = episode_info(bag)
+    assert info.reason == 'interrupted' and not info.success
+    assert info.message_counts[CMD] == 5 and info.message_counts[JS] == 5
+    assert info.message_counts[EPISODE] == 1
+    assert read_episode(bag).steps == 5
+    probe.event('end', episode, success=False, reason='reset')
+
+
+def test_unwritable_data_dir_exits_1(tmp_path: Path) -> None:
+    """data_dir below a regular file: exit code 1 and a message that names the fix."""
+    blocker = tmp_path / 'not_a_dir'
+    blocker.write_text('x')
+    proc = _recorder_process(blocker / 'data')
+    out, _ = proc.communicate(timeout=PROCESS_TIMEOUT_S)
+    assert proc.returncode == 1, out
+    assert 'cannot create the session directory' in out and 'data_dir' in out
+
+
+def test_bad_parameter_exits_with_code_1(ros: Context) -> None:
+    """main() logs and returns 1 for an unknown source or topic."""
+    assert main(['--ros-args', '-p', 'source:=teleop']) == 1
+    assert main(['--ros-args', '-p', 'topics:=[/joint_states,/tf]']) == 1
+    assert main(['--ros-args', '-p', 'max_episode_s:=0.0']) == 1

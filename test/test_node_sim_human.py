@@ -1,0 +1,311 @@
+# Copyright 2026 imitation_ros contributors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""The sim_human node over real DDS: a joy_node-like pad that takes over a failing arm."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+import threading
+import time
+from typing import Any, Callable
+
+from diagnostic_msgs.msg import DiagnosticArray
+from imitation_ros.gate.teleop import axes_to_target, cartesian_velocity
+from imitation_ros.nodes.conversions import array_msg, joint_state_msg
+from imitation_ros.nodes.params import defaults
+from imitation_ros.nodes.qos import EPISODE_QOS, STATE_QOS
+from imitation_ros.nodes.recorder import RecorderParams
+from imitation_ros.nodes.sim_human import main, SimHumanNode, SimHumanParams
+from imitation_ros.sim.arm import ArmConfig, ArmSim, end_effector, link_clearance, Task
+from imitation_ros.sim.experts import DemonstratorStyle
+from imitation_ros.sim.operator import expert_path, path_distance
+import numpy as np
+import pytest
+import rclpy
+from rclpy.context import Context
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from sensor_msgs.msg import Joy, JointState
+from std_msgs.msg import Float64MultiArray, String
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+DOMAIN_ID = '75'
+TIMEOUT_S = 15.0
+CONFIG = ArmConfig()
+PARAMS = SimHumanParams()
+#: Time-to-contact off, so trouble is a pure function of each published state.
+OVERRIDES = {'collision_lookahead_s': 0.0}
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = TIMEOUT_S, what: str = '') -> Any:
+    """Poll ``predicate`` until it returns something truthy; fail after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.005)
+    pytest.fail(f'timed out after {timeout} s waiting for {what or predicate}')
+
+
+def straight_policy(q: np.ndarray, task: Task, speed: float = 0.8) -> np.ndarray:
+    """Move the end effector on the straight line to the goal: right through the obstacle."""
+    ee = end_effector(CONFIG, q)
+    to_goal = task.goal - ee
+    dist = float(np.linalg.norm(to_goal))
+    qdot = cartesian_velocity(CONFIG, q, to_goal / max(dist, 1e-9) * min(speed, 2.5 * dist))
+    peak = float(np.max(np.abs(qdot)))
+    if peak > CONFIG.max_joint_speed:
+        qdot *= CONFIG.max_joint_speed / peak
+    return q + qdot * CONFIG.dt
+
+
+def in_trouble(task: Task, q: np.ndarray) -> bool:
+    """Whether a state is off both expert corridors or too close to the obstacle."""
+    ee = end_effector(CONFIG, q)
+    near = min(path_distance(expert_path(CONFIG, task, DemonstratorStyle(side=s)), ee)
+               for s in (1, -1))
+    return near > PARAMS.corridor_m or link_clearance(CONFIG, task, q) < PARAMS.collision_margin_m
+
+
+class ArmProbe(Node):
+    """Plays the arm: steps a sim at 20 Hz with a bad policy, or with the pad when held."""
+
+    def __init__(self, context: Context) -> None:
+        super().__init__('sim_human_probe', context=context)
+        self.lock = threading.Lock()
+        self.sim = ArmSim(CONFIG, seed=3)
+        self.task = self.sim.reset()
+        self.running = False
+        self.joys: list[tuple[float, Joy]] = []
+        self.trouble_at: float | None = None
+        self.diagnostics: list[Any] = []
+        self.joint_pub = self.create_publisher(JointState, 'joint_states', STATE_QOS)
+        self.task_pub = self.create_publisher(Float64MultiArray, 'imitation/task', STATE_QOS)
+        self.episode_pub = self.create_publisher(String, 'imitation/episode', EPISODE_QOS)
+        self.create_subscription(Joy, 'joy', self._on_joy, STATE_QOS)
+        self.create_subscription(DiagnosticArray, '/diagnostics', self._on_diag, 50)
+        self.create_timer(CONFIG.dt, self._on_tick)
+
+    def now(self) -> float:
+        """Return the node clock in seconds."""
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    def _on_joy(self, msg: Joy) -> None:
+        with self.lock:
+            self.joys.append((self.now(), msg))
+
+    def _on_diag(self, msg: DiagnosticArray) -> None:
+        with self.lock:
+            for status in msg.status:
+                if status.name.startswith('sim_human'):
+                    self.diagnostics.append({kv.key: kv.value for kv in status.values})
+
+    def latest_joy(self) -> Joy | None:
+        """Return the newest Joy message received."""
+        with self.lock:
+            return self.joys[-1][1] if self.joys else None
+
+    def _on_tick(self) -> None:
+        """One control period of the arm: pad when the deadman is held, else the policy."""
+        if not self.running or self.sim.done:
+            return
+        q = self.sim.q.copy()
+        joy = self.latest_joy()
+        if joy is not None and joy.buttons[PARAMS.enable_button]:
+            axes = np.asarray(joy.axes)
+            target = axes_to_target(CONFIG, q, (axes[1], axes[0], axes[3]), linear_speed=1.2,
+                                    elbow_speed=1.5, dt=CONFIG.dt)
+        else:
+            target = straight_policy(q, self.task)
+        self.sim.step(target)
+        self.publish_state()
+
+    def publish_state(self) -> None:
+        """Publish the arm's joint state and task; note when trouble first shows."""
+        now = self.get_clock().now()
+        q = self.sim.q.copy()
+        self.joint_pub.publish(joint_state_msg(CONFIG.joint_names, q, self.sim.qd, now.to_msg()))
+        self.task_pub.publish(array_msg(self.task.vector()))
+        if self.running and self.trouble_at is None and in_trouble(self.task, q):
+            self.trouble_at = now.nanoseconds * 1e-9
+
+    def start(self, episode: int) -> float:
+        """Announce the episode and let the arm move; returns the start time."""
+        event = {'event': 'start', 'episode': episode, 'start': self.task.start.tolist(),
+                 'task': self.task.vector().tolist(), 'stamp': self.now()}
+        self.episode_pub.publish(String(data=json.dumps(event)))
+        t = self.now()
+        self.running = True
+        return t
+
+    def end(self, episode: int) -> float:
+        """Announce the end of the episode; returns the time."""
+        self.running = False
+        event = {'event': 'end', 'episode': episode, 'success': bool(self.sim.success),
+                 'reason': self.sim.reason or 'reset', 'stamp': self.now()}
+        self.episode_pub.publish(String(data=json.dumps(event)))
+        return self.now()
+
+
+@pytest.fixture(scope='module')
+def ros() -> Context:
+    """Provide a private rclpy context on a private ROS domain, for this module only."""
+    old = os.environ.get('ROS_DOMAIN_ID')
+    os.environ['ROS_DOMAIN_ID'] = DOMAIN_ID
+    context = Context()
+    rclpy.init(args=None, context=context)
+    yield context
+    rclpy.shutdown(context=context)
+    if old is None:
+        os.environ.pop('ROS_DOMAIN_ID', None)
+    else:
+        os.environ['ROS_DOMAIN_ID'] = old
+
+
+@pytest.fixture(scope='module')
+def harness(ros: Context) -> tuple[SimHumanNode, ArmProbe]:
+    """Run sim_human and the arm probe with one executor in a background thread."""
+    overrides = [Parameter(k, value=v) for k, v in OVERRIDES.items()]
+    human = SimHumanNode(context=ros, parameter_overrides=overrides)
+    probe = ArmProbe(ros)
+    executor = SingleThreadedExecutor(context=ros)
+    executor.add_node(human)
+    executor.add_node(probe)
+    stop = threading.Event()
+
+    def spin() -> None:
+        while not stop.is_set():
+            executor.spin_once(timeout_sec=0.05)
+
+    thread = threading.Thread(target=spin, daemon=True)
+    thread.start()
+    yield human, probe
+    stop.set()
+    thread.join(timeout=5.0)
+    executor.shutdown()
+    probe.destroy_node()
+    human.destroy_node()
+
+
+@pytest.fixture(scope='module')
+def episode(harness: tuple[SimHumanNode, ArmProbe]) -> dict[str, Any]:
+    """Record the pad: idle, one episode of a policy driving into the obstacle, idle again."""
+    human, probe = harness
+    wait_for(lambda: len(probe.joys) >= 10, what='joy messages before any episode')
+    probe.publish_state()
+    with probe.lock:
+        idle_before = [j for _, j in probe.joys]
+    started = probe.start(1)
+    wait_for(lambda: any(j.buttons[PARAMS.enable_button] for _, j in list(probe.joys)),
+             what='the deadman')
+    # Let the takeover run a little, then end the episode.
+    wait_for(lambda: probe.sim.done or len(probe.joys) > len(idle_before) + 40,
+             what='the takeover to run')
+    ended = probe.end(1)
+    wait_for(lambda: any(t > ended + 0.2 for t, _ in list(probe.joys)), what='joy after end')
+    with probe.lock:
+        joys = list(probe.joys)
+    return {'idle_before': idle_before, 'started': started, 'ended': ended, 'joys': joys,
+            'trouble_at': probe.trouble_at, 'probe': probe, 'human': human}
+
+
+def _stamp(msg: Joy) -> float:
+    return msg.header.stamp.sec + 1e-9 * msg.header.stamp.nanosec
+
+
+def test_joy_is_a_gamepad_at_rate_hz(episode: dict[str, Any]) -> None:
+    """Joy: header stamps and frame_id, 8 axes in [-1, 1], 11 int buttons, steady at rate_hz."""
+    joys = [j for _, j in episode['joys']]
+    assert len(joys) >= 40
+    stamps = np.array([_stamp(j) for j in joys])
+    assert stamps[0] > 0 and np.all(np.diff(stamps) > 0)
+    # The median period is immune to a stall of the (shared, loaded) test executor.
+    period = float(np.median(np.diff(stamps)))
+    rate = (len(stamps) - 1) / (stamps[-1] - stamps[0])
+    assert 0.8 / PARAMS.rate_hz <= period <= 1.25 / PARAMS.rate_hz, (period, rate)
+    assert 0.5 * PARAMS.rate_hz <= rate <= 1.3 * PARAMS.rate_hz, (period, rate)
+    for j in joys:
+        assert j.header.frame_id == 'joy'
+        assert len(j.axes) == 8 and all(-1.0 <= a <= 1.0 for a in j.axes)
+        assert len(j.buttons) == 11 and all(type(b) is int and b in (0, 1) for b in j.buttons)
+
+
+def test_idle_outside_episodes(episode: dict[str, Any]) -> None:
+    """Before the start and after the end event the pad is all zeros."""
+    assert all(not any(j.axes) and not any(j.buttons) for j in episode['idle_before'])
+    after = [j for t, j in episode['joys'] if t > episode['ended'] + 0.15]
+    assert after and all(not any(j.axes) and not any(j.buttons) for j in after)
+
+
+def test_deadman_pressed_after_the_reaction_delay(episode: dict[str, Any]) -> None:
+    """The first held deadman comes reaction_delay_s (or a little more) after the trouble."""
+    trouble = episode['trouble_at']
+    assert trouble is not None, 'the probe arm never left the corridor'
+    held = [j for _, j in episode['joys'] if j.buttons[PARAMS.enable_button]]
+    first = _stamp(held[0])
+    assert first >= trouble + PARAMS.reaction_delay_s - 1e-3
+    assert first <= trouble + PARAMS.reaction_delay_s + 1.0
+    assert any(abs(j.axes[1]) > 0.05 or abs(j.axes[0]) > 0.05 for j in held), 'no steering'
+    assert all(j.axes[2] == 0.0 and list(j.axes[4:]) == [0.0] * 4 for j in held)
+
+
+def test_diagnostics_report_the_takeover(episode: dict[str, Any]) -> None:
+    """/diagnostics carries engaged, takeovers and reason."""
+    probe: ArmProbe = episode['probe']
+    status = wait_for(lambda: next((d for d in list(probe.diagnostics)
+                                    if int(d['takeovers_total']) >= 1), None),
+                      timeout=5.0, what='diagnostics with a takeover')
+    assert {'engaged', 'takeovers', 'reason', 'episode'} <= status.keys()
+
+
+def test_late_joiner_stays_idle_after_replayed_history(
+        episode: dict[str, Any], ros: Context) -> None:
+    """A sim_human started after the episode ended takes the replayed start + end: idle."""
+    late = SimHumanNode(context=ros)
+    executor = SingleThreadedExecutor(context=ros)
+    executor.add_node(late)
+    try:
+        deadline = time.monotonic() + TIMEOUT_S
+        while ((late.episode != 1 or late.operator.active)
+               and time.monotonic() < deadline):
+            executor.spin_once(timeout_sec=0.05)
+        assert late.episode == 1 and not late.operator.active
+    finally:
+        executor.shutdown()
+        late.destroy_node()
+
+
+def test_bad_parameter_exits_with_code_1(ros: Context) -> None:
+    """main() logs and returns 1 for out-of-range or inconsistent parameters."""
+    assert main(['--ros-args', '-p', 'rate_hz:=0.0']) == 1
+    assert main(['--ros-args', '-p', 'release_m:=0.5']) == 1
+    assert main(['--ros-args', '-p', 'axis_map:=[1,1,3]']) == 1
+
+
+@pytest.mark.parametrize('node,cls', [('sim_human', SimHumanParams),
+                                      ('recorder', RecorderParams)])
+def test_yaml_defaults_equal_code_defaults(node: str, cls: type) -> None:
+    """config/<node>.yaml holds exactly the code defaults, every key commented."""
+    text = (ROOT / 'config' / f'{node}.yaml').read_text(encoding='utf-8')
+    data = yaml.safe_load(text)
+    assert data[node]['ros__parameters'] == defaults(cls)
+    for key in defaults(cls):
+        line = next(ln for ln in text.splitlines() if ln.strip().startswith(f'{key}:'))
+        assert '#' in line, f'{key} has no comment with its unit'
