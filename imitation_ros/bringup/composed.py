@@ -44,12 +44,15 @@ NODE_CLASSES: dict[str, tuple[str, str]] = {
 
 
 def share_dir() -> Path:
-    """Return the package's share folder (installed), or the source tree (development)."""
+    """Return the folder holding config/: the source tree when run from it, else the share."""
+    source = Path(__file__).resolve().parents[2]
+    if (source / 'config').is_dir() and (source / 'package.xml').exists():
+        return source
     try:
         from ament_index_python.packages import get_package_share_directory
         return Path(get_package_share_directory('imitation_ros'))
-    except (ImportError, LookupError, ValueError):
-        return Path(__file__).resolve().parents[2]
+    except (ImportError, LookupError, ValueError, OSError):
+        return source
 
 
 def params_file(spec: NodeSpec) -> Optional[Path]:
@@ -96,13 +99,18 @@ class ComposedGraph:
         self.context = Context()
         rclpy.init(args=args, context=self.context,
                    **({'domain_id': domain_id} if domain_id is not None else {}))
-        for spec in self.specs:
-            module, cls = NODE_CLASSES[spec.executable]
-            node_cls = getattr(importlib.import_module(module), cls)
-            values = {**spec.fixed, **self.overrides.get(spec.name, {})}
-            params = [Parameter(k, value=v) for k, v in values.items()]
-            self.nodes[spec.name] = node_cls(context=self.context, parameter_overrides=params)
         self.executor = MultiThreadedExecutor(num_threads=4, context=self.context)
+        try:
+            for spec in self.specs:
+                module, cls = NODE_CLASSES[spec.executable]
+                node_cls = getattr(importlib.import_module(module), cls)
+                values = {**spec.fixed, **self.overrides.get(spec.name, {})}
+                params = [Parameter(k, value=v) for k, v in values.items()]
+                self.nodes[spec.name] = node_cls(context=self.context,
+                                                 parameter_overrides=params)
+        except BaseException:
+            self.stop()
+            raise
         for node in self.nodes.values():
             self.executor.add_node(node)
 

@@ -111,7 +111,7 @@ def run_demo(*, data_dir: Path, models_dir: Path, rounds: int = 5, episodes: int
                      'record_images': False},
         'trainer': {'data_dir': str(data_dir), 'models_dir': str(models_dir),
                     'policy': policy, 'train_steps': train_steps, 'seed': seed + 1,
-                    'min_new_samples': 10 ** 9},
+                    'min_new_samples': 10_000_000},
     })
     composed.start(domain_id=domain_id)
     monitor = composed.add(SessionMonitor(context=composed.context))
