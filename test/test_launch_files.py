@@ -16,6 +16,7 @@
 
 import ast
 import importlib
+import importlib.util
 from pathlib import Path
 
 from imitation_ros.bringup.graph import graph, GRAPHS, LAUNCH_ARGUMENTS
@@ -50,6 +51,11 @@ def test_launch_file_is_well_formed(path: Path) -> None:
     calls = [n for n in ast.walk(funcs[0]) if isinstance(n, ast.Call)
              and getattr(n.func, 'id', '') == 'build']
     assert calls and calls[0].args[0].value == path.name.replace('.launch.py', '')
+    # It imports as Python here too (launch itself is imported only when it is called).
+    spec = importlib.util.spec_from_file_location(path.stem.replace('.', '_'), path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert callable(module.generate_launch_description)
 
 
 def test_every_graph_has_a_launch_file() -> None:
