@@ -106,7 +106,10 @@ def run_demo(*, data_dir: Path, models_dir: Path, rounds: int = 5, episodes: int
     composed = ComposedGraph('hg_dagger', use_sim=True, overrides={
         'sim_arm': {'seed': seed, 'camera_hz': 0.0, 'reset_delay_s': 0.5},
         'sim_human': {'seed': seed},
-        'policy': {'model_path': str(first.resolve())},
+        # Policy and gate tick faster than the arm reports (50 vs 20 Hz) so that a command
+        # computed from a joint state reaches the arm before its next control period.
+        'policy': {'model_path': str(first.resolve()), 'rate_hz': 50.0},
+        'intervention_gate': {'rate_hz': 50.0, 'teleop_horizon_s': 0.05},
         'recorder': {'data_dir': str(data_dir), 'session': 'hg_dagger',
                      'record_images': False},
         'trainer': {'data_dir': str(data_dir), 'models_dir': str(models_dir),
@@ -133,8 +136,9 @@ def run_demo(*, data_dir: Path, models_dir: Path, rounds: int = 5, episodes: int
             if index == rounds:
                 break
             done_before = len([s for s in monitor.statuses() if s.get('state') == 'done'])
-            if not monitor.request_training():
-                raise RuntimeError('the trainer did not accept ~/train')
+            accepted, message = monitor.request_training()
+            if not accepted:
+                raise RuntimeError(f'the trainer did not accept ~/train: {message}')
             status = _wait(lambda: ([s for s in monitor.statuses()
                                      if s.get('state') in ('done', 'failed')][done_before:]
                                     or None), 600, 'the trainer')

@@ -139,13 +139,13 @@ class SessionMonitor(Node):
         with self._lock:
             return list(self.trainer_status)
 
-    def request_training(self, timeout_s: float = 10.0) -> bool:
-        """Ask the trainer to retrain now; return whether it accepted."""
+    def request_training(self, timeout_s: float = 30.0) -> tuple[bool, str]:
+        """Ask the trainer to retrain now; return whether it accepted, and its message."""
         if not self._train.wait_for_service(timeout_sec=timeout_s):
-            return False
+            return False, 'trainer/train is not available'
         future = self._train.call_async(Trigger.Request())
         event = threading.Event()
         future.add_done_callback(lambda _: event.set())
         if not event.wait(timeout_s) or future.result() is None:
-            return False
-        return bool(future.result().success)
+            return False, f'no answer from trainer/train within {timeout_s:.0f} s'
+        return bool(future.result().success), str(future.result().message)

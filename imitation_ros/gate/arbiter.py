@@ -153,6 +153,14 @@ class GateConfig:
     """Largest distance of a command from the measured position, per joint (rad)."""
     limit_margin: float = LIMIT_MARGIN
     """Distance kept from each joint limit (rad)."""
+    teleop_horizon_s: float = 0.0
+    """
+    Time the stick speed is integrated over from the measured position (s); 0: 1 / rate_hz.
+
+    Set it to the arm's state period when the gate ticks faster than the arm
+    reports: ticks between two joint states then aim at the same point instead
+    of creeping by speed / rate_hz from a position that has not changed.
+    """
     arm: ArmConfig = field(default_factory=ArmConfig)
     """Joint limits (rad), link lengths (m, for the cartesian Jacobian), max joint speed."""
     joy: JoyConfig = field(default_factory=JoyConfig)
@@ -163,6 +171,9 @@ class GateConfig:
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
                 raise ConfigError(f'{name} must be a positive number, got {value!r}')
+        horizon = self.teleop_horizon_s
+        if not (isinstance(horizon, (int, float)) and math.isfinite(horizon) and horizon >= 0):
+            raise ConfigError(f'teleop_horizon_s must be >= 0 s, got {horizon!r}')
         margin = self.limit_margin
         if not (isinstance(margin, (int, float)) and math.isfinite(margin) and margin >= 0):
             raise ConfigError(f'limit_margin must be >= 0 rad, got {margin!r}')
@@ -181,6 +192,11 @@ class GateConfig:
     def dt(self) -> float:
         """Return the control period (s)."""
         return 1.0 / self.rate_hz
+
+    @property
+    def teleop_dt(self) -> float:
+        """Return the time the teleop integrates stick speeds over (s)."""
+        return self.teleop_horizon_s or self.dt
 
 
 @dataclass(frozen=True)
@@ -417,7 +433,7 @@ class Arbiter:
         try:
             if joy is None or not np.any(stick_values(joy, cfg.joy)):
                 return GateMode.HUMAN, '', None
-            return GateMode.HUMAN, '', joy_to_target(cfg.joy, cfg.arm, q, joy, cfg.dt)
+            return GateMode.HUMAN, '', joy_to_target(cfg.joy, cfg.arm, q, joy, cfg.teleop_dt)
         except (ImitationError, ValueError, ArithmeticError) as exc:
             # A teleop failure must not hand control back to the policy: hold.
             self.counts['teleop_errors'] += 1

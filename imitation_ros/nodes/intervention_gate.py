@@ -131,6 +131,10 @@ class GateParams:
     output: str = param('forward', 'Command output: forward (Float64MultiArray for a '
                         'forward_command_controller), trajectory (JointTrajectory) or both',
                         choices=OUTPUTS)
+    teleop_horizon_s: float = param(0.0, 'Time the stick speed is integrated over from the '
+                                    'measured position; 0 means 1 / rate_hz. Set it to the '
+                                    "arm's joint_states period when rate_hz is higher",
+                                    unit='s', minimum=0.0, maximum=10.0)
     intervention_rate_hz: float = param(5.0, 'Steady republish rate of imitation/intervention '
                                         '(changes are published at once)', unit='Hz',
                                         minimum=0.1, maximum=100.0)
@@ -162,7 +166,8 @@ class GateParams:
                         axis_map=self.axis_map, scale=self.scale, deadzone=self.deadzone)
         return GateConfig(rate_hz=self.rate_hz, cmd_timeout_s=self.cmd_timeout_s,
                           joy_timeout_s=self.joy_timeout_s, max_joint_step=self.max_joint_step,
-                          limit_margin=self.limit_margin, arm=arm, joy=joy)
+                          limit_margin=self.limit_margin,
+                          teleop_horizon_s=self.teleop_horizon_s, arm=arm, joy=joy)
 
 
 class InterventionGateNode(Node):

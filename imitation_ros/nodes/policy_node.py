@@ -192,6 +192,8 @@ class PolicyNode(Node):
         self.slot = ModelSlot(name='policy-model-loader', **options)
         self.shadow_slot = ModelSlot(name='policy-shadow-loader', **options)
         self._label = ','.join(p.joint_names)
+        self._acted_on: Any = None
+        self._last_msg: Optional[Float64MultiArray] = None
         self._joints, self._task, self._image, self._command = (_Latest(), _Latest(),
                                                                 _Latest(), _Latest())
         self._intervention = False
@@ -406,6 +408,14 @@ class PolicyNode(Node):
         return self._joints.value, task, image
 
     def _act(self, policy: OnnxPolicy) -> None:
+        # One action per new joint state: when this node ticks faster than the robot
+        # reports (to keep latency below one control period), a tick without a new
+        # state repeats the last absolute target instead of stepping the policy (and
+        # its action chunk) again on the same observation.
+        key = (self._joints.at, policy.version, id(policy))
+        if key == self._acted_on and self._last_msg is not None:
+            self._action_pub.publish(self._last_msg)
+            return
         start = time.perf_counter()  # wall time: the node clock may be simulated
         try:
             q, task, image = self._observation(policy)
@@ -421,6 +431,7 @@ class PolicyNode(Node):
                                     throttle_duration_sec=WARN_THROTTLE_S)
             return
         self._action_pub.publish(msg)
+        self._acted_on, self._last_msg = key, msg
         self._actions += 1
         self._latency_ms.append((time.perf_counter() - start) * 1e3)
 
