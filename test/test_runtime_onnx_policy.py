@@ -30,7 +30,7 @@ import torch
 from imitation_ros.errors import ConfigError, ImitationError, ModelError
 from imitation_ros.policies import kinds, sampling
 from imitation_ros.policies.base import Normalizer, observation_features, PolicySpec
-from imitation_ros.policies.kinds import make_policy
+from imitation_ros.policies.kinds import ArConfig, make_policy
 from imitation_ros.runtime.latency import measure
 from imitation_ros.runtime.onnx_policy import OnnxPolicy
 from imitation_ros.training.export import export_policy
@@ -39,7 +39,8 @@ ROOT = Path(__file__).resolve().parents[1]
 JOINTS = ('joint1', 'joint2', 'joint3')
 TASK = ('goal_x', 'goal_y', 'obstacle_x', 'obstacle_y', 'obstacle_r')
 LINKS = (0.4, 0.3, 0.2)
-N, K, H, BINS = 3, 5, 8, 64
+N, K, H = 3, 5, 8
+BINS = ArConfig().bins
 MODELS = ('mse', 'gmm', 'ar', 'sampler', 'denoiser')
 
 
