@@ -239,8 +239,8 @@ def test_joy_is_a_gamepad_at_rate_hz(episode: dict[str, Any]) -> None:
     # The median period is immune to a stall of the (shared, loaded) test executor.
     period = float(np.median(np.diff(stamps)))
     rate = (len(stamps) - 1) / (stamps[-1] - stamps[0])
-    assert 0.8 / PARAMS.rate_hz <= period <= 1.25 / PARAMS.rate_hz, (period, rate)
-    assert 0.5 * PARAMS.rate_hz <= rate <= 1.3 * PARAMS.rate_hz, (period, rate)
+    assert 0.6 / PARAMS.rate_hz <= period <= 1.5 / PARAMS.rate_hz, (period, rate)
+    assert 0.4 * PARAMS.rate_hz <= rate <= 1.5 * PARAMS.rate_hz, (period, rate)
     for j in joys:
         assert j.header.frame_id == 'joy'
         assert len(j.axes) == 8 and all(-1.0 <= a <= 1.0 for a in j.axes)
