@@ -83,7 +83,7 @@ def _wait(predicate: Callable[[], object], timeout: float, what: str) -> object:
 
 
 def run_demo(*, data_dir: Path, models_dir: Path, rounds: int = 5, episodes: int = 10,
-             demos: int = 10, policy: str = 'gmm', train_steps: int = 1500, seed: int = 0,
+             demos: int = 20, policy: str = 'gmm', train_steps: int = 1500, seed: int = 0,
              out_dir: Optional[Path] = None, log: Callable[[str], None] = print,
              domain_id: Optional[int] = None) -> list[RoundStats]:
     """Run the HG-DAgger demo (see the module docstring) and return the rounds."""

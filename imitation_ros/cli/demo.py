@@ -37,7 +37,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument('--models-dir', type=Path, default=Path('models'), help='where models go')
     p.add_argument('--rounds', type=int, default=5, help='HG-DAgger rounds after round 0')
     p.add_argument('--episodes', type=int, default=10, help='episodes per round')
-    p.add_argument('--demos', type=int, default=10, help='demonstrations for the first policy')
+    p.add_argument('--demos', type=int, default=20, help='demonstrations for the first policy')
     p.add_argument('--policy', default='gmm', choices=('mse', 'gmm', 'ar', 'diffusion'))
     p.add_argument('--train-steps', type=int, default=1500, help='gradient steps per training')
     p.add_argument('--seed', type=int, default=0)
