@@ -56,10 +56,7 @@ from typing import Any, Optional
 
 from diagnostic_msgs.msg import DiagnosticArray
 import numpy as np
-import rclpy
 from rclpy.duration import Duration
-from rclpy.executors import ExternalShutdownException
-from rclpy.logging import get_logger
 from rclpy.node import Node
 from sensor_msgs.msg import JointState, Joy
 from std_msgs.msg import Bool, Float64MultiArray, String
@@ -74,6 +71,7 @@ from ..gate.arbiter import Arbiter, GateConfig, GateMode, GateOutput, STALE_MODE
 from ..gate.joy import JoyConfig, parse_joy, TELEOP_MODES
 from ..gate.limits import safe_command
 from ..sim.arm import ArmConfig
+from .spin import spin_node
 
 NODE_NAME = 'intervention_gate'
 #: Values of the ``output`` parameter.
@@ -392,23 +390,7 @@ class InterventionGateNode(Node):
 
 def main(args: list[str] | None = None) -> int:
     """Run the gate until shut down; return 1 (after logging why) on a bad parameter."""
-    rclpy.init(args=args)
-    try:
-        try:
-            node = InterventionGateNode()
-        except ConfigError as exc:
-            get_logger(NODE_NAME).error(f'cannot start: {exc}')
-            return 1
-        try:
-            rclpy.spin(node)
-        except (KeyboardInterrupt, ExternalShutdownException):
-            pass
-        finally:
-            node.destroy_node()
-    finally:
-        if rclpy.ok():
-            rclpy.shutdown()
-    return 0
+    return spin_node(InterventionGateNode, NODE_NAME, args)
 
 
 if __name__ == '__main__':

@@ -61,9 +61,6 @@ from typing import Any, Optional
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 import numpy as np
-import rclpy
-from rclpy.executors import ExternalShutdownException
-from rclpy.logging import get_logger
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.time import Time
@@ -79,6 +76,7 @@ from .qos import (COMMAND_QOS, DIAGNOSTICS_QOS, EPISODE_QOS, IMAGE_SUB_QOS, MODE
 from ..errors import ConfigError, ImitationError, ModelError
 from ..runtime.model_slot import ModelSlot, SwapResult
 from ..runtime.onnx_policy import OnnxPolicy
+from .spin import spin_node
 
 NODE_NAME = 'policy'
 #: Period of ``/diagnostics`` (s).
@@ -625,23 +623,7 @@ class PolicyNode(Node):
 
 def main(args: list[str] | None = None) -> int:
     """Run ``policy_node`` until shut down; returns 1 (after logging why) on a bad parameter."""
-    rclpy.init(args=args)
-    try:
-        try:
-            node = PolicyNode()
-        except ConfigError as exc:
-            get_logger(NODE_NAME).error(f'cannot start: {exc}')
-            return 1
-        try:
-            rclpy.spin(node)
-        except (KeyboardInterrupt, ExternalShutdownException):
-            pass
-        finally:
-            node.destroy_node()
-    finally:
-        if rclpy.ok():
-            rclpy.shutdown()
-    return 0
+    return spin_node(PolicyNode, NODE_NAME, args)
 
 
 if __name__ == '__main__':

@@ -47,9 +47,6 @@ from typing import Any
 
 from diagnostic_msgs.msg import DiagnosticArray
 import numpy as np
-import rclpy
-from rclpy.executors import ExternalShutdownException
-from rclpy.logging import get_logger
 from rclpy.node import Node
 from rclpy.time import Time
 from sensor_msgs.msg import Image, JointState
@@ -63,6 +60,7 @@ from .qos import COMMAND_QOS, DIAGNOSTICS_QOS, EPISODE_QOS, IMAGE_PUB_QOS, STATE
 from ..errors import ConfigError, ImitationError
 from ..sim.arm import ArmConfig, ArmSim, TASK_LAYOUT
 from ..sim.render import render, View
+from .spin import spin_node
 
 NODE_NAME = 'sim_arm'
 #: Label of ``/imitation/task``'s ``layout.dim[0]``: the task vector's layout.
@@ -308,23 +306,7 @@ class SimArmNode(Node):
 
 def main(args: list[str] | None = None) -> int:
     """Run ``sim_arm`` until shut down; returns 1 (after logging why) on a bad parameter."""
-    rclpy.init(args=args)
-    try:
-        try:
-            node = SimArmNode()
-        except ConfigError as exc:
-            get_logger(NODE_NAME).error(f'cannot start: {exc}')
-            return 1
-        try:
-            rclpy.spin(node)
-        except (KeyboardInterrupt, ExternalShutdownException):
-            pass
-        finally:
-            node.destroy_node()
-    finally:
-        if rclpy.ok():
-            rclpy.shutdown()
-    return 0
+    return spin_node(SimArmNode, NODE_NAME, args)
 
 
 if __name__ == '__main__':

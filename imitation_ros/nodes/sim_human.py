@@ -49,9 +49,6 @@ from typing import Any
 
 from diagnostic_msgs.msg import DiagnosticArray
 import numpy as np
-import rclpy
-from rclpy.executors import ExternalShutdownException
-from rclpy.logging import get_logger
 from rclpy.node import Node
 from sensor_msgs.msg import Joy, JointState
 from std_msgs.msg import Float64MultiArray, String
@@ -63,6 +60,7 @@ from .qos import DIAGNOSTICS_QOS, EPISODE_QOS, STATE_QOS
 from ..errors import ConfigError, ImitationError
 from ..sim.arm import ArmConfig, Task, TASK_LAYOUT
 from ..sim.operator import N_AXES, N_BUTTONS, OperatorOutput, OperatorParams, SimulatedOperator
+from .spin import spin_node
 
 NODE_NAME = 'sim_human'
 #: Period of ``/diagnostics`` (s).
@@ -379,23 +377,7 @@ class SimHumanNode(Node):
 
 def main(args: list[str] | None = None) -> int:
     """Run ``sim_human`` until shut down; returns 1 (after logging why) on a bad parameter."""
-    rclpy.init(args=args)
-    try:
-        try:
-            node = SimHumanNode()
-        except ConfigError as exc:
-            get_logger(NODE_NAME).error(f'cannot start: {exc}')
-            return 1
-        try:
-            rclpy.spin(node)
-        except (KeyboardInterrupt, ExternalShutdownException):
-            pass
-        finally:
-            node.destroy_node()
-    finally:
-        if rclpy.ok():
-            rclpy.shutdown()
-    return 0
+    return spin_node(SimHumanNode, NODE_NAME, args)
 
 
 if __name__ == '__main__':
