@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import importlib
 from pathlib import Path
+import sys
 import threading
 from typing import Any, Optional
 
@@ -82,6 +83,8 @@ class ComposedGraph:
         self.overrides = overrides or {}
         self.nodes: dict[str, Any] = {}
         self._extra: list[Any] = []
+        self.errors: list[str] = []
+        """Exceptions raised by callbacks (printed, and the graph kept spinning)."""
         self._thread: Optional[threading.Thread] = None
         self._stop = threading.Event()
 
@@ -116,7 +119,14 @@ class ComposedGraph:
 
         def spin() -> None:
             while not self._stop.is_set() and self.context.ok():
-                self.executor.spin_once(timeout_sec=0.05)
+                try:
+                    self.executor.spin_once(timeout_sec=0.05)
+                except Exception as exc:  # noqa: BLE001 - one bad callback must not stop all
+                    if self._stop.is_set() or not self.context.ok():
+                        break
+                    self.errors.append(f'{type(exc).__name__}: {exc}')
+                    print(f'composed graph: a callback raised {type(exc).__name__}: {exc}',
+                          file=sys.stderr)
 
         self._thread = threading.Thread(target=spin, name='composed-graph', daemon=True)
         self._thread.start()

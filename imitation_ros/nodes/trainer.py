@@ -153,6 +153,10 @@ class TrainerNode(Node):
         except ImitationError as exc:
             self._status('failed', str(exc))
             self.get_logger().error(f'trainer: {exc}', throttle_duration_sec=5.0)
+        except Exception as exc:  # noqa: BLE001 - a callback never raises: report, go on
+            # e.g. a bag renamed by the recorder while the folder is being scanned
+            self.get_logger().error(f'trainer check failed: {type(exc).__name__}: {exc}',
+                                    throttle_duration_sec=5.0)
 
     # ------------------------------------------------------------------ jobs
     def _start(self, corrections: int, new: int) -> None:

@@ -70,12 +70,16 @@ class LabelCounter:
         for root in self.roots:
             if not root.exists():
                 continue
-            for bag in find_episode_bags(root):
+            try:
+                bags = find_episode_bags(root)
+            except OSError:
+                continue  # a folder renamed while walking (a bag being closed): next time
+            for bag in bags:
                 if bag not in self._cache:
                     try:
                         info = episode_info(bag)
-                    except ImitationError:
-                        continue
+                    except (ImitationError, OSError):
+                        continue  # unreadable, or renamed while we looked: next time
                     labelled = {'demo': info.steps,
                                 'hg_dagger': info.human_steps or 0,
                                 'dagger': info.expert_labels or 0}.get(info.source, 0)
