@@ -139,13 +139,23 @@ class SessionMonitor(Node):
         with self._lock:
             return list(self.trainer_status)
 
-    def request_training(self, timeout_s: float = 30.0) -> tuple[bool, str]:
-        """Ask the trainer to retrain now; return whether it accepted, and its message."""
+    def request_training(self, timeout_s: float = 10.0, attempts: int = 3) -> tuple[bool, str]:
+        """
+        Ask the trainer to retrain now; return whether it accepted, and its message.
+
+        A request can be lost while the service's discovery settles, so an
+        unanswered request is sent again (the trainer answers a repeated request
+        with 'already training', which counts as accepted).
+        """
         if not self._train.wait_for_service(timeout_sec=timeout_s):
             return False, 'trainer/train is not available'
-        future = self._train.call_async(Trigger.Request())
-        event = threading.Event()
-        future.add_done_callback(lambda _: event.set())
-        if not event.wait(timeout_s) or future.result() is None:
-            return False, f'no answer from trainer/train within {timeout_s:.0f} s'
-        return bool(future.result().success), str(future.result().message)
+        for _ in range(attempts):
+            future = self._train.call_async(Trigger.Request())
+            event = threading.Event()
+            future.add_done_callback(lambda _: event.set())
+            if event.wait(timeout_s) and future.result() is not None:
+                result = future.result()
+                accepted = result.success or result.message.startswith('already training')
+                return bool(accepted), str(result.message)
+            self._train.remove_pending_request(future)
+        return False, f'no answer from trainer/train after {attempts} requests'

@@ -126,6 +126,7 @@ class TrainerNode(Node):
             self._check()
 
     def _on_train(self, request: Trigger.Request, response: Trigger.Response) -> Any:
+        self.get_logger().info('~/train requested')
         if self._job is not None:
             response.success = False
             response.message = f'already training {self._job.spec.version}'
