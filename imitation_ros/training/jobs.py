@@ -36,7 +36,7 @@ import sys
 import time
 from typing import Optional, Sequence
 
-from ..data.bags import episode_info, find_episode_bags
+from ..data.bags import episode_info
 from ..errors import ImitationError, TrainingError
 
 
@@ -71,7 +71,10 @@ class LabelCounter:
             if not root.exists():
                 continue
             try:
-                bags = find_episode_bags(root)
+                # Only listing here: a full check of every bag (find_episode_bags) on each
+                # call would grow with the data and starve the trainer node's callbacks.
+                bags = sorted(meta.parent for meta in root.rglob('metadata.yaml')
+                              if not any(part.endswith('.partial') for part in meta.parts))
             except OSError:
                 continue  # a folder renamed while walking (a bag being closed): next time
             for bag in bags:
