@@ -143,11 +143,13 @@ class ComposedGraph:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=10.0)
+        # Let callbacks still running in the executor's threads finish before their
+        # nodes are destroyed (else they fail on destroyed handles at exit).
+        self.executor.shutdown(timeout_sec=5.0)
         for node in [*self._extra, *self.nodes.values()]:
             try:
                 node.destroy_node()
             except Exception:  # noqa: BLE001 - tearing down: keep destroying the rest
                 pass
-        self.executor.shutdown(timeout_sec=1.0)
         if self.context.ok():
             rclpy.shutdown(context=self.context)
