@@ -17,7 +17,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 import threading
 import time
@@ -31,7 +30,6 @@ from imitation_ros.nodes.qos import COMMAND_QOS, DIAGNOSTICS_QOS, MODEL_QOS, STA
 from imitation_ros.sim.arm import ArmConfig, end_effector
 import numpy as np
 import pytest
-import rclpy
 from rclpy.context import Context
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
@@ -208,21 +206,6 @@ class Probe(Node):
         if policy is not None:
             wait_for(lambda: np.allclose(self.q, policy), what='the arm at the policy target')
         self.joy = None
-
-
-@pytest.fixture(scope='module')
-def ros() -> Context:
-    """Provide a private rclpy context on a private ROS domain, for this module only."""
-    old = os.environ.get('ROS_DOMAIN_ID')
-    os.environ['ROS_DOMAIN_ID'] = DOMAIN_ID
-    context = Context()
-    rclpy.init(args=None, context=context)
-    yield context
-    rclpy.shutdown(context=context)
-    if old is None:
-        os.environ.pop('ROS_DOMAIN_ID', None)
-    else:
-        os.environ['ROS_DOMAIN_ID'] = old
 
 
 @pytest.fixture(scope='module')

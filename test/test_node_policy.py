@@ -17,7 +17,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 import threading
 import time
@@ -36,7 +35,6 @@ from imitation_ros.runtime.onnx_policy import OnnxPolicy
 from imitation_ros.training.export import export_policy
 import numpy as np
 import pytest
-import rclpy
 from rclpy.context import Context
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
@@ -221,21 +219,6 @@ class Probe(Node):
         wait_for(lambda: self.status('loaded', path, n_status), what=f'{version} loaded')
         wait_for(lambda: self.versions and self.versions[-1] == version,
                  what=f'model_version {version}')
-
-
-@pytest.fixture(scope='module')
-def ros() -> Context:
-    """Provide a private rclpy context on a private ROS domain, for this module only."""
-    old = os.environ.get('ROS_DOMAIN_ID')
-    os.environ['ROS_DOMAIN_ID'] = DOMAIN_ID
-    context = Context()
-    rclpy.init(args=None, context=context)
-    yield context
-    rclpy.shutdown(context=context)
-    if old is None:
-        os.environ.pop('ROS_DOMAIN_ID', None)
-    else:
-        os.environ['ROS_DOMAIN_ID'] = old
 
 
 @pytest.fixture(scope='module')

@@ -34,7 +34,6 @@ from imitation_ros.nodes.qos import EPISODE_QOS, MODEL_QOS, STATE_QOS
 from imitation_ros.nodes.recorder import count_key, main, RecorderNode
 import numpy as np
 import pytest
-import rclpy
 from rclpy.context import Context
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
@@ -128,21 +127,6 @@ class Probe(Node):
         stamp = self.get_clock().now().to_msg()
         self.pubs[JS].publish(joint_state_msg(JOINTS, q, np.zeros(3), stamp))
         self.pubs[TASK_T].publish(array_msg(TASK))
-
-
-@pytest.fixture(scope='module')
-def ros() -> Context:
-    """Provide a private rclpy context on a private ROS domain, for this module only."""
-    old = os.environ.get('ROS_DOMAIN_ID')
-    os.environ['ROS_DOMAIN_ID'] = DOMAIN_ID
-    context = Context()
-    rclpy.init(args=None, context=context)
-    yield context
-    rclpy.shutdown(context=context)
-    if old is None:
-        os.environ.pop('ROS_DOMAIN_ID', None)
-    else:
-        os.environ['ROS_DOMAIN_ID'] = old
 
 
 @pytest.fixture(scope='module')

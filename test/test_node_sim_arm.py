@@ -17,7 +17,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 import threading
 import time
@@ -33,7 +32,6 @@ from imitation_ros.sim.arm import Task
 from imitation_ros.sim.experts import make_expert
 import numpy as np
 import pytest
-import rclpy
 from rclpy.context import Context
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
@@ -141,21 +139,6 @@ class Probe(Node):
         msg = Float64MultiArray()
         msg.data = [float(v) for v in values]
         self.commands.publish(msg)
-
-
-@pytest.fixture(scope='module')
-def ros() -> Context:
-    """Provide a private rclpy context on a private ROS domain, for this module only."""
-    old = os.environ.get('ROS_DOMAIN_ID')
-    os.environ['ROS_DOMAIN_ID'] = DOMAIN_ID
-    context = Context()
-    rclpy.init(args=None, context=context)
-    yield context
-    rclpy.shutdown(context=context)
-    if old is None:
-        os.environ.pop('ROS_DOMAIN_ID', None)
-    else:
-        os.environ['ROS_DOMAIN_ID'] = old
 
 
 @pytest.fixture(scope='module')

@@ -17,7 +17,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 import threading
 import time
@@ -35,7 +34,6 @@ from imitation_ros.sim.experts import DemonstratorStyle
 from imitation_ros.sim.operator import expert_path, path_distance
 import numpy as np
 import pytest
-import rclpy
 from rclpy.context import Context
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
@@ -162,21 +160,6 @@ class ArmProbe(Node):
                  'reason': self.sim.reason or 'reset', 'stamp': self.now()}
         self.episode_pub.publish(String(data=json.dumps(event)))
         return self.now()
-
-
-@pytest.fixture(scope='module')
-def ros() -> Context:
-    """Provide a private rclpy context on a private ROS domain, for this module only."""
-    old = os.environ.get('ROS_DOMAIN_ID')
-    os.environ['ROS_DOMAIN_ID'] = DOMAIN_ID
-    context = Context()
-    rclpy.init(args=None, context=context)
-    yield context
-    rclpy.shutdown(context=context)
-    if old is None:
-        os.environ.pop('ROS_DOMAIN_ID', None)
-    else:
-        os.environ['ROS_DOMAIN_ID'] = old
 
 
 @pytest.fixture(scope='module')

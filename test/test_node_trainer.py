@@ -17,7 +17,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 import threading
 import time
@@ -33,7 +32,6 @@ from imitation_ros.runtime.onnx_policy import OnnxPolicy
 from imitation_ros.training.jobs import count_labels, next_model_path
 import numpy as np
 import pytest
-import rclpy
 from rclpy.context import Context
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
@@ -92,21 +90,6 @@ def _hg_episode(data_dir: Path, demos: Path, episode: int, human_from: int) -> N
         task=d.task[0], actions=d.actions[:n], intervention=np.arange(n) >= human_from,
         episode=episode, success=True, reason='success', source='hg_dagger',
         policy_version='v001'), data_dir / 'hg' / f'ep_{episode:05d}')
-
-
-@pytest.fixture(scope='module')
-def ros() -> Context:
-    """Provide a private rclpy context on a private ROS domain, for this module only."""
-    old = os.environ.get('ROS_DOMAIN_ID')
-    os.environ['ROS_DOMAIN_ID'] = DOMAIN_ID
-    context = Context()
-    rclpy.init(args=None, context=context)
-    yield context
-    rclpy.shutdown(context=context)
-    if old is None:
-        os.environ.pop('ROS_DOMAIN_ID', None)
-    else:
-        os.environ['ROS_DOMAIN_ID'] = old
 
 
 @pytest.fixture()
