@@ -43,7 +43,7 @@ from .evaluate import evaluate_policy, EvalResult
 DATASETS = ('above', 'multi')
 
 #: Gradient steps per kind: diffusion's noise prediction needs the most.
-DEFAULT_STEPS = {'mse': 2000, 'gmm': 3000, 'ar': 3000, 'diffusion': 8000}
+DEFAULT_STEPS = {'mse': 2000, 'gmm': 3000, 'ar': 3000, 'diffusion': 24000}
 
 
 @dataclass(frozen=True)
@@ -72,35 +72,51 @@ def ensure_data(root: Path, name: str, episodes: int, seed: int) -> Path:
 def run_expressivity(out: Path, *, train_episodes: int = 200, eval_episodes: int = 100,
                      seeds: Sequence[int] = (0, 1, 2), kinds: Sequence[str] = tuple(KINDS),
                      steps: dict | None = None, options: dict | None = None,
-                     progress: bool = True) -> list[Cell]:
-    """Run the study and write ``table.md``, ``rollouts.png`` and ``cells.json`` into ``out``."""
+                     progress: bool = True, device: str = 'cpu',
+                     workers: int = 1) -> list[Cell]:
+    """
+    Run the study and write ``table.md``, ``rollouts.png`` and ``cells.json`` into ``out``.
+
+    :param device: where the policies train ('cpu' or 'cuda'); evaluation runs on the CPU
+        through ONNX Runtime either way.
+    :param workers: cells trained and evaluated at once, one process each.
+    """
     steps_for = {**DEFAULT_STEPS, **(steps or {})}
     out.mkdir(parents=True, exist_ok=True)
     data_root = out / 'data'
     sessions = {name: ensure_data(data_root, name, train_episodes, seed=100 + i)
                 for i, name in enumerate(DATASETS)}
+    plan = [(dataset, kind, seed) for dataset in DATASETS for kind in kinds for seed in seeds]
+    jobs = [dict(dataset=dataset, kind=kind, seed=seed, session=sessions[dataset],
+                 out=out / 'models' / f'{dataset}_{kind}_s{seed}.onnx',
+                 steps=steps_for[kind], options=(options or {}).get(kind, {}),
+                 eval_episodes=eval_episodes, device=device,
+                 progress=progress and workers == 1) for dataset, kind, seed in plan]
     cells: list[Cell] = []
-    total = len(DATASETS) * len(kinds) * len(seeds)
-    done = 0
-    for dataset in DATASETS:
-        for kind in kinds:
-            for seed in seeds:
-                done += 1
-                start = time.perf_counter()
-                res = train_from_bags(TrainRequest(
-                    data=(sessions[dataset],), kind=kind,
-                    out=out / 'models' / f'{dataset}_{kind}_s{seed}.onnx',
-                    config=TrainConfig(steps=steps_for[kind]),
-                    options=(options or {}).get(kind, {}),
-                    seed=seed, progress=progress, version=f'{dataset}-{kind}-s{seed}'))
-                seconds = time.perf_counter() - start
-                policy = OnnxPolicy(res.model, seed=seed)
-                result = evaluate_policy(policy, episodes=eval_episodes, keep_paths=40,
-                                         progress=progress, desc=f'eval {dataset} {kind}')
-                cells.append(Cell(dataset, kind, seed, result, seconds, res.parameters))
-                print(f'[{done}/{total}] {dataset:5s} {kind:9s} seed {seed}: success '
-                      f'{result.success_rate:.2f} (above {result.above}, below {result.below},'
-                      f' {result.reasons}) trained in {seconds:.0f} s', flush=True)
+
+    def report(cell: Cell) -> None:
+        cells.append(cell)
+        r = cell.result
+        print(f'[{len(cells)}/{len(plan)}] {cell.dataset:5s} {cell.kind:9s} seed {cell.seed}: '
+              f'success {r.success_rate:.2f} (above {r.above}, below {r.below}, {r.reasons}) '
+              f'trained in {cell.train_seconds:.0f} s', flush=True)
+
+    if workers == 1:
+        for job in jobs:
+            report(run_cell(job))
+    else:
+        # Cells are independent: one process each (spawned, so no torch or ONNX Runtime
+        # state is shared), one thread each.
+        import multiprocessing
+        from concurrent.futures import as_completed, ProcessPoolExecutor
+        ctx = multiprocessing.get_context('spawn')
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+            # The longest trainings first, so they do not start last.
+            ordered = sorted(jobs, key=lambda j: -j['steps'])
+            for future in as_completed([pool.submit(run_cell, job) for job in ordered]):
+                report(future.result())
+        order = {key: i for i, key in enumerate(plan)}
+        cells.sort(key=lambda c: order[(c.dataset, c.kind, c.seed)])
     write_table(cells, out / 'table.md', train_episodes=train_episodes,
                 eval_episodes=eval_episodes, steps=steps_for)
     plot_rollouts(cells, out / 'rollouts.png')
@@ -110,6 +126,24 @@ def run_expressivity(out: Path, *, train_episodes: int = 200, eval_episodes: int
          'above': c.result.above, 'below': c.result.below, 'train_seconds': c.train_seconds,
          'parameters': c.parameters} for c in cells], indent=1))
     return cells
+
+
+def run_cell(job: dict) -> Cell:
+    """Train one (dataset, kind, seed) model, export it, and evaluate it in the sim."""
+    import torch
+    torch.set_num_threads(1)
+    start = time.perf_counter()
+    res = train_from_bags(TrainRequest(
+        data=(job['session'],), kind=job['kind'], out=job['out'],
+        config=TrainConfig(steps=job['steps']), options=job['options'], seed=job['seed'],
+        device=job['device'], progress=job['progress'],
+        version=f"{job['dataset']}-{job['kind']}-s{job['seed']}"))
+    seconds = time.perf_counter() - start
+    policy = OnnxPolicy(res.model, seed=job['seed'], threads=1)
+    result = evaluate_policy(policy, episodes=job['eval_episodes'], keep_paths=40,
+                             progress=job['progress'],
+                             desc=f"eval {job['dataset']} {job['kind']}")
+    return Cell(job['dataset'], job['kind'], job['seed'], result, seconds, res.parameters)
 
 
 def summarize(cells: Sequence[Cell], dataset: str, kind: str) -> dict:
