@@ -160,6 +160,34 @@ def test_custom_data_and_episode_info(record: EpisodeRecord, tmp_path: Path) -> 
     assert 'custom_data' in text and 'interventions' in text and 'version: 8' in text
 
 
+def test_uncertainty_and_help_topics_do_not_change_loading(
+        record: EpisodeRecord, tmp_path: Path) -> None:
+    """A recorder bag that also holds /imitation/uncertainty and help_request loads the same."""
+    from rosbags.rosbag2 import Reader
+
+    from imitation_ros.data.dataset import load_dataset
+
+    src = write_episode(record, tmp_path / 'plain' / 'ep_00000')
+    with Reader(src) as reader:
+        messages = [(conn.topic, t, bytes(raw)) for conn, t, raw in reader.messages()]
+    writer = EpisodeBagWriter(tmp_path / 'help' / 'ep_00000')
+    for k, (topic, t_ns, raw) in enumerate(messages):
+        writer.write(topic, raw, t_ns)
+        if topic == m.POLICY_ACTION:
+            writer.write(m.UNCERTAINTY, m.encode_float64(0.01 * k), t_ns)
+            writer.write(m.HELP_REQUEST, m.encode_bool(k % 9 == 0), t_ns)
+    bag = writer.close(episode_info(src).custom_data)
+    info = episode_info(bag)
+    assert info.message_counts[m.UNCERTAINTY] == record.steps
+    assert info.message_counts[m.HELP_REQUEST] == record.steps
+    a, b = read_episode(src, with_images=False), read_episode(bag, with_images=False)
+    for name in ('positions', 'actions', 'intervention', 'policy_actions', 'task'):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+    plain, helped = load_dataset(tmp_path / 'plain'), load_dataset(tmp_path / 'help')
+    assert len(plain) == len(helped) == record.steps
+    np.testing.assert_array_equal(plain.actions, helped.actions)
+
+
 def test_partial_bags_are_ignored(record: EpisodeRecord, tmp_path: Path) -> None:
     """A bag being written lives in <dir>.partial and is invisible until close()."""
     done = write_episode(record, tmp_path / 's' / 'ep0')

@@ -26,7 +26,7 @@ CDR_LE_HEADER = b'\x00\x01\x00\x00'
 
 
 def test_topic_table_matches_contract() -> None:
-    """TOPICS lists the nine episode topics with their ROS 2 message types."""
+    """TOPICS lists the eleven episode topics with their ROS 2 message types."""
     assert m.TOPICS == {
         '/joint_states': 'sensor_msgs/msg/JointState',
         '/camera/image_raw': 'sensor_msgs/msg/Image',
@@ -37,6 +37,8 @@ def test_topic_table_matches_contract() -> None:
         '/imitation/intervention': 'std_msgs/msg/Bool',
         '/imitation/expert_action': 'std_msgs/msg/Float64MultiArray',
         '/imitation/episode': 'std_msgs/msg/String',
+        '/imitation/uncertainty': 'std_msgs/msg/Float64',
+        '/imitation/help_request': 'std_msgs/msg/Bool',
     }
 
 
@@ -106,6 +108,17 @@ def test_string_and_bool_round_trip() -> None:
     assert m.decode_bool(m.encode_bool(False)) is False
 
 
+def test_float64_round_trip() -> None:
+    """A Float64 (the policy's doubt) round-trips exactly, Inf and NaN included."""
+    for value in (0.0, 0.731, -2.5e-300, 1e300, float('inf')):
+        raw = m.encode_float64(value)
+        assert raw[:4] == CDR_LE_HEADER and len(raw) == 4 + 8
+        assert m.decode_float64(raw) == value
+    assert np.isnan(m.decode_float64(m.encode_float64(float('nan'))))
+    with pytest.raises(DataError, match='Float64'):
+        m.decode_float64(b'\x00\x01\x00\x00\x01')
+
+
 def test_joy_round_trip() -> None:
     """A Joy keeps its stamp, float32 axes and int32 buttons."""
     joy = m.decode_joy(m.encode_joy(7_000_000_001, [0.5, -1.0, 0.25], [0, 1, 0, 0, 1]))
@@ -152,6 +165,7 @@ def test_bytes_match_an_independent_cdr_encoder() -> None:
         (m.FLOAT64_ARRAY_TYPE, {'layout': {'dim': [], 'data_offset': 0}, 'data': [1.0, 2.5]},
          m.encode_float64_array([1.0, 2.5])),
         (m.BOOL_TYPE, {'data': True}, m.encode_bool(True)),
+        (m.FLOAT64_TYPE, {'data': 0.731}, m.encode_float64(0.731)),
         (m.STRING_TYPE, {'data': 'hi'}, m.encode_string('hi')),
     ]
     for msgtype, fields, ours in cases:

@@ -332,6 +332,9 @@ def test_joint_mode_takeover() -> None:
     {'rate_hz': 0.0}, {'cmd_timeout_s': -1.0}, {'joy_timeout_s': float('nan')},
     {'max_joint_step': 0.0}, {'limit_margin': -0.01}, {'limit_margin': 2.5},
     {'joy': JoyConfig(teleop_mode='joint', axis_map=(0, 1), scale=(1.0, 1.0))},
+    {'beta': -0.1}, {'beta': 1.5}, {'beta': float('nan')}, {'beta_seed': -1},
+    {'expert_timeout_s': 0.0}, {'uncertainty_timeout_s': -1.0}, {'help_threshold': -0.5},
+    {'help_threshold': float('inf')}, {'help_release_s': -0.1},
 ])
 def test_bad_gate_config_raises(changes: dict) -> None:
     """Non-positive rates and timeouts, bad margins and mismatched joint maps are refused."""
@@ -339,20 +342,29 @@ def test_bad_gate_config_raises(changes: dict) -> None:
         replace(CFG, **changes)
 
 
-def test_random_event_sequences_keep_every_invariant() -> None:
+@pytest.mark.parametrize('cfg', [CFG, replace(CFG, beta=0.5, help_threshold=1.0)],
+                         ids=['hg_dagger', 'beta_and_help'])
+def test_random_event_sequences_keep_every_invariant(cfg: GateConfig) -> None:
     """Random inputs: commands stay finite, inside limits, within max step; takeover blocks."""
     rng = np.random.default_rng(7)
     arm = ArmConfig()
     lo, hi = arm.lower + CFG.limit_margin, arm.upper - CFG.limit_margin
     for _ in range(20):
-        arb = Arbiter(CFG)
+        arb = Arbiter(cfg)
         now = 0.0
         q = rng.uniform(lo, hi)
         deadman_held = False
         arb.on_joint_state(q, now)
         for _ in range(300):
             now += float(rng.uniform(0.0, 0.12))
-            event = rng.integers(0, 4)
+            event = rng.integers(0, 6)
+            if event == 4:
+                expert = q + rng.normal(0, 0.3, 3)
+                if rng.random() < 0.1:
+                    expert[rng.integers(0, 3)] = np.inf
+                arb.on_expert_action(expert, now)
+            elif event == 5:
+                arb.on_uncertainty(float(rng.exponential(0.7)), now)
             if event == 0:
                 q = np.clip(q + rng.normal(0, 0.05, 3), lo, hi)
                 arb.on_joint_state(q, now)
@@ -372,6 +384,317 @@ def test_random_event_sequences_keep_every_invariant() -> None:
             assert np.max(np.abs(out.command - q)) <= CFG.max_joint_step + 1e-12
             assert out.intervention == (out.mode is GateMode.HUMAN)
             if deadman_held:
-                assert out.source != 'policy', 'policy command while the deadman is held'
+                assert out.source not in ('policy', 'expert'), 'no policy/expert under deadman'
+                assert not out.help_request, 'a takeover answers the help request'
+            if out.help_request and not out.estop:
+                assert out.mode is GateMode.HOLD_HELP
+            if out.source == 'expert':
+                assert cfg.beta > 0
             if out.estop:
                 assert out.mode is GateMode.ESTOP
+
+
+# --- beta-mixing (DAgger) ----------------------------------------------------------------
+
+EXPERT_Q = Q + np.array([-0.04, 0.03, -0.02])
+
+
+def mixing(beta: float, seed: int = 0) -> Arbiter:
+    """Return an arbiter with a measured state, a fresh expert action and ``beta``."""
+    arb = Arbiter(replace(CFG, beta=beta, beta_seed=seed))
+    arb.on_joint_state(Q, 0.0)
+    arb.on_expert_action(EXPERT_Q, 0.0)
+    return arb
+
+
+def decisions(arb: Arbiter, n: int, *, dt: float = 0.05, expert: bool = True) -> list[str]:
+    """Feed ``n`` policy actions (and expert actions), tick once after each; return sources."""
+    sources = []
+    now = 0.0
+    for _ in range(n):
+        now += dt
+        if expert:
+            arb.on_expert_action(EXPERT_Q, now)
+        arb.on_policy_action(Q + 0.05, now)
+        sources.append(tick(arb, now).source)
+    return sources
+
+
+def test_beta_zero_never_executes_the_expert() -> None:
+    """With beta = 0 (default) every decision is the policy's, exactly as without the feature."""
+    plain = running(0.05)
+    mixed = mixing(0.0)
+    mixed.on_policy_action(Q + 0.05, 0.0, 'v3')
+    for k in range(200):
+        now = 0.01 * (k + 1)
+        mixed.on_expert_action(EXPERT_Q, now)
+        if k % 5 == 0:
+            plain.on_policy_action(Q + 0.05, now)
+            mixed.on_policy_action(Q + 0.05, now)
+        a, b = tick(plain, now), tick(mixed, now)
+        assert (a.mode, a.source, a.reason) == (b.mode, b.source, b.reason) == (
+            GateMode.POLICY, 'policy', '')
+        np.testing.assert_array_equal(a.command, b.command)
+    assert set(decisions(mixing(0.0), 2000)) == {'policy'}
+
+
+def test_beta_one_always_executes_the_fresh_expert_action() -> None:
+    """With beta = 1 every command is the newest expert action, labelled expert, not a takeover."""
+    arb = mixing(1.0)
+    assert set(decisions(arb, 500)) == {'expert'}
+    out = tick(arb, 500 * 0.05)
+    np.testing.assert_array_equal(out.command, EXPERT_Q)
+    assert (out.mode, out.source, out.reason) == (GateMode.EXPERT, 'expert', '')
+    assert not out.intervention and not out.help_request
+    assert arb.counts['expert_draws'] == 500 and arb.counts['expert_commands'] == 501
+
+
+@pytest.mark.parametrize('beta', [0.1, 0.5, 0.85])
+def test_beta_sets_the_rate_of_expert_decisions(beta: float) -> None:
+    """Over many decisions the expert share is beta within a binomial tolerance (4 sigma)."""
+    n = 4000
+    sources = decisions(mixing(beta, seed=3), n)
+    k = sources.count('expert')
+    assert sources.count('policy') == n - k
+    assert abs(k - beta * n) <= 4.0 * np.sqrt(n * beta * (1 - beta)), (k, beta * n)
+
+
+def test_one_draw_per_policy_action_and_the_expert_target_follows() -> None:
+    """Ticks between two policy actions keep its decision; the newest expert action is used."""
+    arb = mixing(0.5, seed=11)
+    seen = set()
+    now = 0.0
+    for k in range(60):
+        now += 0.1
+        arb.on_policy_action(Q + 0.05, now)
+        first = None
+        for j in range(4):  # the gate ticks 4x per policy action
+            now += 0.02
+            expert = EXPERT_Q + 0.001 * j
+            arb.on_expert_action(expert, now)
+            out = tick(arb, now)
+            first = first or out.source
+            assert out.source == first, 'the decision changed between two policy actions'
+            if out.source == 'expert':
+                np.testing.assert_array_equal(out.command, expert)
+        seen.add(first)
+    assert seen == {'expert', 'policy'}
+
+
+def test_same_seed_same_draws_and_beta_nests() -> None:
+    """A seed fixes the draws; a larger beta executes the expert at least where a smaller did."""
+    a = decisions(mixing(0.3, seed=5), 300)
+    assert a == decisions(mixing(0.3, seed=5), 300)
+    b = decisions(mixing(0.6, seed=5), 300)
+    assert all(y == 'expert' for x, y in zip(a, b) if x == 'expert')
+    assert a != decisions(mixing(0.3, seed=6), 300)
+
+
+def test_stale_or_missing_expert_falls_back_to_the_policy() -> None:
+    """Draw says expert but the expert is older than expert_timeout_s (or never came): policy."""
+    arb = mixing(1.0)
+    arb.on_policy_action(Q + 0.05, 1.0)
+    out = tick(arb, 1.0)
+    assert (out.mode, out.source) == (GateMode.POLICY, 'policy')
+    assert 'no fresh expert action' in out.reason and 'old' in out.reason
+    np.testing.assert_allclose(out.command, Q + 0.05)
+    assert arb.counts['expert_unavailable'] == 1
+    never = Arbiter(replace(CFG, beta=1.0))
+    never.on_joint_state(Q, 0.0)
+    never.on_policy_action(Q + 0.05, 0.0)
+    out = tick(never, 0.01)
+    assert out.source == 'policy' and 'none received' in out.reason
+    arb.on_expert_action(EXPERT_Q, 1.05)
+    assert tick(arb, 1.06).source == 'expert'
+
+
+def test_expert_action_is_clamped_and_nan_holds() -> None:
+    """The expert goes through the same clamps; a NaN expert action holds at measured."""
+    arb = mixing(1.0)
+    arb.on_expert_action(Q + np.array([0.5, 0.0, 0.0]), 0.0)
+    arb.on_policy_action(Q, 0.0)
+    out = tick(arb, 0.01)
+    np.testing.assert_allclose(out.command, Q + np.array([0.1, 0.0, 0.0]))
+    assert out.clamped and out.source == 'expert'
+    assert not arb.on_expert_action([np.nan, 0.0, 0.0], 0.02)
+    out = tick(arb, 0.03)
+    assert (out.mode, out.source) == (GateMode.HOLD_INVALID_EXPERT, 'hold')
+    assert 'non-finite' in out.reason
+    np.testing.assert_array_equal(out.command, Q)
+    assert not arb.on_expert_action([0.1, 0.2], 0.04)
+    assert arb.counts['invalid_expert_actions'] == 2
+
+
+def test_expert_does_not_keep_a_silent_policy_going() -> None:
+    """Decisions are made per policy action: a stale policy holds even with beta = 1."""
+    arb = mixing(1.0)
+    arb.on_policy_action(Q + 0.05, 0.0)
+    arb.on_expert_action(EXPERT_Q, 1.0)
+    out = tick(arb, 1.0)
+    assert out.mode is GateMode.HOLD_STALE_POLICY
+    np.testing.assert_array_equal(out.command, Q)
+
+
+def test_human_and_estop_beat_the_expert() -> None:
+    """With beta = 1 the deadman gives HUMAN, the e-stop ESTOP; the expert resumes after."""
+    arb = mixing(1.0)
+    arb.on_policy_action(Q + 0.05, 0.0)
+    assert tick(arb, 0.01).source == 'expert'
+    arb.on_joy(joy(DEADMAN), 0.02)
+    arb.on_expert_action(EXPERT_Q, 0.02)
+    out = tick(arb, 0.03)
+    assert (out.mode, out.source, out.intervention) == (GateMode.HUMAN, 'human', True)
+    arb.on_joy(joy(ESTOP), 0.04)
+    assert tick(arb, 0.05).mode is GateMode.ESTOP
+    arb.on_joy(joy(RESET), 0.06)
+    arb.on_joy(joy(), 0.07)
+    arb.on_policy_action(Q + 0.05, 0.07)
+    arb.on_expert_action(EXPERT_Q, 0.07)
+    assert tick(arb, 0.08).source == 'expert'
+
+
+def test_set_beta_at_run_time() -> None:
+    """set_beta changes the next draws; values outside [0, 1] are refused and change nothing."""
+    arb = mixing(0.0)
+    assert set(decisions(arb, 50)) == {'policy'}
+    arb.set_beta(1.0)
+    assert arb.beta == 1.0
+    assert set(decisions(arb, 50)) == {'expert'}
+    for bad in (-0.01, 1.01, float('nan'), True, 'x'):
+        with pytest.raises(ConfigError, match='beta'):
+            arb.set_beta(bad)
+    assert arb.beta == 1.0
+
+
+# --- help requests -------------------------------------------------------------------------
+
+HELP = replace(CFG, help_threshold=0.5, help_release_s=0.3, uncertainty_timeout_s=0.25)
+
+
+def helping(doubt: float, now: float = 0.0) -> Arbiter:
+    """Return a running arbiter (help enabled) that just got ``doubt`` with its action."""
+    arb = Arbiter(HELP)
+    arb.on_joint_state(Q, now)
+    arb.on_uncertainty(doubt, now)
+    arb.on_policy_action(Q + 0.05, now)
+    return arb
+
+
+def act(arb: Arbiter, doubt: float, now: float) -> GateOutput:
+    """One policy step: doubt, action, tick."""
+    arb.on_uncertainty(doubt, now)
+    arb.on_policy_action(Q + 0.05, now)
+    return tick(arb, now)
+
+
+def test_familiar_state_passes_and_disabled_never_asks() -> None:
+    """Doubt at or below the threshold: POLICY; threshold 0 (default): never a request."""
+    arb = helping(0.2)
+    out = tick(arb, 0.01)
+    assert (out.mode, out.help_request) == (GateMode.POLICY, False)
+    assert act(arb, 0.5, 0.05).mode is GateMode.POLICY  # equal is not above
+    off = Arbiter(CFG)
+    off.on_joint_state(Q, 0.0)
+    for k in range(20):
+        out = act(off, 1e9, 0.05 * k)
+        assert out.mode is GateMode.POLICY and not out.help_request
+    assert off.counts['help_requests'] == 0
+
+
+def test_high_doubt_holds_at_measured_and_requests_help() -> None:
+    """Doubt above the threshold: hold at the measured q, help_request, never the action."""
+    arb = helping(0.2)
+    tick(arb, 0.01)
+    arb.on_joint_state(Q + 0.01, 0.02)
+    assert arb.on_uncertainty(3.0, 0.05)
+    assert arb.help_requested(0.05), 'raised at once, not at the next tick'
+    arb.on_policy_action(Q + 0.08, 0.05)
+    for now in (0.06, 0.1, 0.2):
+        out = tick(arb, now)
+        assert (out.mode, out.source, out.help_request) == (GateMode.HOLD_HELP, 'hold', True)
+        assert not out.intervention and 'doubt 3 > help_threshold 0.5' in out.reason
+        np.testing.assert_array_equal(out.command, Q + 0.01)
+    assert arb.counts['help_requests'] == 1
+
+
+def test_help_clears_after_calm_doubt_for_help_release_s() -> None:
+    """The request clears only after help_release_s of fresh doubt at or below the threshold."""
+    arb = helping(2.0)
+    assert tick(arb, 0.0).mode is GateMode.HOLD_HELP
+    assert act(arb, 0.1, 0.1).mode is GateMode.HOLD_HELP   # calm clock starts at 0.1
+    assert act(arb, 0.1, 0.2).mode is GateMode.HOLD_HELP
+    assert act(arb, 0.9, 0.3).mode is GateMode.HOLD_HELP   # a spike restarts it
+    assert act(arb, 0.1, 0.4).mode is GateMode.HOLD_HELP   # ... from 0.4
+    assert act(arb, 0.1, 0.5).mode is GateMode.HOLD_HELP
+    assert act(arb, 0.1, 0.6).mode is GateMode.HOLD_HELP
+    out = act(arb, 0.1, 0.7)
+    assert (out.mode, out.help_request) == (GateMode.POLICY, False)
+    np.testing.assert_allclose(out.command, Q + 0.05)
+
+
+def test_stale_doubt_neither_raises_nor_clears() -> None:
+    """No fresh doubt raises nothing; a gap in the doubt restarts the calm clock."""
+    arb = helping(3.0)
+    arb.on_policy_action(Q + 0.05, 1.0)
+    # The doubt of t=0 is stale at t=1 but the request stays: no evidence of calm.
+    assert tick(arb, 1.0).mode is GateMode.HOLD_HELP
+    late = Arbiter(HELP)
+    late.on_joint_state(Q, 0.0)
+    late.on_joy(joy(DEADMAN), 0.0)
+    late.on_uncertainty(3.0, 0.0)  # during a takeover: no request
+    late.on_joy(joy(), 0.1)
+    late.on_policy_action(Q + 0.05, 1.0)
+    assert tick(late, 1.0).mode is GateMode.POLICY, 'a stale doubt must not raise'
+    arb.on_uncertainty(0.1, 1.0)
+    arb.on_uncertainty(0.1, 1.2)
+    arb.on_uncertainty(0.1, 1.6)  # gap 0.4 s > uncertainty_timeout_s: clock restarts at 1.6
+    arb.on_policy_action(Q + 0.05, 1.6)
+    assert tick(arb, 1.6).mode is GateMode.HOLD_HELP
+    assert act(arb, 0.1, 1.8).mode is GateMode.HOLD_HELP
+    assert act(arb, 0.1, 1.9).mode is GateMode.POLICY
+
+
+def test_takeover_answers_help_and_release_reasks_if_still_unsure() -> None:
+    """Deadman clears the request at once; after release a high doubt asks again."""
+    arb = helping(3.0)
+    assert tick(arb, 0.0).help_request
+    arb.on_joy(joy(DEADMAN), 0.05)
+    assert not arb.help_requested(0.05)
+    out = act(arb, 3.0, 0.1)
+    assert (out.mode, out.help_request, out.intervention) == (GateMode.HUMAN, False, True)
+    arb.on_joy(joy(), 0.15)
+    out = act(arb, 3.0, 0.2)
+    assert (out.mode, out.help_request) == (GateMode.HOLD_HELP, True)
+    assert arb.counts['help_requests'] == 2
+    arb.on_joy(joy(DEADMAN), 0.25)
+    arb.on_joy(joy(), 0.3)
+    out = act(arb, 0.1, 0.35)
+    assert (out.mode, out.help_request) == (GateMode.POLICY, False)
+
+
+def test_nan_doubt_counts_as_infinite() -> None:
+    """A non-finite or unreadable doubt is maximal doubt: help, counted as invalid."""
+    arb = helping(0.1)
+    assert not arb.on_uncertainty(float('nan'), 0.01)
+    assert arb.uncertainty == float('inf') and arb.help_requested(0.01)
+    assert not arb.on_uncertainty('x', 0.02)
+    assert arb.counts['invalid_uncertainties'] == 2
+
+
+def test_help_beats_the_expert_and_estop_beats_help() -> None:
+    """With beta = 1 and a help request: hold; an e-stop wins and raises no request of its own."""
+    arb = Arbiter(replace(HELP, beta=1.0))
+    arb.on_joint_state(Q, 0.0)
+    arb.on_expert_action(EXPERT_Q, 0.0)
+    out = act(arb, 0.1, 0.0)
+    assert out.source == 'expert'
+    out = act(arb, 2.0, 0.05)
+    assert (out.mode, out.source) == (GateMode.HOLD_HELP, 'hold')
+    arb.on_joy(joy(ESTOP), 0.06)
+    assert tick(arb, 0.07).mode is GateMode.ESTOP
+    fresh = helping(0.1)
+    fresh.on_joy(joy(ESTOP), 0.01)
+    out = act(fresh, 5.0, 0.02)
+    assert out.mode is GateMode.ESTOP and not out.help_request
+    fresh.on_joy(joy(RESET), 0.03)
+    assert tick(fresh, 0.04).mode is GateMode.HOLD_HELP, 'asked once the e-stop is reset'

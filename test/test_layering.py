@@ -24,7 +24,7 @@ PKG = ROOT / 'imitation_ros'
 ROS_MODULES = ('rclpy', 'std_msgs', 'sensor_msgs', 'std_srvs', 'diagnostic_msgs',
                'trajectory_msgs', 'geometry_msgs', 'builtin_interfaces', 'rosidl_runtime_py',
                'launch', 'launch_ros', 'ament_index_python')
-CORE = ('sim', 'policies', 'training', 'runtime', 'data', 'gate')
+CORE = ('sim', 'policies', 'training', 'runtime', 'data', 'gate', 'dagger')
 
 
 def _imports(path: Path) -> set:
@@ -54,7 +54,8 @@ def test_core_imports_no_ros(path: Path) -> None:
 
 @pytest.mark.parametrize('path', sorted((PKG / 'runtime').glob('**/*.py'))
                          + sorted((PKG / 'sim').glob('**/*.py'))
-                         + sorted((PKG / 'gate').glob('**/*.py')),
+                         + sorted((PKG / 'gate').glob('**/*.py'))
+                         + sorted((PKG / 'dagger').glob('**/*.py')),
                          ids=lambda p: str(p.relative_to(ROOT)))
 def test_robot_side_imports_no_torch(path: Path) -> None:
     """The robot-side code (runtime, sim, gate) needs only numpy and onnxruntime."""

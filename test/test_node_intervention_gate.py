@@ -12,7 +12,7 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""The intervention_gate node over real DDS: takeover, e-stop, timeouts, clamps, outputs."""
+"""The intervention_gate node over real DDS: takeover, e-stop, timeouts, clamps, beta, help."""
 
 from __future__ import annotations
 
@@ -34,15 +34,18 @@ from rclpy.context import Context
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
+from rclpy.parameter_client import AsyncParameterClient
 from sensor_msgs.msg import JointState, Joy
-from std_msgs.msg import Bool, Float64MultiArray, String
+from std_msgs.msg import Bool, Float64, Float64MultiArray, String
 from trajectory_msgs.msg import JointTrajectory
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 DOMAIN_ID = '72'
 #: Faster than the defaults so the file runs in seconds; timeouts generous for a loaded machine.
-OVERRIDES = {'rate_hz': 50.0, 'cmd_timeout_s': 0.6, 'joy_timeout_s': 0.6, 'output': 'both'}
+OVERRIDES = {'rate_hz': 50.0, 'cmd_timeout_s': 0.6, 'joy_timeout_s': 0.6, 'output': 'both',
+             'expert_timeout_s': 0.6, 'uncertainty_timeout_s': 0.6, 'help_threshold': 0.5,
+             'help_release_s': 0.2}
 JOINTS = ['joint1', 'joint2', 'joint3']
 Q0 = np.array([0.4, -0.8, 0.6])
 DEADMAN, ESTOP, RESET = 4, 1, 7
@@ -68,7 +71,8 @@ class Probe(Node):
 
     At 50 Hz it publishes joint_states (the fake arm: ``echo`` jumps to each
     command like a perfect controller, ``lag`` moves toward it at 1 rad/s,
-    ``frozen`` stays put), the policy action and the Joy currently set.
+    ``frozen`` stays put), the expert action, the policy's doubt and action
+    (doubt first, as the policy node does) and the Joy currently set.
     """
 
     def __init__(self, context: Context) -> None:
@@ -78,6 +82,9 @@ class Probe(Node):
         self.follow = 'echo'
         self.names = list(JOINTS)
         self.policy: np.ndarray | None = None
+        self.expert: np.ndarray | None = None
+        self.doubt: float | None = None
+        self.helps: list[bool] = []
         self.joy: Joy | None = None
         self.last_command: np.ndarray | None = None
         self.last_raw: Float64MultiArray | None = None
@@ -93,6 +100,10 @@ class Probe(Node):
         self._policy_pub = self.create_publisher(Float64MultiArray, 'imitation/policy_action',
                                                  STATE_QOS)
         self._joy_pub = self.create_publisher(Joy, 'joy', STATE_QOS)
+        self._expert_pub = self.create_publisher(Float64MultiArray, 'imitation/expert_action',
+                                                 STATE_QOS)
+        self._doubt_pub = self.create_publisher(Float64, 'imitation/uncertainty', STATE_QOS)
+        self.create_subscription(Bool, 'imitation/help_request', self._on_help, STATE_QOS)
         self._version_pub = self.create_publisher(String, 'imitation/model_version', MODEL_QOS)
         self._version_pub.publish(String(data='v7'))
         self.create_subscription(Float64MultiArray, 'forward_position_controller/commands',
@@ -115,8 +126,13 @@ class Probe(Node):
                 self.q = self.q + np.clip(self.last_command - self.q, -0.02, 0.02)
             q = self.q.copy()
             names, policy, joy = list(self.names), self.policy, self.joy
+            expert, doubt = self.expert, self.doubt
         self._joint_pub.publish(joint_state_msg(names, q))
         self._bad_joint_pub.publish(joint_state_msg(['a', 'b', 'c'], q))
+        if expert is not None:
+            self._expert_pub.publish(Float64MultiArray(data=[float(v) for v in expert]))
+        if doubt is not None:
+            self._doubt_pub.publish(Float64(data=float(doubt)))
         if policy is not None:
             msg = Float64MultiArray()
             msg.data = [float(v) for v in policy]
@@ -139,6 +155,10 @@ class Probe(Node):
     def _on_state(self, msg: String) -> None:
         with self.lock:
             self.states.append(json.loads(msg.data))
+
+    def _on_help(self, msg: Bool) -> None:
+        with self.lock:
+            self.helps.append(bool(msg.data))
 
     def _on_intervention(self, msg: Bool) -> None:
         with self.lock:
@@ -480,12 +500,165 @@ def test_command_layout_label_names_the_joints(
     assert array_from_msg(msg, 3).shape == (3,)
 
 
+def set_beta(gate: InterventionGateNode, value: float) -> None:
+    """Set beta in-process, as a test would; fail if refused."""
+    result = gate.set_parameters([Parameter('beta', value=value)])[0]
+    assert result.successful, result.reason
+
+
+def test_beta_one_executes_the_expert_action_clamped(
+        harness: tuple[InterventionGateNode, Probe]) -> None:
+    """With beta = 1 commands are the expert's action through the same clamps, source expert."""
+    gate, probe = harness
+    probe.neutral(Q0 + 0.01)
+    with probe.lock:
+        probe.follow = 'frozen'
+        q = probe.q.copy()
+        probe.expert = q + np.array([0.3, 0.0, -0.05])
+    try:
+        set_beta(gate, 1.0)
+        index = probe.wait_mode('expert')
+        commands = probe.wait_commands(10)
+        assert all(np.allclose(c, q + np.array([0.1, 0.0, -0.05])) for c in commands), commands
+        states = probe.states_since(index)
+        assert all(s['source'] == 'expert' and s['mode'] == 'expert' for s in states[:10])
+        assert states[0]['clamped'] and states[0]['beta'] == 1.0
+        assert not states[0]['intervention']
+        probe.expert = q + np.array([0.02, -0.03, 0.04])
+        wait_for(lambda: any(np.allclose(c, probe.expert) for c in probe.wait_commands(3)),
+                 what='the unclamped expert action as the command')
+        probe.set_joy(DEADMAN)
+        index = probe.wait_mode('human')
+        probe.wait_commands(10)
+        assert all(s['source'] == 'human' for s in probe.states_since(index + 1))
+        probe.set_joy()
+        probe.wait_mode('expert')
+    finally:
+        set_beta(gate, 0.0)
+        probe.expert = None
+        probe.joy = None
+    probe.wait_mode('policy')
+
+
+def test_beta_is_set_at_run_time_and_out_of_range_is_refused(
+        harness: tuple[InterventionGateNode, Probe]) -> None:
+    """A ROS parameter set (service) changes beta at run time; [0, 1] is enforced."""
+    gate, probe = harness
+    probe.neutral(Q0 + 0.01)
+    with probe.lock:
+        probe.expert = probe.q + np.array([0.0, 0.03, 0.0])
+    client = AsyncParameterClient(probe, gate.get_fully_qualified_name())
+    assert client.wait_for_services(timeout_sec=TIMEOUT_S)
+
+    def remote_set(value: Any) -> Any:
+        future = client.set_parameters([Parameter('beta', value=value)])
+        wait_for(future.done, what='the parameter service')
+        return future.result().results[0]
+
+    try:
+        assert remote_set(0.5).successful
+        assert gate.arbiter.beta == 0.5 and gate.get_parameter('beta').value == 0.5
+        mark = probe.mark()[1]
+        wait_for(lambda: len(probe.states_since(mark)) >= 150, what='150 gate states')
+        sources = [s['source'] for s in probe.states_since(mark)[:150]]
+        share = sources.count('expert') / len(sources)
+        assert set(sources) == {'expert', 'policy'} and 0.25 <= share <= 0.75, share
+        for bad in (1.5, -0.1):
+            result = remote_set(bad)
+            assert not result.successful
+        assert not remote_set(1).successful, 'an integer is not a double'
+        assert gate.arbiter.beta == 0.5 and gate.get_parameter('beta').value == 0.5
+        local = gate.set_parameters([Parameter('beta', value=2.0)])[0]
+        assert not local.successful and gate.arbiter.beta == 0.5
+        other = gate.set_parameters([Parameter('cmd_timeout_s', value=1.0)])[0]
+        assert not other.successful and gate.params.cmd_timeout_s == 0.6
+        set_beta(gate, 0.25)
+        assert gate.arbiter.beta == 0.25
+    finally:
+        set_beta(gate, 0.0)
+        probe.expert = None
+    probe.wait_mode('policy')
+
+
+def calm_down(probe: Probe) -> None:
+    """Publish a low doubt until the help request clears, then stop publishing doubt."""
+    probe.doubt = 0.0
+    wait_for(lambda: probe.helps and not probe.helps[-1], what='help_request False')
+    probe.doubt = None
+
+
+def test_high_doubt_holds_requests_help_and_warns(
+        harness: tuple[InterventionGateNode, Probe]) -> None:
+    """Doubt above help_threshold: hold at measured, help_request True, diagnostics WARN."""
+    gate, probe = harness
+    probe.neutral(Q0 + 0.01)
+    probe.doubt = 0.2
+    mark = probe.mark()[1]
+    wait_for(lambda: len(probe.states_since(mark)) >= 10, what='more gate states')
+    assert all(s['mode'] == 'policy' and not s['help_request']
+               for s in probe.states_since(mark)[2:10]), 'a familiar state must pass'
+    try:
+        probe.doubt = 2.0
+        wait_for(lambda: probe.helps and probe.helps[-1], what='help_request True')
+        with probe.lock:
+            q = probe.q.copy()
+            distinctive = q + np.array([0.06, -0.06, 0.06])
+            probe.policy = distinctive
+        index = probe.wait_mode('hold_help')
+        commands = probe.wait_commands(20)
+        assert all(np.allclose(c, q) for c in commands), 'the help hold must stay at measured'
+        states = probe.states_since(index)
+        assert all(s['source'] == 'hold' and s['help_request'] for s in states)
+        assert states[0]['uncertainty'] == 2.0 and not states[0]['intervention']
+        count = len(probe.helps)
+        wait_for(lambda: len(probe.helps) >= count + 2 and all(probe.helps[count:]),
+                 timeout=3.0, what='help_request republished')
+        mark = len(probe.diagnostics)
+        status = wait_for(lambda: next((d for d in probe.diagnostics[mark:]
+                                        if d.hardware_id == gate.get_fully_qualified_name()
+                                        and diagnostic_level(d) == 1), None),
+                          timeout=3.0, what='diagnostics WARN while asking for help')
+        assert 'help' in status.message
+        assert {kv.key: kv.value for kv in status.values}['help_request'] == 'True'
+        calm_down(probe)
+        wait_for(lambda: any(np.allclose(c, distinctive) for c in probe.wait_commands(3)),
+                 what='the policy action after the doubt calmed')
+        assert not any(np.allclose(c, distinctive) for c in commands)
+    finally:
+        probe.doubt = None
+
+
+def test_deadman_answers_a_help_request(harness: tuple[InterventionGateNode, Probe]) -> None:
+    """Pressing the deadman clears the request at once; releasing with high doubt asks again."""
+    _, probe = harness
+    probe.neutral(Q0 + 0.01)
+    try:
+        probe.doubt = 2.0
+        wait_for(lambda: probe.helps and probe.helps[-1], what='help_request True')
+        probe.set_joy(DEADMAN)
+        wait_for(lambda: probe.interventions and probe.interventions[-1],
+                 what='intervention True')
+        wait_for(lambda: not probe.helps[-1], what='help_request False at the takeover')
+        index = probe.wait_mode('human')
+        assert not probe.states_since(index)[0]['help_request']
+        probe.set_joy()
+        wait_for(lambda: probe.helps[-1], what='a new help_request after the release')
+        probe.wait_mode('hold_help')
+        calm_down(probe)
+    finally:
+        probe.doubt = None
+        probe.joy = None
+    probe.wait_mode('policy')
+
+
 def test_bad_parameter_exits_with_code_1(ros: Context) -> None:
     """main() logs and returns 1 for out-of-range, clashing or inconsistent parameters."""
     assert main(['--ros-args', '-p', 'rate_hz:=0.0']) == 1
     assert main(['--ros-args', '-p', 'estop_button:=4']) == 1
     assert main(['--ros-args', '-p', 'joint_lower:=[-1.0, -1.0]']) == 1
     assert main(['--ros-args', '-p', 'output:=bogus']) == 1
+    assert main(['--ros-args', '-p', 'beta:=1.5']) == 1
+    assert main(['--ros-args', '-p', 'help_threshold:=-1.0']) == 1
     assert main(['--ros-args', '-p', 'teleop_mode:=joint', '-p', 'axis_map:=[1, 0]',
                  '-p', 'scale:=[1.0, 1.0]']) == 1
 

@@ -39,7 +39,7 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import Joy, JointState
-from std_msgs.msg import Float64MultiArray, String
+from std_msgs.msg import Bool, Float64MultiArray, String
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -273,6 +273,69 @@ def test_late_joiner_stays_idle_after_replayed_history(
     finally:
         executor.shutdown()
         late.destroy_node()
+
+
+def test_help_request_is_answered_by_a_takeover(ros: Context) -> None:
+    """imitation/help_request on a fine-looking arm: deadman after the reaction delay (help)."""
+    overrides = [Parameter('stall_s', value=100.0), Parameter('collision_lookahead_s', value=0.0)]
+    helped = SimHumanNode(context=ros, namespace='helped', parameter_overrides=overrides)
+    deaf = SimHumanNode(context=ros, namespace='deaf', parameter_overrides=overrides + [
+        Parameter('answer_help', value=False)])
+    world = Node('help_probe', context=ros)
+    task = ArmSim(CONFIG, seed=3).reset()
+    joys: dict[str, list[tuple[float, Joy]]] = {'helped': [], 'deaf': []}
+    pubs = {}
+    for ns in joys:
+        pubs[ns] = (world.create_publisher(JointState, f'{ns}/joint_states', STATE_QOS),
+                    world.create_publisher(String, f'{ns}/imitation/episode', EPISODE_QOS),
+                    world.create_publisher(Bool, f'{ns}/imitation/help_request', STATE_QOS))
+        world.create_subscription(
+            Joy, f'{ns}/joy',
+            lambda msg, ns=ns: joys[ns].append((time.monotonic(), msg)), STATE_QOS)
+    executor = SingleThreadedExecutor(context=ros)
+    for node in (helped, deaf, world):
+        executor.add_node(node)
+    asked = {'at': None}
+
+    def world_tick() -> None:
+        """Keep the arm at its start (on both expert paths): only help can cause a takeover."""
+        for joint_pub, _, help_pub in pubs.values():
+            joint_pub.publish(joint_state_msg(CONFIG.joint_names, task.start))
+            help_pub.publish(Bool(data=asked['at'] is not None))
+
+    world.create_timer(0.05, world_tick)
+
+    def spin_until(predicate: Callable[[], Any], timeout: float, what: str) -> None:
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            assert time.monotonic() < deadline, f'timed out waiting for {what}'
+            executor.spin_once(timeout_sec=0.02)
+
+    try:
+        event = {'event': 'start', 'episode': 1, 'start': task.start.tolist(),
+                 'task': task.vector().tolist(), 'stamp': time.time()}
+        for _, episode_pub, _ in pubs.values():
+            episode_pub.publish(String(data=json.dumps(event)))
+        spin_until(lambda: helped.operator.active and deaf.operator.active, TIMEOUT_S,
+                   'both operators watching')
+        start = time.monotonic()
+        spin_until(lambda: time.monotonic() > start + 0.5, 5.0, 'a quiet half second')
+        assert not any(j.buttons[PARAMS.enable_button] for _, j in joys['helped'] + joys['deaf'])
+        assert helped.operator.reason == 'ok', 'the still arm must look fine'
+        asked['at'] = time.monotonic()
+        spin_until(lambda: any(j.buttons[PARAMS.enable_button] for _, j in joys['helped']),
+                   TIMEOUT_S, 'the deadman answering the help request')
+        first = next(t for t, j in joys['helped'] if j.buttons[PARAMS.enable_button])
+        assert first - asked['at'] >= PARAMS.reaction_delay_s - 0.02
+        assert helped.operator.engaged and helped.operator.reason == 'help'
+        start = time.monotonic()
+        spin_until(lambda: time.monotonic() > start + 0.5, 5.0, 'a half second more')
+        assert not any(j.buttons[PARAMS.enable_button] for _, j in joys['deaf']), \
+            'answer_help false must ignore help requests'
+    finally:
+        executor.shutdown()
+        for node in (world, deaf, helped):
+            node.destroy_node()
 
 
 def test_bad_parameter_exits_with_code_1(ros: Context) -> None:

@@ -19,6 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from imitation_ros.errors import ConfigError
+from imitation_ros.gate.arbiter import Arbiter, GateConfig, GateMode
+from imitation_ros.gate.joy import JoyConfig, parse_joy
 from imitation_ros.gate.limits import safe_command
 from imitation_ros.gate.teleop import axes_to_target, cartesian_velocity
 from imitation_ros.sim.arm import ArmConfig, ArmSim, end_effector, Task
@@ -225,6 +227,96 @@ def test_trouble_that_clears_during_the_delay_causes_no_takeover() -> None:
         assert not out.engaged
         assert out.reason == (REACTING_PREFIX + 'off_corridor' if off else 'ok')
     assert operator.takeovers == 0
+
+
+def _expert_run(help_steps: range) -> tuple[list[OperatorOutput], bool]:
+    """
+    Let the 'above' expert drive while the gate asks for help during ``help_steps``.
+
+    Like the gate, the request is withdrawn once the operator holds the deadman.
+    """
+    task = _task()
+    expert = make_expert('above', CONFIG, np.random.default_rng(0))
+    sim = ArmSim(CONFIG)
+    sim.reset(task=task)
+    operator = SimulatedOperator(CONFIG)
+    operator.start_episode(task)
+    outputs: list[OperatorOutput] = []
+    k = 0
+    while not sim.done:
+        asked = k in help_steps and not operator.engaged
+        out = operator.step(sim.q, k * CONFIG.dt, help_requested=asked)
+        outputs.append(out)
+        target = gate_target(sim.q, out) if out.engaged else expert.action(sim.q, task)
+        command, _ = safe_command(target, sim.q, CONFIG.lower, CONFIG.upper,
+                                  max_step=CONFIG.max_joint_speed * CONFIG.dt)
+        sim.step(command)
+        k += 1
+    return outputs, bool(sim.success)
+
+
+def test_help_request_is_answered_after_the_reaction_delay() -> None:
+    """A help request on a fine-looking arm: takeover (reason help) after the delay, release."""
+    delay_steps = round(OperatorParams().reaction_delay_s / CONFIG.dt)
+    outputs, success = _expert_run(range(10, 20))
+    reasons = [o.reason for o in outputs]
+    assert reasons[:10] == ['ok'] * 10
+    assert reasons[10:10 + delay_steps] == [REACTING_PREFIX + 'help'] * delay_steps
+    first = next(i for i, o in enumerate(outputs) if o.engaged)
+    assert first == 10 + delay_steps and outputs[first].reason == 'help'
+    held = [o for o in outputs if o.engaged]
+    assert any(np.any(np.abs(o.axes) > 0.05) for o in held), 'it must steer'
+    last = max(i for i, o in enumerate(outputs) if o.engaged)
+    assert last < len(outputs) - 1 and not outputs[last + 1].engaged, 'it must let go'
+    assert all(o.engaged for o in outputs[first:last + 1]), 'one takeover, one release'
+    assert success
+
+
+def test_help_withdrawn_during_the_delay_causes_no_takeover() -> None:
+    """A help request shorter than the reaction delay is not answered; default is no help."""
+    outputs, success = _expert_run(range(10, 13))
+    assert [o.reason for o in outputs[10:13]] == [REACTING_PREFIX + 'help'] * 3
+    assert not any(o.engaged for o in outputs) and outputs[13].reason == 'ok'
+    quiet, _ = _expert_run(range(0))
+    assert all(o.reason == 'ok' and not o.engaged for o in quiet)
+    assert success
+
+
+def test_gate_and_operator_close_the_help_loop() -> None:
+    """
+    Gate + operator: doubt near the obstacle -> hold, help, takeover, release; goal reached.
+
+    The gate asks again after each release while the doubt stays high, and every
+    request is answered by one takeover; no policy command passes in doubt.
+    """
+    gate_cfg = GateConfig(max_joint_step=CONFIG.max_joint_speed * CONFIG.dt,
+                          help_threshold=0.5, help_release_s=0.5)
+    for seed in range(3):
+        sim = ArmSim(CONFIG, seed=seed)
+        task = sim.reset()
+        expert = make_expert('above', CONFIG, np.random.default_rng(seed))
+        gate = Arbiter(gate_cfg)
+        operator = SimulatedOperator(CONFIG)
+        operator.start_episode(task)
+        now, modes = 0.0, []
+        while not sim.done:
+            q = sim.q.copy()
+            gate.on_joint_state(q, now)
+            unfamiliar = abs(end_effector(CONFIG, q)[0] - task.obstacle[0]) < 0.3
+            gate.on_uncertainty(1.0 if unfamiliar else 0.1, now)
+            gate.on_policy_action(expert.action(q, task), now)
+            pad = operator.step(q, now, help_requested=gate.help_requested(now))
+            gate.on_joy(parse_joy(pad.axes, pad.buttons, JoyConfig(), now), now)
+            out = gate.tick(now)
+            assert out is not None
+            assert not (unfamiliar and out.mode is GateMode.POLICY), 'policy passed in doubt'
+            modes.append(out.mode)
+            sim.step(out.command)
+            now += CONFIG.dt
+        assert sim.success, sim.reason
+        assert gate.counts['help_requests'] >= 1
+        assert operator.takeovers == gate.counts['help_requests']
+        assert GateMode.HOLD_HELP in modes and GateMode.HUMAN in modes
 
 
 def test_stall_and_joint_limit_trigger_takeovers() -> None:

@@ -57,12 +57,17 @@ EXPERT_ACTION = '/imitation/expert_action'
 """DAgger expert labels (std_msgs/Float64MultiArray), rad."""
 EPISODE = '/imitation/episode'
 """Episode start/end events as JSON (std_msgs/String)."""
+UNCERTAINTY = '/imitation/uncertainty'
+"""The policy's doubt, one per action (std_msgs/Float64), in the policy's own units."""
+HELP_REQUEST = '/imitation/help_request'
+"""True while the gate holds because the policy asks for help (std_msgs/Bool)."""
 
 JOINT_STATE_TYPE = 'sensor_msgs/msg/JointState'
 IMAGE_TYPE = 'sensor_msgs/msg/Image'
 JOY_TYPE = 'sensor_msgs/msg/Joy'
 FLOAT64_ARRAY_TYPE = 'std_msgs/msg/Float64MultiArray'
 BOOL_TYPE = 'std_msgs/msg/Bool'
+FLOAT64_TYPE = 'std_msgs/msg/Float64'
 STRING_TYPE = 'std_msgs/msg/String'
 
 #: Every topic an episode bag may hold, with its message type.
@@ -76,6 +81,8 @@ TOPICS: dict[str, str] = {
     INTERVENTION: BOOL_TYPE,
     EXPERT_ACTION: FLOAT64_ARRAY_TYPE,
     EPISODE: STRING_TYPE,
+    UNCERTAINTY: FLOAT64_TYPE,
+    HELP_REQUEST: BOOL_TYPE,
 }
 
 _NS_PER_S = 1_000_000_000
@@ -269,6 +276,16 @@ def encode_bool(value: bool) -> bytes:
 def decode_bool(raw: bytes | memoryview) -> bool:
     """Deserialize a std_msgs/Bool."""
     return bool(_deserialize(raw, BOOL_TYPE).data)
+
+
+def encode_float64(value: float) -> bytes:
+    """Serialize a std_msgs/Float64 (any float, NaN and Inf included)."""
+    return _serialize(typestore().types[FLOAT64_TYPE](data=float(value)), FLOAT64_TYPE)
+
+
+def decode_float64(raw: bytes | memoryview) -> float:
+    """Deserialize a std_msgs/Float64."""
+    return float(_deserialize(raw, FLOAT64_TYPE).data)
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,29 @@ Inputs and latches
   older than ``cmd_timeout_s`` and *invalid* when it has NaN / Inf or the wrong
   length (it then replaces the previous action: an invalid action is never
   skipped over to reuse an older, valid one).
+* the β draw (DAgger's mixture policy): every policy action message, valid or
+  not, gets one Bernoulli draw from the arbiter's own seeded generator
+  (``beta_seed``; one uniform number per action whatever β is, so a seed gives
+  the same sequence of numbers at every β); with probability ``beta`` it says
+  *expert*: the control decisions made from that action execute the expert's
+  action instead. ``beta`` is the only setting that may change while running
+  (:meth:`Arbiter.set_beta`; the next draw uses it).
+* the expert action (``imitation/expert_action``): the newest one, with its
+  arrival time; *fresh* while at most ``expert_timeout_s`` old, *invalid* like
+  a policy action.
+* the doubt (``imitation/uncertainty``): the policy's newest uncertainty, with
+  its arrival time; *fresh* while at most ``uncertainty_timeout_s`` old. A
+  non-finite doubt counts as infinite (a model that cannot say how sure it is
+  is not sure).
+* ``help`` (latched, only with ``help_threshold`` > 0): the policy asks for a
+  human. Raised when no takeover or latch is on and a fresh doubt exceeds
+  ``help_threshold``. Cleared when the deadman is pressed (the human answered)
+  or when every doubt received for ``help_release_s`` in a row was fresh and at
+  most ``help_threshold`` (the first such doubt starts the clock; a doubt above
+  the threshold or a gap longer than ``uncertainty_timeout_s`` restarts it).
+  After the human releases, a fresh doubt above the threshold raises a new
+  request. No fresh doubt (the policy publishes none) raises nothing: the
+  request needs evidence, and the gate then behaves as without the feature.
 
 Modes (highest priority first)
 ------------------------------
@@ -51,12 +74,32 @@ mode                     when                                      source  comma
                                                                            hold while the
                                                                            sticks are
                                                                            centred
+``HOLD_HELP``            no takeover; help latched (the policy's   hold    hold
+                         doubt is above help_threshold)
 ``HOLD_STALE_POLICY``    no takeover; no policy action yet, or     hold    hold
                          the newest is older than cmd_timeout_s
+``HOLD_INVALID_EXPERT``  no takeover; the draw of the newest       hold    hold
+                         policy action said expert and the fresh
+                         expert action is invalid
+``EXPERT``               no takeover; the draw of the newest       expert  the expert
+                         (fresh) policy action said expert and a           action
+                         fresh, valid expert action is known
 ``HOLD_INVALID_POLICY``  no takeover; the newest policy action is  hold    hold
-                         invalid (NaN / Inf / wrong length)
+                         invalid (NaN / Inf / wrong length) and
+                         not replaced by the expert
 ``POLICY``               no takeover; fresh, valid policy action   policy  the action
+                         (also when the draw said expert but no
+                         fresh expert action is known: the reason
+                         then says so)
 =======================  ========================================  ======  ==============
+
+The expert replaces the policy's action only while that action is fresh: a
+decision is made per policy action, so a silent policy holds whatever the draw
+said. The command of an ``EXPERT`` tick is the newest fresh expert action at
+that tick (the expert labels every joint state, so it follows the arm). A help
+request wins over the expert: it promises to stop until a human answers, and
+must not flicker with the per-action draw. With ``beta`` = 0 and
+``help_threshold`` = 0 (the defaults) the table is the one of HG-DAgger alone.
 
 Transitions (``[x]`` = the Joy event, evaluated in this order on each Joy)
 --------------------------------------------------------------------------
@@ -77,6 +120,13 @@ policy action              stored as the newest (valid or invalid); ignored whil
                            takeover or a latch is on
 no policy action for       HOLD_STALE_POLICY: hold at the measured q, never the stale
 ``cmd_timeout_s``          target; a new valid action resumes POLICY
+policy action              one β draw: expert (probability ``beta``) or policy, for the
+                           decisions made from this action
+expert action              stored as the newest (valid or invalid), whatever the mode
+doubt                      stored as the newest; help raised at once when above
+                           ``help_threshold`` and no takeover or latch is on; the calm
+                           clock of the release rule starts or restarts
+Joy [deadman pressed]      also clears a help request (the human answered)
 joint state                the measured q used by every later tick; an invalid one
                            (wrong length, NaN) is counted and ignored (the last known
                            q stays in use)
@@ -95,7 +145,8 @@ repeats a stale target. Latched rather than re-read every tick because a
 position controller with a steady-state error (gravity on a P controller) would
 sink a little every tick, and one with a delay chases its own old position.
 ``intervention`` is True exactly in ``HUMAN`` mode, so holds are never recorded
-as human corrections.
+as human corrections, and neither are expert commands (the expert labels them
+on ``imitation/expert_action`` anyway).
 """
 
 from __future__ import annotations
@@ -130,13 +181,34 @@ class GateMode(str, enum.Enum):
     """E-stop latched: hold until the reset button."""
     HOLD_INTERNAL_ERROR = 'hold_internal_error'
     """Never from the arbiter: a caller's hold when the arbiter itself failed."""
+    EXPERT = 'expert'
+    """β-mixing: the draw said expert; the fresh expert action is executed."""
+    HOLD_INVALID_EXPERT = 'hold_invalid_expert'
+    """The draw said expert and the fresh expert action has NaN / Inf or the wrong length."""
+    HOLD_HELP = 'hold_help'
+    """The policy's doubt exceeded help_threshold: hold until a human answers or it calms."""
 
 
 #: Modes in which the gate holds because an input went quiet (a WARN in diagnostics).
 STALE_MODES = frozenset({GateMode.HOLD_STALE_POLICY, GateMode.HOLD_JOY_LOST})
 
 #: The ``source`` of each mode's command.
-SOURCES = {GateMode.POLICY: 'policy', GateMode.HUMAN: 'human'}
+SOURCES = {GateMode.POLICY: 'policy', GateMode.HUMAN: 'human', GateMode.EXPERT: 'expert'}
+#: Holds because an input was rejected (a WARN in diagnostics).
+INVALID_MODES = frozenset({GateMode.HOLD_INVALID_POLICY, GateMode.HOLD_INVALID_EXPERT})
+
+
+def check_beta(beta: Any) -> float:
+    """
+    Return ``beta`` as a float after checking it is a probability.
+
+    :raises ConfigError: not a finite number in [0, 1].
+    """
+    if isinstance(beta, bool) or not isinstance(beta, (int, float)) \
+            or not math.isfinite(beta) or not 0.0 <= beta <= 1.0:
+        raise ConfigError(f'beta must be a probability in [0, 1] (0: never the expert, 1: '
+                          f'always), got {beta!r}')
+    return float(beta)
 
 
 @dataclass(frozen=True)
@@ -165,12 +237,34 @@ class GateConfig:
     """Joint limits (rad), link lengths (m, for the cartesian Jacobian), max joint speed."""
     joy: JoyConfig = field(default_factory=JoyConfig)
     """Gamepad buttons and stick mapping."""
+    beta: float = 0.0
+    """Initial probability that a policy action's decisions execute the expert (0..1)."""
+    beta_seed: int = 0
+    """Seed of the β draws."""
+    expert_timeout_s: float = 0.25
+    """An expert action older than this is not used (s)."""
+    help_threshold: float = 0.0
+    """Doubt above which the policy asks for help (policy's doubt units); 0 disables."""
+    uncertainty_timeout_s: float = 0.25
+    """A doubt older than this is unknown (s)."""
+    help_release_s: float = 0.5
+    """Doubt must stay at or below help_threshold this long to clear a request (s)."""
 
     def __post_init__(self) -> None:
-        for name in ('rate_hz', 'cmd_timeout_s', 'joy_timeout_s', 'max_joint_step'):
+        for name in ('rate_hz', 'cmd_timeout_s', 'joy_timeout_s', 'max_joint_step',
+                     'expert_timeout_s', 'uncertainty_timeout_s'):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
                 raise ConfigError(f'{name} must be a positive number, got {value!r}')
+        for name in ('help_threshold', 'help_release_s'):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and not isinstance(value, bool)
+                    and math.isfinite(value) and value >= 0):
+                raise ConfigError(f'{name} must be a number >= 0, got {value!r}')
+        check_beta(self.beta)
+        if isinstance(self.beta_seed, bool) or not isinstance(self.beta_seed, int) \
+                or self.beta_seed < 0:
+            raise ConfigError(f'beta_seed must be an integer >= 0, got {self.beta_seed!r}')
         horizon = self.teleop_horizon_s
         if not (isinstance(horizon, (int, float)) and math.isfinite(horizon) and horizon >= 0):
             raise ConfigError(f'teleop_horizon_s must be >= 0 s, got {horizon!r}')
@@ -219,6 +313,8 @@ class GateOutput:
     """True while the e-stop is latched."""
     clamped: bool
     """True when the requested target was changed by the joint limits or max step."""
+    help_request: bool = False
+    """True while the policy asks for help (mode HOLD_HELP)."""
 
 
 class Arbiter:
@@ -245,10 +341,24 @@ class Arbiter:
         self._estop = False
         self._joy_gap = 0.0
         self._hold_q: Optional[np.ndarray] = None
+        self._beta = check_beta(self.config.beta)
+        self._rng = np.random.default_rng(self.config.beta_seed)
+        self._draw_expert = False
+        self._expert: Optional[np.ndarray] = None
+        self._expert_time: Optional[float] = None
+        self._expert_error = ''
+        self._doubt: Optional[float] = None
+        self._doubt_time: Optional[float] = None
+        self._calm_since: Optional[float] = None
+        self._help = False
+        self._help_doubt = 0.0
         self.counts: dict[str, int] = {
             'ticks': 0, 'policy_actions': 0, 'invalid_policy_actions': 0,
             'rejected_joint_states': 0, 'clamped_commands': 0, 'takeovers': 0,
-            'estops': 0, 'joy_losses': 0, 'teleop_errors': 0}
+            'estops': 0, 'joy_losses': 0, 'teleop_errors': 0, 'expert_draws': 0,
+            'expert_actions': 0, 'invalid_expert_actions': 0, 'expert_commands': 0,
+            'expert_unavailable': 0, 'uncertainties': 0, 'invalid_uncertainties': 0,
+            'help_requests': 0}
         """Event counters for diagnostics (monotonic)."""
 
     # --- inputs -----------------------------------------------------------------------
@@ -285,24 +395,82 @@ class Arbiter:
         if model_version:
             self._model_version = str(model_version)
         self._action_time = float(now)
-        n = self.config.n_joints
-        try:
-            arr = np.array(action, dtype=np.float64)
-        except (TypeError, ValueError) as exc:
-            arr = None
-            self._action_error = f'not numbers ({exc})'
-        if arr is not None and arr.shape != (n,):
-            self._action_error = f'{arr.size} values, expected {n}'
-            arr = None
-        if arr is not None and not np.all(np.isfinite(arr)):
-            self._action_error = f'non-finite values {arr.tolist()}'
-            arr = None
-        self._action = arr
+        # One draw per action whatever beta is, so the seed fixes the whole sequence.
+        self._draw_expert = bool(self._rng.random() < self._beta)
+        self.counts['expert_draws'] += int(self._draw_expert)
+        arr, error = self._joint_vector(action)
+        self._action, self._action_error = arr, error
         if arr is None:
             self.counts['invalid_policy_actions'] += 1
             return False
-        self._action_error = ''
         return True
+
+    def on_expert_action(self, action: Any, now: float) -> bool:
+        """
+        Take the expert's newest action: absolute joint targets, shape (n,), rad.
+
+        An invalid one replaces the previous one, like a policy action.
+
+        :returns: whether the action is valid.
+        """
+        self.counts['expert_actions'] += 1
+        self._expert_time = float(now)
+        self._expert, self._expert_error = self._joint_vector(action)
+        if self._expert is None:
+            self.counts['invalid_expert_actions'] += 1
+            return False
+        return True
+
+    def on_uncertainty(self, doubt: Any, now: float) -> bool:
+        """
+        Take the policy's newest doubt (its uncertainty, in the policy's units, >= 0).
+
+        A non-finite or unreadable doubt counts as infinite. A help request is
+        raised at once when the doubt exceeds ``help_threshold`` and no takeover
+        or latch is on.
+
+        :returns: whether the doubt was a finite number.
+        """
+        now = float(now)
+        self.counts['uncertainties'] += 1
+        try:
+            value = float(doubt)
+        except (TypeError, ValueError):
+            value = math.nan
+        valid = math.isfinite(value)
+        if not valid:
+            self.counts['invalid_uncertainties'] += 1
+            value = math.inf
+        gap = None if self._doubt_time is None else now - self._doubt_time
+        self._doubt, self._doubt_time = value, now
+        threshold = self.config.help_threshold
+        if value > threshold or (gap is not None and gap > self.config.uncertainty_timeout_s):
+            self._calm_since = None
+        if value <= threshold and self._calm_since is None:
+            self._calm_since = now
+        self._update_help(now)
+        return valid
+
+    def set_beta(self, beta: float) -> None:
+        """
+        Change the probability of executing the expert; the next draw uses it.
+
+        :raises ConfigError: not a finite number in [0, 1].
+        """
+        self._beta = check_beta(beta)
+
+    def _joint_vector(self, values: Any) -> tuple[Optional[np.ndarray], str]:
+        """(array, '') for n finite joint values, else (None, why)."""
+        n = self.config.n_joints
+        try:
+            arr = np.array(values, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            return None, f'not numbers ({exc})'
+        if arr.shape != (n,):
+            return None, f'{arr.size} values, expected {n}'
+        if not np.all(np.isfinite(arr)):
+            return None, f'non-finite values {arr.tolist()}'
+        return arr, ''
 
     def on_joy(self, joy: JoyInput, now: float) -> None:
         """
@@ -329,6 +497,8 @@ class Arbiter:
             else:
                 self._takeover = True
                 self.counts['takeovers'] += 1
+            # The human answered: a pending help request is done.
+            self._help = False
         else:
             self._takeover = False
             self._joy_lost = False
@@ -349,6 +519,27 @@ class Arbiter:
     def estop(self) -> bool:
         """Return whether the e-stop is latched."""
         return self._estop
+
+    @property
+    def beta(self) -> float:
+        """Return the current probability of executing the expert (0..1)."""
+        return self._beta
+
+    @property
+    def uncertainty(self) -> Optional[float]:
+        """Return the newest doubt received (inf for a non-finite one), or None."""
+        return self._doubt
+
+    def doubt_fresh(self, now: float) -> bool:
+        """Return whether a doubt at most ``uncertainty_timeout_s`` old is known."""
+        return (self._doubt_time is not None
+                and float(now) - self._doubt_time <= self.config.uncertainty_timeout_s)
+
+    def help_requested(self, now: float) -> bool:
+        """Return whether the policy asks for help now (the help_request flag)."""
+        self._update_latches(float(now))
+        self._update_help(float(now))
+        return self._help
 
     @property
     def model_version(self) -> str:
@@ -372,6 +563,28 @@ class Arbiter:
             if gap > self.config.joy_timeout_s:
                 self._latch_joy_lost(gap)
 
+    def _update_help(self, now: float) -> None:
+        """Raise or clear the help request by the rule of the module docstring."""
+        cfg = self.config
+        if cfg.help_threshold <= 0:
+            self._help = False
+            return
+        if self._takeover:
+            self._help = False  # the human is answering (or the takeover is lost: a hold)
+            return
+        fresh = self.doubt_fresh(now)
+        if not fresh:
+            self._calm_since = None
+        if self._help:
+            calm = self._calm_since
+            if fresh and calm is not None and now - calm >= cfg.help_release_s - 1e-9:
+                self._help = False
+        elif (fresh and not self._estop and self._doubt is not None
+              and self._doubt > cfg.help_threshold):
+            self._help = True
+            self._help_doubt = self._doubt
+            self.counts['help_requests'] += 1
+
     # --- output -----------------------------------------------------------------------
 
     def tick(self, now: float) -> GateOutput | None:
@@ -386,6 +599,7 @@ class Arbiter:
         now = float(now)
         self.counts['ticks'] += 1
         self._update_latches(now)
+        self._update_help(now)
         cfg = self.config
         q = self._q
         target: Optional[np.ndarray] = None
@@ -422,9 +636,11 @@ class Arbiter:
         source = SOURCES.get(mode, 'hold')
         if mode is GateMode.HUMAN and reason:
             source = 'hold'
+        if mode is GateMode.EXPERT:
+            self.counts['expert_commands'] += 1
         return GateOutput(command=command, source=source, mode=mode, reason=reason,
                           intervention=mode is GateMode.HUMAN, model_version=self._model_version,
-                          estop=self._estop, clamped=bool(changed))
+                          estop=self._estop, clamped=bool(changed), help_request=self._help)
 
     def _human_decision(self, q: np.ndarray) -> tuple[GateMode, str, Optional[np.ndarray]]:
         """Mode, reason and target (None: hold) in a takeover."""
@@ -443,6 +659,12 @@ class Arbiter:
                          q: np.ndarray) -> tuple[GateMode, str, Optional[np.ndarray]]:
         """Mode, reason and target (None: hold) when no takeover or latch is on."""
         cfg = self.config
+        if self._help:
+            return (GateMode.HOLD_HELP,
+                    f'policy asks for help: doubt {self._help_doubt:.4g} > help_threshold '
+                    f'{cfg.help_threshold:.4g}; holding until a human takes over (deadman) '
+                    f'or the doubt stays below the threshold for {cfg.help_release_s:g} s',
+                    None)
         if self._action_time is None:
             return GateMode.HOLD_STALE_POLICY, 'no policy action received yet', None
         age = now - self._action_time
@@ -450,7 +672,20 @@ class Arbiter:
             return (GateMode.HOLD_STALE_POLICY,
                     f'policy action is {age:.3g} s old (cmd_timeout_s {cfg.cmd_timeout_s:g})',
                     None)
+        note = ''
+        if self._draw_expert:
+            if self._expert_time is not None and now - self._expert_time <= cfg.expert_timeout_s:
+                if self._expert is None:
+                    return (GateMode.HOLD_INVALID_EXPERT,
+                            f'expert action rejected: {self._expert_error}', None)
+                return GateMode.EXPERT, '', self._expert
+            self.counts['expert_unavailable'] += 1
+            age_text = ('none received' if self._expert_time is None
+                        else f'newest is {now - self._expert_time:.3g} s old')
+            note = (f'beta drew the expert but no fresh expert action on '
+                    f'imitation/expert_action ({age_text}, expert_timeout_s '
+                    f'{cfg.expert_timeout_s:g}): the policy action is used')
         if self._action is None:
-            return (GateMode.HOLD_INVALID_POLICY,
-                    f'policy action rejected: {self._action_error}', None)
-        return GateMode.POLICY, '', self._action
+            reason = f'policy action rejected: {self._action_error}'
+            return GateMode.HOLD_INVALID_POLICY, f'{reason}; {note}' if note else reason, None
+        return GateMode.POLICY, note, self._action

@@ -23,8 +23,17 @@ converts messages and keeps time with the node clock:
   ``joint_names``; a message lacking them is refused with a throttled warning
   and the last known positions stay in use), ``imitation/policy_action``
   (std_msgs/Float64MultiArray, absolute joint targets in rad), ``joy``
-  (sensor_msgs/Joy; a malformed one is counted and treated as no Joy) and
-  ``imitation/model_version`` (std_msgs/String, latched: the policy's model version);
+  (sensor_msgs/Joy; a malformed one is counted and treated as no Joy),
+  ``imitation/model_version`` (std_msgs/String, latched: the policy's model version),
+  ``imitation/expert_action`` (std_msgs/Float64MultiArray, the DAgger expert's
+  absolute joint targets in rad: executed instead of a policy action with
+  probability ``beta``) and ``imitation/uncertainty`` (std_msgs/Float64, the
+  policy's doubt, published with each action: above ``help_threshold`` the gate
+  holds and asks for help);
+* ``beta`` is the one parameter that can be changed while running
+  (``ros2 param set /intervention_gate beta 0.25``; a value outside [0, 1] is
+  refused); the next policy action's draw uses it. Every other parameter is
+  read once and read-only;
 * every ``1 / rate_hz`` s, once a joint state is known, publishes the command:
   ``forward_position_controller/commands`` (std_msgs/Float64MultiArray, output
   ``forward`` or ``both``) and ``joint_trajectory_controller/joint_trajectory``
@@ -34,14 +43,19 @@ converts messages and keeps time with the node clock:
   the gate never goes silent: stale, e-stopped or invalid input gives a hold
   (the measured positions), never an old target;
 * ``imitation/gate_state`` (std_msgs/String, JSON) with every command:
-  ``{"source": "policy"|"human"|"hold", "mode", "reason", "model_version",
-  "estop", "clamped", "intervention", "stamp"}`` (mode: a
-  :class:`~imitation_ros.gate.arbiter.GateMode` value; stamp: node clock, s);
+  ``{"source": "policy"|"human"|"expert"|"hold", "mode", "reason",
+  "model_version", "estop", "clamped", "intervention", "help_request",
+  "uncertainty", "beta", "stamp"}`` (mode: a
+  :class:`~imitation_ros.gate.arbiter.GateMode` value; uncertainty: the newest
+  doubt received, null before the first or when not finite; stamp: node
+  clock, s);
 * ``imitation/intervention`` (std_msgs/Bool, True while the human drives the
-  arm) at once on every change and every ``1 / intervention_rate_hz`` s;
+  arm) and ``imitation/help_request`` (std_msgs/Bool, True while the policy
+  asks for help and the gate holds for it) at once on every change and every
+  ``1 / intervention_rate_hz`` s;
 * ``/diagnostics`` at 1 Hz: mode, reason, counters; WARN while holding because
-  an input went quiet or was rejected, ERROR while e-stopped or before the
-  first joint state.
+  an input went quiet or was rejected and while the policy asks for help,
+  ERROR while e-stopped or before the first joint state.
 
 Topic names are relative, so they follow the node's namespace and remap freely.
 """
@@ -56,10 +70,12 @@ from typing import Any, Optional
 
 from diagnostic_msgs.msg import DiagnosticArray
 import numpy as np
+from rcl_interfaces.msg import SetParametersResult
 from rclpy.duration import Duration
 from rclpy.node import Node
+from rclpy.parameter import Parameter
 from sensor_msgs.msg import JointState, Joy
-from std_msgs.msg import Bool, Float64MultiArray, String
+from std_msgs.msg import Bool, Float64, Float64MultiArray, String
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from .conversions import (array_msg, DIAG_ERROR, DIAG_OK, DIAG_WARN, diagnostic_array,
@@ -67,7 +83,8 @@ from .conversions import (array_msg, DIAG_ERROR, DIAG_OK, DIAG_WARN, diagnostic_
 from .params import check_params, declare_and_read, param
 from .qos import COMMAND_QOS, DIAGNOSTICS_QOS, MODEL_QOS, STATE_QOS
 from ..errors import ConfigError, ImitationError
-from ..gate.arbiter import Arbiter, GateConfig, GateMode, GateOutput, STALE_MODES
+from ..gate.arbiter import (Arbiter, check_beta, GateConfig, GateMode, GateOutput,
+                            INVALID_MODES, STALE_MODES)
 from ..gate.joy import JoyConfig, parse_joy, TELEOP_MODES
 from ..gate.limits import safe_command
 from ..sim.arm import ArmConfig
@@ -134,8 +151,26 @@ class GateParams:
                                     "arm's joint_states period when rate_hz is higher",
                                     unit='s', minimum=0.0, maximum=10.0)
     intervention_rate_hz: float = param(5.0, 'Steady republish rate of imitation/intervention '
-                                        '(changes are published at once)', unit='Hz',
-                                        minimum=0.1, maximum=100.0)
+                                        'and imitation/help_request (changes are published '
+                                        'at once)', unit='Hz', minimum=0.1, maximum=100.0)
+    beta: float = param(0.0, 'DAgger beta-mixing: probability that the decisions made from a '
+                        'policy action execute the fresh expert action (imitation/'
+                        'expert_action) instead; one draw per policy action. Settable at run '
+                        'time', unit='probability', minimum=0.0, maximum=1.0, read_only=False)
+    beta_seed: int = param(0, 'Seed of the beta draws', minimum=0, maximum=2 ** 31 - 1)
+    expert_timeout_s: float = param(0.25, 'An expert action older than this is not executed '
+                                    '(the policy action is, with a warning)', unit='s',
+                                    minimum=0.001, maximum=60.0)
+    help_threshold: float = param(0.0, 'Policy doubt (imitation/uncertainty) above which the '
+                                  'gate holds and publishes imitation/help_request; 0 '
+                                  'disables. Calibrate it with imitation-ros calibrate-help',
+                                  unit="the policy's doubt units", minimum=0.0, maximum=1e12)
+    uncertainty_timeout_s: float = param(0.25, 'A doubt older than this is unknown: it neither '
+                                         'raises nor clears a help request', unit='s',
+                                         minimum=0.001, maximum=60.0)
+    help_release_s: float = param(0.5, 'A help request clears when the deadman is pressed, or '
+                                  'after the doubt stayed at or below help_threshold this long',
+                                  unit='s', minimum=0.0, maximum=60.0)
 
     def __post_init__(self) -> None:
         check_params(self)
@@ -165,7 +200,12 @@ class GateParams:
         return GateConfig(rate_hz=self.rate_hz, cmd_timeout_s=self.cmd_timeout_s,
                           joy_timeout_s=self.joy_timeout_s, max_joint_step=self.max_joint_step,
                           limit_margin=self.limit_margin,
-                          teleop_horizon_s=self.teleop_horizon_s, arm=arm, joy=joy)
+                          teleop_horizon_s=self.teleop_horizon_s, arm=arm, joy=joy,
+                          beta=self.beta, beta_seed=self.beta_seed,
+                          expert_timeout_s=self.expert_timeout_s,
+                          help_threshold=self.help_threshold,
+                          uncertainty_timeout_s=self.uncertainty_timeout_s,
+                          help_release_s=self.help_release_s)
 
 
 class InterventionGateNode(Node):
@@ -190,15 +230,18 @@ class InterventionGateNode(Node):
         self._step = Duration(seconds=1.0 / p.rate_hz).to_msg()
         self._model_version = ''
         self._intervention = False
+        self._help = False
         self._last: Optional[GateOutput] = None
         self._malformed_joy = 0
         self._rejected_states = 0
         self._internal_errors = 0
         self._modes: Counter = Counter()
         self._reported = {'malformed_joy': 0, 'rejected_joint_states': 0,
-                          'invalid_policy_actions': 0, 'internal_errors': 0}
+                          'invalid_policy_actions': 0, 'invalid_expert_actions': 0,
+                          'invalid_uncertainties': 0, 'internal_errors': 0}
         self._stamps: dict[str, Optional[float]] = {'joint_state': None, 'policy_action': None,
-                                                    'joy': None}
+                                                    'joy': None, 'expert_action': None,
+                                                    'uncertainty': None}
 
         self._forward_pub = None
         self._trajectory_pub = None
@@ -209,12 +252,19 @@ class InterventionGateNode(Node):
             self._trajectory_pub = self.create_publisher(
                 JointTrajectory, 'joint_trajectory_controller/joint_trajectory', COMMAND_QOS)
         self._intervention_pub = self.create_publisher(Bool, 'imitation/intervention', STATE_QOS)
+        self._help_pub = self.create_publisher(Bool, 'imitation/help_request', STATE_QOS)
         self._state_pub = self.create_publisher(String, 'imitation/gate_state', STATE_QOS)
         self._diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics',
                                                DIAGNOSTICS_QOS)
         self.create_subscription(JointState, 'joint_states', self._on_joint_state, STATE_QOS)
+        # Created before the policy action's: when both are waiting, the executor takes the
+        # doubt first, so a doubtful action is held rather than forwarded once.
+        self.create_subscription(Float64, 'imitation/uncertainty', self._on_uncertainty,
+                                 STATE_QOS)
         self.create_subscription(Float64MultiArray, 'imitation/policy_action',
                                  self._on_policy_action, STATE_QOS)
+        self.create_subscription(Float64MultiArray, 'imitation/expert_action',
+                                 self._on_expert_action, STATE_QOS)
         self.create_subscription(Joy, 'joy', self._on_joy, STATE_QOS)
         self.create_subscription(String, 'imitation/model_version', self._on_model_version,
                                  MODEL_QOS)
@@ -222,10 +272,15 @@ class InterventionGateNode(Node):
         self.create_timer(1.0 / p.rate_hz, self._on_tick)
         self.create_timer(1.0 / p.intervention_rate_hz, self._on_intervention_timer)
         self.create_timer(DIAGNOSTICS_PERIOD_S, self._on_diagnostics)
+        # Registered after the parameters are declared: only run-time changes reach it.
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        help_text = (f'help requests above doubt {p.help_threshold:g}' if p.help_threshold > 0
+                     else 'help requests off')
         self.get_logger().info(
             f'intervention_gate running at {p.rate_hz:g} Hz, output {p.output}, joints '
             f'{list(p.joint_names)}, {p.teleop_mode} teleop, deadman button '
-            f'{p.enable_button}, e-stop {p.estop_button}, reset {p.reset_button}')
+            f'{p.enable_button}, e-stop {p.estop_button}, reset {p.reset_button}, '
+            f'beta {p.beta:g}, {help_text}')
 
     def _now(self) -> float:
         """Return the node clock's time in seconds."""
@@ -263,6 +318,53 @@ class InterventionGateNode(Node):
             f'{list(msg.data)[:2 * n]}{" ..." if len(msg.data) > 2 * n else ""}',
             throttle_duration_sec=WARN_THROTTLE_S)
 
+    def _on_expert_action(self, msg: Float64MultiArray) -> None:
+        """Hand the expert's action to the arbiter; an invalid one holds when drawn."""
+        now = self._now()
+        try:
+            values: Any = np.asarray(msg.data, dtype=np.float64)[int(msg.layout.data_offset):]
+        except (TypeError, ValueError) as exc:
+            values = f'unreadable: {exc}'
+        if self.arbiter.on_expert_action(values, now):
+            self._stamps['expert_action'] = now
+            return
+        self.get_logger().warning(
+            f'invalid action on imitation/expert_action: expected '
+            f'{len(self.params.joint_names)} finite joint targets in rad; holding whenever '
+            'beta draws the expert', throttle_duration_sec=WARN_THROTTLE_S)
+
+    def _on_uncertainty(self, msg: Float64) -> None:
+        """Hand the policy's doubt to the arbiter; a help request is announced at once."""
+        now = self._now()
+        if not self.arbiter.on_uncertainty(msg.data, now):
+            self.get_logger().warning(
+                f'non-finite doubt {msg.data} on imitation/uncertainty: counted as infinite',
+                throttle_duration_sec=WARN_THROTTLE_S)
+        self._stamps['uncertainty'] = now
+        self._set_help(self.arbiter.help_requested(now))
+
+    def _on_set_parameters(self, params: list[Parameter]) -> SetParametersResult:
+        """
+        Check and apply a run-time change of beta (a double in [0, 1]).
+
+        Our other parameters are read-only (rclpy refuses them before this
+        callback); rclpy's own (use_sim_time) are left to rclpy.
+        """
+        betas = [item for item in params if item.name == 'beta']
+        for item in betas:
+            if item.type_ != Parameter.Type.DOUBLE:
+                return SetParametersResult(
+                    successful=False, reason='beta must be a double in [0, 1], e.g. 0.25')
+            try:
+                check_beta(item.value)
+            except ConfigError as exc:
+                return SetParametersResult(successful=False, reason=str(exc))
+        for item in betas:
+            old = self.arbiter.beta
+            self.arbiter.set_beta(item.value)
+            self.get_logger().info(f'beta changed from {old:g} to {self.arbiter.beta:g}')
+        return SetParametersResult(successful=True)
+
     def _on_joy(self, msg: Joy) -> None:
         """Validate the gamepad reading; a malformed one is counted and treated as no Joy."""
         try:
@@ -278,6 +380,7 @@ class InterventionGateNode(Node):
         self.arbiter.on_joy(joy, now)
         # A takeover (or its end, or an e-stop) is announced at once, not at the next tick.
         self._set_intervention(self.arbiter.human_in_control(now))
+        self._set_help(self.arbiter.help_requested(now))
 
     def _on_model_version(self, msg: String) -> None:
         """Remember the policy's model version for gate_state and diagnostics."""
@@ -297,16 +400,24 @@ class InterventionGateNode(Node):
             out = self._fallback_hold(repr(exc))
         if out is None:
             self._set_intervention(self.arbiter.human_in_control(now))
+            self._set_help(self.arbiter.help_requested(now))
             return
+        if out.mode is GateMode.POLICY and out.reason:
+            # The draw said expert but none was fresh (see the arbiter's reason).
+            self.get_logger().warning(out.reason, throttle_duration_sec=WARN_THROTTLE_S)
         self._last = out
         self._modes[out.mode.value] += 1
         self._publish_command(out.command)
+        doubt = self.arbiter.uncertainty
         state = {'source': out.source, 'mode': out.mode.value, 'reason': out.reason,
                  'model_version': out.model_version or self._model_version,
                  'estop': out.estop, 'clamped': out.clamped,
-                 'intervention': out.intervention, 'stamp': now}
+                 'intervention': out.intervention, 'help_request': out.help_request,
+                 'uncertainty': doubt if doubt is not None and np.isfinite(doubt) else None,
+                 'beta': self.arbiter.beta, 'stamp': now}
         self._state_pub.publish(String(data=json.dumps(state)))
         self._set_intervention(out.intervention)
+        self._set_help(out.help_request)
 
     def _fallback_hold(self, why: str) -> Optional[GateOutput]:
         """Hold at the last measured positions when the arbiter itself failed."""
@@ -338,9 +449,23 @@ class InterventionGateNode(Node):
             self._intervention = value
             self._intervention_pub.publish(Bool(data=value))
 
+    def _set_help(self, value: bool) -> None:
+        """Publish imitation/help_request at once when it changes, and log it."""
+        if value != self._help:
+            self._help = value
+            self._help_pub.publish(Bool(data=value))
+            if value:
+                self.get_logger().warning(
+                    f'policy asks for help (doubt {self.arbiter.uncertainty:.4g} > '
+                    f'help_threshold {self.params.help_threshold:g}): holding until a human '
+                    'takes over')
+            else:
+                self.get_logger().info('help request cleared')
+
     def _on_intervention_timer(self) -> None:
-        """Republish the intervention flag so late joiners and recorders stay in sync."""
+        """Republish the intervention and help flags so late joiners and recorders stay in sync."""
         self._intervention_pub.publish(Bool(data=self._intervention))
+        self._help_pub.publish(Bool(data=self._help))
 
     def _on_diagnostics(self) -> None:
         """Publish the gate's health on /diagnostics."""
@@ -354,11 +479,15 @@ class InterventionGateNode(Node):
         self._reported = {k: counts[k] for k in self._reported}
         last = self._last
         ages = {f'{k}_age_s': ('never' if t is None else now - t) for k, t in self._stamps.items()}
+        doubt = self.arbiter.uncertainty
         values: dict[str, Any] = {
             'mode': last.mode.value if last else 'no_joint_state',
             'source': last.source if last else 'none',
             'reason': last.reason if last else '',
             'intervention': self._intervention, 'estop': self.arbiter.estop,
+            'help_request': self._help, 'beta': self.arbiter.beta,
+            'uncertainty': 'never' if doubt is None else doubt,
+            'help_threshold': self.params.help_threshold,
             'model_version': self._model_version, 'modes_since_last_report': dict(self._modes),
             **ages, **counts, 'rate_hz': self.params.rate_hz, 'output': self.params.output}
         self._modes = Counter()
@@ -376,8 +505,9 @@ class InterventionGateNode(Node):
             return DIAG_ERROR, 'e-stop latched: holding'
         if new['internal_errors']:
             return DIAG_ERROR, f'{new["internal_errors"]} internal errors: holding'
-        if last is not None and (last.mode in STALE_MODES
-                                 or last.mode is GateMode.HOLD_INVALID_POLICY):
+        if last is not None and last.mode is GateMode.HOLD_HELP:
+            return DIAG_WARN, f'help requested: {last.reason}'
+        if last is not None and (last.mode in STALE_MODES or last.mode in INVALID_MODES):
             return DIAG_WARN, f'holding: {last.reason}'
         rejected = {k: v for k, v in new.items() if v}
         if rejected:
@@ -385,6 +515,11 @@ class InterventionGateNode(Node):
                                                              for k, v in rejected.items())
         if last is not None and last.mode is GateMode.HUMAN:
             return DIAG_OK, 'human in control'
+        if last is not None and last.mode is GateMode.EXPERT:
+            return DIAG_OK, f'expert in control (beta {self.arbiter.beta:g})'
+        if self.params.help_threshold > 0 and not self.arbiter.doubt_fresh(self._now()):
+            return DIAG_WARN, ('help_threshold is set but no fresh doubt on '
+                               'imitation/uncertainty: help requests cannot be raised')
         return DIAG_OK, 'policy in control'
 
 

@@ -30,6 +30,12 @@ steers, when it lets go):
   none for ``joint_state_timeout_s`` it lets go of the pad;
 * ``imitation/task`` (std_msgs/Float64MultiArray): a task that changes during
   an episode replaces the start event's (the start posture is kept);
+* ``imitation/help_request`` (std_msgs/Bool, from the intervention gate): with
+  ``answer_help`` the newest value is passed to the operator, which answers a
+  request by taking over after its reaction delay (reason ``help``) and lets
+  go by its usual rule. The value is forgotten at every episode start and end
+  and after ``joint_state_timeout_s`` without a message (the gate republishes
+  it steadily), so a gate that went away leaves no standing request;
 * ``joy`` (sensor_msgs/Joy): published steadily at ``rate_hz`` like joy_node
   with ``autorepeat_rate``: 8 axes, 11 buttons (Xbox layout), header stamp =
   now, ``frame_id``; zeros and no button while idle. While the operator is in
@@ -51,7 +57,7 @@ from diagnostic_msgs.msg import DiagnosticArray
 import numpy as np
 from rclpy.node import Node
 from sensor_msgs.msg import Joy, JointState
-from std_msgs.msg import Float64MultiArray, String
+from std_msgs.msg import Bool, Float64MultiArray, String
 
 from .conversions import (array_from_msg, DIAG_OK, DIAG_WARN, diagnostic_array,
                           diagnostic_status, joint_positions)
@@ -141,6 +147,8 @@ class SimHumanParams:
                                          'this long', unit='s', minimum=0.01, maximum=60.0)
     seed: int = param(0, 'Seed of the reaction jitter and stick noise', minimum=0,
                       maximum=2 ** 31 - 1)
+    answer_help: bool = param(True, 'Answer the gate\'s imitation/help_request by taking over '
+                              '(after the reaction delay), as a person asked for help would')
     frame_id: str = param('joy', 'header.frame_id of the joy messages')
 
     def __post_init__(self) -> None:
@@ -217,6 +225,8 @@ class SimHumanNode(Node):
         self._task_vector: np.ndarray | None = None
         self._q: np.ndarray | None = None
         self._q_at_ns: int | None = None
+        self._help = False
+        self._help_at_ns: int | None = None
         self._last: OperatorOutput = self.operator.idle_output()
         self._joy_count = 0
         self._takeovers_total = 0
@@ -228,13 +238,17 @@ class SimHumanNode(Node):
         self.create_subscription(JointState, 'joint_states', self._on_joint_state, STATE_QOS)
         self.create_subscription(Float64MultiArray, 'imitation/task', self._on_task, STATE_QOS)
         self.create_subscription(String, 'imitation/episode', self._on_episode, EPISODE_QOS)
+        if p.answer_help:
+            self.create_subscription(Bool, 'imitation/help_request', self._on_help_request,
+                                     STATE_QOS)
         self.create_timer(1.0 / p.rate_hz, self._on_tick)
         self.create_timer(DIAGNOSTICS_PERIOD_S, self._on_diagnostics)
         self.get_logger().info(
             f'sim_human publishing joy at {p.rate_hz:g} Hz; takes over (deadman button '
             f'{p.enable_button}) {p.reaction_delay_s:g} s after the arm leaves the expert '
             f'corridor ({p.corridor_m:g} m), nears the obstacle ({p.collision_margin_m:g} m), '
-            f'stalls ({p.stall_s:g} s) or nears a joint limit ({p.limit_margin_rad:g} rad)')
+            f'stalls ({p.stall_s:g} s), nears a joint limit ({p.limit_margin_rad:g} rad)'
+            f'{" or the gate asks for help" if p.answer_help else ""}')
 
     # --- callbacks --------------------------------------------------------------------
 
@@ -248,6 +262,17 @@ class SimHumanNode(Node):
                                       throttle_duration_sec=WARN_THROTTLE_S)
             return
         self._q_at_ns = self.get_clock().now().nanoseconds
+
+    def _on_help_request(self, msg: Bool) -> None:
+        """Keep the gate's newest help request."""
+        self._help = bool(msg.data)
+        self._help_at_ns = self.get_clock().now().nanoseconds
+
+    def _help_requested(self, now_ns: int) -> bool:
+        """Return whether a help request is standing (recent and true)."""
+        if not self._help or self._help_at_ns is None:
+            return False
+        return (now_ns - self._help_at_ns) * 1e-9 <= self.params.joint_state_timeout_s
 
     def _on_task(self, msg: Float64MultiArray) -> None:
         """Follow a task that changes during the running episode."""
@@ -304,6 +329,7 @@ class SimHumanNode(Node):
             self.episode = episode
             self._start_stamp = stamp
             self._episode_running = True
+            self._help = False  # a request of the previous episode is not this one's
             self.get_logger().info(f'watching episode {episode}')
         elif kind == 'end':
             if self.episode is not None and episode == self.episode and self._episode_running:
@@ -319,6 +345,7 @@ class SimHumanNode(Node):
                                    f'{self.operator.takeovers} takeovers')
         self.operator.end_episode()
         self._episode_running = False
+        self._help = False
 
     def _on_tick(self) -> None:
         """Decide and publish one joy message (always: joy_node with autorepeat never pauses)."""
@@ -331,7 +358,9 @@ class SimHumanNode(Node):
             else:
                 was_engaged = self.operator.engaged
                 try:
-                    out = self.operator.step(self._q, now.nanoseconds * 1e-9)
+                    out = self.operator.step(self._q, now.nanoseconds * 1e-9,
+                                             help_requested=self._help_requested(
+                                                 now.nanoseconds))
                 except ImitationError as exc:
                     self.get_logger().warning(f'operator step failed, pad idle: {exc}',
                                               throttle_duration_sec=WARN_THROTTLE_S)
@@ -368,6 +397,7 @@ class SimHumanNode(Node):
                   'running': self._episode_running, 'engaged': out.engaged,
                   'reason': out.reason, 'takeovers': self.operator.takeovers,
                   'takeovers_total': self._takeovers_total, 'joy_messages': self._joy_count,
+                  'help_request': self._help_requested(now.nanoseconds),
                   'joint_state_age_s': age, 'bad_messages': self._bad_messages,
                   'rate_hz': self.params.rate_hz}
         status = diagnostic_status(f'{self.get_name()}: operator', level, message, values,

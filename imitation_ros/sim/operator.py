@@ -36,12 +36,17 @@ Decision rule (all distances in m, times in s, from the ``now`` passed to
      ``stall_s``;
    * ``off_corridor``: the end effector is farther than ``corridor_m`` from
      both expert paths, the one passing above the obstacle and the one
-     passing below (:func:`expert_path`, polylines from the episode's start).
+     passing below (:func:`expert_path`, polylines from the episode's start);
+   * ``help``: the gate asks for help (``help_requested`` passed to
+     :meth:`SimulatedOperator.step`: ``imitation/help_request`` is true
+     because the policy's doubt is above the gate's threshold). A person
+     asked for help answers it even when the arm looks fine.
 
 2. **Reaction.** The takeover starts ``reaction_delay_s`` (plus a uniform
    random ``[0, reaction_jitter_s]``, drawn per takeover from the seed)
    after the first moment trouble was seen, if trouble held at every step of
-   the delay; when it clears during the delay, nothing happens.
+   the delay; when it clears during the delay (a help request withdrawn
+   because the doubt calmed), nothing happens.
 
 3. **Takeover.** The operator picks the side whose expert path is closer to
    the end effector at that moment and keeps it for the whole takeover. It
@@ -88,6 +93,7 @@ REASON_JOINT_LIMIT = 'joint_limit'
 REASON_COLLISION = 'collision_risk'
 REASON_STALLED = 'stalled'
 REASON_OFF_CORRIDOR = 'off_corridor'
+REASON_HELP = 'help'
 #: Prefix of the reason while trouble is seen but the reaction delay runs.
 REACTING_PREFIX = 'reacting:'
 
@@ -279,7 +285,7 @@ class SimulatedOperator:
         ee = end_effector(self.config, np.asarray(q, dtype=np.float64))
         return {side: path_distance(path, ee) for side, path in self._paths.items()}
 
-    def _trouble(self, q: np.ndarray, now: float) -> str:
+    def _trouble(self, q: np.ndarray, now: float, help_requested: bool = False) -> str:
         """
         Return what is wrong at ``q`` (a reason of the decision rule) or '' when nothing is.
 
@@ -317,13 +323,19 @@ class SimulatedOperator:
             return REASON_STALLED
         if min(self.distances(q).values()) > p.corridor_m:
             return REASON_OFF_CORRIDOR
+        if help_requested and not self.engaged:
+            return REASON_HELP
         return ''
 
-    def step(self, q: np.ndarray, now: float) -> OperatorOutput:
+    def step(self, q: np.ndarray, now: float, help_requested: bool = False) -> OperatorOutput:
         """
         Watch the arm at joint positions ``q`` (n,) rad at time ``now`` (s); return the pad.
 
         Call it once per control period with a monotonic ``now``.
+
+        :param help_requested: the gate asks for help now (``imitation/help_request``):
+            trouble ``help`` when nothing else is wrong; ignored while engaged (the
+            operator releases by its usual rule).
         """
         if self.task is None:
             self.reason = REASON_IDLE
@@ -334,7 +346,7 @@ class SimulatedOperator:
             raise ConfigError(f'joint positions must be {self.config.n_joints} finite values, '
                               f'got {q.tolist()}')
         now = float(now)
-        trouble = self._trouble(q, now)
+        trouble = self._trouble(q, now, bool(help_requested))
         if not self.engaged:
             if not trouble:
                 self._trouble_since = None
