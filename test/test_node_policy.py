@@ -30,6 +30,7 @@ from imitation_ros.nodes.policy_node import main, PolicyNode, PolicyParams, STAT
 from imitation_ros.nodes.qos import (COMMAND_QOS, EPISODE_QOS, IMAGE_PUB_QOS, MODEL_QOS,
                                      STATE_QOS)
 from imitation_ros.policies.base import Normalizer, PolicySpec
+from imitation_ros.policies.ensemble import DoubtConfig, DoubtEnsemble
 from imitation_ros.policies.kinds import make_policy
 from imitation_ros.runtime.onnx_policy import OnnxPolicy
 from imitation_ros.training.export import export_policy
@@ -80,11 +81,13 @@ def _spec(joints: tuple[str, ...] = JOINTS, seed: int = 0, state_std: Optional[f
 
 
 def _export(path: Path, version: str, kind: str = 'mse', seed: int = 0,
-            options: Optional[dict] = None, **spec_args: Any) -> str:
-    """Export a small untrained policy; return its path."""
+            options: Optional[dict] = None, doubt: bool = False, **spec_args: Any) -> str:
+    """Export a small untrained policy (with an untrained doubt ensemble); return its path."""
     torch.manual_seed(seed)
     policy = make_policy(kind, _spec(seed=seed, **spec_args),
                          {'hidden': (16, 16), **(options or {})}).eval()
+    if doubt:  # random members already disagree more the farther the input is
+        policy.attach_doubt(DoubtEnsemble(policy.spec, DoubtConfig(hidden=(16,)), seed=seed))
     return str(export_policy(policy, path, metadata_extra={'version': version}))
 
 
@@ -106,6 +109,7 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
                              options={'horizon': 4, 'execute': 4, 'train_steps': 10,
                                       'sample_steps': 2}),
         'garbage': str(garbage),
+        'doubt': _export(out / 'doubt.onnx', 'doubt-1', seed=3, doubt=True),
     }
 
 
@@ -128,6 +132,8 @@ class Probe(Node):
         self.statuses: list[dict] = []
         self.shadow_errors: list[float] = []
         self.diagnostics: list[DiagnosticArray] = []
+        self.uncertainties: list[float] = []
+        self.state, self.task = STATE, TASK
         self._joint_pub = self.create_publisher(type(joint_state_msg(JOINTS, STATE)),
                                                 'joint_states', STATE_QOS)
         self._task_pub = self.create_publisher(Float64MultiArray, 'imitation/task', STATE_QOS)
@@ -148,14 +154,16 @@ class Probe(Node):
         self.create_subscription(String, 'imitation/policy_status', self._on_status,
                                  STATUS_QOS)
         self.create_subscription(Float64, 'imitation/shadow_error', self._on_shadow, STATE_QOS)
+        self.create_subscription(Float64, 'imitation/uncertainty', self._on_uncertainty,
+                                 STATE_QOS)
         self.create_subscription(DiagnosticArray, '/diagnostics', self._on_diag, 10)
         self.create_timer(FEED_PERIOD_S, self._on_feed)
 
     def _on_feed(self) -> None:
         stamp = self.get_clock().now().to_msg()
         if self.feed:
-            self._joint_pub.publish(joint_state_msg(JOINTS, STATE, stamp=stamp))
-            self._task_pub.publish(array_msg(TASK))
+            self._joint_pub.publish(joint_state_msg(JOINTS, self.state, stamp=stamp))
+            self._task_pub.publish(array_msg(self.task))
         if self.feed_image:
             rgb = np.full((32, 32, 3), 90, np.uint8)
             self._image_pub.publish(image_msg(rgb, stamp, 'camera'))
@@ -177,6 +185,10 @@ class Probe(Node):
     def _on_shadow(self, msg: Float64) -> None:
         with self.lock:
             self.shadow_errors.append(msg.data)
+
+    def _on_uncertainty(self, msg: Float64) -> None:
+        with self.lock:
+            self.uncertainties.append(msg.data)
 
     def _on_diag(self, msg: DiagnosticArray) -> None:
         with self.lock:
@@ -453,6 +465,42 @@ def test_shadow_error_is_published(harness: tuple[PolicyNode, Probe],
         wait_for(lambda: node.shadow_slot.active is None, what='shadow mode off')
     finally:
         probe.feed_command = False
+
+
+def test_uncertainty_is_published_and_rises_far_from_the_data(
+        harness: tuple[PolicyNode, Probe], models: dict[str, str]) -> None:
+    """A doubt model publishes imitation/uncertainty per action; a far state gives more doubt."""
+    node, probe = harness
+    probe.feed = True
+    probe.load(models['v1'], 'v1')  # no doubt output: nothing on imitation/uncertainty
+    with probe.lock:
+        n_diag = len(probe.diagnostics)
+    diag = wait_for(lambda: probe.diag('model', lambda s: 'v1' in s.message, n_diag),
+                    what='a model diagnostic for v1')
+    assert 'unavailable' in _values(diag)['uncertainty']
+    count = len(probe.uncertainties)
+    time.sleep(0.3)
+    assert len(probe.uncertainties) == count, 'a model without doubt published uncertainty'
+    probe.load(models['doubt'], 'doubt-1')
+    runtime = OnnxPolicy(models['doubt'])
+    familiar = runtime.doubt_batch(STATE[None], TASK[None])[0]
+    wait_for(lambda: len(probe.uncertainties) >= count + 5, what='uncertainty messages')
+    assert probe.uncertainties[-1] == pytest.approx(familiar, rel=1e-5)
+    far_state, far_task = np.array([2.5, -2.5, 2.5]), TASK * 10.0
+    far = runtime.doubt_batch(far_state[None], far_task[None])[0]
+    assert far > 5.0 * familiar
+    try:
+        probe.state, probe.task = far_state, far_task
+        wait_for(lambda: probe.uncertainties[-1] == pytest.approx(far, rel=1e-5),
+                 what='the far state\'s uncertainty')
+    finally:
+        probe.state, probe.task = STATE, TASK
+    with probe.lock:
+        n_diag = len(probe.diagnostics)
+    diag = wait_for(lambda: probe.diag('model', lambda s: 'doubt-1' in s.message, n_diag),
+                    what='a model diagnostic for doubt-1')
+    assert _values(diag)['uncertainty'] == 'published on imitation/uncertainty'
+    probe.load(models['v1'], 'v1')
 
 
 def test_bad_parameter_exits_with_code_1(ros: Context) -> None:

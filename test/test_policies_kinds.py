@@ -143,3 +143,18 @@ def test_constant_dimension_does_not_become_nan() -> None:
     assert norm.std[1] == 1.0 and np.isfinite(norm.std).all()
     with pytest.raises(ConfigError, match='NaN'):
         Normalizer.fit(np.array([[np.nan, 1.0]]))
+
+
+def test_doubt_ensemble_disagrees_far_from_the_data() -> None:
+    """The ensemble trained alongside agrees on the data and disagrees far outside it."""
+    policy = _train('mse', {'hidden': (64, 64)}, steps=400)
+    assert policy.doubt is not None and policy.doubt.members == 5
+    state, task = _probe()  # inside the data's range
+    far_state = torch.tensor([[6.0, -6.0], [-5.0, 7.0], [8.0, 8.0]])
+    far_task = torch.tensor([[6.0], [-6.0], [9.0]])
+    torch.set_grad_enabled(False)
+    familiar = policy.doubt(state, task).numpy()
+    far = policy.doubt(far_state, far_task).numpy()
+    assert familiar.shape == (len(state),) and np.all(familiar >= 0)
+    assert far.min() > 3.0 * np.percentile(familiar, 99)
+    assert policy.parameter_count() < sum(p.numel() for p in policy.parameters())

@@ -142,6 +142,47 @@ def test_act_is_one_row_of_act_batch(models: dict, name: str) -> None:
     assert runtime.predict_chunk(state[0], task[0]).shape == (1, N)
 
 
+@pytest.mark.parametrize('name,options', [('mse', {}), ('gmm', {}), ('gmm', {'mode': 'sample'}),
+                                          ('ar', {}), ('ar', {'temperature': 1.0})])
+def test_act_fast_path_equals_general_path(models: dict, name: str, options: dict) -> None:
+    """The bound batch-1 buffers of act give exactly the general path's targets and noise."""
+    path = models[name][1]
+    fast, general = OnnxPolicy(path, seed=5, **options), OnnxPolicy(path, seed=5, **options)
+    assert fast._binding is not None
+    fast.warmup()
+    state, task = _observations(8, seed=30)
+    kept = []
+    for i in range(8):
+        s = state[i].astype(np.float32) if i % 2 else state[i]
+        t = list(task[i]) if i % 3 == 0 else task[i]
+        action = fast.act(s, t)
+        assert action.shape == (N,) and action.dtype == np.float64
+        np.testing.assert_array_equal(action, general.predict_chunk(state[i], task[i])[0])
+        kept.append((action, action.copy()))
+    for action, copy in kept:  # results are not views of the reused buffers
+        np.testing.assert_array_equal(action, copy)
+
+
+@pytest.mark.parametrize('name', ['mse', 'gmm', 'ar'])
+def test_act_fast_path_rejects_bad_inputs(models: dict, name: str) -> None:
+    """Wrong shapes and NaN, Inf or float32-overflowing values raise; later calls are clean."""
+    runtime = OnnxPolicy(models[name][1])
+    state, task = _observations(1, seed=31)
+    good = runtime.act(state[0], task[0])
+    with pytest.raises(ConfigError, match=r'state must have shape \(3,\)'):
+        runtime.act(np.zeros((1, 3)), task[0])
+    with pytest.raises(ConfigError, match='task must have shape'):
+        runtime.act(state[0], np.zeros(6))
+    for bad_state, bad_task in (([np.nan, 0.0, 0.0], task[0]), (state[0], [0, 0, np.inf, 0, 0]),
+                                ([1e39, 0.0, 0.0], task[0])):  # 1e39 is Inf in float32
+        with pytest.raises(ConfigError, match='NaN or Inf'), \
+                np.errstate(over='ignore'):
+            runtime.act(np.asarray(bad_state), np.asarray(bad_task))
+    np.testing.assert_array_equal(runtime.act(state[0], task[0]), good)
+    with runtime._single_lock:  # buffers busy (another thread): the general path answers
+        np.testing.assert_array_equal(runtime.act(state[0], task[0]), good)
+
+
 @pytest.mark.parametrize('name,options', [('gmm', {'mode': 'sample'}),
                                           ('ar', {'temperature': 1.0}),
                                           ('sampler', {})])
@@ -405,3 +446,82 @@ def test_latency_measure() -> None:
     assert 0 <= stats['p50_ms'] <= stats['p99_ms'] <= stats['max_ms']
     with pytest.raises(ConfigError):
         measure(lambda: None, calls=0)
+
+
+@pytest.fixture(scope='module')
+def trained_with_doubt(tmp_path_factory: pytest.TempPathFactory) -> tuple:
+    """Train a small mse policy (with its doubt ensemble) on a smooth map and export it."""
+    from imitation_ros.policies.base import TrainConfig
+    from imitation_ros.training.trainer import build_training_set, fit_spec, train_policy
+    state, task = _observations(600, seed=20)
+    action = state + 0.2 * np.sin(2.0 * state) + 0.05 * task[:, :1]
+    data = build_training_set(state, task, action, np.repeat(np.arange(30), 20),
+                              np.tile(np.arange(20), 30))
+    spec = fit_spec(data, JOINTS, TASK, link_lengths=LINKS)
+    config = TrainConfig(steps=400, batch_size=128, val_fraction=0.0, doubt_hidden=(32, 32))
+    policy, _ = train_policy('mse', data, spec, config, options={'hidden': (32, 32)},
+                             progress=False)
+    path = export_policy(policy, tmp_path_factory.mktemp('doubt') / 'mse-doubt.onnx',
+                         metadata_extra={'version': 'doubt-1'})
+    return policy, path
+
+
+#: Far outside the training data: joints beyond the sampled range, goal and obstacle elsewhere.
+FAR_STATES = np.array([[2.8, -2.8, 2.5], [-2.5, 2.5, -2.8], [2.0, 2.0, 2.0]])
+FAR_TASKS = np.array([[-1.5, 1.5, -0.5, 1.0, 0.4], [2.5, -2.0, 1.5, -1.0, 0.3],
+                      [0.0, 0.0, 0.0, 0.0, 0.5]])
+
+
+def test_doubt_is_high_far_from_the_data(trained_with_doubt: tuple) -> None:
+    """A state far outside the training data gets a doubt well above every familiar state's."""
+    policy, path = trained_with_doubt
+    runtime = OnnxPolicy(path)
+    assert runtime.has_doubt and runtime.doubt_info['method'] == 'ensemble'
+    assert runtime.doubt_info['config']['members'] == 5
+    state, task = _observations(200, seed=21)  # familiar: the training distribution
+    familiar = runtime.doubt_batch(state, task)
+    far = runtime.doubt_batch(FAR_STATES, FAR_TASKS)
+    assert familiar.shape == (200,) and np.all(np.isfinite(familiar)) and np.all(familiar >= 0)
+    assert far.min() > 3.0 * np.percentile(familiar, 99), (far, np.percentile(familiar, 99))
+    with torch.no_grad():  # the graph's doubt is the torch ensemble's
+        ref = policy.doubt(_t(FAR_STATES), _t(FAR_TASKS)).numpy()
+    np.testing.assert_allclose(far, ref, rtol=1e-4, atol=1e-5)
+
+
+def test_act_with_doubt_matches_act(trained_with_doubt: tuple) -> None:
+    """act_with_doubt returns act's action and the doubt_batch value of that observation."""
+    _, path = trained_with_doubt
+    runtime = OnnxPolicy(path)
+    state, task = _observations(1, seed=22)
+    action, doubt = runtime.act_with_doubt(state[0], task[0])
+    np.testing.assert_allclose(action, runtime.act(state[0], task[0]), atol=1e-12)
+    assert doubt == pytest.approx(runtime.doubt_batch(state, task)[0], rel=1e-6)
+    _, far = runtime.act_with_doubt(FAR_STATES[0], FAR_TASKS[0])
+    assert far > doubt
+
+
+def test_model_without_doubt_loads(models: dict) -> None:
+    """A model exported without an ensemble (older files) loads; its doubt is unavailable."""
+    runtime = OnnxPolicy(models['mse'][1])
+    assert not runtime.has_doubt and runtime.doubt_info is None
+    assert 'doubt' not in runtime.metadata
+    state, task = _observations(1, seed=23)
+    action, doubt = runtime.act_with_doubt(state[0], task[0])
+    assert doubt is None
+    np.testing.assert_allclose(action, runtime.act(state[0], task[0]), atol=1e-12)
+    with pytest.raises(ModelError, match='no doubt output'):
+        runtime.doubt_batch(state, task)
+
+
+def test_diffusion_doubt_from_the_queue(tmp_path: Path) -> None:
+    """Diffusion: the doubt is that of the current observation, also when acting from the queue."""
+    from imitation_ros.policies.ensemble import DoubtEnsemble
+    torch.manual_seed(0)
+    policy = make_policy('diffusion', _spec(), {'hidden': (32, 32)}).eval()
+    policy.attach_doubt(DoubtEnsemble(policy.spec, seed=3))
+    runtime = OnnxPolicy(export_policy(policy, tmp_path / 'd.onnx'), execute=2)
+    state, task = _observations(2, seed=24)
+    _, first = runtime.act_with_doubt(state[0], task[0])
+    assert runtime.pending == 1
+    _, second = runtime.act_with_doubt(state[1], task[1])  # served from the queue
+    np.testing.assert_allclose([first, second], runtime.doubt_batch(state, task), rtol=1e-5)

@@ -237,3 +237,43 @@ def test_measure_diffusion_exports(tmp_path: Path) -> None:
     assert result['sample_steps'] == 10
     with pytest.raises(ConfigError):
         measure_diffusion_exports(_policy('mse'), tmp_path, calls=5)
+
+
+def test_doubt_output_is_gated_and_matches_torch(tmp_path: Path) -> None:
+    """A trained policy exports its doubt ensemble: metadata, a gated 'doubt' output = torch."""
+    data = _data()
+    spec = fit_spec(data, JOINTS, TASK, link_lengths=LINKS)
+    config = TrainConfig(steps=15, batch_size=64, val_fraction=0.0, doubt_ensemble=3)
+    policy, _ = train_policy('gmm', data, spec, config, options=SMALL, progress=False)
+    assert policy.doubt is not None and policy.doubt.members == 3
+    path = export_policy(policy, tmp_path / 'g.onnx', metadata_extra={'version': 't'})
+    props = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
+    assert json.loads(props['outputs'])['doubt'] == ['B']
+    info = json.loads(props['doubt'])
+    assert (info['method'], info['output'], info['config']['members']) == ('ensemble', 'doubt', 3)
+    assert info['parameter_count'] == policy.doubt.parameter_count()
+    assert int(props['parameter_count']) == policy.parameter_count(), 'policy only'
+    feeds = _inputs(policy, None)
+    plain = _ort_outputs(path, feeds)
+    for ref, got in zip(_torch_outputs(policy, None, feeds), plain):
+        np.testing.assert_allclose(got, ref, atol=1e-4, rtol=0)
+    assert np.isnan(plain[-1]).all(), 'not asked for: the ensemble branch is skipped'
+    got = _ort_outputs(path, {**feeds, 'want_doubt': np.array(True)})[-1]
+    with torch.no_grad():
+        ref = policy.doubt(torch.from_numpy(feeds['state']), torch.from_numpy(feeds['task']))
+    np.testing.assert_allclose(got, ref.numpy(), atol=1e-5, rtol=1e-4)
+    assert got.shape == (6,) and np.all(got > 0)
+
+
+def test_doubt_ensemble_can_be_off(tmp_path: Path) -> None:
+    """doubt_ensemble=0 trains none: the file has no doubt output and no doubt metadata."""
+    data = _data()
+    spec = fit_spec(data, JOINTS, TASK, link_lengths=LINKS)
+    config = TrainConfig(steps=5, batch_size=32, val_fraction=0.0, doubt_ensemble=0)
+    policy, _ = train_policy('mse', data, spec, config, options=SMALL, progress=False)
+    assert policy.doubt is None
+    path = export_policy(policy, tmp_path / 'm.onnx')
+    props = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
+    assert 'doubt' not in props and 'doubt' not in json.loads(props['outputs'])
+    with pytest.raises(ConfigError, match='doubt_ensemble'):
+        TrainConfig(doubt_ensemble=1)

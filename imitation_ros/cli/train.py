@@ -54,6 +54,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help='kind-specific setting, e.g. components=8, horizon=8, sample_steps=10')
     p.add_argument('--variant', choices=('sampler', 'denoiser'), default=None,
                    help='diffusion export: whole DDIM sampler in one graph, or the denoiser')
+    p.add_argument('--doubt-ensemble', type=int, default=TrainConfig().doubt_ensemble,
+                   metavar='K', help='members of the doubt ensemble exported with the policy '
+                   '(the "doubt" output, published on /imitation/uncertainty); 0: none')
     p.add_argument('--version', default='', help='model version (default: UTC timestamp)')
     p.add_argument('--no-progress', action='store_true', help='no progress bar')
     p.set_defaults(func=run)
@@ -62,7 +65,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Train, export, validate and print a summary."""
     config = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr,
-                         val_fraction=args.val_fraction)
+                         val_fraction=args.val_fraction, doubt_ensemble=args.doubt_ensemble)
     result = train_from_bags(TrainRequest(
         data=tuple(args.data), kind=args.policy, out=args.out, config=config,
         options=parse_options(args.option), seed=args.seed, device=args.device,

@@ -44,6 +44,14 @@
   command on ``forward_position_controller/commands`` goes to
   ``imitation/shadow_error`` (std_msgs/Float64), summarized (mean, p95) on
   ``/diagnostics`` and in a throttled log line.
+* Doubt: with ``publish_uncertainty`` (default) and a model that computes its
+  own doubt (a ``doubt`` output: the disagreement of a small ensemble trained
+  with it, large far from the training data), every published action comes with
+  the doubt at the same observation on ``imitation/uncertainty``
+  (std_msgs/Float64, the model's doubt units; the intervention gate compares it
+  with its ``help_threshold``). It costs one extra small network in the same
+  graph call (tens of microseconds). A model without a doubt output publishes
+  nothing there and ``/diagnostics`` says so.
 * An exception inside a tick (a NaN action raises ModelError) publishes nothing
   that tick, logs throttled and shows as ERROR on ``/diagnostics``.
 
@@ -134,6 +142,8 @@ class PolicyParams:
                                    'actuating, compared with the executed command; empty: '
                                    'none (or send a path on imitation/shadow_model)',
                                    unit='path')
+    publish_uncertainty: bool = param(True, "Publish the model's doubt with every action on "
+                                      'imitation/uncertainty (models with a doubt output)')
 
     def __post_init__(self) -> None:
         check_params(self)
@@ -219,6 +229,11 @@ class PolicyNode(Node):
         self._version_pub = self.create_publisher(String, 'imitation/model_version', MODEL_QOS)
         self._status_pub = self.create_publisher(String, 'imitation/policy_status', STATUS_QOS)
         self._shadow_pub = self.create_publisher(Float64, 'imitation/shadow_error', STATE_QOS)
+        self._uncertainty_pub = self.create_publisher(Float64, 'imitation/uncertainty',
+                                                      STATE_QOS)
+        self._last_doubt: Optional[float] = None
+        self._doubt_msg: Optional[Float64] = None
+        self._doubts_published = 0
         self._diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics',
                                                DIAGNOSTICS_QOS)
         self.create_subscription(JointState, 'joint_states', self._on_joint_state, STATE_QOS)
@@ -412,12 +427,22 @@ class PolicyNode(Node):
         # its action chunk) again on the same observation.
         key = (self._joints.at, policy.version, id(policy))
         if key == self._acted_on and self._last_msg is not None:
+            # The doubt goes out before its action, so a gate that holds on doubt
+            # knows it before the action arrives.
+            if self._doubt_msg is not None:
+                self._uncertainty_pub.publish(self._doubt_msg)
             self._action_pub.publish(self._last_msg)
             return
         start = time.perf_counter()  # wall time: the node clock may be simulated
+        want_doubt = self.params.publish_uncertainty and policy.has_doubt
+        doubt = None
         try:
             q, task, image = self._observation(policy)
-            action = np.asarray(policy.act(q, task, image), dtype=np.float64)
+            if want_doubt:
+                action, doubt = policy.act_with_doubt(q, task, image)
+                action = np.asarray(action, dtype=np.float64)
+            else:
+                action = np.asarray(policy.act(q, task, image), dtype=np.float64)
             if action.shape != q.shape or not np.all(np.isfinite(action)):
                 raise ModelError(f'model {policy.version} returned {action.tolist()}; '
                                  f'expected {len(q)} finite joint targets')
@@ -428,6 +453,12 @@ class PolicyNode(Node):
             self.get_logger().error(f'no action this tick: {self._last_error}',
                                     throttle_duration_sec=WARN_THROTTLE_S)
             return
+        self._doubt_msg = None
+        if doubt is not None:
+            self._doubt_msg = Float64(data=float(doubt))
+            self._uncertainty_pub.publish(self._doubt_msg)
+            self._last_doubt = float(doubt)
+            self._doubts_published += 1
         self._action_pub.publish(msg)
         self._acted_on, self._last_msg = key, msg
         self._actions += 1
@@ -596,6 +627,16 @@ class PolicyNode(Node):
             values.update(kind=policy.kind, needs_image=policy.needs_image,
                           horizon=policy.horizon, execute=policy.execute,
                           providers=policy.providers)
+            if not self.params.publish_uncertainty:
+                values['uncertainty'] = 'off (publish_uncertainty false)'
+            elif policy.has_doubt:
+                values['uncertainty'] = 'published on imitation/uncertainty'
+                values['last_uncertainty'] = ('n/a' if self._last_doubt is None
+                                              else self._last_doubt)
+                values['uncertainty_published'] = self._doubts_published
+            else:
+                values['uncertainty'] = ('unavailable: the model has no doubt output '
+                                         '(retrain it to get one); nothing published')
         return diagnostic_status(f'{self.get_name()}: model', level, message, values,
                                  hardware_id=NODE_NAME)
 

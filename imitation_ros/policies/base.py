@@ -247,12 +247,23 @@ class TrainConfig:
     """Hidden layer widths of the policy MLP."""
     extra: dict = field(default_factory=dict)
     """Kind-specific options (see each kind's Config)."""
+    doubt_ensemble: int = 5
+    """
+    Members of the doubt ensemble trained alongside the policy and exported in
+    the same file as the ``doubt`` output (:mod:`imitation_ros.policies.ensemble`);
+    0 trains none (the model then has no doubt output).
+    """
+    doubt_hidden: tuple[int, ...] = (64, 64)
+    """Hidden layer widths of each doubt ensemble member."""
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.batch_size < 1 or self.lr <= 0:
             raise ConfigError('steps, batch_size and lr must be positive')
         if not 0.0 <= self.val_fraction < 0.9:
             raise ConfigError(f'val_fraction must be in [0, 0.9), got {self.val_fraction}')
+        if self.doubt_ensemble == 1 or self.doubt_ensemble < 0:
+            raise ConfigError(f'doubt_ensemble must be 0 (off) or >= 2 members, got '
+                              f'{self.doubt_ensemble}')
 
 
 def sinusoidal_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:

@@ -35,6 +35,7 @@ import torch.nn.functional as F
 
 from ..errors import ConfigError
 from .base import ActionScaler, Batch, mlp, ObservationEncoder, PolicySpec, sinusoidal_embedding
+from .ensemble import DoubtEnsemble
 # gmm_select is re-exported: it used to live here.
 from .sampling import cosine_alphas_cumprod, ddim_timesteps, gmm_select  # noqa: F401
 
@@ -51,6 +52,8 @@ class Policy(nn.Module):
         self.spec = spec
         self.encoder = ObservationEncoder(spec)
         self.scaler = ActionScaler(spec)
+        #: The doubt ensemble trained alongside (exported as the ``doubt`` output), or None.
+        self.doubt: Optional[DoubtEnsemble] = None
 
     def settings(self) -> dict:
         """Return kind-specific settings stored in the model metadata."""
@@ -61,8 +64,16 @@ class Policy(nn.Module):
         return ['state', 'task'] + (['image'] if self.spec.image_shape else [])
 
     def parameter_count(self) -> int:
-        """Return the number of trainable parameters."""
-        return sum(p.numel() for p in self.parameters() if p.requires_grad)
+        """Return the number of trainable parameters of the policy (the doubt ensemble not)."""
+        return sum(p.numel() for name, p in self.named_parameters()
+                   if p.requires_grad and not name.startswith('doubt.'))
+
+    def attach_doubt(self, doubt: Optional[DoubtEnsemble]) -> None:
+        """Attach (or with None remove) the doubt ensemble exported with this policy."""
+        if doubt is not None and doubt.spec != self.spec:
+            raise ConfigError('the doubt ensemble was built for another spec; build it from '
+                              'this policy\'s spec')
+        self.doubt = doubt
 
 
 # --------------------------------------------------------------------------- mse

@@ -26,6 +26,17 @@ executes ``execute`` actions of each predicted chunk before re-planning
 (receding horizon). Both diffusion export variants run: 'sampler' (the whole
 DDIM in the graph) and 'denoiser' (the DDIM loop here, one graph call per step).
 
+Doubt: a model trained with a doubt ensemble (the default since the ensemble
+was added) has a ``doubt`` output (B,) and a ``doubt`` metadata key saying what
+it is: the disagreement of K small networks trained on the same data, large
+far from the training data. :meth:`OnnxPolicy.act` never computes it (the graph
+skips the ensemble unless its optional ``want_doubt`` input is true, so a
+caller that does not want doubt pays a few microseconds for the skipped
+branch); :meth:`OnnxPolicy.act_with_doubt` returns the action and the doubt
+from the same graph call (about 30 us more on a 2-core laptop-class CPU), and
+:meth:`OnnxPolicy.doubt_batch` the doubt alone for many observations. Older
+models without it load as before: ``has_doubt`` is False and the doubt is None.
+
 Every problem with the model file raises :class:`~imitation_ros.errors.ModelError`;
 bad call arguments raise :class:`~imitation_ros.errors.ConfigError`. A graph that
 outputs NaN or Inf raises ``ModelError`` as well, so a control loop that catches
@@ -36,7 +47,9 @@ from __future__ import annotations
 
 from collections import deque
 import json
+import math
 from pathlib import Path
+import threading
 import time
 from typing import Any, Optional, Sequence
 import warnings
@@ -62,6 +75,9 @@ DIFFUSION_KEYS = ('ddim_steps', 'train_steps', 'ddim_clip')
 #: Short provider names accepted in ``providers``.
 PROVIDER_ALIASES = {'cpu': 'CPUExecutionProvider', 'cuda': 'CUDAExecutionProvider',
                     'tensorrt': 'TensorrtExecutionProvider', 'trt': 'TensorrtExecutionProvider'}
+#: Output of the doubt ensemble's disagreement, (B,), and the bool input that switches it on.
+DOUBT_OUTPUT, DOUBT_GATE = 'doubt', 'want_doubt'
+_WANT_DOUBT = np.array(True)
 #: Graph element types; inputs not listed are float32.
 _TYPES = {'image': 'tensor(uint8)', 'timestep': 'tensor(int64)'}
 _FIX = 're-export it with imitation_ros.training.export.export_policy (imitation-ros train)'
@@ -135,6 +151,8 @@ class OnnxPolicy:
         self._check_finite = bool(check_finite)
         self._rng = np.random.default_rng(seed)
         self._queue: deque[np.ndarray] = deque()
+        self._fetch_doubt = False
+        self._doubt_out: Optional[np.ndarray] = None
         wanted = resolve_providers(providers)
         self._session = self._open(wanted, threads)
         active = self._session.get_providers()
@@ -149,6 +167,7 @@ class OnnxPolicy:
         if expect_joint_names is not None:
             self._check_joints(tuple(str(j) for j in expect_joint_names))
         self._configure(mode, temperature, execute)
+        self._bind_single()
 
     # ------------------------------------------------------------------ loading
     def _open(self, providers: list[str], threads: int) -> ort.InferenceSession:
@@ -265,6 +284,13 @@ class OnnxPolicy:
             except ValueError as exc:
                 raise self._bad(f'ddim_clip must be a number, got {meta["ddim_clip"]!r}') from exc
             self._schedule = ddim_schedule(train, steps)
+        self._doubt_info: Optional[dict] = None
+        if 'doubt' in meta:
+            info = self._json('doubt')
+            if not isinstance(info, dict) or info.get('output', DOUBT_OUTPUT) != DOUBT_OUTPUT:
+                raise self._bad(f'metadata doubt must be a JSON object describing the '
+                                f'{DOUBT_OUTPUT!r} output, got {meta["doubt"][:200]!r}')
+            self._doubt_info = info
 
     def _expected_io(self) -> tuple[dict, dict]:
         n, k, h = len(self._joint_names), len(self._task_layout), self._horizon
@@ -286,6 +312,8 @@ class OnnxPolicy:
             outputs = {'eps': ['B', h, n]}
         if self._image_shape is not None:
             inputs['image'] = ['B', *self._image_shape]
+        if self._doubt_info is not None:
+            outputs[DOUBT_OUTPUT] = ['B']
         return inputs, outputs
 
     def _config_int(self, key: str) -> int:
@@ -300,7 +328,9 @@ class OnnxPolicy:
         graph = ({a.name: a for a in self._session.get_inputs()},
                  {a.name: a for a in self._session.get_outputs()})
         self._input_names = [a.name for a in self._session.get_inputs()]
-        self._output_names = list(expected[1])
+        self._output_names = [name for name in expected[1] if name != DOUBT_OUTPUT]
+        self._doubt_gated = DOUBT_GATE in {a.name for a in
+                                           self._session.get_overridable_initializers()}
         desc = (f'a {self._kind} policy with {len(self._joint_names)} joints, task dim '
                 f'{len(self._task_layout)}, horizon {self._horizon}')
         for side, want, meta, got in zip(('input', 'output'), expected, claimed, graph):
@@ -345,6 +375,51 @@ class OnnxPolicy:
         if not 1 <= self._execute <= self._horizon:
             raise ConfigError(f'execute must be in 1..{self._horizon} (the chunk length), got '
                               f'{self._execute}')
+
+    def _bind_single(self) -> None:
+        """
+        Prepare :meth:`act`'s fast path: fixed batch-1 buffers bound to the session once.
+
+        At batch 1 the Python around ``session.run`` (feed dict, dtype conversions,
+        one OrtValue per input and output, a finiteness check per array) costs about
+        as much as a small graph. Here the observation (state then task) and all
+        outputs each live in one preallocated float32 block bound through an
+        IOBinding, so a call copies the observation in, runs, and checks each block
+        once. Image and diffusion policies keep the general path (their cost is the
+        graph, not the Python).
+        """
+        self._binding: Optional[Any] = None
+        # The buffers are shared state: a call finding them busy (another thread inside
+        # act) takes the general path instead of waiting or racing.
+        self._single_lock = threading.Lock()
+        if self._kind == 'diffusion' or self._image_shape is not None:
+            return
+        n, k = len(self._joint_names), len(self._task_layout)
+        obs = np.zeros(n + k, np.float32)
+        self._obs_block, self._state1, self._task1 = obs, obs[:n], obs[n:]
+        shapes = self._expected_io()[1]
+        sizes = {name: [1, *shapes[name][1:]] for name in self._output_names}
+        total = sum(int(np.prod(shape)) for shape in sizes.values())
+        out = np.zeros(total, np.float32)
+        self._out_block, self._outs1 = out, []
+        binding = self._session.io_binding()
+        # The OrtValues wrap the numpy buffers without copying; keep them alive with them.
+        self._bound = [ort.OrtValue.ortvalue_from_numpy(obs[:n].reshape(1, n)),
+                       ort.OrtValue.ortvalue_from_numpy(obs[n:].reshape(1, k))]
+        binding.bind_ortvalue_input('state', self._bound[0])
+        binding.bind_ortvalue_input('task', self._bound[1])
+        if self._kind == 'ar':
+            self._gumbel1 = np.zeros((1, n, self._config_int('bins')), np.float32)
+            self._bound.append(ort.OrtValue.ortvalue_from_numpy(self._gumbel1))
+            binding.bind_ortvalue_input('gumbel', self._bound[-1])
+        start = 0
+        for name, shape in sizes.items():
+            view = out[start:start + int(np.prod(shape))].reshape(shape)
+            start += view.size
+            self._outs1.append(view)
+            self._bound.append(ort.OrtValue.ortvalue_from_numpy(view))
+            binding.bind_ortvalue_output(name, self._bound[-1])
+        self._binding = binding
 
     # ------------------------------------------------------------------ properties
     @property
@@ -413,6 +488,16 @@ class OnnxPolicy:
         return len(self._queue)
 
     @property
+    def has_doubt(self) -> bool:
+        """Return whether the model computes its own doubt (a ``doubt`` output)."""
+        return self._doubt_info is not None
+
+    @property
+    def doubt_info(self) -> Optional[dict]:
+        """Return what the doubt is (method, statistic, units, members...), or None."""
+        return None if self._doubt_info is None else dict(self._doubt_info)
+
+    @property
     def metadata(self) -> dict[str, str]:
         """Return a copy of the raw metadata; values are strings, structured ones JSON."""
         return dict(self._meta)
@@ -455,6 +540,12 @@ class OnnxPolicy:
         actions on successive calls before predicting again; call :meth:`reset`
         at the start of each episode.
         """
+        if self._binding is not None and not self._fetch_doubt \
+                and self._single_lock.acquire(blocking=False):
+            try:
+                return self._act_single(state, task)
+            finally:
+                self._single_lock.release()
         s, t, img = self._observation(state, task, image)
         if self._kind != 'diffusion':
             return self._forward(s, t, img, None)[0]
@@ -462,6 +553,49 @@ class OnnxPolicy:
             chunk = self._forward(s, t, img, None)[0]
             self._queue.extend(chunk[:self._execute])
         return self._queue.popleft()
+
+    def act_with_doubt(self, state: np.ndarray, task: np.ndarray,
+                       image: Optional[np.ndarray] = None,
+                       ) -> tuple[np.ndarray, Optional[float]]:
+        """
+        Return :meth:`act`'s action and the model's doubt at this observation.
+
+        The doubt comes from the same graph call as the action (one more small
+        network in the graph). Diffusion: on calls served from the queued
+        chunk, the doubt of the current observation costs one extra graph
+        call. Returns None for the doubt when the model has none
+        (:attr:`has_doubt`).
+        """
+        if self._doubt_info is None:
+            return self.act(state, task, image), None
+        if self._kind == 'diffusion' and self._queue:
+            action = self.act(state, task, image)
+            s, t, img = self._observation(state, task, image)
+            return action, float(self._doubt_only(s, t, img)[0])
+        self._fetch_doubt = True
+        try:
+            action = self.act(state, task, image)
+            doubt = self._doubt_out
+        finally:
+            self._fetch_doubt = False
+            self._doubt_out = None
+        assert doubt is not None
+        return action, float(doubt[0])
+
+    def doubt_batch(self, states: np.ndarray, tasks: np.ndarray,
+                    images: Optional[np.ndarray] = None) -> np.ndarray:
+        """
+        Return the model's doubt for a batch of observations, (B,) float64.
+
+        Leaves the sampling generator and the action queue untouched.
+
+        :raises ModelError: the model has no doubt output (:attr:`has_doubt`).
+        """
+        if self._doubt_info is None:
+            raise ModelError(f'{self._path} has no doubt output (trained without a doubt '
+                             'ensemble); retrain it (imitation-ros train, --doubt-ensemble 5)')
+        s, t, img = self._batch(states, tasks, images)
+        return self._doubt_only(s, t, img)
 
     def predict_chunk(self, state: np.ndarray, task: np.ndarray,
                       image: Optional[np.ndarray] = None,
@@ -508,9 +642,52 @@ class OnnxPolicy:
             start = time.perf_counter()
             self._forward(s, t, img, noise)
             elapsed = time.perf_counter() - start
+        if self._doubt_info is not None:
+            self._doubt_only(s, t, img)  # the ensemble branch's first run is slow too
+        if self._binding is not None:  # act's bound buffers: first runs allocate too
+            with self._single_lock:
+                self._state1[...], self._task1[...] = s[0], t[0]
+                for _ in range(max(1, int(iterations))):
+                    self._session.run_with_iobinding(self._binding)
         return elapsed * 1e3
 
     # ------------------------------------------------------------------ internals
+    def _act_single(self, state: Any, task: Any) -> np.ndarray:
+        """Run :meth:`act` for mse, gmm and ar through the bound batch-1 buffers."""
+        state, task = np.asarray(state), np.asarray(task)
+        if state.shape != self._state1.shape or task.shape != self._task1.shape:
+            self._observation(state, task, None)  # raises the same errors as the batch path
+        # Same float32 rounding as np.ascontiguousarray(..., dtype=np.float32).
+        self._state1[...] = state
+        self._task1[...] = task
+        # math.isfinite over a short list beats np.isfinite(...).all() (a ufunc and a
+        # reduction) several times over; checked after the float32 cast, as before.
+        if not all(map(math.isfinite, self._obs_block.tolist())):
+            raise ConfigError('state or task contains NaN or Inf; check the joint state and '
+                              'task sources before calling the policy')
+        kind = self._kind
+        if kind == 'ar' and self._temperature > 0:
+            self._gumbel1[...] = self._temperature * self._rng.gumbel(size=self._gumbel1.shape)
+        self._session.run_with_iobinding(self._binding)
+        if self._check_finite and not all(map(math.isfinite, self._out_block.tolist())):
+            for name, out in zip(self._output_names, self._outs1):
+                if not np.all(np.isfinite(out)):
+                    raise ModelError(f'{self._path}: output {name!r} contains NaN or Inf; the '
+                                     'model is broken or the observation is far outside its '
+                                     'training data: stop the robot and check the model')
+        if kind != 'gmm':
+            return self._outs1[0][0].astype(np.float64)
+        log_w, means, stds = self._outs1
+        if self._mode == 'argmax':
+            # gmm_select's argmax on the float64 copies picks the same component (the
+            # cast is exact and keeps the order and ties), so skip copying (K, n) arrays.
+            return means[0, int(np.argmax(log_w[0]))].astype(np.float64)
+        n = len(self._joint_names)
+        uniform, normal = self._rng.random(1), self._rng.standard_normal((1, n))
+        return gmm_select(log_w.astype(np.float64), means.astype(np.float64),
+                          stds.astype(np.float64), mode='sample', uniform=uniform,
+                          normal=normal)[0]
+
     def _observation(self, state: np.ndarray, task: np.ndarray,
                      image: Optional[np.ndarray]) -> tuple[np.ndarray, ...]:
         n, k = len(self._joint_names), len(self._task_layout)
@@ -567,7 +744,32 @@ class OnnxPolicy:
             return np.zeros((b, self._horizon, n), np.float32)
         return None
 
+    def _doubt_only(self, s: np.ndarray, t: np.ndarray,
+                    img: Optional[np.ndarray]) -> np.ndarray:
+        """Run the graph for the doubt alone (zero noise inputs), (B,) float64."""
+        feeds: dict[str, Any] = {'state': s, 'task': t}
+        if img is not None:
+            feeds['image'] = img
+        b, n = s.shape
+        if self._kind == 'ar':
+            feeds['gumbel'] = np.zeros((b, n, self._config_int('bins')), np.float32)
+        elif self._kind == 'diffusion':
+            zero = np.zeros((b, self._horizon, n), np.float32)
+            if self._variant == 'sampler':
+                feeds['noise'] = zero
+            else:
+                feeds.update(sample=zero, timestep=np.zeros(b, np.int64))
+        if self._doubt_gated:
+            feeds[DOUBT_GATE] = _WANT_DOUBT
+        doubt = self._session.run([DOUBT_OUTPUT], feeds)[0]
+        if not np.all(np.isfinite(doubt)):
+            raise ModelError(f'{self._path}: output {DOUBT_OUTPUT!r} contains NaN or Inf; '
+                             'the model is broken: retrain it')
+        return doubt.astype(np.float64)
+
     def _run(self, feeds: dict) -> list[np.ndarray]:
+        if self._fetch_doubt:
+            return self._run_with_doubt(feeds)
         outs = self._session.run(self._output_names, feeds)
         if self._check_finite:
             for name, out in zip(self._output_names, outs):
@@ -576,6 +778,18 @@ class OnnxPolicy:
                                      'model is broken or the observation is far outside its '
                                      'training data: stop the robot and check the model')
         return outs
+
+    def _run_with_doubt(self, feeds: dict) -> list[np.ndarray]:
+        if self._doubt_gated:
+            feeds = {**feeds, DOUBT_GATE: _WANT_DOUBT}
+        outs = self._session.run([*self._output_names, DOUBT_OUTPUT], feeds)
+        for name, out in zip([*self._output_names, DOUBT_OUTPUT], outs):
+            if self._check_finite and not np.all(np.isfinite(out)):
+                raise ModelError(f'{self._path}: output {name!r} contains NaN or Inf; the '
+                                 'model is broken or the observation is far outside its '
+                                 'training data: stop the robot and check the model')
+        self._doubt_out = outs[-1]
+        return outs[:-1]
 
     def _noise_array(self, noise: Any, shape: tuple[int, ...], what: str) -> np.ndarray:
         arr = np.ascontiguousarray(noise, dtype=np.float32)

@@ -30,6 +30,13 @@ Metadata keys (format ``1``):
 ``settings``, ``horizon``, ``execute``, ``training_data``, ``version``,
 ``created``, ``torch_version``, ``parameter_count``, ``opset``; diffusion also
 ``ddim_steps``, ``train_steps``, ``ddim_clip`` and ``noise_schedule``.
+
+A policy trained with a doubt ensemble (``TrainConfig.doubt_ensemble``, on by
+default) has one more graph output, ``doubt`` (B,) float32, listed last in
+``outputs``, and the metadata key ``doubt``: JSON with ``method``
+('ensemble'), ``output``, ``statistic`` (what the number is), ``units``,
+``features``, ``config`` (members, hidden widths, bootstrap) and
+``parameter_count``. Models without it load as before and report no doubt.
 """
 
 from __future__ import annotations
@@ -46,9 +53,11 @@ import warnings
 
 import numpy as np
 import onnx
+from onnx import numpy_helper
 import torch
 
 from ..errors import ConfigError, ModelError
+from ..policies.ensemble import WithDoubt
 from ..policies.kinds import Policy
 
 #: Version of the metadata layout; the runtime refuses files of another format.
@@ -59,6 +68,10 @@ OPSET = 18
 DIFFUSION_VARIANTS = ('sampler', 'denoiser')
 #: Batch size of the example inputs used for tracing (the batch axis is dynamic).
 _TRACE_BATCH = 2
+#: Output name of the doubt ensemble's disagreement, (B,) float32.
+DOUBT_OUTPUT = 'doubt'
+#: Optional bool input (default false) that switches the doubt computation on.
+DOUBT_GATE = 'want_doubt'
 
 
 def resolve_variant(policy: Policy, variant: Optional[str]) -> str:
@@ -91,6 +104,7 @@ def io_shapes(policy: Policy, variant: Optional[str] = None) -> tuple[dict, dict
         'log_weights': ['B', getattr(cfg, 'components', 0)],
         'means': ['B', getattr(cfg, 'components', 0), n],
         'stds': ['B', getattr(cfg, 'components', 0), n],
+        'doubt': ['B'],
     }
     inputs, outputs = _io_names(policy, variant)
     return {name: known[name] for name in inputs}, {name: known[name] for name in outputs}
@@ -98,8 +112,12 @@ def io_shapes(policy: Policy, variant: Optional[str] = None) -> tuple[dict, dict
 
 def _io_names(policy: Policy, variant: str) -> tuple[list[str], list[str]]:
     if policy.kind == 'diffusion':
-        return policy.onnx_inputs(variant), policy.onnx_outputs(variant)
-    return policy.onnx_inputs(), policy.onnx_outputs()
+        inputs, outputs = policy.onnx_inputs(variant), policy.onnx_outputs(variant)
+    else:
+        inputs, outputs = policy.onnx_inputs(), policy.onnx_outputs()
+    if getattr(policy, 'doubt', None) is not None:
+        outputs = [*outputs, 'doubt']
+    return inputs, outputs
 
 
 def _example(name: str, shape: list) -> torch.Tensor:
@@ -184,6 +202,8 @@ def policy_metadata(policy: Policy, variant: Optional[str] = None,
         cfg = policy.config
         meta.update({'ddim_steps': str(cfg.sample_steps), 'train_steps': str(cfg.train_steps),
                      'ddim_clip': repr(float(cfg.clip)), 'noise_schedule': 'cosine'})
+    if getattr(policy, 'doubt', None) is not None:
+        meta['doubt'] = _dumps(policy.doubt.metadata())
     return meta
 
 
@@ -191,6 +211,8 @@ def _export_bytes(policy: Policy, variant: str) -> bytes:
     inputs, outputs = io_shapes(policy, variant)
     module = policy.export_module(variant) if policy.kind == 'diffusion' \
         else policy.export_module()
+    if getattr(policy, 'doubt', None) is not None:
+        module = WithDoubt(module, policy.doubt, policy.encoder)
     args = tuple(_example(name, shape) for name, shape in inputs.items())
     dynamic = {name: {0: 'B'} for name in [*inputs, *outputs]}
     buf = io.BytesIO()
@@ -215,6 +237,69 @@ def _export_bytes(policy: Policy, variant: str) -> bytes:
     return buf.getvalue()
 
 
+def gate_doubt(model: onnx.ModelProto, output: str = DOUBT_OUTPUT,
+               gate: str = DOUBT_GATE) -> None:
+    """
+    Move the nodes only ``output`` needs into an ``If`` on the optional input ``gate``.
+
+    ONNX Runtime runs every node of a graph whatever outputs are asked for, so an
+    ensemble computed next to the policy would slow every call. After this, the
+    graph has one more input, ``gate`` (bool scalar, default false through an
+    initializer, so callers that do not feed it are unchanged): false gives NaN
+    for ``output`` at the cost of two tiny nodes; true computes it. Edits
+    ``model`` in place.
+    """
+    graph = model.graph
+    producer = {name: i for i, node in enumerate(graph.node) for name in node.output}
+
+    def ancestors(names: list[str]) -> set[int]:
+        seen: set[int] = set()
+        stack = [producer[n] for n in names if n in producer]
+        while stack:
+            i = stack.pop()
+            if i in seen:
+                continue
+            seen.add(i)
+            node = graph.node[i]
+            inputs = list(node.input)
+            for attr in node.attribute:  # outer-scope names used inside subgraphs
+                for sub in ([attr.g] if attr.HasField('g') else []) + list(attr.graphs):
+                    inputs += [n for sn in sub.node for n in sn.input]
+            stack += [producer[n] for n in inputs if n in producer]
+        return seen
+
+    others = [o.name for o in graph.output if o.name != output]
+    if len(others) == len(graph.output):
+        raise ModelError(f'gate_doubt: the graph has no output {output!r}')
+    only = sorted(ancestors([output]) - ancestors(others))
+    moved = [graph.node[i] for i in only]
+    branch_out = f'{output}_computed'
+    for node in moved:
+        for k, name in enumerate(node.output):
+            if name == output:
+                node.output[k] = branch_out
+    out_info = next(o for o in graph.output if o.name == output)
+    elem = out_info.type.tensor_type.elem_type
+    then_graph = onnx.helper.make_graph(
+        [copy.deepcopy(n) for n in moved], f'{output}_then', [],
+        [onnx.helper.make_tensor_value_info(branch_out, elem, None)])
+    first_input = graph.input[0].name
+    nan = onnx.helper.make_tensor('nan', elem, [1], [float('nan')])
+    else_graph = onnx.helper.make_graph([
+        onnx.helper.make_node('Shape', [first_input], [f'{output}_batch'], start=0, end=1),
+        onnx.helper.make_node('ConstantOfShape', [f'{output}_batch'], [f'{output}_skipped'],
+                              value=nan),
+    ], f'{output}_else', [], [onnx.helper.make_tensor_value_info(f'{output}_skipped', elem,
+                                                                 None)])
+    keep = [n for i, n in enumerate(graph.node) if i not in set(only)]
+    del graph.node[:]
+    graph.node.extend(keep)
+    graph.node.append(onnx.helper.make_node('If', [gate], [output], name=f'{output}_gate',
+                                            then_branch=then_graph, else_branch=else_graph))
+    graph.input.append(onnx.helper.make_tensor_value_info(gate, onnx.TensorProto.BOOL, []))
+    graph.initializer.append(numpy_helper.from_array(np.array(False), gate))
+
+
 def export_policy(policy: Policy, path: Path | str, *, metadata_extra: Optional[dict] = None,
                   variant: Optional[str] = None) -> Path:
     """
@@ -235,6 +320,8 @@ def export_policy(policy: Policy, path: Path | str, *, metadata_extra: Optional[
     if any(p.device.type != 'cpu' for p in policy.parameters()):
         policy = copy.deepcopy(policy).cpu()  # export on the CPU; leave the caller's copy be
     model = onnx.load_model_from_string(_export_bytes(policy, variant))
+    if getattr(policy, 'doubt', None) is not None:
+        gate_doubt(model)
     onnx.helper.set_model_props(model, meta)
     model.doc_string = (f'imitation_ros {policy.kind} policy ({variant}), version '
                         f'{meta["version"]}, joints {", ".join(policy.spec.joint_names)}')

@@ -34,6 +34,7 @@ import torch
 
 from ..errors import TrainingError
 from ..policies.base import Batch, Normalizer, observation_features, PolicySpec, TrainConfig
+from ..policies.ensemble import DoubtConfig, DoubtEnsemble
 from ..policies.kinds import make_policy, Policy
 
 
@@ -177,7 +178,9 @@ def train_policy(kind: str, data: TrainingSet, spec: PolicySpec, config: TrainCo
 
     :param options: kind-specific settings (fields of that kind's Config).
     :param progress: show a progress bar (tqdm) on stderr.
-    :returns: the trained policy in eval mode (on the CPU) and its loss history.
+    :returns: the trained policy in eval mode (on the CPU) and its loss history. With
+        ``config.doubt_ensemble`` members, the doubt ensemble trained alongside is
+        attached as ``policy.doubt`` (exported as the ``doubt`` output).
     """
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -200,6 +203,17 @@ def train_policy(kind: str, data: TrainingSet, spec: PolicySpec, config: TrainCo
         return 0.5 * (1 + math.cos(math.pi * t))
 
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
+    # The doubt ensemble trains in the same loop with its own optimizer and its own
+    # random streams, so the policy trains exactly as it would without it.
+    doubt = doubt_opt = doubt_sched = None
+    doubt_rng = np.random.default_rng([seed, 7919])
+    if config.doubt_ensemble:
+        doubt = DoubtEnsemble(spec, DoubtConfig(members=config.doubt_ensemble,
+                                                hidden=tuple(config.doubt_hidden)),
+                              seed=seed).to(dev)
+        doubt_opt = torch.optim.AdamW(doubt.parameters(), lr=config.lr,
+                                      weight_decay=config.weight_decay, fused=True)
+        doubt_sched = torch.optim.lr_scheduler.LambdaLR(doubt_opt, lr_at)
     history = History()
     eval_every = max(1, config.steps // 20)
     bar = None
@@ -220,6 +234,9 @@ def train_policy(kind: str, data: TrainingSet, spec: PolicySpec, config: TrainCo
         torch.nn.utils.clip_grad_norm_(policy.parameters(), 10.0)
         opt.step()
         sched.step()
+        if doubt is not None:
+            _doubt_step(doubt, doubt_opt, train, p, config.batch_size, doubt_rng, dev)
+            doubt_sched.step()
         running += float(loss.item())
         count += 1
         if (step + 1) % eval_every == 0 or step + 1 == config.steps:
@@ -236,7 +253,32 @@ def train_policy(kind: str, data: TrainingSet, spec: PolicySpec, config: TrainCo
     if bar is not None:
         bar.close()
     history.seconds = time.perf_counter() - start
+    policy.attach_doubt(doubt)
     return policy.cpu().eval(), history
+
+
+def _doubt_step(doubt: DoubtEnsemble, opt: torch.optim.Optimizer, train: TrainingSet,
+                p: np.ndarray, batch_size: int, rng: np.random.Generator,
+                device: torch.device) -> None:
+    """One gradient step of the doubt ensemble: each member on its own (bootstrap) batch."""
+    k, b = doubt.members, min(batch_size, len(train))
+    if doubt.config.bootstrap:
+        idx = rng.choice(len(train), size=(k, b), p=p)
+    else:
+        idx = np.broadcast_to(rng.choice(len(train), size=b, p=p), (k, b))
+
+    def tensor(x: np.ndarray) -> torch.Tensor:
+        return torch.as_tensor(x, dtype=torch.float32, device=device)
+
+    loss = doubt.loss(tensor(train.state[idx]), tensor(train.task[idx]),
+                      tensor(train.actions[idx, 0])).mean()
+    if not torch.isfinite(loss):
+        raise TrainingError(f'the doubt ensemble loss became {loss.item()}; lower the learning '
+                            'rate or check the data for outliers')
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(doubt.parameters(), 10.0)
+    opt.step()
 
 
 @torch.no_grad()
