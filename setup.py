@@ -39,6 +39,7 @@ setup(
             'intervention_gate = imitation_ros.nodes.intervention_gate:main',
             'recorder = imitation_ros.nodes.recorder:main',
             'sim_human = imitation_ros.nodes.sim_human:main',
+            'expert_labeler = imitation_ros.nodes.expert_labeler:main',
             'imitation-ros = imitation_ros.cli.main:main',
         ],
     },

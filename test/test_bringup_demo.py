@@ -12,16 +12,27 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""One short end-to-end HG-DAgger round of the composed graph over real DDS."""
+"""Short end-to-end HG-DAgger and DAgger rounds of the composed graphs over real DDS."""
 
 from __future__ import annotations
 
+import json
+import math
 import os
 from pathlib import Path
+import threading
+import time
+from typing import Any, Callable
 
+from imitation_ros.bringup.composed import ComposedGraph
+from imitation_ros.bringup.dagger_rounds import set_gate_beta, state_runs_last
 from imitation_ros.bringup.demo import run_demo
-from imitation_ros.data.bags import episode_info, find_episode_bags
+from imitation_ros.data.bags import episode_info, find_episode_bags, read_bag_messages
+from imitation_ros.data.dataset import load_dataset
 from imitation_ros.runtime.onnx_policy import OnnxPolicy
+from imitation_ros.sim.arm import ArmConfig, Task
+from imitation_ros.sim.experts import DemonstratorStyle, ScriptedExpert
+import numpy as np
 import pytest
 
 DOMAIN_ID = 77
@@ -56,3 +67,143 @@ def test_one_round_trains_publishes_and_hot_reloads(tmp_path: Path, private_doma
     # v002 was trained on the demonstrations plus the bags recorded in round 0.
     assert v002.training_data['episodes'] >= 4
     assert next((tmp_path / 'models').rglob('hg_dagger_rounds.png')).stat().st_size > 1000
+
+
+def _wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    pytest.fail(f'timed out after {timeout} s waiting for {what}')
+
+
+@pytest.fixture(scope='module')
+def dagger_demo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Run a short DAgger demo: round 0 with v001 at beta 0.5, round 1 with v002 at 0.25."""
+    old = os.environ.get('ROS_DOMAIN_ID')
+    os.environ['ROS_DOMAIN_ID'] = str(DOMAIN_ID)
+    root = tmp_path_factory.mktemp('dagger')
+    lines: list[str] = []
+    try:
+        rounds = run_demo(data_dir=root / 'data', models_dir=root / 'models', rounds=1,
+                          episodes=2, demos=3, policy='mse', train_steps=30, seed=2,
+                          log=lines.append, domain_id=DOMAIN_ID, mode='dagger',
+                          beta_schedule='dagger')
+    finally:
+        if old is None:
+            os.environ.pop('ROS_DOMAIN_ID', None)
+        else:
+            os.environ['ROS_DOMAIN_ID'] = old
+    return {'root': root, 'rounds': rounds, 'lines': lines}
+
+
+def test_dagger_rounds_follow_the_beta_schedule_and_retrain(dagger_demo) -> None:
+    """Round 0 runs v001 at beta 0.5, round 1 the retrained v002 at 0.25 (p^(i+1), p = 0.5)."""
+    rounds = dagger_demo['rounds']
+    assert [r.version for r in rounds] == ['v001', 'v002']
+    assert [r.beta for r in rounds] == [0.5, 0.25]
+    assert all(r.episodes == 2 and r.labelled > 0 for r in rounds)
+    assert any('hot-reloaded' in line for line in dagger_demo['lines'])
+    root = dagger_demo['root']
+    v002 = OnnxPolicy(next((root / 'models').rglob('policy_v002.onnx')))
+    # v002 was trained on the 3 demonstrations plus the DAgger episodes of round 0.
+    assert v002.training_data['episodes'] >= 5
+    assert next((root / 'models').rglob('dagger_rounds.png')).stat().st_size > 1000
+
+
+def test_every_visited_state_of_a_dagger_bag_has_the_experts_label(dagger_demo) -> None:
+    """Each joint state the loader yields carries a label: the scripted expert's action there."""
+    session = next((dagger_demo['root'] / 'data').iterdir()) / 'dagger'
+    bags = find_episode_bags(session)
+    assert len(bags) >= 4 and {episode_info(b).source for b in bags} == {'dagger'}
+    config = ArmConfig()
+    experts = [ScriptedExpert(config, DemonstratorStyle(side=side)) for side in (1, -1)]
+    states = 0
+    for bag in bags:
+        data = load_dataset([bag])
+        start = next(e for e in read_bag_messages(bag, with_images=False).events
+                     if e['event'] == 'start')
+        task = Task.from_vector(np.asarray(start['task']), np.asarray(start['start']))
+        last = state_runs_last(data.positions, data.episode_id)
+        # The terminal state (published with the end event, no action is taken from it)
+        # may see a command before the recorder closes the bag, but not its label.
+        last[np.flatnonzero(last)[-1]] = False
+        assert data.expert_labelled[last].all(), f'{bag.name}: a visited state has no label'
+        for q, label in zip(data.positions[last], data.expert_actions[last]):
+            # 'nearest' labels with the side it latched: one of the two demonstrators.
+            assert min(float(np.max(np.abs(e.action(q, task) - label))) for e in experts) < 1e-9
+        states += int(last.sum())
+    assert states >= 40
+
+
+class GateWatch:
+    """Collect the gate's decisions (source, beta) and count the policy's action messages."""
+
+    def __init__(self, node: Any) -> None:
+        from std_msgs.msg import Float64MultiArray, String
+        self.lock = threading.Lock()
+        self.states: list[tuple[str, float]] = []
+        self.policy_actions: list[float] = []
+        node.create_subscription(String, 'imitation/gate_state', self._on_gate, 100)
+        node.create_subscription(Float64MultiArray, 'imitation/policy_action',
+                                 self._on_policy, 100)
+
+    def _on_gate(self, msg: Any) -> None:
+        state = json.loads(msg.data)
+        with self.lock:
+            self.states.append((state['source'], float(state.get('beta', math.nan))))
+
+    def _on_policy(self, msg: Any) -> None:
+        with self.lock:
+            self.policy_actions.append(time.monotonic())
+
+    def sources(self, beta: float) -> list[str]:
+        """Return the sources of the decisions made at ``beta``."""
+        with self.lock:
+            return [source for source, b in self.states if b == beta]
+
+
+def test_beta_mixing_executes_the_expert_at_the_configured_rate(dagger_demo,
+                                                                private_domain) -> None:
+    """At beta 1 the expert's actions are executed, at 0 the policy's, at 0.5 about half each."""
+    from rclpy.node import Node
+    model = next((dagger_demo['root'] / 'models').rglob('policy_v001.onnx'))
+    data = dagger_demo['root'] / 'mixing'
+    composed = ComposedGraph('dagger', use_sim=True, overrides={
+        'sim_arm': {'seed': 5, 'camera_hz': 0.0, 'reset_delay_s': 0.2},
+        'policy': {'model_path': str(model.resolve()), 'rate_hz': 50.0},
+        'intervention_gate': {'rate_hz': 50.0, 'beta': 1.0, 'beta_seed': 3},
+        'recorder': {'data_dir': str(data), 'record_images': False},
+        'trainer': {'data_dir': str(data), 'models_dir': str(data / 'models'),
+                    'min_new_samples': 10_000_000},
+    })
+    composed.start(domain_id=DOMAIN_ID)
+    try:
+        probe = composed.add(Node('mixing_probe', context=composed.context))
+        watch = GateWatch(probe)
+        gate = composed.nodes['intervention_gate']
+        _wait_for(lambda: watch.sources(1.0).count('expert') >= 60, 60,
+                  'decisions at beta 1')
+        at_one = watch.sources(1.0)
+        # A decision with no fresh label (none yet, or the loaded executor delayed it past
+        # expert_timeout_s) falls back to the policy: rare.
+        assert at_one.count('policy') <= max(2, 0.05 * len(at_one))
+        assert at_one.count('expert') >= 60
+        set_gate_beta(gate, 0.0)
+        _wait_for(lambda: len(watch.sources(0.0)) >= 60, 30, 'decisions at beta 0')
+        # The gate reports its current beta; a decision right after the change may still
+        # come from a policy action drawn at the old one: skip a few.
+        at_zero = watch.sources(0.0)[5:]
+        assert 'expert' not in at_zero and at_zero.count('policy') >= 50
+        set_gate_beta(gate, 0.5)
+        _wait_for(lambda: len([s for s in watch.sources(0.5) if s != 'hold']) >= 300, 60,
+                  'decisions at beta 0.5')
+        mixed = [s for s in watch.sources(0.5)[5:] if s != 'hold']
+        fraction = mixed.count('expert') / len(mixed)
+        # One independent draw per policy action (about one per command here): binomial,
+        # 4.5 standard deviations.
+        assert abs(fraction - 0.5) <= 4.5 * math.sqrt(0.25 / len(mixed)), fraction
+    finally:
+        composed.stop()

@@ -256,3 +256,44 @@ def test_subset_and_concat(tmp_path: Path) -> None:
                          'joint_names': ('a', 'b', 'c')})
     with pytest.raises(DataError, match='joints'):
         Dataset.concat([a, renamed])
+
+
+def _named_label(values: list[float], stamp_ns: int) -> bytes:
+    """Serialize an expert label naming its joint state, as the expert node publishes it."""
+    ts = m.typestore()
+    layout = ts.types['std_msgs/msg/MultiArrayLayout'](dim=[], data_offset=2)
+    sec, nanosec = divmod(stamp_ns, 1_000_000_000)
+    data = np.array([sec, nanosec, *values], dtype=np.float64)
+    return m._serialize(ts.types[m.FLOAT64_ARRAY_TYPE](layout=layout, data=data),
+                        m.FLOAT64_ARRAY_TYPE)
+
+
+def test_labels_naming_their_state_match_it_whatever_the_log_times(tmp_path: Path) -> None:
+    """A label carrying its joint state's stamp labels that state, even logged late or early."""
+    rng = np.random.default_rng(4)
+    msgs: list[tuple[int, str, bytes]] = []
+    stamps = [BASE + k * 50 * MS for k in range(40)]
+    log_js = [s + int(rng.integers(0, 30)) * MS for s in stamps]  # a loaded recorder
+    msgs.append((log_js[0] - MS, m.TASK, m.encode_float64_array([0, 0, 0, 0, 0.1])))
+    for k, (s, t) in enumerate(zip(stamps, log_js)):
+        msgs.append((t, m.JOINT_STATES, m.encode_joint_state(s, NAMES, [k, 0.0, 0.0])))
+        for c in (1, 25, 45):  # a gate at 3 commands per state, off the arm's clock
+            msgs.append((t + c * MS, m.COMMANDS, m.encode_float64_array([k, c, 0.0])))
+        if k == 7:
+            continue  # the expert skipped this state
+        # The label of state k reaches the recorder up to 70 ms late: after state k + 1.
+        delay = int(rng.integers(1, 70)) * MS
+        msgs.append((t + delay, m.EXPERT_ACTION, _named_label([k, k, k], s)))
+    # A label naming a state that is not in the bag labels nothing.
+    msgs.append((log_js[3] + 2 * MS, m.EXPERT_ACTION, _named_label([-1, -1, -1], BASE - 1)))
+    msgs.sort(key=lambda x: x[0])
+    with EpisodeBagWriter(tmp_path / 'named') as writer:
+        for t, topic, raw in msgs:
+            writer.write(topic, raw, t)
+        writer.close(_facts())
+    ds = load_dataset([tmp_path / 'named'])
+    state = ds.positions[:, 0].astype(int)
+    labelled = ds.expert_labelled
+    assert not labelled[state == 7].any() and labelled[state != 7].all()
+    np.testing.assert_array_equal(ds.expert_actions[labelled, 0], state[labelled])
+    np.testing.assert_array_equal(ds.expert_actions[labelled, 2], state[labelled])

@@ -19,7 +19,8 @@ import importlib
 import importlib.util
 from pathlib import Path
 
-from imitation_ros.bringup.graph import graph, GRAPHS, LAUNCH_ARGUMENTS
+from imitation_ros.bringup.graph import (graph, GRAPH_LAUNCH_ARGUMENTS, GRAPHS, launch_arguments,
+                                         LAUNCH_ARGUMENTS)
 import pytest
 import yaml
 
@@ -59,7 +60,7 @@ def test_launch_file_is_well_formed(path: Path) -> None:
 
 
 def test_every_graph_has_a_launch_file() -> None:
-    """hg_dagger, deploy and record_demos each have their launch file."""
+    """hg_dagger, dagger, deploy and record_demos each have their launch file."""
     assert {p.name.replace('.launch.py', '') for p in LAUNCH_FILES} == set(GRAPHS)
 
 
@@ -82,10 +83,28 @@ def test_graph_names_existing_executables_and_params_files(name: str) -> None:
         for param in [*spec.arguments, *spec.fixed]:
             assert param in declared, f'{spec.name} has no parameter {param}'
         for arg in spec.arguments.values():
-            assert arg in LAUNCH_ARGUMENTS
+            assert arg in launch_arguments(name)
 
 
 def test_launch_arguments_are_described() -> None:
-    """Every launch argument has a default and a description."""
+    """Every launch argument has a default and a description; graph-only ones are used."""
     for arg, (default, text) in LAUNCH_ARGUMENTS.items():
         assert isinstance(default, str) and len(text) > 20, arg
+    for name, extra in GRAPH_LAUNCH_ARGUMENTS.items():
+        assert name in GRAPHS and not set(extra) & set(LAUNCH_ARGUMENTS), name
+        used = {arg for spec in graph(name) for arg in spec.arguments.values()}
+        for arg, (default, text) in extra.items():
+            assert isinstance(default, str) and len(text) > 20, arg
+            assert arg in used, f'{name} declares {arg} but no node of it uses it'
+
+
+def test_dagger_graph() -> None:
+    """dagger: sim, policy, gate (beta), expert, recorder (source dagger), trainer; no operator."""
+    specs = {s.name: s for s in graph('dagger')}
+    assert set(specs) == {'sim_arm', 'policy', 'intervention_gate', 'expert', 'recorder',
+                          'trainer'}
+    assert specs['expert'].executable == 'expert_labeler'
+    assert specs['recorder'].fixed == {'source': 'dagger'}
+    assert specs['intervention_gate'].arguments == {'beta': 'beta'}
+    assert launch_arguments('dagger')['beta'][0] == '0.0'
+    assert 'beta' not in launch_arguments('hg_dagger')

@@ -39,7 +39,7 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import Joy, JointState
-from std_msgs.msg import Bool, Float64MultiArray, String
+from std_msgs.msg import Bool, Float64, Float64MultiArray, String
 
 ROOT = Path(__file__).resolve().parents[1]
 DOMAIN_ID = '74'
@@ -55,6 +55,7 @@ JS, TASK_T, JOY, POLICY, CMD = ('/joint_states', '/imitation/task', '/joy',
                                 '/forward_position_controller/commands')
 IV, EXPERT, EPISODE, GATE = ('/imitation/intervention', '/imitation/expert_action',
                              '/imitation/episode', '/imitation/gate_state')
+DOUBT, HELP = '/imitation/uncertainty', '/imitation/help_request'
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float = TIMEOUT_S, what: str = '') -> Any:
@@ -83,6 +84,8 @@ class Probe(Node):
             EXPERT: self.create_publisher(Float64MultiArray, EXPERT, STATE_QOS),
             EPISODE: self.create_publisher(String, EPISODE, EPISODE_QOS),
             GATE: self.create_publisher(String, GATE, STATE_QOS),
+            DOUBT: self.create_publisher(Float64, DOUBT, STATE_QOS),
+            HELP: self.create_publisher(Bool, HELP, STATE_QOS),
         }
         self.model_pub = self.create_publisher(String, '/imitation/model_version', MODEL_QOS)
         self.lock = threading.Lock()
@@ -105,7 +108,8 @@ class Probe(Node):
                     return status, values
         return None
 
-    def wait_subscribers(self, count: int, topics: tuple[str, ...] = (JS, CMD, EPISODE, IV)
+    def wait_subscribers(self, count: int,
+                         topics: tuple[str, ...] = (JS, CMD, EPISODE, IV, DOUBT, HELP)
                          ) -> None:
         """Wait until ``count`` recorders subscribe to ``topics``."""
         for topic in topics:
@@ -174,14 +178,21 @@ def record_episode(env: dict[str, Any], episode: int, steps: int = 30,
         wait_for(lambda: rec.current_counts().get(topic, 0) >= expected[topic],
                  what=f'{topic} message {expected[topic]}')
 
+    # The policy asks for help just before the human takes over (the help hold).
+    asking = (max(0, human[0] - 3), human[0])
     for k in range(steps):
         flag = human[0] <= k < human[1]
         if k == 0 or k in human:
             probe.pubs[IV].publish(Bool(data=flag))
             sent(IV)
+        if k == 0 or k in asking:
+            probe.pubs[HELP].publish(Bool(data=asking[0] <= k < asking[1]))
+            sent(HELP)
         probe.state(k)
         sent(JS)
         sent(TASK_T)
+        probe.pubs[DOUBT].publish(Float64(data=0.05 * k))
+        sent(DOUBT)
         probe.pubs[POLICY].publish(array_msg([0.1 * k, 0.0, 0.0]))
         sent(POLICY)
         if k % 2 == 0:
@@ -221,8 +232,10 @@ def test_episode_bag_has_every_message_and_the_episode_facts(harness: dict[str, 
     assert info.interventions == 1 and info.human_steps == 10 and info.steps == 30
     assert info.joint_names == JOINTS and info.dt == pytest.approx(0.05)
     custom = info.custom_data
-    assert custom['dropped'] == '0'
+    assert custom['dropped'] == '0' and custom['help_requests'] == '1'
+    assert custom[count_key(DOUBT)] == '30' and custom[count_key(HELP)] == '3'
     assert custom[count_key(CMD)] == '30' and custom[count_key('/camera/image_raw')] == '0'
+    assert info.expert_labels == expected[EXPERT] > 0
     record = read_episode(bag)
     assert record.steps == 30 and record.interventions == 1
     assert int(record.intervention.sum()) == 10
@@ -252,6 +265,7 @@ def test_bag_is_readable_by_mcap(harness: dict[str, Any]) -> None:
                 events.append(json.loads(msg.data))
     assert counts == dict(episode_info(bag).message_counts)
     assert schemas[JS] == 'sensor_msgs/msg/JointState' and schemas[IV] == 'std_msgs/msg/Bool'
+    assert schemas[DOUBT] == 'std_msgs/msg/Float64' and schemas[HELP] == 'std_msgs/msg/Bool'
     assert [e['event'] for e in events] == ['start', 'end']
     assert all(e['episode'] == 7 for e in events)
 

@@ -41,6 +41,7 @@ NODE_CLASSES: dict[str, tuple[str, str]] = {
     'intervention_gate': ('imitation_ros.nodes.intervention_gate', 'InterventionGateNode'),
     'recorder': ('imitation_ros.nodes.recorder', 'RecorderNode'),
     'trainer': ('imitation_ros.nodes.trainer', 'TrainerNode'),
+    'expert_labeler': ('imitation_ros.nodes.expert_labeler', 'ExpertLabelerNode'),
 }
 
 

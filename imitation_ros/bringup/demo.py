@@ -26,19 +26,32 @@ The main job: HG-DAgger in simulation, the whole node graph in one process.
 Per round: success without help (the goal reached with no takeover), success
 with help, takeovers per episode, fraction of commands from the human, model
 version. At the end: a summary table and a PNG of those over rounds.
+
+``mode='dagger'`` runs DAgger instead (the dagger graph: no operator, the expert
+node labels every visited state): round i runs with the gate's beta set to
+beta_i of the ``beta_schedule`` (:class:`~imitation_ros.dagger.beta.BetaSchedule`),
+so each control decision executes the expert's action with probability beta_i,
+and the trainer retrains on the demonstrations plus every expert-labelled state
+so far. Per round: beta, success, fraction of commands executed from the
+expert, new labelled samples (:mod:`imitation_ros.bringup.dagger_rounds`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 import time
 from typing import Callable, Optional
 
 from ..cli.collect import collect
+from ..dagger.beta import BetaSchedule
+from ..errors import ConfigError
+from ..sim.arm import ArmConfig
 from ..training.jobs import JobSpec, next_model_path, TrainingJob
 from .composed import ComposedGraph
+from .dagger_rounds import (count_labels, dagger_overrides, DaggerRoundStats,
+                            format_dagger_rounds, plot_dagger_rounds, round_bags, set_gate_beta)
 from .monitor import EpisodeStats, SessionMonitor
 
 
@@ -72,6 +85,10 @@ class RoundStats:
                           human / max(1, commands), human)
 
 
+#: What ``run_demo`` runs.
+DEMO_MODES = ('hg_dagger', 'dagger')
+
+
 def _wait(predicate: Callable[[], object], timeout: float, what: str) -> object:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -85,26 +102,48 @@ def _wait(predicate: Callable[[], object], timeout: float, what: str) -> object:
 def run_demo(*, data_dir: Path, models_dir: Path, rounds: int = 5, episodes: int = 10,
              demos: int = 20, policy: str = 'gmm', train_steps: int = 1500, seed: int = 0,
              out_dir: Optional[Path] = None, log: Callable[[str], None] = print,
-             domain_id: Optional[int] = None) -> list[RoundStats]:
-    """Run the HG-DAgger demo (see the module docstring) and return the rounds."""
+             domain_id: Optional[int] = None, mode: str = 'hg_dagger',
+             beta_schedule: str = 'dagger', beta_p: Optional[float] = None,
+             expert: str = 'multi', actuation_noise: float = 0.0,
+             ) -> list[RoundStats] | list[DaggerRoundStats]:
+    """
+    Run the HG-DAgger (or DAgger) demo (see the module docstring) and return the rounds.
+
+    :param mode: 'hg_dagger' or 'dagger'.
+    :param expert: the demonstrator of the first demonstrations ('above', 'below' or
+        'multi', see :func:`imitation_ros.sim.experts.sample_style`).
+    :param actuation_noise: std of the noise the arm adds to each joint's motion per
+        control period (rad), in the demonstrations and in the loop.
+    :param beta_schedule: dagger: the preset of :class:`BetaSchedule` ('dagger',
+        'hg_dagger' or 'constant'); ``beta_p`` replaces its default p.
+    """
+    if mode not in DEMO_MODES:
+        raise ConfigError(f'unknown demo mode {mode!r}; use one of {", ".join(DEMO_MODES)}')
+    schedule = BetaSchedule.preset(beta_schedule, beta_p) if mode == 'dagger' else None
     stamp = datetime.now(timezone.utc).strftime('%Y%m%d_%H%M%S')
     data_dir = Path(data_dir) / f'demo_{stamp}'
     models_dir = Path(models_dir) / f'demo_{stamp}'
     out_dir = Path(out_dir) if out_dir else models_dir
     start = time.monotonic()
-    summary = collect('multi', demos, data_dir, seed=seed, session='demos', camera_every=0,
-                      progress=False)
+    arm = replace(ArmConfig(), actuation_noise=actuation_noise)
+    summary = collect(expert, demos, data_dir, seed=seed, session='demos', camera_every=0,
+                      config=arm, progress=False)
     log(f'collected {summary.episodes} demonstrations ({summary.samples} samples) '
         f'in {summary.seconds:.1f} s -> {summary.session_dir}')
     first, version = next_model_path(models_dir, 'policy')
     job = TrainingJob(JobSpec(data=(data_dir,), out=first, version=version, policy=policy,
                               steps=train_steps, seed=seed))
-    result = _wait(job.poll, 600, 'the first training')
+    try:
+        result = _wait(job.poll, 600, 'the first training')
+    except TimeoutError:
+        job.cancel()  # do not leave the child training on after giving up
+        raise
     if not result.ok:
         raise RuntimeError(f'first training failed: {result.message}')
     log(f'trained {version} ({policy}) in {result.seconds:.1f} s: {result.message}')
-    composed = ComposedGraph('hg_dagger', use_sim=True, overrides={
-        'sim_arm': {'seed': seed, 'camera_hz': 0.0, 'reset_delay_s': 0.5},
+    overrides = {
+        'sim_arm': {'seed': seed, 'camera_hz': 0.0, 'reset_delay_s': 0.5,
+                    'actuation_noise': actuation_noise},
         'sim_human': {'seed': seed},
         # Policy and gate tick faster than the arm reports (50 vs 20 Hz) so that a command
         # computed from a joint state reaches the arm before its next control period.
@@ -115,24 +154,47 @@ def run_demo(*, data_dir: Path, models_dir: Path, rounds: int = 5, episodes: int
         'trainer': {'data_dir': str(data_dir), 'models_dir': str(models_dir),
                     'policy': policy, 'train_steps': train_steps, 'seed': seed + 1,
                     'min_new_samples': 10_000_000},
-    })
+    }
+    if schedule is not None:
+        log(f'DAgger: {schedule.describe()}')
+        overrides = dagger_overrides(overrides, beta=schedule.beta(0), seed=seed)
+    composed = ComposedGraph(mode, use_sim=True, overrides=overrides)
     composed.start(domain_id=domain_id)
     monitor = composed.add(SessionMonitor(context=composed.context))
-    rounds_out: list[RoundStats] = []
+    rounds_out: list = []
     try:
         _wait(lambda: monitor.version() == version, 60, f'the policy node to run {version}')
         for index in range(rounds + 1):
             begin = len(monitor.finished())
-            _wait(lambda: len([s for s in monitor.finished()[begin:]
-                               if s.version == version]) >= episodes,
-                  episodes * 30, f'{episodes} episodes of round {index}')
+
+            def done(count: int) -> bool:
+                return len([s for s in monitor.finished()[begin:]
+                            if s.version == version]) >= count
+
+            # Pause the arm during the round's last episode: no episode runs while the
+            # policy retrains (training then gets the CPU, and every recorded episode
+            # belongs to exactly one round and one model version).
+            # (Wait for the last one to be running: a pause sent between two episodes would
+            # stop the arm before the round's last episode ever starts.)
+            _wait(lambda: done(episodes - 1) and monitor.running() == version, episodes * 30,
+                  f'episodes of round {index}')
+            paused, message = monitor.pause_episodes(True)
+            if not paused:
+                raise RuntimeError(f'sim_arm did not accept ~/pause: {message}')
+            _wait(lambda: done(episodes), 60, f'the last episode of round {index}')
             stats = [s for s in monitor.finished()[begin:] if s.version == version][:episodes]
-            r = RoundStats.of(index, version, stats)
-            rounds_out.append(r)
-            log(f'round {index}: model {version}  success {r.success:.2f}  '
-                f'(with help {r.success_with_help:.2f})  takeovers/episode '
-                f'{r.takeovers_per_episode:.2f}  human time {r.human_fraction:.2f}  '
-                f'new corrections {r.corrections}')
+            if schedule is not None:
+                d = _dagger_round(index, version, schedule.beta(index), stats,
+                                  data_dir / 'dagger', log)
+                rounds_out.append(d)
+                log(d.line())
+            else:
+                r = RoundStats.of(index, version, stats)
+                rounds_out.append(r)
+                log(f'round {index}: model {version}  success {r.success:.2f}  '
+                    f'(with help {r.success_with_help:.2f})  takeovers/episode '
+                    f'{r.takeovers_per_episode:.2f}  human time {r.human_fraction:.2f}  '
+                    f'new corrections {r.corrections}')
             if index == rounds:
                 break
             done_before = len([s for s in monitor.statuses() if s.get('state') == 'done'])
@@ -147,14 +209,34 @@ def run_demo(*, data_dir: Path, models_dir: Path, rounds: int = 5, episodes: int
             version = status[-1]['version']
             _wait(lambda: monitor.version() == version, 60, f'the policy node to load {version}')
             log(f'  retrained -> {version} ({status[-1].get("seconds", "?")} s), hot-reloaded')
+            if schedule is not None:
+                set_gate_beta(composed.nodes['intervention_gate'], schedule.beta(index + 1))
+            resumed, message = monitor.pause_episodes(False)
+            if not resumed:
+                raise RuntimeError(f'sim_arm did not resume: {message}')
     finally:
         composed.stop()
     elapsed = time.monotonic() - start
     log('')
-    log(format_rounds(rounds_out))
-    png = plot_rounds(rounds_out, out_dir / 'hg_dagger_rounds.png')
+    if schedule is not None:
+        log(format_dagger_rounds(rounds_out, schedule.describe()))
+        png = plot_dagger_rounds(rounds_out, out_dir / 'dagger_rounds.png')
+    else:
+        log(format_rounds(rounds_out))
+        png = plot_rounds(rounds_out, out_dir / 'hg_dagger_rounds.png')
     log(f'\nwhole demo {elapsed / 60:.1f} min; plot {png}; data {data_dir}; models {models_dir}')
     return rounds_out
+
+
+def _dagger_round(index: int, version: str, beta: float, stats: list[EpisodeStats],
+                  session_dir: Path, log: Callable[[str], None]) -> DaggerRoundStats:
+    """Summarize a DAgger round, with the labels its bags hold."""
+    reported = {s.beta for s in stats if s.beta == s.beta}
+    if reported - {beta}:
+        log(f'  warning: the gate reported beta {sorted(reported)} in round {index}, '
+            f'expected {beta:g}')
+    labelled, coverage = count_labels(round_bags(session_dir, [s.episode for s in stats]))
+    return DaggerRoundStats.of(index, version, beta, stats, labelled, coverage)
 
 
 def format_rounds(rounds: list[RoundStats]) -> str:

@@ -26,7 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 #: The graphs that exist, by launch file.
-GRAPHS = ('hg_dagger', 'deploy', 'record_demos')
+GRAPHS = ('hg_dagger', 'dagger', 'deploy', 'record_demos')
 
 
 @dataclass(frozen=True)
@@ -67,9 +67,15 @@ def _policy() -> list[NodeSpec]:
                      arguments={'model_path': 'model'})]
 
 
-def _gate() -> list[NodeSpec]:
+def _gate(**arguments: str) -> list[NodeSpec]:
     return [NodeSpec('intervention_gate', 'intervention_gate',
-                     params_file='intervention_gate.yaml')]
+                     params_file='intervention_gate.yaml', arguments=dict(arguments))]
+
+
+def _trainer() -> NodeSpec:
+    return NodeSpec('trainer', 'trainer', params_file='trainer.yaml',
+                    arguments={'data_dir': 'data_dir', 'models_dir': 'models_dir',
+                               'policy': 'policy'})
 
 
 def graph(name: str) -> list[NodeSpec]:
@@ -78,9 +84,16 @@ def graph(name: str) -> list[NodeSpec]:
         return [*_sim(), *_joy(), *_policy(), *_gate(),
                 NodeSpec('recorder', 'recorder', params_file='recorder.yaml',
                          arguments={'data_dir': 'data_dir'}, fixed={'source': 'hg_dagger'}),
-                NodeSpec('trainer', 'trainer', params_file='trainer.yaml',
-                         arguments={'data_dir': 'data_dir', 'models_dir': 'models_dir',
-                                    'policy': 'policy'})]
+                _trainer()]
+    if name == 'dagger':
+        # No operator: the expert labels every state; the gate executes its action
+        # instead of the policy's with probability beta (DAgger's mixture policy).
+        return [*_sim(), *_policy(), *_gate(beta='beta'),
+                NodeSpec('expert_labeler', 'expert', params_file='expert.yaml',
+                         arguments={'expert': 'expert'}),
+                NodeSpec('recorder', 'recorder', params_file='recorder.yaml',
+                         arguments={'data_dir': 'data_dir'}, fixed={'source': 'dagger'}),
+                _trainer()]
     if name == 'deploy':
         return [*_sim(), *_policy(), *_gate()]
     if name == 'record_demos':
@@ -100,3 +113,21 @@ LAUNCH_ARGUMENTS: dict[str, tuple[str, str]] = {
     'models_dir': ('models', 'folder where the trainer writes versioned models'),
     'joy_dev': ('', 'gamepad device name for joy_node (empty: the first one found)'),
 }
+
+#: Launch arguments of one graph only: graph -> name -> (default, description).
+GRAPH_LAUNCH_ARGUMENTS: dict[str, dict[str, tuple[str, str]]] = {
+    'dagger': {
+        'beta': ('0.0', "probability that the gate executes the expert's action instead of "
+                 "the policy's, per control decision (DAgger's beta; change it per round with "
+                 'ros2 param set /intervention_gate beta 0.25)'),
+        'expert': ('nearest', 'scripted expert labelling every state: above, below, multi or '
+                   'nearest (the side the arm is nearer to, latched per episode)'),
+    },
+}
+
+
+def launch_arguments(name: str) -> dict[str, tuple[str, str]]:
+    """Return the launch arguments of graph ``name``: the common ones plus its own."""
+    if name not in GRAPHS:
+        raise ValueError(f'unknown graph {name!r}; one of {", ".join(GRAPHS)}')
+    return {**LAUNCH_ARGUMENTS, **GRAPH_LAUNCH_ARGUMENTS.get(name, {})}

@@ -21,11 +21,11 @@ launch files.
 
 from __future__ import annotations
 
-from .graph import graph, LAUNCH_ARGUMENTS
+from .graph import graph, launch_arguments
 
 
 def build(name: str, *, extra_arguments: dict | None = None):
-    """Return the LaunchDescription of graph ``name``: arguments, then one Node per spec."""
+    """Return the LaunchDescription of graph ``name``: its arguments, then one Node per spec."""
     from launch import LaunchDescription
     from launch.actions import DeclareLaunchArgument
     from launch.conditions import IfCondition, UnlessCondition
@@ -33,7 +33,7 @@ def build(name: str, *, extra_arguments: dict | None = None):
     from launch_ros.actions import Node
     from launch_ros.substitutions import FindPackageShare
 
-    arguments = {**LAUNCH_ARGUMENTS, **(extra_arguments or {})}
+    arguments = {**launch_arguments(name), **(extra_arguments or {})}
     actions: list = [DeclareLaunchArgument(arg, default_value=default, description=text)
                      for arg, (default, text) in arguments.items()]
     use_sim = LaunchConfiguration('use_sim')

@@ -13,7 +13,7 @@
 # limitations under the License.
 
 """
-A node that watches an HG-DAgger session and keeps per-episode statistics.
+A node that watches an HG-DAgger (or DAgger) session and keeps per-episode statistics.
 
 It listens to the episode events, the gate's per-command provenance
 (``imitation/gate_state``), the active model version and the trainer's status,
@@ -25,12 +25,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 import json
+import math
 import threading
 from typing import Any, Optional
 
 from rclpy.node import Node
 from std_msgs.msg import String
-from std_srvs.srv import Trigger
+from std_srvs.srv import SetBool, Trigger
 
 from ..nodes.qos import EPISODE_LIVE_QOS, MODEL_QOS
 
@@ -53,6 +54,10 @@ class EpisodeStats:
     """Of which the human's."""
     takeovers: int
     """Times the human took over."""
+    expert_commands: int = 0
+    """Commands that executed the DAgger expert's action (the gate's beta-mixing)."""
+    beta: float = math.nan
+    """The gate's beta during the episode (NaN: not reported, or it changed)."""
 
     @property
     def autonomous_success(self) -> bool:
@@ -77,6 +82,7 @@ class SessionMonitor(Node):
         self.create_subscription(String, 'imitation/model_version', self._on_version, MODEL_QOS)
         self.create_subscription(String, 'imitation/trainer_status', self._on_trainer, 10)
         self._train = self.create_client(Trigger, 'trainer/train')
+        self._pause = self.create_client(SetBool, 'sim_arm/pause')
 
     def _on_episode(self, msg: String) -> None:
         try:
@@ -86,14 +92,17 @@ class SessionMonitor(Node):
         with self._lock:
             if event.get('event') == 'start':
                 self._current = {'episode': int(event['episode']), 'version': self.model_version,
-                                 'commands': 0, 'human': 0, 'takeovers': 0, 'was_human': False}
+                                 'commands': 0, 'human': 0, 'takeovers': 0, 'was_human': False,
+                                 'expert': 0, 'betas': set()}
             elif event.get('event') == 'end' and self._current is not None \
                     and int(event['episode']) == self._current['episode']:
                 c = self._current
                 self.episodes.append(EpisodeStats(
                     episode=c['episode'], version=c['version'], success=bool(event['success']),
                     reason=str(event.get('reason', '')), commands=c['commands'],
-                    human_commands=c['human'], takeovers=c['takeovers']))
+                    human_commands=c['human'], takeovers=c['takeovers'],
+                    expert_commands=c['expert'],
+                    beta=next(iter(c['betas'])) if len(c['betas']) == 1 else math.nan))
                 self._current = None
 
     def _on_gate(self, msg: String) -> None:
@@ -111,6 +120,10 @@ class SessionMonitor(Node):
             if human and not c['was_human']:
                 c['takeovers'] += 1
             c['was_human'] = human
+            c['expert'] += int(state.get('source') == 'expert')
+            beta = state.get('beta')
+            if isinstance(beta, (int, float)) and not isinstance(beta, bool):
+                c['betas'].add(float(beta))
 
     def _on_version(self, msg: String) -> None:
         with self._lock:
@@ -129,6 +142,11 @@ class SessionMonitor(Node):
         with self._lock:
             return list(self.episodes)
 
+    def running(self) -> Optional[str]:
+        """Return the model version of the episode running now (None between episodes)."""
+        with self._lock:
+            return None if self._current is None else str(self._current['version'])
+
     def version(self) -> str:
         """Return the active model version."""
         with self._lock:
@@ -143,19 +161,36 @@ class SessionMonitor(Node):
         """
         Ask the trainer to retrain now; return whether it accepted, and its message.
 
-        A request can be lost while the service's discovery settles, so an
-        unanswered request is sent again (the trainer answers a repeated request
-        with 'already training', which counts as accepted).
+        The trainer answers a repeated request (see :meth:`_call`) with 'already
+        training', which counts as accepted.
         """
-        if not self._train.wait_for_service(timeout_sec=timeout_s):
-            return False, 'trainer/train is not available'
+        ok, message = self._call(self._train, Trigger.Request(), 'trainer/train',
+                                 timeout_s, attempts)
+        return ok or message.startswith('already training'), message
+
+    def pause_episodes(self, paused: bool, timeout_s: float = 10.0,
+                       attempts: int = 3) -> tuple[bool, str]:
+        """Ask sim_arm to start no new episode (``paused``) or to resume; return the answer."""
+        request = SetBool.Request()
+        request.data = bool(paused)
+        return self._call(self._pause, request, 'sim_arm/pause', timeout_s, attempts)
+
+    def _call(self, client: Any, request: Any, name: str, timeout_s: float,
+              attempts: int) -> tuple[bool, str]:
+        """
+        Call a service from another thread than the executor's; return (success, message).
+
+        A request can be lost while the service's discovery settles, so an
+        unanswered request is sent again.
+        """
+        if not client.wait_for_service(timeout_sec=timeout_s):
+            return False, f'{name} is not available'
         for _ in range(attempts):
-            future = self._train.call_async(Trigger.Request())
+            future = client.call_async(request)
             event = threading.Event()
             future.add_done_callback(lambda _: event.set())
             if event.wait(timeout_s) and future.result() is not None:
                 result = future.result()
-                accepted = result.success or result.message.startswith('already training')
-                return bool(accepted), str(result.message)
-            self._train.remove_pending_request(future)
-        return False, f'no answer from trainer/train after {attempts} requests'
+                return bool(result.success), str(result.message)
+            client.remove_pending_request(future)
+        return False, f'no answer from {name} after {attempts} requests'

@@ -21,6 +21,16 @@ gamepad, policy_node, intervention_gate, recorder, trainer) for R rounds:
 after each round the trainer retrains on the demonstrations plus every human
 takeover so far and the policy node hot-reloads the new model. Prints each
 round and writes a PNG of the rounds.
+
+--mode dagger runs DAgger instead: the dagger graph (sim_arm, policy_node,
+intervention_gate, the expert node labelling every visited state, recorder,
+trainer; no operator). Round i sets the gate's beta to beta_i of
+--beta-schedule: each control decision executes the expert's action with
+probability beta_i (dagger: 0.5^(i+1), the original paper's beta_i = p^i with
+its pure-expert round being the demonstrations; hg_dagger: 0.85^(i+1), the
+HG-DAgger paper's decay per epoch; constant: --beta-p every round, 0 = pure
+DAgger). The trainer retrains on the demonstrations plus every expert-labelled
+state so far.
 """
 
 from __future__ import annotations
@@ -31,15 +41,30 @@ from pathlib import Path
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register ``demo``."""
-    p = sub.add_parser('demo', help='run HG-DAgger in simulation (the main job)',
+    p = sub.add_parser('demo', help='run HG-DAgger (or DAgger) in simulation (the main job)',
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--data-dir', type=Path, default=Path('data'), help='where bags go')
     p.add_argument('--models-dir', type=Path, default=Path('models'), help='where models go')
-    p.add_argument('--rounds', type=int, default=5, help='HG-DAgger rounds after round 0')
+    p.add_argument('--mode', default='hg_dagger', choices=('hg_dagger', 'dagger'),
+                   help='hg_dagger: a (simulated) human takes over; dagger: an expert labels '
+                   'every state and beta-mixing executes it (default: hg_dagger)')
+    p.add_argument('--beta-schedule', default='dagger',
+                   choices=('dagger', 'hg_dagger', 'constant'),
+                   help='dagger mode: beta per round: dagger p^(i+1) with p = 0.5, hg_dagger '
+                   '0.85^(i+1), constant p (default: dagger)')
+    p.add_argument('--beta-p', type=float, default=None,
+                   help="dagger mode: the schedule's p in [0, 1] (default: the preset's: 0.5, "
+                   '0.85, 0.0)')
+    p.add_argument('--rounds', type=int, default=5, help='rounds after round 0')
     p.add_argument('--episodes', type=int, default=10, help='episodes per round')
     p.add_argument('--demos', type=int, default=20, help='demonstrations for the first policy')
     p.add_argument('--policy', default='gmm', choices=('mse', 'gmm', 'ar', 'diffusion'))
     p.add_argument('--train-steps', type=int, default=1500, help='gradient steps per training')
+    p.add_argument('--expert', default='multi', choices=('above', 'below', 'multi'),
+                   help='demonstrator of the first demonstrations (default: multi)')
+    p.add_argument('--noise', type=float, default=0.0,
+                   help='actuation noise of the arm, rad per joint and control period '
+                   '(default: 0.0)')
     p.add_argument('--seed', type=int, default=0)
     p.set_defaults(func=run)
 
@@ -49,5 +74,7 @@ def run(args: argparse.Namespace) -> int:
     from ..bringup.demo import run_demo
     run_demo(data_dir=args.data_dir, models_dir=args.models_dir, rounds=args.rounds,
              episodes=args.episodes, demos=args.demos, policy=args.policy,
-             train_steps=args.train_steps, seed=args.seed)
+             train_steps=args.train_steps, seed=args.seed, mode=args.mode,
+             beta_schedule=args.beta_schedule, beta_p=args.beta_p, expert=args.expert,
+             actuation_noise=args.noise)
     return 0

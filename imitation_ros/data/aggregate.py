@@ -23,11 +23,17 @@ Build the training set from episode data, per the lecture.
 
 Correction samples (hg_dagger and dagger) are drawn ``correction_weight`` times as often as a
 demonstration sample, so a few takeovers matter without replacing the base demonstrations.
+
+One sample per arm state: a gate that ticks faster than the arm reports its joints (the demo
+runs the gate at 50 Hz beside a 20 Hz arm) sends several commands per joint state, and only
+the last one before the next state is what the arm executed. Consecutive samples of an
+episode with the same joint state collapse into that last one, so a takeover is not counted
+two or three times over (which would silently multiply ``correction_weight``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 import hashlib
 import json
 from typing import Optional, Sequence
@@ -68,11 +74,45 @@ class LabelledSamples:
         return int(self.state.shape[0])
 
 
-def aggregate(data: Dataset, *,
-              correction_weight: float = DEFAULT_CORRECTION_WEIGHT) -> LabelledSamples:
-    """Select and label the samples of ``data`` for training (see the module docstring)."""
+def last_per_state(data: Dataset) -> np.ndarray:
+    """
+    Return a mask, (N,) bool, keeping the last sample of each run of one joint state.
+
+    A run is consecutive samples of one episode whose joint positions are identical (the
+    same /joint_states message observed by several commands).
+    """
+    n = len(data)
+    keep = np.ones(n, dtype=bool)
+    if n > 1:
+        same = (np.all(data.positions[1:] == data.positions[:-1], axis=1)
+                & (data.episode_id[1:] == data.episode_id[:-1]))
+        keep[:-1] = ~same
+    return keep
+
+
+def _rank_in_episode(episode: np.ndarray) -> np.ndarray:
+    """Return each sample's index within its episode, (N,) int64 (samples in order)."""
+    n = len(episode)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    starts = np.r_[True, episode[1:] != episode[:-1]]
+    first = np.maximum.accumulate(np.where(starts, np.arange(n), 0))
+    return (np.arange(n) - first).astype(np.int64)
+
+
+def aggregate(data: Dataset, *, correction_weight: float = DEFAULT_CORRECTION_WEIGHT,
+              one_per_state: bool = True) -> LabelledSamples:
+    """
+    Select and label the samples of ``data`` for training (see the module docstring).
+
+    :param one_per_state: keep only the last command per joint state (see above).
+    """
     if correction_weight <= 0:
         raise DataError(f'correction_weight must be > 0, got {correction_weight}')
+    if one_per_state:
+        data = data.subset(last_per_state(data))
+        # Renumber the steps as arm steps, so action chunks stay contiguous.
+        data = replace(data, step=_rank_in_episode(data.episode_id))
     demo = data.source == SOURCE_CODES['demo']
     hg = (data.source == SOURCE_CODES['hg_dagger']) & data.human
     labelled = np.all(np.isfinite(data.expert_actions), axis=1)

@@ -762,6 +762,11 @@ class BagMessages:
     """Images, values (K, H, W, 3) uint8; None when not read."""
     events: tuple[dict[str, Any], ...]
     """Decoded /imitation/episode events."""
+    joint_stamps: np.ndarray | None = None
+    """Header stamp of each joint state, (K,) int64 ns (None: not read)."""
+    expert_stamps: np.ndarray | None = None
+    """Header stamp (ns) of the joint state each expert label names, (K,) int64; -1 where
+    the label names none (see :func:`labelled_state_stamp`)."""
 
 
 def _stack(rows: list[np.ndarray], width: int | None, what: str, bag: Path) -> np.ndarray:
@@ -835,6 +840,10 @@ def read_bag_messages(bag_dir: Path | str, *, with_images: bool = True) -> BagMe
         joint_rows.append(np.stack([st.positions[order], vel]))
     joints = np.stack(joint_rows) if joint_rows else np.zeros((0, 2, n))
 
+    joint_stamps = np.array([st.stamp_ns for st in states], dtype=np.int64)
+    expert_stamps = np.array([labelled_state_stamp(d) for _, d in raw[m.EXPERT_ACTION]],
+                             dtype=np.int64)
+
     def arrays(topic: str, width: int | None) -> _Series:
         rows = [m.decode_float64_array(d) for _, d in raw[topic]]
         return _Series(times(topic), _stack(rows, width, topic, bag))
@@ -854,7 +863,26 @@ def read_bag_messages(bag_dir: Path | str, *, with_images: bool = True) -> BagMe
                              np.array([m.decode_bool(d) for _, d in raw[m.INTERVENTION]],
                                       dtype=bool)),
         policy=arrays(m.POLICY_ACTION, n), expert=arrays(m.EXPERT_ACTION, n), images=images,
-        events=tuple(m.decode_episode_event(d) for _, d in raw[m.EPISODE]))
+        events=tuple(m.decode_episode_event(d) for _, d in raw[m.EPISODE]),
+        joint_stamps=joint_stamps, expert_stamps=expert_stamps)
+
+
+def labelled_state_stamp(raw: bytes | memoryview) -> int:
+    """
+    Return the header stamp (ns) of the joint state an expert label names, -1 if none.
+
+    The expert node (:mod:`imitation_ros.nodes.expert_labeler`) puts the labelled
+    joint state's header stamp (sec, nanosec) into the two leading padding values of
+    the Float64MultiArray (``layout.data_offset`` = 2); any other label names none.
+    """
+    msg = m._deserialize(raw, m.FLOAT64_ARRAY_TYPE)
+    data = np.asarray(msg.data, dtype=np.float64)
+    if int(msg.layout.data_offset) != 2 or len(data) < 2 or not np.all(np.isfinite(data[:2])):
+        return -1
+    sec, nanosec = float(data[0]), float(data[1])
+    if sec < 0 or not 0 <= nanosec < 1e9 or sec != int(sec) or nanosec != int(nanosec):
+        return -1
+    return int(sec) * _NS_PER_S + int(nanosec)
 
 
 def control_period_ns(bag: BagMessages) -> int:
@@ -870,6 +898,30 @@ def control_period_ns(bag: BagMessages) -> int:
 def latest_at_or_before(times: np.ndarray, query: np.ndarray) -> np.ndarray:
     """Index of the last of ``times`` (sorted) <= each query time; -1 where none."""
     return np.searchsorted(times, query, side='right') - 1
+
+
+def _expert_labels(bag: BagMessages, cmd_times: np.ndarray, state_index: np.ndarray,
+                   period_ns: int, n: int) -> np.ndarray:
+    """
+    Expert label of each command's observed joint state, (M, n), NaN where none.
+
+    A label that names its joint state (by header stamp) labels exactly the commands
+    observing that state, whatever the log times (under load a label can reach the
+    recorder after the next state); a label that names none falls back to the window
+    rule (the latest within one control period before the command).
+    """
+    stamps = bag.expert_stamps
+    if stamps is None or bag.joint_stamps is None or not np.any(stamps >= 0):
+        return _windowed(bag.expert, cmd_times, period_ns, n)
+    named = stamps >= 0
+    out = _windowed(_Series(bag.expert.times[~named], bag.expert.values[~named]), cmd_times,
+                    period_ns, n)
+    row_of = {int(s): i for i, s in zip(np.flatnonzero(named), stamps[named])}  # newest wins
+    rows = np.array([row_of.get(int(s), -1) for s in bag.joint_stamps[state_index]],
+                    dtype=np.int64)
+    hit = rows >= 0
+    out[hit] = bag.expert.values[rows[hit]]
+    return out
 
 
 def _windowed(series: _Series, cmd_times: np.ndarray, period_ns: int, n: int) -> np.ndarray:
@@ -934,7 +986,7 @@ def align_commands(bag: BagMessages, *, need_images: bool = False) -> Aligned:
         velocities=bag.joints.values[js, 1], task=bag.task.values[tk],
         actions=bag.commands.values[keep], human=human,
         policy_actions=_windowed(bag.policy, cmd_t, period, n),
-        expert_actions=_windowed(bag.expert, cmd_t, period, n), image_index=im)
+        expert_actions=_expert_labels(bag, cmd_t, js, period, n), image_index=im)
 
 
 def episode_facts(bag: BagMessages) -> dict[str, Any]:

@@ -28,9 +28,13 @@ recorded live, where clocks are not on a grid, as well as for bags written by
   loaded) are dropped;
 * ``human`` is the latest ``/imitation/intervention`` with log time <= the
   command's (False when there is none);
-* the expert label is the latest ``/imitation/expert_action`` with log time
-  in (command time - one control period, command time]; NaN when there is
-  none (DAgger labels only what the expert saw);
+* the expert label is the label of the command's observed joint state: a
+  ``/imitation/expert_action`` that names its joint state (the expert node puts
+  the state's header stamp (sec, nanosec) in two leading padding values,
+  ``layout.data_offset`` = 2) labels exactly the commands observing that state,
+  whatever the log times; a label that names none counts when it is the latest
+  with log time in (command time - one control period, command time]; NaN when
+  there is none (DAgger labels only what the expert saw);
 * joint states are reordered by name to the bag's ``joint_names``
   custom_data (the command order); a joint state lacking one of them is a
   DataError naming the bag and the joint.

@@ -39,8 +39,13 @@
   ``/imitation/intervention``), ``human_steps`` (commands received while the
   latest intervention flag was true), ``steps`` (commands), ``joint_names``,
   ``dt``, ``dropped`` (messages of the episode that could not be written),
-  ``start_delay_s`` (how late the start event reached the recorder) and
-  ``messages_<topic>`` (messages written per topic, ``/`` as ``_``).
+  ``start_delay_s`` (how late the start event reached the recorder),
+  ``help_requests`` (False -> True edges of ``/imitation/help_request``, when
+  recorded) and ``messages_<topic>`` (messages written per topic, ``/`` as ``_``).
+* ``/imitation/uncertainty`` (std_msgs/Float64, the policy's doubt per action)
+  and ``/imitation/help_request`` (std_msgs/Bool, the gate's help request) are
+  recorded by default, for provenance and analysis; nothing reads them back
+  into datasets.
 * A write failure (disk full, ...) aborts that episode's bag (nothing half
   written is left looking finished) and raises an ERROR on ``/diagnostics``;
   the recorder keeps running and records the next episode.
@@ -71,7 +76,7 @@ from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.serialization import deserialize_message
 from sensor_msgs.msg import Image, JointState, Joy
-from std_msgs.msg import Bool, Float64MultiArray, String
+from std_msgs.msg import Bool, Float64, Float64MultiArray, String
 
 from .conversions import DIAG_ERROR, DIAG_OK, DIAG_WARN, diagnostic_array, diagnostic_status
 from .params import check_params, declare_and_read, param
@@ -107,13 +112,15 @@ KNOWN_TOPICS: dict[str, tuple[type, str]] = {
     m.INTERVENTION: (Bool, m.BOOL_TYPE),
     m.EXPERT_ACTION: (Float64MultiArray, m.FLOAT64_ARRAY_TYPE),
     m.EPISODE: (String, m.STRING_TYPE),
+    m.UNCERTAINTY: (Float64, m.FLOAT64_TYPE),
+    m.HELP_REQUEST: (Bool, m.BOOL_TYPE),
     GATE_STATE: (String, m.STRING_TYPE),
     MODEL_VERSION: (String, m.STRING_TYPE),
     MODEL: (String, m.STRING_TYPE),
 }
 DEFAULT_TOPICS: tuple[str, ...] = (
     m.JOINT_STATES, m.CAMERA_IMAGE, m.TASK, m.JOY, m.POLICY_ACTION, m.COMMANDS,
-    m.INTERVENTION, m.EXPERT_ACTION, m.EPISODE, GATE_STATE)
+    m.INTERVENTION, m.EXPERT_ACTION, m.EPISODE, GATE_STATE, m.UNCERTAINTY, m.HELP_REQUEST)
 
 #: Streams (joint states, commands, ...): reliable like their publishers, and a deep
 #: queue so a slow disk write never makes DDS drop a message of the episode.
@@ -203,6 +210,7 @@ class _Episode:
     start_delay_s: float
     counts: dict[str, int] = field(default_factory=dict)
     intervention: list[bool] = field(default_factory=list)
+    help: list[bool] = field(default_factory=list)
     steps: int = 0
     human_steps: int = 0
     dropped: int = 0
@@ -245,6 +253,7 @@ class RecorderNode(Node):
         self._handled: dict[int, int | None] = {}
         self._lock = threading.RLock()
         self.intervention = False
+        self.help_request = False
         self.policy_version = ''
         self.episodes_written = 0
         self.episodes_failed = 0
@@ -315,6 +324,8 @@ class RecorderNode(Node):
                 self._on_intervention(bool(deserialize_message(raw, Bool).data))
             elif topic == MODEL_VERSION:
                 self.policy_version = str(deserialize_message(raw, String).data)
+            elif topic == m.HELP_REQUEST:
+                self._on_help_request(bool(deserialize_message(raw, Bool).data))
             with self._lock:
                 ep = self._current
                 if ep is None:
@@ -342,6 +353,13 @@ class RecorderNode(Node):
             self.intervention = value
             if self._current is not None:
                 self._current.intervention.append(value)
+
+    def _on_help_request(self, value: bool) -> None:
+        """Track the episode's series of help request flags."""
+        with self._lock:
+            self.help_request = value
+            if self._current is not None:
+                self._current.help.append(value)
 
     def _on_episode_raw(self, raw: bytes, t_ns: int) -> None:
         """Open or close episodes on start / end events (keyed on the episode number)."""
@@ -392,6 +410,8 @@ class RecorderNode(Node):
         if self.intervention:
             # Control was with the human when the episode began.
             self._current.intervention.append(True)
+        if self.help_request:
+            self._current.help.append(True)
         self._write(self._current, m.EPISODE, raw, t_ns)
         self.get_logger().info(f'recording episode {episode} into {bag_dir.name}')
 
@@ -483,6 +503,11 @@ class RecorderNode(Node):
             'dt': repr(float(self.params.dt)), 'dropped': ep.dropped,
             'start_delay_s': f'{ep.start_delay_s:.3f}', 'session': self.session,
         }
+        if m.HELP_REQUEST in self.recorded_topics:
+            data['help_requests'] = count_takeovers(ep.help)
+        if m.EXPERT_ACTION in self.recorded_topics:
+            # The trainer counts new DAgger labels from this, without opening the bag.
+            data['expert_labels'] = ep.counts.get(m.EXPERT_ACTION, 0)
         for topic in self.recorded_topics:
             data[count_key(topic)] = ep.counts.get(topic, 0)
         return data

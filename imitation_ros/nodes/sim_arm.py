@@ -33,6 +33,9 @@ A thin adapter around :class:`~imitation_ros.sim.arm.ArmSim`:
   ``~/reset`` cut it short). After an end the arm stays where it is (joint
   states keep coming); ``~/reset`` (std_srvs/Trigger) starts a new episode at
   once, and with ``auto_reset`` one starts ``reset_delay_s`` after the end;
+* ``~/pause`` (std_srvs/SetBool): ``true`` lets the running episode finish and
+  starts no new one (joint states keep coming) until ``false``; for a
+  supervisor that wants the arm idle, e.g. while a new policy trains;
 * ``/diagnostics`` at 1 Hz: episode, steps, last command age, rejected commands.
 
 Topic names are relative, so they follow the node's namespace and remap freely.
@@ -51,7 +54,7 @@ from rclpy.node import Node
 from rclpy.time import Time
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Float64MultiArray, String
-from std_srvs.srv import Trigger
+from std_srvs.srv import SetBool, Trigger
 
 from .conversions import (array_from_msg, array_msg, DIAG_OK, DIAG_WARN, diagnostic_array,
                           diagnostic_status, image_msg, joint_state_msg)
@@ -148,6 +151,7 @@ class SimArmNode(Node):
         self._episodes_ended = 0
         self._successes = 0
         self._last_reason = ''
+        self._paused = False
         self._view = View(size=p.image_size)
 
         self._joint_pub = self.create_publisher(JointState, 'joint_states', STATE_QOS)
@@ -161,6 +165,7 @@ class SimArmNode(Node):
         self.create_subscription(Float64MultiArray, 'forward_position_controller/commands',
                                  self._on_command, COMMAND_QOS)
         self.create_service(Trigger, '~/reset', self._on_reset)
+        self.create_service(SetBool, '~/pause', self._on_pause)
 
         self.create_timer(1.0 / p.rate_hz, self._on_tick)
         if p.camera_hz > 0:
@@ -208,7 +213,7 @@ class SimArmNode(Node):
         now = self.get_clock().now()
         if self.sim.done:
             delay_ns = int(self.params.reset_delay_s * 1e9)
-            if (self.params.auto_reset and self._ended_at is not None
+            if (self.params.auto_reset and not self._paused and self._ended_at is not None
                     and (now - self._ended_at).nanoseconds >= delay_ns):
                 self._start_episode()
             else:
@@ -253,6 +258,19 @@ class SimArmNode(Node):
             return response
         response.success = True
         response.message = f'episode {self.sim.episode} started'
+        return response
+
+    def _on_pause(self, request: SetBool.Request, response: SetBool.Response) -> Any:
+        """``~/pause``: true = start no new episode after the running one; false = resume."""
+        was = self._paused
+        self._paused = bool(request.data)
+        if was and not self._paused and self.sim.done and self._ended_at is not None:
+            # Resume counts the pause as the reset delay: restart the clock of the delay.
+            self._ended_at = self.get_clock().now()
+        response.success = True
+        response.message = ('paused: no new episode starts' if self._paused else
+                            'resumed: episodes start again')
+        self.get_logger().info(response.message)
         return response
 
     def _on_camera(self) -> None:

@@ -70,6 +70,9 @@ class TrainerParams:
     seed: int = param(0, 'Training seed (incremented per version)', minimum=0,
                       maximum=2 ** 31 - 1)
     device: str = param('cpu', 'Training device', choices=('cpu', 'cuda'))
+    val_fraction: float = param(0.0, 'Fraction of episodes held out for the validation loss '
+                                '(0: train on every labelled sample)', minimum=0.0,
+                                maximum=0.5)
     features: str = param('planar-fk', 'Observation features', choices=('planar-fk', 'raw'))
     options_json: str = param('{}', 'Kind-specific options as a JSON object, e.g. '
                               '{"components": 5}')
@@ -166,7 +169,7 @@ class TrainerNode(Node):
         spec = JobSpec(data=(Path(p.data_dir),), out=out, version=version, policy=p.policy,
                        steps=p.train_steps, seed=p.seed + self._versions,
                        correction_weight=p.correction_weight, features=p.features,
-                       device=p.device, options=p.options())
+                       device=p.device, options=p.options(), val_fraction=p.val_fraction)
         self._job = TrainingJob(spec)
         self._requested = False
         self._trained_on = corrections

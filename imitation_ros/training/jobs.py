@@ -134,6 +134,11 @@ class JobSpec:
     """Training device."""
     options: tuple[str, ...] = field(default_factory=tuple)
     """Kind-specific KEY=VALUE options."""
+    val_fraction: float = 0.0
+    """Fraction of episodes held out for the validation loss. 0 by default: in the loop
+    every labelled sample counts (a held-out episode may be one of three demonstrations
+    or the only takeover of a kind), and which episodes are held out would change from
+    version to version."""
 
     def command(self) -> list[str]:
         """Return the child process command line."""
@@ -141,7 +146,8 @@ class JobSpec:
                '--data', *[str(p) for p in self.data], '--policy', self.policy,
                '--out', str(self.out), '--steps', str(self.steps), '--seed', str(self.seed),
                '--version', self.version, '--correction-weight', str(self.correction_weight),
-               '--features', self.features, '--device', self.device, '--no-progress']
+               '--features', self.features, '--device', self.device,
+               '--val-fraction', str(self.val_fraction), '--no-progress']
         for option in self.options:
             cmd += ['--option', option]
         return cmd

@@ -1,0 +1,482 @@
+# Copyright 2026 imitation_ros contributors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+``expert_labeler`` (node ``expert``): DAgger's expert, labelling every state the arm visits.
+
+A thin adapter around an :class:`~imitation_ros.dagger.expert.Expert` (in the sim the
+scripted demonstrator, :class:`~imitation_ros.dagger.expert.ScriptedSimExpert`; a
+planner can stand in on a real arm: pass ``expert=`` to the node's constructor):
+
+* ``joint_states`` (sensor_msgs/JointState, ``joint_names`` order): every new
+  joint state is labelled once, at once (in its callback): the expert's absolute
+  joint target (rad) goes to ``imitation/expert_action``
+  (std_msgs/Float64MultiArray, ``layout.dim[0].label`` = the joint names). The
+  label names the state it labels: ``layout.data_offset`` = 2 and the two leading
+  (padding) values are that joint state's header stamp (sec, nanosec), so a loader
+  matches label and state exactly, however late either reached the recorder
+  (:func:`label_msg`; readers that honour ``data_offset``, as every reader here
+  does, see just the n targets; a state stamped 0 gives a label without padding).
+  A repeated message (same non-zero header stamp) is not labelled again; one lacking
+  a joint of ``joint_names`` or with NaN is ignored (throttled warning, counted);
+* ``imitation/task`` (std_msgs/Float64MultiArray, ``TASK_LAYOUT``): the newest task;
+  when it is missing or older than ``obs_timeout_s`` (receive time) a joint state
+  gets no label, and ``/diagnostics`` says which input and how old (WARN): no
+  label beats a label for the wrong task;
+* ``imitation/episode`` (std_msgs/String JSON, transient local): a start event
+  (``"start"``: start joint positions, ``"task"``) resets the expert
+  (:meth:`Expert.reset`): the scripted expert's path starts at the episode's start
+  posture, and ``multi`` draws a new demonstrator. Starts of episodes up to the
+  current number (transient-local history) are skipped unless their ``"stamp"``
+  is newer. Without episode events (a real arm without an episode manager) a new
+  task vector starts a new episode at the next joint state, which becomes the start;
+* a task that changes during an episode replaces the episode's task and keeps
+  its start (no reset);
+* labels are published whether or not an episode runs: a recorder keeps only
+  those inside episodes, and a gate mixing in the expert (DAgger's beta) always
+  has a fresh one;
+* ``/diagnostics`` at 1 Hz (and at once, at most every 0.5 s, when the inputs go
+  stale or come back): expert, episode, labels published, states skipped and why,
+  input ages, errors, compute time;
+* an exception in the expert publishes nothing for that state, logs throttled and
+  shows as ERROR on ``/diagnostics``; no callback raises.
+
+Topic names are relative, so they follow the node's namespace and remap freely.
+"""
+
+from __future__ import annotations
+
+import array
+from dataclasses import dataclass
+import json
+import sys
+import time
+from typing import Any, Optional
+
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+import numpy as np
+from rclpy.node import Node
+from rclpy.time import Time
+from sensor_msgs.msg import JointState
+from std_msgs.msg import Float64MultiArray, String
+
+from .conversions import (array_from_msg, array_msg, DIAG_ERROR, DIAG_OK, DIAG_WARN,
+                          diagnostic_array, diagnostic_status, joint_positions)
+from .params import check_params, declare_and_read, param
+from .qos import DIAGNOSTICS_QOS, EPISODE_QOS, STATE_QOS
+from ..dagger.expert import DEFAULT_COMMIT_M, Expert, SCRIPTED_EXPERTS, ScriptedSimExpert
+from ..errors import ConfigError, ImitationError
+from ..sim.arm import ArmConfig, Task, TASK_LAYOUT
+from ..sim.experts import DemonstratorStyle
+from .spin import spin_node
+
+NODE_NAME = 'expert'
+#: Period of ``/diagnostics`` (s).
+DIAGNOSTICS_PERIOD_S = 1.0
+#: Seconds between two repeats of the same throttled warning or error.
+WARN_THROTTLE_S = 2.0
+#: Shortest interval between two extra /diagnostics reports on input status changes (s).
+IMMEDIATE_DIAG_MIN_S = 0.5
+#: Leading padding values of a label: the labelled joint state's stamp (sec, nanosec).
+STAMP_PADDING = 2
+#: Inputs, as named in diagnostics.
+JOINT_STATES, TASK = 'joint_states', 'imitation/task'
+
+_STYLE = DemonstratorStyle()
+
+
+@dataclass(frozen=True)
+class ExpertParams:
+    """Parameters of ``expert_labeler`` (see config/expert.yaml)."""
+
+    expert: str = param('nearest', "Scripted expert: 'above' / 'below' (that side of the "
+                        "obstacle), 'multi' (a new demonstrator per episode) or 'nearest' "
+                        '(the side the arm is nearer to, latched per episode)',
+                        choices=SCRIPTED_EXPERTS)
+    joint_names: tuple[str, ...] = param(('joint1', 'joint2', 'joint3'),
+                                         'Joint names, base to tip, read from joint_states; '
+                                         'the order of the labels')
+    link_lengths: tuple[float, ...] = param((1.0, 0.8, 0.6), 'Link lengths of the arm, base '
+                                            'to tip', unit='m', minimum=1e-3, maximum=100.0)
+    joint_lower: tuple[float, ...] = param((-2.2, -2.8, -2.8), 'Lower joint limits (labels '
+                                           'keep 0.02 rad inside)', unit='rad', minimum=-100.0,
+                                           maximum=100.0)
+    joint_upper: tuple[float, ...] = param((2.2, 2.8, 2.8), 'Upper joint limits (labels keep '
+                                           '0.02 rad inside)', unit='rad', minimum=-100.0,
+                                           maximum=100.0)
+    max_joint_speed: float = param(1.5, 'Largest joint speed of the arm; the expert moves at '
+                                   'speed times it', unit='rad/s', minimum=0.01, maximum=20.0)
+    dt: float = param(0.05, "Control period of the arm (its joint_states period): a label is "
+                      'the target for one period ahead', unit='s', minimum=1e-4, maximum=10.0)
+    speed: float = param(_STYLE.speed, 'Fraction of max_joint_speed the expert uses (not '
+                         'multi)', unit='1', minimum=0.01, maximum=1.0)
+    clearance: float = param(_STYLE.clearance, 'Distance the expert path keeps from the '
+                             'obstacle surface (not multi)', unit='m', minimum=1e-3,
+                             maximum=10.0)
+    lookahead: float = param(_STYLE.lookahead, 'Distance ahead along the path the expert '
+                             'steers to; longer is smoother (not multi)', unit='m',
+                             minimum=1e-3, maximum=10.0)
+    entry: float = param(_STYLE.entry, 'Where the path meets the arc around the obstacle, as a '
+                         'fraction of pi (not multi)', unit='pi rad', minimum=0.5, maximum=1.0)
+    commit_m: float = param(DEFAULT_COMMIT_M, "nearest: one side's path must be this much "
+                            'nearer to the end effector to latch that side', unit='m',
+                            minimum=1e-4, maximum=10.0)
+    obs_timeout_s: float = param(0.25, 'Largest age of the task when a joint state arrives; '
+                                 'older or missing: no label', unit='s', minimum=0.001,
+                                 maximum=60.0)
+    seed: int = param(0, "Seed of the 'multi' demonstrator draws", minimum=0,
+                      maximum=2 ** 31 - 1)
+
+    def __post_init__(self) -> None:
+        check_params(self)
+        n = len(self.link_lengths)
+        for name in ('joint_names', 'joint_lower', 'joint_upper'):
+            if len(getattr(self, name)) != n:
+                raise ConfigError(f'parameter {name} has {len(getattr(self, name))} entries but '
+                                  f'link_lengths has {n}; give one per joint, base to tip')
+        if n < 2 or len(set(self.joint_names)) != n or not all(self.joint_names):
+            raise ConfigError(f'parameter joint_names must be {n} (at least 2) distinct '
+                              f'non-empty names, got {list(self.joint_names)}')
+        self.arm_config()
+        self.style()
+
+    def arm_config(self) -> ArmConfig:
+        """Return the arm the expert drives (raises ConfigError on inconsistent limits)."""
+        return ArmConfig(link_lengths=self.link_lengths, joint_lower=self.joint_lower,
+                         joint_upper=self.joint_upper, max_joint_speed=self.max_joint_speed,
+                         dt=self.dt, joint_names=self.joint_names)
+
+    def style(self) -> DemonstratorStyle:
+        """Return the demonstrator's speed, clearance, lookahead and entry (side: ``expert``)."""
+        return DemonstratorStyle(speed=self.speed, clearance=self.clearance,
+                                 lookahead=self.lookahead, entry=self.entry)
+
+    def make_expert(self) -> ScriptedSimExpert:
+        """Return the scripted expert these parameters describe."""
+        return ScriptedSimExpert(self.arm_config(), self.expert, style=self.style(),
+                                 seed=self.seed, commit_m=self.commit_m)
+
+
+def label_msg(action: np.ndarray, label: str, stamp: tuple[int, int]) -> Float64MultiArray:
+    """
+    Build the label of one joint state: the targets, after the state's stamp as padding.
+
+    :param action: absolute joint targets, shape (n,), rad.
+    :param label: the joint names, comma-separated (``layout.dim[0].label``).
+    :param stamp: header stamp (sec, nanosec) of the labelled joint state; (0, 0): none,
+        and the message has no padding.
+    """
+    msg = array_msg(action, label)
+    if stamp != (0, 0):
+        msg.layout.data_offset = STAMP_PADDING
+        msg.data = array.array('d', [float(stamp[0]), float(stamp[1]), *msg.data])
+    return msg
+
+
+def _age(at_ns: Optional[int], now_ns: int) -> Optional[float]:
+    return None if at_ns is None else (now_ns - at_ns) * 1e-9
+
+
+def _fmt_age(age: Optional[float]) -> Any:
+    return 'never' if age is None else round(age, 3)
+
+
+class ExpertLabelerNode(Node):
+    """
+    The DAgger expert as a ROS 2 node (node name ``expert``).
+
+    :param expert: the expert to ask; None: the scripted sim expert of the
+        ``expert`` parameter. It is called from the node's callbacks only.
+    :param kwargs: passed to ``rclpy.node.Node`` (``parameter_overrides``,
+        ``context``, ``namespace``...).
+    :raises ConfigError: a parameter is invalid (the node is destroyed first).
+    """
+
+    def __init__(self, expert: Optional[Expert] = None, **kwargs: Any) -> None:
+        super().__init__(NODE_NAME, **kwargs)
+        try:
+            self.params = declare_and_read(self, ExpertParams)
+            self.expert: Expert = expert if expert is not None else self.params.make_expert()
+        except ConfigError:
+            self.destroy_node()
+            raise
+        p = self.params
+        self._label = ','.join(p.joint_names)
+        self._n = len(p.joint_names)
+        # Episode: number and start stamp (events), the task in use (with its start).
+        self.episode: Optional[int] = None
+        self._start_stamp: Optional[float] = None
+        self._running = False
+        self._uses_events = False
+        self._task: Optional[Task] = None
+        self._pending_reset = False
+        # Newest task vector and joint state, with node-clock receive times (ns).
+        self._task_vector: Optional[np.ndarray] = None
+        self._task_at: Optional[int] = None
+        self._state_at: Optional[int] = None
+        self._last_stamp: Optional[tuple[int, int]] = None
+        # Counters and status.
+        self._states = self._labels = self._skipped = self._duplicates = 0
+        self._bad_messages = self._errors = self._errors_reported = 0
+        self._resets = 0
+        self._last_error = ''
+        self._last_bad = ''
+        self._stale_key: tuple[str, ...] = ()
+        self._stale_text = ''
+        self._immediate_diag_at: Optional[int] = None
+        self._compute_ms: list[float] = []
+
+        self._label_pub = self.create_publisher(Float64MultiArray, 'imitation/expert_action',
+                                                STATE_QOS)
+        self._diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics',
+                                               DIAGNOSTICS_QOS)
+        # Created first, so an episode start waiting beside a joint state is handled first.
+        self.create_subscription(String, 'imitation/episode', self._on_episode, EPISODE_QOS)
+        self.create_subscription(Float64MultiArray, 'imitation/task', self._on_task, STATE_QOS)
+        self.create_subscription(JointState, 'joint_states', self._on_joint_state, STATE_QOS)
+        self.create_timer(DIAGNOSTICS_PERIOD_S, self._on_diagnostics)
+        self.get_logger().info(
+            f'expert {self.expert.describe()} labelling every joint state of '
+            f'{list(p.joint_names)} on imitation/expert_action (control period {p.dt:g} s)')
+
+    # --- inputs -----------------------------------------------------------------------
+
+    def _now_ns(self) -> int:
+        return self.get_clock().now().nanoseconds
+
+    def _on_episode(self, msg: String) -> None:
+        """Reset the expert on a start event; note the end of the episode."""
+        try:
+            self._handle_episode(msg)
+        except Exception as exc:  # noqa: BLE001 - a callback never raises
+            self._errors += 1
+            self._last_error = f'episode event: {type(exc).__name__}: {exc}'
+            self.get_logger().error(self._last_error, throttle_duration_sec=WARN_THROTTLE_S)
+
+    def _handle_episode(self, msg: String) -> None:
+        try:
+            event = json.loads(msg.data)
+            kind = event['event']
+            episode = int(event['episode'])
+        except (ValueError, TypeError, KeyError) as exc:
+            self._bad(f'ignoring imitation/episode message {msg.data[:80]!r}: {exc!r}; '
+                      'expected JSON with "event" and "episode"')
+            return
+        self._uses_events = True
+        stamp = event.get('stamp')
+        if isinstance(stamp, bool) or not isinstance(stamp, (int, float)):
+            stamp = None  # without stamps, episode numbers alone order the events
+        newer = (stamp is not None and self._start_stamp is not None
+                 and stamp > self._start_stamp)
+        if kind == 'start':
+            if self.episode is not None and episode <= self.episode and not newer:
+                return  # a repeat, or history of an episode already seen (transient local)
+            self.episode = episode
+            self._start_stamp = stamp
+            try:
+                vector = np.asarray(event['task'], dtype=np.float64)
+                start = np.asarray(event['start'], dtype=np.float64)
+                if start.shape != (self._n,) or not np.all(np.isfinite(start)):
+                    raise ConfigError(f'"start" must be {self._n} finite joint positions, '
+                                      f'got {start.tolist()}')
+                task = Task.from_vector(vector, start)
+            except (KeyError, TypeError, ValueError, ImitationError) as exc:
+                self._running = False
+                self._bad(f'episode {episode}: start event without a usable "task" and '
+                          f'"start" ({exc!r}); the next task vector and joint state start it')
+                self._pending_reset = True
+                return
+            self._begin(task, why=f'episode {episode}')
+            # The start event carries the episode's task: it is current from now on.
+            self._task_vector, self._task_at = task.vector(), self._now_ns()
+            self._running = True
+        elif kind == 'end':
+            if self.episode is None or episode >= self.episode:
+                self.episode = episode
+                self._running = False
+
+    def _on_task(self, msg: Float64MultiArray) -> None:
+        try:
+            vector = array_from_msg(msg, len(TASK_LAYOUT), what='task')
+        except ImitationError as exc:
+            self._bad(f'ignoring imitation/task: {exc}')
+            return
+        try:
+            changed = self._task is None or not np.allclose(vector, self._task.vector(),
+                                                            atol=1e-9)
+            self._task_vector, self._task_at = vector, self._now_ns()
+            if not changed:
+                return
+            if self._uses_events and self._running and self._task is not None:
+                # Goal or obstacle moved during the episode: same start, no reset.
+                self._task = Task.from_vector(vector, self._task.start)
+                self.get_logger().info(f'episode {self.episode}: task changed to '
+                                       f'{vector.tolist()}')
+                return
+            # No episode running that we know of: a new task starts a new episode at
+            # the next joint state, which is its start posture.
+            self._pending_reset = True
+        except Exception as exc:  # noqa: BLE001 - a callback never raises
+            self._errors += 1
+            self._last_error = f'task: {type(exc).__name__}: {exc}'
+            self.get_logger().error(self._last_error, throttle_duration_sec=WARN_THROTTLE_S)
+
+    def _on_joint_state(self, msg: JointState) -> None:
+        """Label this state once: the expert's action for it, or nothing (stale, error)."""
+        now = self._now_ns()
+        try:
+            q = joint_positions(msg, self.params.joint_names)
+        except ImitationError as exc:
+            self._bad(f'ignoring joint_states: {exc}')
+            return
+        try:
+            stamp = (int(msg.header.stamp.sec), int(msg.header.stamp.nanosec))
+            if stamp != (0, 0) and stamp == self._last_stamp:
+                self._duplicates += 1
+                return
+            self._last_stamp = stamp
+            self._states += 1
+            self._state_at = now
+            self._label_state(q, now, stamp)
+        except Exception as exc:  # noqa: BLE001 - a callback never raises: no label
+            self._errors += 1
+            self._last_error = f'{type(exc).__name__}: {exc}'
+            self.get_logger().error(f'no expert label for this state: {self._last_error}',
+                                    throttle_duration_sec=WARN_THROTTLE_S)
+
+    # --- labelling --------------------------------------------------------------------
+
+    def _begin(self, task: Task, why: str) -> None:
+        """Start an episode at ``task.start``: reset the expert."""
+        self._task = task
+        self._pending_reset = False
+        self._resets += 1
+        self.expert.reset(task)
+        self.get_logger().info(f'{why}: expert {self.expert.describe()} from start '
+                               f'{np.round(task.start, 3).tolist()}')
+
+    def _label_state(self, q: np.ndarray, now: int, stamp: tuple[int, int]) -> None:
+        stale = self._stale_inputs(now)
+        self._skipped += int(bool(stale))
+        self._note_stale(stale, now)
+        if stale:
+            return
+        assert self._task_vector is not None
+        if self._pending_reset or self._task is None:
+            self._begin(Task.from_vector(self._task_vector, q),
+                        why=f'new task {self._task_vector.tolist()}')
+        assert self._task is not None
+        start = time.perf_counter()  # wall time: the node clock may be simulated
+        try:
+            action = np.asarray(self.expert.action(q, self._task), dtype=np.float64)
+            if action.shape != q.shape or not np.all(np.isfinite(action)):
+                raise ConfigError(f'expert {self.expert.describe()} returned '
+                                  f'{action.tolist()}; expected {len(q)} finite joint targets')
+            msg = label_msg(action, self._label, stamp)
+        except Exception as exc:  # noqa: BLE001 - a callback never raises: no label
+            self._errors += 1
+            self._last_error = f'{type(exc).__name__}: {exc}'
+            self.get_logger().error(f'no expert label for this state: {self._last_error}',
+                                    throttle_duration_sec=WARN_THROTTLE_S)
+            return
+        self._label_pub.publish(msg)
+        self._labels += 1
+        self._compute_ms.append((time.perf_counter() - start) * 1e3)
+
+    def _stale_inputs(self, now: int) -> list[tuple[str, Optional[float]]]:
+        """Return (input, age or None) for the task when missing or too old."""
+        age = _age(self._task_at, now)
+        if self._task_vector is None or age is None or age > self.params.obs_timeout_s:
+            return [(TASK, age)]
+        return []
+
+    def _note_stale(self, stale: list[tuple[str, Optional[float]]], now: int) -> None:
+        limit = self.params.obs_timeout_s
+        self._stale_text = '; '.join(
+            f'{name} never received' if age is None
+            else f'{name} {age:.3f} s old (> {limit:g} s)' for name, age in stale)
+        if stale:
+            self.get_logger().warning(f'not labelling: {self._stale_text}',
+                                      throttle_duration_sec=WARN_THROTTLE_S)
+        key = tuple(name for name, _ in stale)
+        if key != self._stale_key:
+            self._stale_key = key
+            last = self._immediate_diag_at
+            if last is None or (now - last) * 1e-9 >= IMMEDIATE_DIAG_MIN_S:
+                self._immediate_diag_at = now
+                self._publish_diagnostics(periodic=False)
+
+    def _bad(self, text: str) -> None:
+        self._bad_messages += 1
+        self._last_bad = text
+        self.get_logger().warning(text, throttle_duration_sec=WARN_THROTTLE_S)
+
+    # --- diagnostics ------------------------------------------------------------------
+
+    def _on_diagnostics(self) -> None:
+        self._publish_diagnostics(periodic=True)
+
+    def _publish_diagnostics(self, periodic: bool) -> None:
+        try:
+            now = self.get_clock().now()
+            status = self._status(now)
+            self._diag_pub.publish(diagnostic_array([status], now.to_msg()))
+        except Exception as exc:  # noqa: BLE001 - diagnostics must not take the node down
+            self.get_logger().error(f'diagnostics failed: {exc}',
+                                    throttle_duration_sec=WARN_THROTTLE_S)
+        if periodic:
+            self._errors_reported = self._errors
+            self._compute_ms.clear()
+
+    def _status(self, now: Time) -> DiagnosticStatus:
+        now_ns = now.nanoseconds
+        limit = self.params.obs_timeout_s
+        state_age = _age(self._state_at, now_ns)
+        new_errors = self._errors - self._errors_reported
+        if new_errors:
+            level, message = DIAG_ERROR, (f'{new_errors} states not labelled: '
+                                          f'{self._last_error}')
+        elif state_age is None:
+            level, message = DIAG_WARN, f'not labelling: {JOINT_STATES} never received'
+        elif state_age > limit:
+            level, message = DIAG_WARN, (f'not labelling: {JOINT_STATES} {state_age:.3f} s '
+                                         f'old (> {limit:g} s)')
+        elif self._stale_key:
+            level, message = DIAG_WARN, f'not labelling: {self._stale_text}'
+        else:
+            level, message = DIAG_OK, f'labelling with {self.expert.describe()}'
+        times = self._compute_ms
+        values: dict[str, Any] = {
+            'expert': self.expert.describe(), 'episode': -1 if self.episode is None
+            else self.episode, 'episode_running': self._running, 'resets': self._resets,
+            'joint_states': self._states, 'labels_published': self._labels,
+            'states_skipped': self._skipped, 'duplicate_states': self._duplicates,
+            'bad_messages': self._bad_messages, 'last_bad_message': self._last_bad,
+            'errors': self._errors, 'last_error': self._last_error,
+            'stale_inputs': self._stale_text,
+            'joint_states_age_s': _fmt_age(state_age),
+            'task_age_s': _fmt_age(_age(self._task_at, now_ns)),
+            'compute_ms_mean': float(np.mean(times)) if times else 'n/a',
+            'compute_ms_max': float(np.max(times)) if times else 'n/a'}
+        return diagnostic_status(f'{self.get_name()}: labelling', level, message, values,
+                                 hardware_id=self.get_fully_qualified_name())
+
+
+def main(args: list[str] | None = None) -> int:
+    """Run ``expert_labeler`` until shut down; returns 1 (after logging why) on a bad parameter."""
+    return spin_node(ExpertLabelerNode, NODE_NAME, args)
+
+
+if __name__ == '__main__':
+    sys.exit(main())
