@@ -19,6 +19,10 @@
   (success, spread over seeds, mode coverage), table and rollout plot.
 - ``latency``: ONNX Runtime against PyTorch eager per kind, p50/p99, and the two
   diffusion exports.
+- ``help``: the same policy, tasks and seeds with and without help requests
+  (doubt above a calibrated threshold holds the arm and asks the operator).
+- ``dagger``: the compounding-error study: BC on more and more demonstrations
+  against DAgger and HG-DAgger (simulated operator), success per expert label.
 
 These take minutes; they print numbers and write files, they are not tests.
 """
@@ -28,11 +32,12 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+import sys
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register ``benchmark``."""
-    p = sub.add_parser('benchmark', help='run a study (expressivity, latency)',
+    p = sub.add_parser('benchmark', help='run a study (expressivity, latency, dagger)',
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     which = p.add_subparsers(dest='study', metavar='STUDY')
     which.required = True
@@ -44,8 +49,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     e.add_argument('--seeds', type=int, default=3, help='training seeds per model')
     e.add_argument('--steps', action='append', default=[], metavar='KIND=N',
                    help='gradient steps for a kind (defaults: mse 2000, gmm 3000, ar 3000, '
-                   'diffusion 8000)')
+                   'diffusion 24000)')
     e.add_argument('--kinds', default='mse,gmm,ar,diffusion')
+    e.add_argument('--device', default='cpu', choices=('cpu', 'cuda'),
+                   help='where the policies train (evaluation runs on the CPU)')
+    e.add_argument('--workers', type=int, default=1,
+                   help='cells trained and evaluated at once, one process each')
     e.add_argument('--no-progress', action='store_true')
     e.set_defaults(func=run_expressivity_cmd)
     la = which.add_parser('latency', help='ONNX Runtime vs PyTorch eager per kind')
@@ -53,6 +62,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     la.add_argument('--calls', type=int, default=1000)
     la.add_argument('--no-progress', action='store_true')
     la.set_defaults(func=run_latency_cmd)
+    hp = which.add_parser('help', help='the same policy with and without help requests')
+    hp.add_argument('--out', type=Path, default=Path('results/help'))
+    hp.add_argument('--kind', default='mse', help='policy kind (default mse)')
+    hp.add_argument('--train-episodes', type=int, default=50)
+    hp.add_argument('--steps', type=int, default=2000, help='gradient steps')
+    hp.add_argument('--calib-episodes', type=int, default=100)
+    hp.add_argument('--eval-episodes', type=int, default=200)
+    hp.add_argument('--false-alarm-rate', type=float, default=0.05)
+    hp.add_argument('--seed', type=int, default=0)
+    hp.add_argument('--no-progress', action='store_true')
+    hp.set_defaults(func=run_help_cmd)
+    add_dagger_parser(which)
 
 
 def run_expressivity_cmd(args: argparse.Namespace) -> int:
@@ -62,7 +83,8 @@ def run_expressivity_cmd(args: argparse.Namespace) -> int:
                      eval_episodes=args.eval_episodes, seeds=tuple(range(args.seeds)),
                      kinds=tuple(args.kinds.split(',')),
                      steps={k: int(v) for k, v in (s.split('=', 1) for s in args.steps)},
-                     progress=not args.no_progress)
+                     progress=not args.no_progress, device=args.device,
+                     workers=max(1, args.workers))
     print((args.out / 'table.md').read_text())
     print(f'wrote {args.out / "table.md"} and {args.out / "rollouts.png"}')
     return 0
@@ -76,4 +98,68 @@ def run_latency_cmd(args: argparse.Namespace) -> int:
     (args.out / 'table.md').write_text(table + '\n')
     (args.out / 'latency.json').write_text(json.dumps(rows, indent=1))
     print(table)
+    return 0
+
+
+def add_dagger_parser(which: argparse._SubParsersAction) -> None:
+    """Register ``benchmark dagger``."""
+    d = which.add_parser('dagger', help='compounding error: BC vs DAgger vs HG-DAgger per label')
+    d.add_argument('--out', type=Path, default=Path('results/dagger'))
+    d.add_argument('--seeds', type=int, default=3, help='training seeds (default 3)')
+    d.add_argument('--episodes', type=int, default=None,
+                   help='evaluation episodes per model (default 100; --quick 20)')
+    d.add_argument('--rounds', type=int, default=None,
+                   help='DAgger / HG-DAgger rounds (default 6; --quick 2)')
+    d.add_argument('--episodes-per-round', type=int, default=None,
+                   help='rollouts per round (default 4; --quick 2)')
+    d.add_argument('--bc-demos', default=None, metavar='N,N,...',
+                   help='BC ladder of demonstration counts (default 1,2,4,8,16,32,64)')
+    d.add_argument('--initial-demos', type=int, default=None,
+                   help='demonstrations DAgger and HG-DAgger start from (on the ladder; '
+                   'default 1)')
+    d.add_argument('--steps', type=int, default=None,
+                   help='gradient steps per model (default 1000; --quick 150)')
+    d.add_argument('--noise', type=float, default=None,
+                   help='actuation noise, std per joint and control period (rad; default 0.01)')
+    d.add_argument('--kind', default=None, help='policy kind (default mse)')
+    d.add_argument('--methods', default='bc,dagger,hg_dagger',
+                   help='methods to run (bc is always needed: the others start from it)')
+    d.add_argument('--quick', action='store_true',
+                   help='a smoke run of a minute or two (small ladder, 2 rounds, 20 episodes)')
+    d.add_argument('--no-progress', action='store_true')
+    d.set_defaults(func=run_dagger_cmd)
+
+
+def run_dagger_cmd(args: argparse.Namespace) -> int:
+    """Run the compounding-error study and print the table."""
+    from ..studies.dagger import QUICK, run_dagger_study, StudyConfig
+    settings = dict(QUICK) if args.quick else {}
+    given = {'eval_episodes': args.episodes, 'rounds': args.rounds,
+             'episodes_per_round': args.episodes_per_round,
+             'initial_demos': args.initial_demos, 'train_steps': args.steps,
+             'actuation_noise': args.noise, 'kind': args.kind}
+    settings.update({k: v for k, v in given.items() if v is not None})
+    if args.bc_demos:
+        settings['bc_demos'] = tuple(int(v) for v in args.bc_demos.split(','))
+    if args.seeds < 1:
+        print('error: --seeds must be >= 1', file=sys.stderr)
+        return 2
+    run_dagger_study(args.out, StudyConfig(**settings), seeds=tuple(range(args.seeds)),
+                     progress=not args.no_progress, methods=tuple(args.methods.split(',')))
+    print((args.out / 'table.md').read_text())
+    print(f'wrote {args.out / "table.md"}, {args.out / "curve.png"} and '
+          f'{args.out / "cells.json"}')
+    return 0
+
+
+def run_help_cmd(args: argparse.Namespace) -> int:
+    """Run the help-request study and print the table."""
+    from ..studies.help import HelpStudyConfig, run_help_study
+    config = HelpStudyConfig(kind=args.kind, train_episodes=args.train_episodes,
+                             steps=args.steps, calib_episodes=args.calib_episodes,
+                             eval_episodes=args.eval_episodes,
+                             false_alarm_rate=args.false_alarm_rate, seed=args.seed)
+    run_help_study(args.out, config, progress=not args.no_progress)
+    print((args.out / 'table.md').read_text())
+    print(f'wrote {args.out / "table.md"} and {args.out / "help.png"}')
     return 0
