@@ -187,8 +187,10 @@ def test_beta_mixing_executes_the_expert_at_the_configured_rate(dagger_demo,
         _wait_for(lambda: watch.sources(1.0).count('expert') >= 60, 60,
                   'decisions at beta 1')
         at_one = watch.sources(1.0)
-        # A decision with no fresh label (none yet, or the loaded executor delayed it past
-        # expert_timeout_s) falls back to the policy: rare.
+        # Until the expert node's first label arrives the gate falls back to the policy
+        # (by design): count from the first expert decision on. After that, a decision with
+        # no fresh label (the loaded executor delayed it past expert_timeout_s) is rare.
+        at_one = at_one[at_one.index('expert'):]
         assert at_one.count('policy') <= max(2, 0.05 * len(at_one))
         assert at_one.count('expert') >= 60
         set_gate_beta(gate, 0.0)
