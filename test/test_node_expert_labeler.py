@@ -39,6 +39,7 @@ from rclpy.parameter import Parameter
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray, String
 import yaml
+from ros_harness import poll_until
 
 ROOT = Path(__file__).resolve().parents[1]
 DOMAIN_ID = 78
@@ -49,13 +50,7 @@ ABOVE = ScriptedExpert(config=CONFIG, style=DemonstratorStyle(side=1))
 
 def wait_for(predicate: Callable[[], Any], timeout: float = TIMEOUT_S, what: str = '') -> Any:
     """Poll ``predicate`` until it returns something truthy; fail after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.005)
-    pytest.fail(f'timed out after {timeout} s waiting for {what or predicate}')
+    return poll_until(predicate, timeout, what)
 
 
 class Probe(Node):

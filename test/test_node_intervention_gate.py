@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 import threading
-import time
 from typing import Any, Callable
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
@@ -31,7 +30,6 @@ from imitation_ros.sim.arm import ArmConfig, end_effector
 import numpy as np
 import pytest
 from rclpy.context import Context
-from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.parameter_client import AsyncParameterClient
@@ -39,6 +37,7 @@ from sensor_msgs.msg import JointState, Joy
 from std_msgs.msg import Bool, Float64, Float64MultiArray, String
 from trajectory_msgs.msg import JointTrajectory
 import yaml
+from ros_harness import poll_until, Spinner
 
 ROOT = Path(__file__).resolve().parents[1]
 DOMAIN_ID = '72'
@@ -56,13 +55,7 @@ NO_STATE_NS = 'nostate'
 
 def wait_for(predicate: Callable[[], Any], timeout: float = TIMEOUT_S, what: str = '') -> Any:
     """Poll ``predicate`` until it returns something truthy; fail after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.005)
-    pytest.fail(f'timed out after {timeout} s waiting for {what or predicate}')
+    return poll_until(predicate, timeout, what)
 
 
 class Probe(Node):
@@ -236,25 +229,10 @@ def harness(ros: Context) -> tuple[InterventionGateNode, Probe]:
     no_state = InterventionGateNode(context=ros, namespace=NO_STATE_NS,
                                     parameter_overrides=overrides)
     probe = Probe(ros)
-    executor = SingleThreadedExecutor(context=ros)
-    for node in (gate, no_state, probe):
-        executor.add_node(node)
-    stop = threading.Event()
-
-    def spin() -> None:
-        while not stop.is_set():
-            executor.spin_once(timeout_sec=0.05)
-
-    thread = threading.Thread(target=spin, daemon=True)
-    thread.start()
+    spinner = Spinner(ros, gate, no_state, probe)
     wait_for(lambda: probe.commands, what='the first command')
     yield gate, probe
-    stop.set()
-    thread.join(timeout=5.0)
-    executor.shutdown()
-    probe.destroy_node()
-    no_state.destroy_node()
-    gate.destroy_node()
+    spinner.close()
 
 
 def test_policy_action_passes_through_with_both_outputs(

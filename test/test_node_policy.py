@@ -37,12 +37,12 @@ from imitation_ros.training.export import export_policy
 import numpy as np
 import pytest
 from rclpy.context import Context
-from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from std_msgs.msg import Bool, Float64, Float64MultiArray, String
 import torch
 import yaml
+from ros_harness import poll_until, Spinner
 
 ROOT = Path(__file__).resolve().parents[1]
 DOMAIN_ID = '73'
@@ -58,13 +58,7 @@ FEED_PERIOD_S = 0.02
 
 def wait_for(predicate: Callable[[], Any], timeout: float = TIMEOUT_S, what: str = '') -> Any:
     """Poll ``predicate`` until it returns something truthy; fail after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.005)
-    pytest.fail(f'timed out after {timeout} s waiting for {what or predicate}')
+    return poll_until(predicate, timeout, what)
 
 
 def _spec(joints: tuple[str, ...] = JOINTS, seed: int = 0, state_std: Optional[float] = None,
@@ -239,23 +233,9 @@ def harness(ros: Context, models: dict[str, str]) -> tuple[PolicyNode, Probe]:
     overrides = [Parameter('model_path', value=models['v1'])]
     node = PolicyNode(context=ros, parameter_overrides=overrides)
     probe = Probe(ros)
-    executor = SingleThreadedExecutor(context=ros)
-    executor.add_node(node)
-    executor.add_node(probe)
-    stop = threading.Event()
-
-    def spin() -> None:
-        while not stop.is_set():
-            executor.spin_once(timeout_sec=0.05)
-
-    thread = threading.Thread(target=spin, daemon=True)
-    thread.start()
+    spinner = Spinner(ros, node, probe)
     yield node, probe
-    stop.set()
-    thread.join(timeout=5.0)
-    executor.shutdown()
-    probe.destroy_node()
-    node.destroy_node()
+    spinner.close()
 
 
 def _values(status: DiagnosticStatus) -> dict[str, str]:

@@ -35,11 +35,11 @@ from imitation_ros.nodes.recorder import count_key, main, RecorderNode
 import numpy as np
 import pytest
 from rclpy.context import Context
-from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import Joy, JointState
 from std_msgs.msg import Bool, Float64, Float64MultiArray, String
+from ros_harness import poll_until, Spinner
 
 ROOT = Path(__file__).resolve().parents[1]
 DOMAIN_ID = '74'
@@ -60,13 +60,7 @@ DOUBT, HELP = '/imitation/uncertainty', '/imitation/help_request'
 
 def wait_for(predicate: Callable[[], Any], timeout: float = TIMEOUT_S, what: str = '') -> Any:
     """Poll ``predicate`` until it returns something truthy; fail after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.005)
-    pytest.fail(f'timed out after {timeout} s waiting for {what or predicate}')
+    return poll_until(predicate, timeout, what)
 
 
 class Probe(Node):
@@ -140,27 +134,13 @@ def harness(ros: Context, tmp_path_factory: pytest.TempPathFactory) -> dict[str,
     rec = RecorderNode(context=ros, parameter_overrides=[
         Parameter('data_dir', value=str(data)), Parameter('session', value='live')])
     probe = Probe(ros)
-    executor = SingleThreadedExecutor(context=ros)
-    executor.add_node(rec)
-    executor.add_node(probe)
-    stop = threading.Event()
-
-    def spin() -> None:
-        while not stop.is_set():
-            executor.spin_once(timeout_sec=0.05)
-
-    thread = threading.Thread(target=spin, daemon=True)
-    thread.start()
-    env = {'ros': ros, 'rec': rec, 'probe': probe, 'executor': executor,
+    spinner = Spinner(ros, rec, probe)
+    env = {'ros': ros, 'rec': rec, 'probe': probe, 'executor': spinner.executor,
            'session': data / 'live'}
     probe.model_pub.publish(String(data=MODEL_VERSION))
     wait_for(lambda: rec.policy_version == MODEL_VERSION, what='the model version')
     yield env
-    stop.set()
-    thread.join(timeout=5.0)
-    executor.shutdown()
-    probe.destroy_node()
-    rec.destroy_node()
+    spinner.close()
 
 
 def record_episode(env: dict[str, Any], episode: int, steps: int = 30,

@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 import threading
-import time
 from typing import Any, Callable
 
 from diagnostic_msgs.msg import DiagnosticArray
@@ -33,13 +32,13 @@ from imitation_ros.sim.experts import make_expert
 import numpy as np
 import pytest
 from rclpy.context import Context
-from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Float64MultiArray, String
 from std_srvs.srv import Trigger
 import yaml
+from ros_harness import poll_until, Spinner
 
 ROOT = Path(__file__).resolve().parents[1]
 DOMAIN_ID = '71'
@@ -51,13 +50,7 @@ TIMEOUT_S = 10.0
 
 def wait_for(predicate: Callable[[], Any], timeout: float = TIMEOUT_S, what: str = '') -> Any:
     """Poll ``predicate`` until it returns something truthy; fail after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.005)
-    pytest.fail(f'timed out after {timeout} s waiting for {what or predicate}')
+    return poll_until(predicate, timeout, what)
 
 
 class Probe(Node):
@@ -147,23 +140,9 @@ def harness(ros: Context) -> tuple[SimArmNode, Probe]:
     overrides = [Parameter(k, value=v) for k, v in OVERRIDES.items()]
     sim = SimArmNode(context=ros, parameter_overrides=overrides)
     probe = Probe(ros)
-    executor = SingleThreadedExecutor(context=ros)
-    executor.add_node(sim)
-    executor.add_node(probe)
-    stop = threading.Event()
-
-    def spin() -> None:
-        while not stop.is_set():
-            executor.spin_once(timeout_sec=0.05)
-
-    thread = threading.Thread(target=spin, daemon=True)
-    thread.start()
+    spinner = Spinner(ros, sim, probe)
     yield sim, probe
-    stop.set()
-    thread.join(timeout=5.0)
-    executor.shutdown()
-    probe.destroy_node()
-    sim.destroy_node()
+    spinner.close()
 
 
 def test_command_moves_joint_states_toward_it(harness: tuple[SimArmNode, Probe]) -> None:

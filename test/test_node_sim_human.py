@@ -41,6 +41,7 @@ from rclpy.parameter import Parameter
 from sensor_msgs.msg import Joy, JointState
 from std_msgs.msg import Bool, Float64MultiArray, String
 import yaml
+from ros_harness import poll_until, Spinner
 
 ROOT = Path(__file__).resolve().parents[1]
 DOMAIN_ID = '75'
@@ -53,13 +54,7 @@ OVERRIDES = {'collision_lookahead_s': 0.0}
 
 def wait_for(predicate: Callable[[], Any], timeout: float = TIMEOUT_S, what: str = '') -> Any:
     """Poll ``predicate`` until it returns something truthy; fail after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.005)
-    pytest.fail(f'timed out after {timeout} s waiting for {what or predicate}')
+    return poll_until(predicate, timeout, what)
 
 
 def straight_policy(q: np.ndarray, task: Task, speed: float = 0.8) -> np.ndarray:
@@ -168,23 +163,9 @@ def harness(ros: Context) -> tuple[SimHumanNode, ArmProbe]:
     overrides = [Parameter(k, value=v) for k, v in OVERRIDES.items()]
     human = SimHumanNode(context=ros, parameter_overrides=overrides)
     probe = ArmProbe(ros)
-    executor = SingleThreadedExecutor(context=ros)
-    executor.add_node(human)
-    executor.add_node(probe)
-    stop = threading.Event()
-
-    def spin() -> None:
-        while not stop.is_set():
-            executor.spin_once(timeout_sec=0.05)
-
-    thread = threading.Thread(target=spin, daemon=True)
-    thread.start()
+    spinner = Spinner(ros, human, probe)
     yield human, probe
-    stop.set()
-    thread.join(timeout=5.0)
-    executor.shutdown()
-    probe.destroy_node()
-    human.destroy_node()
+    spinner.close()
 
 
 @pytest.fixture(scope='module')

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-import threading
 import time
 from typing import Any, Callable
 
@@ -33,12 +32,12 @@ from imitation_ros.training.jobs import count_labels, next_model_path
 import numpy as np
 import pytest
 from rclpy.context import Context
-from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
 import yaml
+from ros_harness import poll_until, Spinner
 
 ROOT = Path(__file__).resolve().parents[1]
 DOMAIN_ID = '76'
@@ -47,13 +46,7 @@ TIMEOUT_S = 120.0
 
 def wait_for(predicate: Callable[[], Any], timeout: float = TIMEOUT_S, what: str = '') -> Any:
     """Poll predicate until it returns something truthy; fail after timeout s."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.02)
-    pytest.fail(f'timed out after {timeout} s waiting for {what or predicate}')
+    return poll_until(predicate, timeout, what, period=0.02)
 
 
 class Probe(Node):
@@ -103,23 +96,9 @@ def harness(ros: Context, tmp_path: Path):
     trainer = TrainerNode(context=ros, parameter_overrides=[
         Parameter(k, value=v) for k, v in overrides.items()])
     probe = Probe(ros)
-    executor = SingleThreadedExecutor(context=ros)
-    executor.add_node(trainer)
-    executor.add_node(probe)
-    stop = threading.Event()
-
-    def spin() -> None:
-        while not stop.is_set():
-            executor.spin_once(timeout_sec=0.05)
-
-    thread = threading.Thread(target=spin, daemon=True)
-    thread.start()
+    spinner = Spinner(ros, trainer, probe)
     yield trainer, probe, data
-    stop.set()
-    thread.join(timeout=5.0)
-    executor.shutdown()
-    probe.destroy_node()
-    trainer.destroy_node()
+    spinner.close()
 
 
 def test_new_corrections_trigger_a_validated_model(harness) -> None:
