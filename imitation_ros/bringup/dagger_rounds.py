@@ -30,6 +30,7 @@ import time
 from typing import Any, Iterable, Sequence
 
 from .monitor import EpisodeStats
+from .plots import plot_round_panels
 
 #: Graph node names the demo's DAgger overrides address.
 GATE, EXPERT = 'intervention_gate', 'expert'
@@ -166,27 +167,10 @@ def format_dagger_rounds(rounds: Sequence[DaggerRoundStats], schedule: str) -> s
 
 def plot_dagger_rounds(rounds: Sequence[DaggerRoundStats], path: Path) -> Path:
     """Plot success, beta and the expert's share of commands over rounds to a PNG."""
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-    path.parent.mkdir(parents=True, exist_ok=True)
-    x = [r.round for r in rounds]
-    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.4), dpi=100)
-    a.plot(x, [r.success for r in rounds], 'o-', label='success')
-    a.plot(x, [r.beta for r in rounds], 's--', label='beta')
-    a.plot(x, [r.expert_fraction for r in rounds], '^-', label='expert command fraction')
-    a.set_ylim(-0.02, 1.02)
-    a.set_xlabel('DAgger round')
-    a.legend(fontsize=8, loc='center right')
-    a.grid(alpha=0.3)
-    b.bar(x, [r.labelled for r in rounds], color='tab:green')
-    b.set_xlabel('DAgger round')
-    b.set_ylabel('new expert-labelled samples')
-    b.grid(alpha=0.3)
-    for ax in (a, b):
-        ax.set_xticks(x)
-        ax.set_xticklabels([f'{r.round}\n{r.version}' for r in rounds], fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return plot_round_panels(
+        path, [r.round for r in rounds], [r.version for r in rounds],
+        lines=[([r.success for r in rounds], 'o-', 'success'),
+               ([r.beta for r in rounds], 's--', 'beta'),
+               ([r.expert_fraction for r in rounds], '^-', 'expert command fraction')],
+        bars=[r.labelled for r in rounds], bar_color='tab:green',
+        bar_label='new expert-labelled samples', loop='DAgger', legend_loc='center right')

@@ -53,6 +53,7 @@ from .composed import ComposedGraph
 from .dagger_rounds import (count_labels, dagger_overrides, DaggerRoundStats,
                             format_dagger_rounds, plot_dagger_rounds, round_bags, set_gate_beta)
 from .monitor import EpisodeStats, SessionMonitor
+from .plots import plot_round_panels
 
 
 @dataclass(frozen=True)
@@ -252,27 +253,10 @@ def format_rounds(rounds: list[RoundStats]) -> str:
 
 def plot_rounds(rounds: list[RoundStats], path: Path) -> Path:
     """Plot success, takeovers per episode and human time over rounds to a PNG."""
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-    path.parent.mkdir(parents=True, exist_ok=True)
-    x = [r.round for r in rounds]
-    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.4), dpi=100)
-    a.plot(x, [r.success for r in rounds], 'o-', label='success (no help)')
-    a.plot(x, [r.success_with_help for r in rounds], 's--', label='success with help')
-    a.plot(x, [r.human_fraction for r in rounds], '^-', label='human time fraction')
-    a.set_ylim(-0.02, 1.02)
-    a.set_xlabel('HG-DAgger round')
-    a.legend(fontsize=8)
-    a.grid(alpha=0.3)
-    b.bar(x, [r.takeovers_per_episode for r in rounds], color='tab:orange')
-    b.set_xlabel('HG-DAgger round')
-    b.set_ylabel('takeovers per episode')
-    b.grid(alpha=0.3)
-    for ax in (a, b):
-        ax.set_xticks(x)
-        ax.set_xticklabels([f'{r.round}\n{r.version}' for r in rounds], fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return plot_round_panels(
+        path, [r.round for r in rounds], [r.version for r in rounds],
+        lines=[([r.success for r in rounds], 'o-', 'success (no help)'),
+               ([r.success_with_help for r in rounds], 's--', 'success with help'),
+               ([r.human_fraction for r in rounds], '^-', 'human time fraction')],
+        bars=[r.takeovers_per_episode for r in rounds], bar_color='tab:orange',
+        bar_label='takeovers per episode', loop='HG-DAgger')
