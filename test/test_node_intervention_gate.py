@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 import threading
+import time
 from typing import Any, Callable
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
@@ -649,3 +650,55 @@ def test_yaml_defaults_equal_code_defaults() -> None:
     for key in defaults(GateParams):
         line = next(ln for ln in text.splitlines() if ln.strip().startswith(f'{key}:'))
         assert '#' in line, f'{key} has no comment with its unit'
+
+
+class _SlowGateFeeder(Node):
+    """Publishes joint states and a new policy action at 50 Hz into two gate namespaces."""
+
+    def __init__(self, context: Context, namespaces: tuple[str, ...]) -> None:
+        super().__init__('slow_gate_feeder', context=context)
+        self.count = 0
+        self.commands: dict[str, int] = {ns: 0 for ns in namespaces}
+        self._pubs = []
+        for ns in namespaces:
+            self._pubs.append((
+                self.create_publisher(JointState, f'{ns}/joint_states', STATE_QOS),
+                self.create_publisher(Float64MultiArray, f'{ns}/imitation/policy_action',
+                                      STATE_QOS)))
+            self.create_subscription(Float64MultiArray,
+                                     f'{ns}/forward_position_controller/commands',
+                                     lambda msg, ns=ns: self._on_command(ns), COMMAND_QOS)
+        self.create_timer(0.02, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self.count += 1
+        action = Q0 + 0.001 * (self.count % 20)  # a new (small) target every message
+        for joint_pub, policy_pub in self._pubs:
+            joint_pub.publish(joint_state_msg(JOINTS, Q0))
+            policy_pub.publish(Float64MultiArray(data=[float(v) for v in action]))
+
+    def _on_command(self, ns: str) -> None:
+        self.commands[ns] += 1
+
+
+def test_fresh_policy_actions_are_forwarded_at_once(ros: Context) -> None:
+    """forward_on_action publishes each valid policy action on arrival, not only per tick."""
+    slow = {'rate_hz': 1.0, 'cmd_timeout_s': 0.6}
+    gates = [InterventionGateNode(context=ros, namespace=ns, parameter_overrides=[
+        Parameter(k, value=v) for k, v in {**slow, 'forward_on_action': on}.items()])
+        for ns, on in (('fwd_on', True), ('fwd_off', False))]
+    feeder = _SlowGateFeeder(ros, ('fwd_on', 'fwd_off'))
+    spinner = Spinner(ros, *gates, feeder)
+    try:
+        wait_for(lambda: feeder.commands['fwd_on'] >= 5, what='forwarded commands')
+        start = dict(feeder.commands)
+        time.sleep(1.5)
+        on = feeder.commands['fwd_on'] - start['fwd_on']
+        off = feeder.commands['fwd_off'] - start['fwd_off']
+        # 50 actions/s arrive; the 1 Hz timer alone publishes 1-2 commands in 1.5 s.
+        assert on >= 20, f'only {on} commands in 1.5 s with forward_on_action'
+        assert off <= 3, f'{off} commands in 1.5 s at 1 Hz without forward_on_action'
+    finally:
+        spinner.close()
+        for node in (*gates, feeder):
+            node.destroy_node()

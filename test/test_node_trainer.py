@@ -134,6 +134,35 @@ def test_trigger_trains_and_failure_publishes_nothing(harness, tmp_path: Path) -
     assert not (tmp_path / 'models' / 'policy_v002.onnx').exists()
 
 
+def test_next_version_warm_starts_from_the_last(harness, tmp_path: Path) -> None:
+    """The second version fine-tunes the first (its checkpoint), for warm_start_steps."""
+    trainer, probe, data = harness
+    object.__setattr__(trainer.params, 'warm_start_steps', 7)
+    assert probe.train().success
+    wait_for(lambda: len(probe.models) >= 1, what='the first model')
+    first = OnnxPolicy(probe.models[0])
+    assert first.training_data['init_from'] is None and first.training_data['steps'] == 20
+    assert Path(probe.models[0]).with_suffix('.pt').is_file()
+    wait_for(lambda: trainer._job is None, 10.0, 'the trainer to be idle')
+    assert probe.train().success
+    wait_for(lambda: len(probe.models) >= 2, what='the second model')
+    second = OnnxPolicy(probe.models[1])
+    assert second.version == 'v002' and second.training_data['steps'] == 7
+    assert second.training_data['init_from'] == str(Path(probe.models[0]).with_suffix('.pt'))
+    starts = [s.get('warm_start') for s in probe.status if s['state'] == 'training'
+              and 'warm_start' in s]
+    assert starts[0] is False and starts[-1] is True
+
+
+def test_missing_init_checkpoint_refused(ros: Context, tmp_path: Path) -> None:
+    """init_checkpoint naming no file stops the node at start-up with the reason."""
+    from imitation_ros.errors import ConfigError
+    with pytest.raises(ConfigError, match='init_checkpoint'):
+        TrainerNode(context=ros, parameter_overrides=[
+            Parameter('data_dir', value=str(tmp_path)),
+            Parameter('init_checkpoint', value=str(tmp_path / 'missing.pt'))])
+
+
 def test_counts_and_versions(tmp_path: Path) -> None:
     """Label counting reads metadata only; versions continue from existing files."""
     collect('above', 2, tmp_path / 'd', seed=0, session='s', camera_every=0, progress=False)
@@ -143,6 +172,22 @@ def test_counts_and_versions(tmp_path: Path) -> None:
     (tmp_path / 'm' / 'policy_v007.onnx').write_bytes(b'x')
     path, version = next_model_path(tmp_path / 'm', 'policy')
     assert version == 'v008' and path.name == 'policy_v008.onnx'
+
+
+def test_counter_survives_a_bag_renamed_during_the_scan(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A listing that fails (a folder renamed mid-walk) keeps the bags seen before."""
+    from imitation_ros.training.jobs import LabelCounter
+    collect('above', 2, tmp_path / 'd', seed=0, session='s', camera_every=0, progress=False)
+    counter = LabelCounter([tmp_path / 'd'])
+    before = counter.count()
+    assert before.episodes == 2
+
+    def renamed(self: Path, pattern: str):
+        raise FileNotFoundError(f'{self} changed while walking')
+
+    monkeypatch.setattr(Path, 'rglob', renamed)
+    assert counter.count() == before
 
 
 def test_yaml_defaults_equal_code_defaults() -> None:

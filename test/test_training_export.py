@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -118,6 +119,22 @@ def test_export_checks_and_matches_torch(tmp_path: Path, kind: str, variant: str
         ref, got = _torch_outputs(policy, variant, feeds)[0], _ort_outputs(path, feeds)[0]
         np.testing.assert_allclose(got, ref, atol=1e-4, rtol=0)
     assert sorted(p.name for p in tmp_path.iterdir()) == [f'{kind}.onnx'], 'temp file left'
+
+
+def test_ar_refine_exports_and_stays_near_the_chosen_bin(tmp_path: Path) -> None:
+    """ar with refine: ONNX matches torch, and each output lies within the refine window."""
+    policy = _policy('ar')
+    policy.config = replace(policy.config, refine=2)
+    path = export_policy(policy, tmp_path / 'ar.onnx')
+    feeds = _inputs(policy, None)
+    ref, got = _torch_outputs(policy, None, feeds)[0], _ort_outputs(path, feeds)[0]
+    np.testing.assert_allclose(got, ref, atol=1e-4, rtol=0)
+    coarse = replace(policy.config, refine=0)
+    policy.config = coarse
+    centers = _torch_outputs(policy, None, feeds)[0]  # the chosen bins' centers (absolute)
+    width = 2 * coarse.bound / coarse.bins * np.asarray(policy.spec.action_norm.std)
+    assert np.all(np.abs(ref - centers) <= 2 * width + 1e-6)
+    assert np.any(np.abs(ref - centers) > 1e-6)  # it does refine
 
 
 def test_dynamic_batch_axis(tmp_path: Path) -> None:

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import math
 from pathlib import Path
 import time
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Optional, Sequence
 
 from .monitor import EpisodeStats
 from .plots import plot_round_panels
@@ -54,6 +54,9 @@ class DaggerRoundStats:
     coverage: float
     """Fraction of the round's recorded arm states that carry an expert label (the terminal
     state of each episode, from which no action is taken, left out)."""
+    autonomous: Optional[float] = None
+    """Success of this round's model on its own, beta 0 (``evaluate_versions`` of the
+    demo); None if not run."""
 
     @staticmethod
     def of(index: int, version: str, beta: float, stats: Sequence[EpisodeStats],
@@ -155,13 +158,17 @@ def state_runs_last(positions: Any, episode: Any) -> Any:
 
 def format_dagger_rounds(rounds: Sequence[DaggerRoundStats], schedule: str) -> str:
     """Return the rounds as a markdown table (``schedule``: the beta schedule in words)."""
+    alone = any(r.autonomous is not None for r in rounds)
     lines = [f'beta schedule: {schedule}', '',
              '| round | model | episodes | beta | success | expert commands | '
-             'new labelled samples | labelled states |', '|---|---|---|---|---|---|---|---|']
+             'new labelled samples | labelled states |' + (' model alone |' if alone else ''),
+             '|---|---|---|---|---|---|---|---|' + ('---|' if alone else '')]
     for r in rounds:
+        cell = '' if not alone else (' - |' if r.autonomous is None
+                                     else f' {r.autonomous:.2f} |')
         lines.append(f'| {r.round} | {r.version} | {r.episodes} | {r.beta:.3f} | '
                      f'{r.success:.2f} | {r.expert_fraction:.2f} | {r.labelled} | '
-                     f'{r.coverage:.3f} |')
+                     f'{r.coverage:.3f} |' + cell)
     return '\n'.join(lines)
 
 
@@ -171,6 +178,9 @@ def plot_dagger_rounds(rounds: Sequence[DaggerRoundStats], path: Path) -> Path:
         path, [r.round for r in rounds], [r.version for r in rounds],
         lines=[([r.success for r in rounds], 'o-', 'success'),
                ([r.beta for r in rounds], 's--', 'beta'),
-               ([r.expert_fraction for r in rounds], '^-', 'expert command fraction')],
+               ([r.expert_fraction for r in rounds], '^-', 'expert command fraction')]
+        + ([([float('nan') if r.autonomous is None else r.autonomous for r in rounds],
+             'D:', 'model alone (beta 0)')]
+           if any(r.autonomous is not None for r in rounds) else []),
         bars=[r.labelled for r in rounds], bar_color='tab:green',
         bar_label='new expert-labelled samples', loop='DAgger', legend_loc='center right')

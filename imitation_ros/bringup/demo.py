@@ -15,17 +15,23 @@
 """
 The main job: HG-DAgger in simulation, the whole node graph in one process.
 
-1. Collect a few multi-demonstrator episodes (directly in the sim, fast).
+1. Collect a few demonstrations (directly in the sim, fast; by default three
+   from one demonstrator, with actuation noise so that the first policy's
+   errors compound, as in the HG-DAgger paper).
 2. Train a first behavioral cloning policy (child process) -> ``v001``.
 3. Start the hg_dagger graph composed in one process over real DDS: sim_arm,
    sim_human on the gamepad, policy_node, intervention_gate, recorder, trainer.
 4. Round 0 runs ``episodes`` episodes with v001; after each round the trainer
-   retrains on demonstrations + every takeover so far, the policy node
-   hot-reloads the new version, and the next round runs with it.
+   retrains on demonstrations + every takeover so far (fine-tuning the previous
+   version's weights, trainer ``warm_start``), the policy node hot-reloads the
+   new version, and the next round runs with it.
+5. After the rounds, each version runs ``eval_episodes`` episodes on its own
+   (no operator; :func:`evaluate_versions`).
 
 Per round: success without help (the goal reached with no takeover), success
 with help, takeovers per episode, fraction of commands from the human, model
-version. At the end: a summary table and a PNG of those over rounds.
+version; after step 5 also each model's success alone. At the end: a summary
+table and a PNG of those over rounds.
 
 ``mode='dagger'`` runs DAgger instead (the dagger graph: no operator, the expert
 node labels every visited state): round i runs with the gate's beta set to
@@ -48,7 +54,7 @@ from ..cli.collect import collect
 from ..dagger.beta import BetaSchedule
 from ..errors import ConfigError
 from ..sim.arm import ArmConfig
-from ..training.jobs import JobSpec, next_model_path, TrainingJob
+from ..training.jobs import checkpoint_path, JobSpec, next_model_path, TrainingJob
 from .composed import ComposedGraph
 from .dagger_rounds import (count_labels, dagger_overrides, DaggerRoundStats,
                             format_dagger_rounds, plot_dagger_rounds, round_bags, set_gate_beta)
@@ -72,6 +78,8 @@ class RoundStats:
     """Fraction of the gate's commands that came from the human."""
     corrections: int
     """Human-controlled commands in this round (new labelled samples)."""
+    autonomous: Optional[float] = None
+    """Success of this round's model on its own (:func:`evaluate_versions`); None if not run."""
 
     @staticmethod
     def of(index: int, version: str, stats: list[EpisodeStats]) -> 'RoundStats':
@@ -84,6 +92,31 @@ class RoundStats:
                           sum(s.success for s in stats) / n,
                           sum(s.takeovers for s in stats) / n,
                           human / max(1, commands), human)
+
+
+def evaluate_versions(rounds: list, models_dir: Path, arm: ArmConfig, episodes: int,
+                      log: Callable[[str], None]) -> list:
+    """
+    Return ``rounds`` with ``autonomous`` set: each round's model alone, no operator.
+
+    Live, the simulated operator takes over as soon as the arm leaves its corridor, so
+    an episode it takes over counts as a failure of the model even where the model would
+    have recovered. This measures each version without anyone watching: ``episodes``
+    fixed tasks (the same for every version, seed 10000) with the demo's actuation
+    noise, in the plain-Python closed loop (:func:`~imitation_ros.studies.evaluate.
+    evaluate_policy`: the sim, the model through ONNX Runtime, the gate's clamp).
+    """
+    from ..runtime.onnx_policy import OnnxPolicy
+    from ..studies.evaluate import evaluate_policy
+    out = []
+    for r in rounds:
+        model = models_dir / f'policy_{r.version}.onnx'
+        result = evaluate_policy(OnnxPolicy(model, seed=0, threads=1), episodes=episodes,
+                                 config=arm)
+        out.append(replace(r, autonomous=result.success_rate))
+        log(f'  {r.version} alone: success {result.success_rate:.2f} over {episodes} episodes '
+            f'{dict(sorted(result.reasons.items()))}')
+    return out
 
 
 #: What ``run_demo`` runs.
@@ -101,18 +134,20 @@ def _wait(predicate: Callable[[], object], timeout: float, what: str) -> object:
 
 
 def run_demo(*, data_dir: Path, models_dir: Path, rounds: int = 5, episodes: int = 10,
-             demos: int = 20, policy: str = 'gmm', train_steps: int = 1500, seed: int = 0,
+             demos: int = 3, policy: str = 'mse', train_steps: int = 2000, seed: int = 0,
              out_dir: Optional[Path] = None, log: Callable[[str], None] = print,
              domain_id: Optional[int] = None, mode: str = 'hg_dagger',
              beta_schedule: str = 'dagger', beta_p: Optional[float] = None,
-             expert: str = 'multi', actuation_noise: float = 0.0,
-             ) -> list[RoundStats] | list[DaggerRoundStats]:
+             expert: str = 'above', actuation_noise: float = 0.01,
+             eval_episodes: int = 100) -> list[RoundStats] | list[DaggerRoundStats]:
     """
     Run the HG-DAgger (or DAgger) demo (see the module docstring) and return the rounds.
 
     :param mode: 'hg_dagger' or 'dagger'.
     :param expert: the demonstrator of the first demonstrations ('above', 'below' or
         'multi', see :func:`imitation_ros.sim.experts.sample_style`).
+    :param eval_episodes: after the rounds, each version runs this many episodes on its
+        own (:func:`evaluate_versions`); 0 skips it.
     :param actuation_noise: std of the noise the arm adds to each joint's motion per
         control period (rad), in the demonstrations and in the loop.
     :param beta_schedule: dagger: the preset of :class:`BetaSchedule` ('dagger',
@@ -120,6 +155,9 @@ def run_demo(*, data_dir: Path, models_dir: Path, rounds: int = 5, episodes: int
     """
     if mode not in DEMO_MODES:
         raise ConfigError(f'unknown demo mode {mode!r}; use one of {", ".join(DEMO_MODES)}')
+    if eval_episodes < 0:
+        raise ConfigError(f'eval_episodes must be >= 0 (0 skips the evaluation), got '
+                          f'{eval_episodes}')
     schedule = BetaSchedule.preset(beta_schedule, beta_p) if mode == 'dagger' else None
     stamp = datetime.now(timezone.utc).strftime('%Y%m%d_%H%M%S')
     data_dir = Path(data_dir) / f'demo_{stamp}'
@@ -154,7 +192,9 @@ def run_demo(*, data_dir: Path, models_dir: Path, rounds: int = 5, episodes: int
                      'record_images': False},
         'trainer': {'data_dir': str(data_dir), 'models_dir': str(models_dir),
                     'policy': policy, 'train_steps': train_steps, 'seed': seed + 1,
-                    'min_new_samples': 10_000_000},
+                    'min_new_samples': 10_000_000,
+                    # Every retraining fine-tunes the previous version, starting from v001.
+                    'init_checkpoint': str(checkpoint_path(first).resolve())},
     }
     if schedule is not None:
         log(f'DAgger: {schedule.describe()}')
@@ -217,6 +257,9 @@ def run_demo(*, data_dir: Path, models_dir: Path, rounds: int = 5, episodes: int
                 raise RuntimeError(f'sim_arm did not resume: {message}')
     finally:
         composed.stop()
+    if eval_episodes and rounds_out:
+        log(f'\neach version alone, no operator, {eval_episodes} episodes:')
+        rounds_out = evaluate_versions(rounds_out, models_dir, arm, eval_episodes, log)
     elapsed = time.monotonic() - start
     log('')
     if schedule is not None:
@@ -242,12 +285,16 @@ def _dagger_round(index: int, version: str, beta: float, stats: list[EpisodeStat
 
 def format_rounds(rounds: list[RoundStats]) -> str:
     """Return the rounds as a markdown table."""
+    alone = any(r.autonomous is not None for r in rounds)
     lines = ['| round | model | episodes | success (no help) | success with help | '
-             'takeovers / episode | human time |', '|---|---|---|---|---|---|---|']
+             'takeovers / episode | human time |' + (' model alone |' if alone else ''),
+             '|---|---|---|---|---|---|---|' + ('---|' if alone else '')]
     for r in rounds:
+        cell = '' if not alone else (' - |' if r.autonomous is None
+                                     else f' {r.autonomous:.2f} |')
         lines.append(f'| {r.round} | {r.version} | {r.episodes} | {r.success:.2f} | '
                      f'{r.success_with_help:.2f} | {r.takeovers_per_episode:.2f} | '
-                     f'{r.human_fraction:.2f} |')
+                     f'{r.human_fraction:.2f} |' + cell)
     return '\n'.join(lines)
 
 
@@ -257,6 +304,9 @@ def plot_rounds(rounds: list[RoundStats], path: Path) -> Path:
         path, [r.round for r in rounds], [r.version for r in rounds],
         lines=[([r.success for r in rounds], 'o-', 'success (no help)'),
                ([r.success_with_help for r in rounds], 's--', 'success with help'),
-               ([r.human_fraction for r in rounds], '^-', 'human time fraction')],
+               ([r.human_fraction for r in rounds], '^-', 'human time fraction')]
+        + ([([float('nan') if r.autonomous is None else r.autonomous for r in rounds],
+             'D:', 'model alone (no operator)')]
+           if any(r.autonomous is not None for r in rounds) else []),
         bars=[r.takeovers_per_episode for r in rounds], bar_color='tab:orange',
         bar_label='takeovers per episode', loop='HG-DAgger')

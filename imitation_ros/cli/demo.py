@@ -19,8 +19,12 @@ Collects a few demonstrations, trains a first policy, then runs the hg_dagger
 node graph composed in one process over real DDS (sim_arm, sim_human on the
 gamepad, policy_node, intervention_gate, recorder, trainer) for R rounds:
 after each round the trainer retrains on the demonstrations plus every human
-takeover so far and the policy node hot-reloads the new model. Prints each
-round and writes a PNG of the rounds.
+takeover so far (each version fine-tunes the previous one) and the policy
+node hot-reloads the new model. Prints each round and writes a PNG of the
+rounds. At the end each version also runs --eval-episodes episodes on its own
+(no operator, plain-Python sim, same tasks for every version): live, the
+simulated operator takes over early, so "success (no help)" undercounts what
+a model would have done alone.
 
 --mode dagger runs DAgger instead: the dagger graph (sim_arm, policy_node,
 intervention_gate, the expert node labelling every visited state, recorder,
@@ -57,14 +61,21 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    '0.85, 0.0)')
     p.add_argument('--rounds', type=int, default=5, help='rounds after round 0')
     p.add_argument('--episodes', type=int, default=10, help='episodes per round')
-    p.add_argument('--demos', type=int, default=20, help='demonstrations for the first policy')
-    p.add_argument('--policy', default='gmm', choices=('mse', 'gmm', 'ar', 'diffusion'))
-    p.add_argument('--train-steps', type=int, default=1500, help='gradient steps per training')
-    p.add_argument('--expert', default='multi', choices=('above', 'below', 'multi'),
-                   help='demonstrator of the first demonstrations (default: multi)')
-    p.add_argument('--noise', type=float, default=0.0,
+    p.add_argument('--demos', type=int, default=3,
+                   help='demonstrations for the first policy (default: 3)')
+    p.add_argument('--policy', default='mse', choices=('mse', 'gmm', 'ar', 'diffusion'),
+                   help='policy kind (default: mse)')
+    p.add_argument('--train-steps', type=int, default=2000,
+                   help='gradient steps of the first training (default: 2000); every later '
+                   "version fine-tunes the previous one (trainer's warm_start_steps)")
+    p.add_argument('--expert', default='above', choices=('above', 'below', 'multi'),
+                   help='demonstrator of the first demonstrations (default: above)')
+    p.add_argument('--noise', type=float, default=0.01,
                    help='actuation noise of the arm, rad per joint and control period '
-                   '(default: 0.0)')
+                   '(default: 0.01)')
+    p.add_argument('--eval-episodes', type=int, default=100,
+                   help='after the rounds, each version runs this many episodes on its own, '
+                   'no operator, in the plain-Python sim (default: 100; 0 skips it)')
     p.add_argument('--seed', type=int, default=0)
     p.set_defaults(func=run)
 
@@ -76,5 +87,5 @@ def run(args: argparse.Namespace) -> int:
              episodes=args.episodes, demos=args.demos, policy=args.policy,
              train_steps=args.train_steps, seed=args.seed, mode=args.mode,
              beta_schedule=args.beta_schedule, beta_p=args.beta_p, expert=args.expert,
-             actuation_noise=args.noise)
+             actuation_noise=args.noise, eval_episodes=args.eval_episodes)
     return 0

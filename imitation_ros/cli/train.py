@@ -15,7 +15,10 @@
 """
 ``imitation-ros train``: train a policy on episode bags and export one ONNX file.
 
-Writes NAME.onnx and NAME.loss.png (train and validation loss) side by side.
+Writes NAME.onnx, NAME.loss.png (train and validation loss) and NAME.pt (the torch
+checkpoint) side by side. ``--init-from OLD.pt`` warm starts from an earlier
+version's checkpoint: same kind, joints and task; its normalization and settings
+are kept and its weights fine-tuned (HG-DAgger and DAgger rounds).
 Correction samples (human takeovers, expert labels) are drawn
 ``--correction-weight`` times as often as demonstration samples.
 """
@@ -25,7 +28,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..data.aggregate import DEFAULT_CORRECTION_WEIGHT
+from ..data.aggregate import DEFAULT_CORRECTION_WEIGHT, DEFAULT_MAX_COMMAND_STEP
 from ..policies.base import TrainConfig
 from ..policies.kinds import KINDS
 from ..training.pipeline import FEATURES, parse_options, train_from_bags, TrainRequest
@@ -50,6 +53,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="observation features: planar-fk (sim arm kinematics) or raw [q, task]")
     p.add_argument('--correction-weight', type=float, default=DEFAULT_CORRECTION_WEIGHT,
                    help='sampling weight of a correction sample vs a demonstration sample')
+    p.add_argument('--max-command-step', type=float, default=DEFAULT_MAX_COMMAND_STEP,
+                   metavar='RAD', help="drop samples whose executed command is farther than this "
+                   "from their joint state: misaligned in the bag (the gate's max_joint_step; "
+                   'default %(default)s; 0 keeps all)')
     p.add_argument('--option', action='append', default=[], metavar='KEY=VALUE',
                    help='kind-specific setting, e.g. components=8, horizon=8, sample_steps=10')
     p.add_argument('--variant', choices=('sampler', 'denoiser'), default=None,
@@ -57,6 +64,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument('--doubt-ensemble', type=int, default=TrainConfig().doubt_ensemble,
                    metavar='K', help='members of the doubt ensemble exported with the policy '
                    '(the "doubt" output, published on /imitation/uncertainty); 0: none')
+    p.add_argument('--init-from', type=Path, default=None, metavar='CHECKPOINT',
+                   help='warm start from NAME.pt of an earlier model (default: from scratch)')
+    p.add_argument('--no-checkpoint', action='store_true',
+                   help='do not write NAME.pt next to the model')
     p.add_argument('--version', default='', help='model version (default: UTC timestamp)')
     p.add_argument('--no-progress', action='store_true', help='no progress bar')
     p.set_defaults(func=run)
@@ -70,13 +81,19 @@ def run(args: argparse.Namespace) -> int:
         data=tuple(args.data), kind=args.policy, out=args.out, config=config,
         options=parse_options(args.option), seed=args.seed, device=args.device,
         image=args.image, features=args.features, correction_weight=args.correction_weight,
-        version=args.version, variant=args.variant, progress=not args.no_progress))
+        version=args.version, variant=args.variant, progress=not args.no_progress,
+        init_from=args.init_from, checkpoint=not args.no_checkpoint,
+        max_command_step=args.max_command_step or None))
     h = result.history
     val = f', validation {h.val_loss[-1]:.4f}' if h.val_loss else ''
     print(f'trained {args.policy} ({result.parameters} parameters) on {result.samples} samples '
           f'({result.corrections} corrections) from {result.episodes} episodes in '
           f'{result.seconds:.1f} s')
-    print(f'  final loss: train {h.train_loss[-1]:.4f}{val}')
+    if result.misaligned:
+        print(f'  dropped {result.misaligned} samples whose command was more than '
+              f'{args.max_command_step} rad from their joint state (misaligned in the bag)')
+    start = f' (warm start from {args.init_from})' if args.init_from else ''
+    print(f'  final loss: train {h.train_loss[-1]:.4f}{val}{start}')
     print(f'  model {result.model} (version {result.version}, data {result.digest[:12]})')
     print(f'  loss curves {result.loss_plot}')
     return 0

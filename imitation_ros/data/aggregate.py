@@ -29,6 +29,15 @@ runs the gate at 50 Hz beside a 20 Hz arm) sends several commands per joint stat
 the last one before the next state is what the arm executed. Consecutive samples of an
 episode with the same joint state collapse into that last one, so a takeover is not counted
 two or three times over (which would silently multiply ``correction_weight``).
+
+Misaligned samples are dropped (and counted in ``LabelledSamples.misaligned``): the gate
+clamps every command to ``max_joint_step`` (0.1 rad by default) from the joint position it
+measured, so an executed command farther than ``max_command_step`` from the joint state it
+is paired with was decided at another state. Live bags pair commands and joint states by
+log time, and around episode ends and resets, or when the arm's next state reaches the
+recorder before the gate's command does, a command lands on the wrong state; one such
+sample at 1-3 rad off pulls a squared-error policy far more than a hundred good ones.
+Expert labels (DAgger) are not checked: they name their state exactly.
 """
 
 from __future__ import annotations
@@ -46,6 +55,9 @@ from .dataset import Dataset, SOURCE_CODES
 
 #: Default sampling weight of a correction sample relative to a demonstration sample.
 DEFAULT_CORRECTION_WEIGHT = 2.0
+#: Default largest distance (rad, any joint) of an executed command from its paired joint
+#: state: the gate's default ``max_joint_step``.
+DEFAULT_MAX_COMMAND_STEP = 0.1
 
 
 @dataclass(frozen=True)
@@ -68,6 +80,8 @@ class LabelledSamples:
     """True for human or expert corrections, (N,)."""
     image: Optional[np.ndarray]
     """Camera frames, (N, H, W, 3) uint8, or None."""
+    misaligned: int = 0
+    """Samples dropped because their command was too far from their joint state."""
 
     def __len__(self) -> int:
         """Return the number of samples."""
@@ -101,14 +115,21 @@ def _rank_in_episode(episode: np.ndarray) -> np.ndarray:
 
 
 def aggregate(data: Dataset, *, correction_weight: float = DEFAULT_CORRECTION_WEIGHT,
-              one_per_state: bool = True) -> LabelledSamples:
+              one_per_state: bool = True,
+              max_command_step: Optional[float] = DEFAULT_MAX_COMMAND_STEP) -> LabelledSamples:
     """
     Select and label the samples of ``data`` for training (see the module docstring).
 
     :param one_per_state: keep only the last command per joint state (see above).
+    :param max_command_step: drop executed-command samples (demo, hg_dagger) whose command
+        is farther than this from their joint state on any joint (rad; the gate's
+        ``max_joint_step``); None keeps them all.
     """
     if correction_weight <= 0:
         raise DataError(f'correction_weight must be > 0, got {correction_weight}')
+    if max_command_step is not None and not max_command_step > 0:
+        raise DataError(f'max_command_step must be > 0 rad (None keeps every sample), got '
+                        f'{max_command_step}')
     if one_per_state:
         data = data.subset(last_per_state(data))
         # Renumber the steps as arm steps, so action chunks stay contiguous.
@@ -117,7 +138,11 @@ def aggregate(data: Dataset, *, correction_weight: float = DEFAULT_CORRECTION_WE
     hg = (data.source == SOURCE_CODES['hg_dagger']) & data.human
     labelled = np.all(np.isfinite(data.expert_actions), axis=1)
     dagger = (data.source == SOURCE_CODES['dagger']) & labelled
-    keep = demo | hg | dagger
+    misaligned = np.zeros(len(data), dtype=bool)
+    if max_command_step is not None:
+        far = np.max(np.abs(data.actions - data.positions), axis=1) > max_command_step + 1e-9
+        misaligned = far & (demo | hg)
+    keep = (demo | hg | dagger) & ~misaligned
     if not keep.any():
         raise DataError('no labelled samples: the bags hold no demonstrations, no human '
                         'takeovers and no expert labels')
@@ -128,7 +153,8 @@ def aggregate(data: Dataset, *, correction_weight: float = DEFAULT_CORRECTION_WE
         state=data.positions[keep], task=data.task[keep], action=action[keep],
         episode=data.episode_id[keep].astype(np.int64), step=data.step[keep].astype(np.int64),
         weight=weight[keep], correction=correction[keep],
-        image=None if data.images is None else data.images[keep])
+        image=None if data.images is None else data.images[keep],
+        misaligned=int(misaligned.sum()))
 
 
 def data_digest(episodes: Sequence[EpisodeInfo]) -> str:

@@ -171,6 +171,9 @@ class GateParams:
     help_release_s: float = param(0.5, 'A help request clears when the deadman is pressed, or '
                                   'after the doubt stayed at or below help_threshold this long',
                                   unit='s', minimum=0.0, maximum=60.0)
+    forward_on_action: bool = param(False, 'Also decide and publish at once when a valid policy '
+                                    'action arrives (not only at the next tick), so the '
+                                    'action reaches the arm up to one gate period sooner')
 
     def __post_init__(self) -> None:
         check_params(self)
@@ -310,6 +313,10 @@ class InterventionGateNode(Node):
             values = f'unreadable: {exc}'
         if self.arbiter.on_policy_action(values, now, self._model_version):
             self._stamps['policy_action'] = now
+            if self.params.forward_on_action and not self.arbiter.human_in_control(now):
+                # Waiting for the timer would add up to a period between the policy's
+                # decision and the arm: the arm may step on the previous command.
+                self._on_tick()
             return
         n = len(self.params.joint_names)
         self.get_logger().warning(

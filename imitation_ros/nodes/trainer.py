@@ -22,7 +22,11 @@ train`` in a child process on all the data (base demonstrations plus
 corrections), writes a new versioned ``.onnx`` into ``models_dir`` (temporary
 name, renamed into place), validates it with ONNX Runtime, and only then
 publishes its path on ``imitation/model`` (transient local, so a policy node
-that starts later still gets it). Progress and failures go to
+that starts later still gets it). With ``warm_start`` each version after the
+first this node trains fine-tunes the previous one's weights (its ``NAME.pt``
+checkpoint) for ``warm_start_steps`` instead of training ``train_steps`` from
+scratch; a failed training drops the checkpoint, so the next starts fresh.
+Progress and failures go to
 ``imitation/trainer_status`` (String JSON) and ``/diagnostics``; a failed
 training publishes nothing on ``imitation/model``. The executor never blocks:
 the child is polled from a timer.
@@ -44,7 +48,8 @@ from std_msgs.msg import String
 from std_srvs.srv import Trigger
 
 from ..errors import ConfigError, ImitationError
-from ..training.jobs import JobResult, JobSpec, LabelCounter, next_model_path, TrainingJob
+from ..training.jobs import (checkpoint_path, JobResult, JobSpec, LabelCounter,
+                             next_model_path, TrainingJob)
 from .conversions import (DIAG_ERROR, DIAG_OK, DIAG_WARN, diagnostic_array,
                           diagnostic_status)
 from .params import check_params, declare_and_read, param
@@ -77,6 +82,16 @@ class TrainerParams:
     options_json: str = param('{}', 'Kind-specific options as a JSON object, e.g. '
                               '{"components": 5}')
     train_on_start: bool = param(False, 'Train once at start-up if demonstrations exist')
+    warm_start: bool = param(True, 'Fine-tune each new version from the previous version this '
+                             'node trained (its NAME.pt checkpoint) instead of from scratch')
+    max_command_step: float = param(0.1, 'Samples whose executed command is farther than this '
+                                    'from their joint state on any joint are dropped as '
+                                    "misaligned (the gate's max_joint_step); 0 keeps all",
+                                    unit='rad', minimum=0.0, maximum=100.0)
+    init_checkpoint: str = param('', "Checkpoint (NAME.pt) the first training warm starts from, "
+                                 "e.g. the deployed model's; '' starts from scratch")
+    warm_start_steps: int = param(300, 'Gradient steps of a warm-started training',
+                                  unit='steps', minimum=1, maximum=10_000_000)
 
     def __post_init__(self) -> None:
         check_params(self)
@@ -86,6 +101,9 @@ class TrainerParams:
             raise ConfigError(f'options_json is not JSON ({exc}); write e.g. {{"components": 5}}')
         if not isinstance(options, dict):
             raise ConfigError('options_json must be a JSON object, e.g. {"components": 5}')
+        if self.init_checkpoint and not Path(self.init_checkpoint).is_file():
+            raise ConfigError(f'init_checkpoint {self.init_checkpoint!r} is not a file; give '
+                              "the NAME.pt written next to a model, or '' to start from scratch")
 
     def options(self) -> tuple[str, ...]:
         """Return the options as KEY=VALUE strings for the train command."""
@@ -106,6 +124,9 @@ class TrainerNode(Node):
         self._last: Optional[JobResult] = None
         self._requested = p.train_on_start
         self._versions = 0
+        # Checkpoint of the last version this node trained: the next one starts from it.
+        self._checkpoint: Optional[Path] = (Path(p.init_checkpoint) if p.init_checkpoint
+                                            else None)
         self._model_pub = self.create_publisher(String, 'imitation/model', MODEL_QOS)
         self._status_pub = self.create_publisher(String, 'imitation/trainer_status', 10)
         self._diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', DIAGNOSTICS_QOS)
@@ -166,15 +187,22 @@ class TrainerNode(Node):
     def _start(self, corrections: int, new: int) -> None:
         p = self.params
         out, version = next_model_path(Path(p.models_dir), p.model_prefix)
+        init = (self._checkpoint if p.warm_start and self._checkpoint is not None
+                and self._checkpoint.is_file() else None)
+        steps = p.warm_start_steps if init is not None else p.train_steps
         spec = JobSpec(data=(Path(p.data_dir),), out=out, version=version, policy=p.policy,
-                       steps=p.train_steps, seed=p.seed + self._versions,
+                       steps=steps, seed=p.seed + self._versions,
                        correction_weight=p.correction_weight, features=p.features,
-                       device=p.device, options=p.options(), val_fraction=p.val_fraction)
+                       device=p.device, options=p.options(), val_fraction=p.val_fraction,
+                       max_command_step=p.max_command_step, init_from=init)
         self._job = TrainingJob(spec)
         self._requested = False
         self._trained_on = corrections
-        self._status('training', f'{version}: {new} new human-labelled samples', version=version)
-        self.get_logger().info(f'training {version} ({p.policy}, {p.train_steps} steps) -> {out}')
+        start = f'warm start from {init.name}' if init is not None else 'from scratch'
+        self._status('training', f'{version}: {new} new human-labelled samples ({start})',
+                     version=version, warm_start=init is not None)
+        self.get_logger().info(f'training {version} ({p.policy}, {steps} steps, {start}) '
+                               f'-> {out}')
 
     def _poll_job(self) -> None:
         assert self._job is not None
@@ -186,9 +214,13 @@ class TrainerNode(Node):
         self._last = result
         self._versions += 1
         if not result.ok:
+            # The next training starts from scratch: the checkpoint may be what failed.
+            self._checkpoint = None
             self._status('failed', result.message, version=result.spec.version)
             self.get_logger().error(f'training {result.spec.version} failed: {result.message}')
             return
+        checkpoint = checkpoint_path(result.spec.out)
+        self._checkpoint = checkpoint if checkpoint.is_file() else None
         path = str(result.spec.out.resolve())
         self._model_pub.publish(String(data=path))
         self._status('done', result.message, version=result.spec.version, path=path,

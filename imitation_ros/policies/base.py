@@ -115,6 +115,26 @@ class PolicySpec:
             return n + t
         return n + t + 2 * n + 2 * n + 2
 
+    def to_dict(self) -> dict:
+        """Serialize (plain lists and numbers) for checkpoints."""
+        return {'joint_names': list(self.joint_names), 'task_layout': list(self.task_layout),
+                'state_norm': self.state_norm.to_dict(),
+                'action_norm': self.action_norm.to_dict(),
+                'image_shape': list(self.image_shape) if self.image_shape else None,
+                'link_lengths': list(self.link_lengths) if self.link_lengths else None}
+
+    @staticmethod
+    def from_dict(d: dict) -> 'PolicySpec':
+        """Inverse of :meth:`to_dict`."""
+        return PolicySpec(
+            joint_names=tuple(str(n) for n in d['joint_names']),
+            task_layout=tuple(str(n) for n in d['task_layout']),
+            state_norm=Normalizer.from_dict(d['state_norm']),
+            action_norm=Normalizer.from_dict(d['action_norm']),
+            image_shape=tuple(int(v) for v in d['image_shape']) if d.get('image_shape') else None,
+            link_lengths=(tuple(float(v) for v in d['link_lengths'])
+                          if d.get('link_lengths') else None))
+
 
 def observation_features(state: torch.Tensor, task: torch.Tensor,
                          link_lengths: Optional[tuple[float, ...]]) -> torch.Tensor:

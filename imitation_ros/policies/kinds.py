@@ -218,10 +218,17 @@ class ArConfig:
     """Run-time default: 0 takes the most probable bin; > 0 samples at that temperature."""
     label_smoothing: float = 0.1
     """Cross-entropy label smoothing; keeps the bins' probabilities from overconfidence."""
+    refine: int = 0
+    """
+    Sub-bin resolution: each dimension outputs the probability-weighted mean of the
+    bin centers within ``refine`` bins of the chosen bin; 0 outputs the chosen bin's
+    center. The next dimensions are conditioned on the chosen bin's center either
+    way, as in training.
+    """
 
     def __post_init__(self) -> None:
-        if self.bins < 2 or self.bound <= 0 or self.temperature < 0:
-            raise ConfigError('ar needs bins >= 2, bound > 0 and temperature >= 0')
+        if self.bins < 2 or self.bound <= 0 or self.temperature < 0 or self.refine < 0:
+            raise ConfigError('ar needs bins >= 2, bound > 0, temperature >= 0 and refine >= 0')
 
 
 class _ArSampler(nn.Module):
@@ -283,11 +290,21 @@ class ArPolicy(Policy):
         """Decode dimension by dimension: argmax(logits + gumbel); returns normalized (B, n)."""
         h = self.trunk(self.encoder(state, task, image))
         chosen: list[torch.Tensor] = []
+        out: list[torch.Tensor] = []
+        bins = torch.arange(self.config.bins, device=h.device)
         for d, head in enumerate(self.heads):
             logits = head(torch.cat([h, *chosen], dim=-1))
             idx = torch.argmax(logits + gumbel[:, d], dim=-1)
             chosen.append(self.centers[idx].unsqueeze(-1))
-        return torch.cat(chosen, dim=-1)
+            if self.config.refine:
+                near = ((bins.unsqueeze(0) - idx.unsqueeze(-1)).abs()
+                        <= self.config.refine).to(logits.dtype)
+                # Softmax restricted to the window around the chosen bin.
+                w = torch.softmax(logits - (1.0 - near) * 1e9, dim=-1)
+                out.append((w * self.centers).sum(dim=-1, keepdim=True))
+            else:
+                out.append(chosen[-1])
+        return torch.cat(out, dim=-1)
 
     def export_module(self) -> nn.Module:
         """Return the graph exported to ONNX (the full decode)."""

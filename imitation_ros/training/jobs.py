@@ -76,7 +76,9 @@ class LabelCounter:
                 bags = sorted(meta.parent for meta in root.rglob('metadata.yaml')
                               if not any(part.endswith('.partial') for part in meta.parts))
             except OSError:
-                continue  # a folder renamed while walking (a bag being closed): next time
+                # A folder renamed while walking (the recorder closing a bag): count what was
+                # seen before under this root, not zero (zero would fail a requested training).
+                bags = sorted(b for b in self._cache if root in b.parents and b.exists())
             for bag in bags:
                 if bag not in self._cache:
                     try:
@@ -99,6 +101,11 @@ class LabelCounter:
 def count_labels(roots: Sequence[Path]) -> LabelCounts:
     """Count episodes and labelled steps under ``roots`` from metadata only (uncached)."""
     return LabelCounter(roots).count()
+
+
+def checkpoint_path(model: Path | str) -> Path:
+    """Return the checkpoint path that belongs to a model file (``NAME.onnx`` -> ``NAME.pt``)."""
+    return Path(model).with_suffix('.pt')
 
 
 def next_model_path(models_dir: Path, prefix: str) -> tuple[Path, str]:
@@ -139,6 +146,12 @@ class JobSpec:
     every labelled sample counts (a held-out episode may be one of three demonstrations
     or the only takeover of a kind), and which episodes are held out would change from
     version to version."""
+    max_command_step: float = 0.1
+    """Drop samples whose command is farther than this from their joint state (rad); 0 keeps
+    all."""
+    init_from: Optional[Path] = None
+    """Warm start from this checkpoint (the previous version's ``NAME.pt``); None: from
+    scratch."""
 
     def command(self) -> list[str]:
         """Return the child process command line."""
@@ -147,9 +160,12 @@ class JobSpec:
                '--out', str(self.out), '--steps', str(self.steps), '--seed', str(self.seed),
                '--version', self.version, '--correction-weight', str(self.correction_weight),
                '--features', self.features, '--device', self.device,
-               '--val-fraction', str(self.val_fraction), '--no-progress']
+               '--val-fraction', str(self.val_fraction),
+               '--max-command-step', str(self.max_command_step), '--no-progress']
         for option in self.options:
             cmd += ['--option', option]
+        if self.init_from is not None:
+            cmd += ['--init-from', str(self.init_from)]
         return cmd
 
 

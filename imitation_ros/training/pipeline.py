@@ -18,13 +18,16 @@ From episode bags to a validated ONNX model in one call.
 Load the bags, select and label samples (``data/aggregate.py``), build action
 chunks, fit the normalization, train, plot the loss curves next to the model,
 export one self-contained ONNX file, and check that ONNX Runtime loads it and
-produces finite actions. Used by ``imitation-ros train``, the trainer node and
-the benchmarks.
+produces finite actions. The torch weights go next to the model as a checkpoint
+(``NAME.pt``, :mod:`~imitation_ros.training.checkpoint`), from which the next
+version can warm start (``init_from``): it then keeps that checkpoint's spec
+(normalization) and settings and fine-tunes its weights. Used by
+``imitation-ros train``, the trainer node and the benchmarks.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 import time
@@ -32,12 +35,14 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from ..data.aggregate import aggregate, data_digest, DEFAULT_CORRECTION_WEIGHT
+from ..data.aggregate import (aggregate, data_digest, DEFAULT_CORRECTION_WEIGHT,
+                              DEFAULT_MAX_COMMAND_STEP)
 from ..data.dataset import load_dataset
 from ..errors import TrainingError
 from ..policies.base import TrainConfig
 from ..policies.kinds import KINDS, Policy
 from ..sim.arm import ArmConfig, TASK_LAYOUT
+from .checkpoint import checkpoint_path, load_checkpoint, save_checkpoint
 from .trainer import build_training_set, fit_spec, History, plot_history, train_policy
 
 #: Observation feature sets: 'planar-fk' adds forward kinematics of the simulated arm.
@@ -76,6 +81,15 @@ class TrainRequest:
     """Diffusion export variant: 'sampler' (default) or 'denoiser'."""
     progress: bool = True
     """Show progress bars."""
+    init_from: Optional[Path] = None
+    """Warm start from this checkpoint (``NAME.pt``): same kind, joints and task layout;
+    its normalization and kind settings are kept. None trains from scratch."""
+    checkpoint: bool = True
+    """Write the checkpoint ``NAME.pt`` next to the model."""
+    max_command_step: Optional[float] = DEFAULT_MAX_COMMAND_STEP
+    """Drop executed-command samples farther than this from their joint state (rad; the
+    gate's ``max_joint_step``); None keeps all (:func:`~imitation_ros.data.aggregate.
+    aggregate`)."""
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -113,6 +127,8 @@ class TrainResult:
     """Wall time, load to validated file."""
     policy: Policy
     """The trained torch policy (eval mode, CPU)."""
+    misaligned: int = 0
+    """Samples dropped as misaligned (command too far from its joint state)."""
 
 
 def train_from_bags(req: TrainRequest) -> TrainResult:
@@ -120,7 +136,8 @@ def train_from_bags(req: TrainRequest) -> TrainResult:
     from .export import export_policy
     start = time.perf_counter()
     data = load_dataset(list(req.data), with_images=req.image)
-    samples = aggregate(data, correction_weight=req.correction_weight)
+    samples = aggregate(data, correction_weight=req.correction_weight,
+                        max_command_step=req.max_command_step)
     kind_cls, cfg_cls = KINDS[req.kind]
     horizon = int(req.options.get('horizon', cfg_cls().horizon)) if req.kind == 'diffusion' else 1
     tset = build_training_set(samples.state, samples.task, samples.action, samples.episode,
@@ -132,11 +149,18 @@ def train_from_bags(req: TrainRequest) -> TrainResult:
                             f' got {len(link_lengths)}; use --features raw for another robot')
     task_layout = TASK_LAYOUT if samples.task.shape[1] == len(TASK_LAYOUT) else tuple(
         f'task_{i}' for i in range(samples.task.shape[1]))
-    spec = fit_spec(tset, data.joint_names, task_layout, with_image=req.image,
-                    link_lengths=link_lengths)
-    policy, history = train_policy(req.kind, tset, spec, req.config, options=req.options,
+    init = None
+    options = req.options
+    if req.init_from is not None:
+        init = _load_init(req, data.joint_names, task_layout, link_lengths)
+        spec = init.spec
+        options = asdict(init.config)
+    else:
+        spec = fit_spec(tset, data.joint_names, task_layout, with_image=req.image,
+                        link_lengths=link_lengths)
+    policy, history = train_policy(req.kind, tset, spec, req.config, options=options,
                                    seed=req.seed, device=req.device, progress=req.progress,
-                                   desc=f'train {req.kind}')
+                                   desc=f'train {req.kind}', init=init)
     version = req.version or datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%SZ')
     digest = data_digest(data.episodes)
     req.out.parent.mkdir(parents=True, exist_ok=True)
@@ -146,19 +170,66 @@ def train_from_bags(req: TrainRequest) -> TrainResult:
     extra = {'version': version, 'training_data': {
         'digest': digest, 'episodes': len(data.episodes), 'samples': len(samples),
         'corrections': int(samples.correction.sum()), 'sources': sources,
+        'misaligned_dropped': samples.misaligned, 'max_command_step': req.max_command_step,
         'correction_weight': req.correction_weight, 'seed': req.seed,
         'paths': [str(p) for p in req.data], 'steps': req.config.steps,
+        'init_from': str(req.init_from) if req.init_from is not None else None,
         'final_train_loss': history.train_loss[-1] if history.train_loss else None,
         'final_val_loss': history.val_loss[-1] if history.val_loss else None}}
     model = export_policy(policy, req.out, metadata_extra=extra, variant=req.variant)
     plot = plot_history(history, req.out.with_suffix('.loss.png'),
                         title=f'{req.kind} on {len(samples)} samples ({version})')
     validate_model(model, len(data.joint_names), samples.task.shape[1])
+    if req.checkpoint:
+        save_checkpoint(policy, checkpoint_path(model))
     return TrainResult(model=model, loss_plot=plot, history=history, samples=len(samples),
                        corrections=int(samples.correction.sum()),
                        episodes=len(np.unique(samples.episode)), digest=digest,
                        version=version, parameters=policy.parameter_count(),
-                       seconds=time.perf_counter() - start, policy=policy)
+                       seconds=time.perf_counter() - start, policy=policy,
+                       misaligned=samples.misaligned)
+
+
+def _load_init(req: TrainRequest, joint_names: Sequence[str], task_layout: Sequence[str],
+               link_lengths: Optional[Sequence[float]]) -> Policy:
+    """Load ``req.init_from`` and check it fits the request and the data (TrainingError)."""
+    assert req.init_from is not None
+    init = load_checkpoint(req.init_from)
+    problems = []
+    if init.kind != req.kind:
+        problems.append(f'it is a {init.kind} policy, not {req.kind}')
+    if tuple(init.spec.joint_names) != tuple(joint_names):
+        problems.append(f'it was trained for joints {list(init.spec.joint_names)}, the data '
+                        f'has {list(joint_names)}')
+    if len(init.spec.task_layout) != len(task_layout):
+        problems.append(f'its task has {len(init.spec.task_layout)} entries, the data\'s '
+                        f'{len(task_layout)}')
+    if (init.spec.image_shape is not None) != bool(req.image):
+        problems.append('it ' + ('uses' if init.spec.image_shape else 'does not use')
+                        + ' camera images and this training ' + ('does' if req.image else
+                                                                 'does not'))
+    if (init.spec.link_lengths is None) != (link_lengths is None):
+        theirs = 'raw' if init.spec.link_lengths is None else 'planar-fk'
+        problems.append(f"its features are {theirs}, this training's {req.features}")
+    if req.options:
+        own = asdict(init.config)
+        differ = {k: v for k, v in req.options.items()
+                  if k in own and _as_tuple(own[k]) != _as_tuple(v)}
+        unknown = sorted(set(req.options) - set(own))
+        if differ or unknown:
+            problems.append(f'its {init.kind} settings differ from the options given '
+                            f'({", ".join(sorted(differ) + unknown)}); a warm start keeps the '
+                            'checkpoint\'s settings')
+    if problems:
+        raise TrainingError(f'cannot warm start from {req.init_from}: ' + '; '.join(problems)
+                            + '. Train from scratch (without init_from) or warm start from a '
+                            'matching checkpoint.')
+    return init
+
+
+def _as_tuple(value: object) -> object:
+    """Compare list and tuple settings alike."""
+    return tuple(value) if isinstance(value, (list, tuple)) else value
 
 
 def validate_model(path: Path, n_joints: int, task_dim: int) -> None:

@@ -32,7 +32,7 @@ from typing import Optional, Sequence
 import numpy as np
 import torch
 
-from ..errors import TrainingError
+from ..errors import ConfigError, TrainingError
 from ..policies.base import Batch, Normalizer, observation_features, PolicySpec, TrainConfig
 from ..policies.ensemble import DoubtConfig, DoubtEnsemble
 from ..policies.kinds import make_policy, Policy
@@ -172,12 +172,16 @@ def resolve_device(device: str) -> torch.device:
 
 def train_policy(kind: str, data: TrainingSet, spec: PolicySpec, config: TrainConfig, *,
                  options: Optional[dict] = None, seed: int = 0, device: str = 'cpu',
-                 progress: bool = True, desc: str = '') -> tuple[Policy, History]:
+                 progress: bool = True, desc: str = '',
+                 init: Optional[Policy] = None) -> tuple[Policy, History]:
     """
     Train a policy of ``kind`` on ``data``.
 
     :param options: kind-specific settings (fields of that kind's Config).
     :param progress: show a progress bar (tqdm) on stderr.
+    :param init: warm start: a policy of the same kind, spec and options whose weights
+        (and doubt ensemble, when both have one) training starts from, instead of a
+        fresh initialization.
     :returns: the trained policy in eval mode (on the CPU) and its loss history. With
         ``config.doubt_ensemble`` members, the doubt ensemble trained alongside is
         attached as ``policy.doubt`` (exported as the ``doubt`` output).
@@ -185,7 +189,10 @@ def train_policy(kind: str, data: TrainingSet, spec: PolicySpec, config: TrainCo
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     dev = resolve_device(device)
-    policy = make_policy(kind, spec, options).to(dev)
+    policy = make_policy(kind, spec, options)
+    if init is not None:
+        _load_init(policy, init)
+    policy = policy.to(dev)
     val_mask = split_episodes(data.episode, config.val_fraction, rng)
     train, val = data.subset(~val_mask), data.subset(val_mask)
     if len(train) == 0:
@@ -214,6 +221,12 @@ def train_policy(kind: str, data: TrainingSet, spec: PolicySpec, config: TrainCo
         doubt_opt = torch.optim.AdamW(doubt.parameters(), lr=config.lr,
                                       weight_decay=config.weight_decay, fused=True)
         doubt_sched = torch.optim.lr_scheduler.LambdaLR(doubt_opt, lr_at)
+        init_doubt = getattr(init, 'doubt', None) if init is not None else None
+        if init_doubt is not None and init_doubt.members == doubt.members:
+            try:
+                doubt.load_state_dict(init_doubt.state_dict())
+            except RuntimeError:
+                pass  # another member shape: the ensemble starts fresh, the policy does not
     history = History()
     eval_every = max(1, config.steps // 20)
     bar = None
@@ -255,6 +268,27 @@ def train_policy(kind: str, data: TrainingSet, spec: PolicySpec, config: TrainCo
     history.seconds = time.perf_counter() - start
     policy.attach_doubt(doubt)
     return policy.cpu().eval(), history
+
+
+def _load_init(policy: Policy, init: Policy) -> None:
+    """Copy ``init``'s weights into ``policy`` (same kind, spec and options) or raise."""
+    if type(init) is not type(policy):
+        raise ConfigError(f'cannot warm start a {type(policy).__name__} from a '
+                          f'{type(init).__name__}; train from scratch or pick the same kind')
+    if init.spec != policy.spec:
+        raise ConfigError('cannot warm start from a policy with another observation/action '
+                          'spec (joints, task layout, features or normalization); reuse its '
+                          'spec or train from scratch')
+    own = {k: v for k, v in init.state_dict().items() if not k.startswith('doubt.')}
+    try:
+        policy.load_state_dict(own, strict=False)
+    except RuntimeError as exc:
+        raise ConfigError(f'cannot warm start: the previous policy has other layer shapes '
+                          f'(options or hidden sizes changed): {exc}') from exc
+    missing = [k for k in policy.state_dict() if k not in own and not k.startswith('doubt.')]
+    if missing:
+        raise ConfigError(f'cannot warm start: the previous policy lacks {missing[:3]}; train '
+                          'from scratch')
 
 
 def _doubt_step(doubt: DoubtEnsemble, opt: torch.optim.Optimizer, train: TrainingSet,
