@@ -64,7 +64,7 @@ def test_hg_dagger_keeps_human_steps_and_drops_misaligned_ones(tmp_path: Path) -
 
 
 def test_expert_labels_are_not_checked_against_the_step(tmp_path: Path) -> None:
-    """DAgger labels name their state exactly: a far label is the expert's, not misaligned."""
+    """Expert labels name their state exactly: a far one is the expert's, not misaligned."""
     _episode(tmp_path / 'dagger' / 'ep_00000', 'dagger', expert=True)
     samples = aggregate(load_dataset([tmp_path]))
     assert len(samples) == N and samples.misaligned == 0

@@ -43,7 +43,7 @@ def bags(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope='module')
 def first(bags: Path, tmp_path_factory: pytest.TempPathFactory):
-    """A small mse model trained from scratch, with its checkpoint."""
+    """Train a small mse model from scratch, with its checkpoint."""
     out = tmp_path_factory.mktemp('models') / 'policy_v001.onnx'
     return train_from_bags(TrainRequest(data=(bags,), kind='mse', out=out, config=SMALL,
                                         options={'hidden': (32, 32)}, progress=False,

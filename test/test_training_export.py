@@ -122,7 +122,7 @@ def test_export_checks_and_matches_torch(tmp_path: Path, kind: str, variant: str
 
 
 def test_ar_refine_exports_and_stays_near_the_chosen_bin(tmp_path: Path) -> None:
-    """ar with refine: ONNX matches torch, and each output lies within the refine window."""
+    """Export ar with refine: ONNX matches torch, each output lies within the window."""
     policy = _policy('ar')
     policy.config = replace(policy.config, refine=2)
     path = export_policy(policy, tmp_path / 'ar.onnx')
