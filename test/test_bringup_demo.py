@@ -34,6 +34,7 @@ from imitation_ros.sim.arm import ArmConfig, Task
 from imitation_ros.sim.experts import DemonstratorStyle, ScriptedExpert
 import numpy as np
 import pytest
+from ros_harness import poll_until
 
 DOMAIN_ID = 77
 
@@ -70,13 +71,7 @@ def test_one_round_trains_publishes_and_hot_reloads(tmp_path: Path, private_doma
 
 
 def _wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    pytest.fail(f'timed out after {timeout} s waiting for {what}')
+    return poll_until(predicate, timeout, what, period=0.05)
 
 
 @pytest.fixture(scope='module')

@@ -30,7 +30,7 @@ import time
 from typing import Any, Iterable, Optional, Sequence
 
 from .monitor import EpisodeStats
-from .plots import plot_round_panels
+from .plots import alone_columns, alone_line, plot_round_panels
 
 #: Graph node names the demo's DAgger overrides address.
 GATE, EXPERT = 'intervention_gate', 'expert'
@@ -158,14 +158,12 @@ def state_runs_last(positions: Any, episode: Any) -> Any:
 
 def format_dagger_rounds(rounds: Sequence[DaggerRoundStats], schedule: str) -> str:
     """Return the rounds as a markdown table (``schedule``: the beta schedule in words)."""
-    alone = any(r.autonomous is not None for r in rounds)
+    head, rule, cells = alone_columns([r.autonomous for r in rounds])
     lines = [f'beta schedule: {schedule}', '',
              '| round | model | episodes | beta | success | expert commands | '
-             'new labelled samples | labelled states |' + (' model alone |' if alone else ''),
-             '|---|---|---|---|---|---|---|---|' + ('---|' if alone else '')]
-    for r in rounds:
-        cell = '' if not alone else (' - |' if r.autonomous is None
-                                     else f' {r.autonomous:.2f} |')
+             'new labelled samples | labelled states |' + head,
+             '|---|---|---|---|---|---|---|---|' + rule]
+    for r, cell in zip(rounds, cells):
         lines.append(f'| {r.round} | {r.version} | {r.episodes} | {r.beta:.3f} | '
                      f'{r.success:.2f} | {r.expert_fraction:.2f} | {r.labelled} | '
                      f'{r.coverage:.3f} |' + cell)
@@ -179,8 +177,6 @@ def plot_dagger_rounds(rounds: Sequence[DaggerRoundStats], path: Path) -> Path:
         lines=[([r.success for r in rounds], 'o-', 'success'),
                ([r.beta for r in rounds], 's--', 'beta'),
                ([r.expert_fraction for r in rounds], '^-', 'expert command fraction')]
-        + ([([float('nan') if r.autonomous is None else r.autonomous for r in rounds],
-             'D:', 'model alone (beta 0)')]
-           if any(r.autonomous is not None for r in rounds) else []),
+        + alone_line([r.autonomous for r in rounds], 'model alone (beta 0)'),
         bars=[r.labelled for r in rounds], bar_color='tab:green',
         bar_label='new expert-labelled samples', loop='DAgger', legend_loc='center right')

@@ -59,7 +59,7 @@ from .composed import ComposedGraph
 from .dagger_rounds import (count_labels, dagger_overrides, DaggerRoundStats,
                             format_dagger_rounds, plot_dagger_rounds, round_bags, set_gate_beta)
 from .monitor import EpisodeStats, SessionMonitor
-from .plots import plot_round_panels
+from .plots import alone_columns, alone_line, plot_round_panels
 
 
 @dataclass(frozen=True)
@@ -285,13 +285,10 @@ def _dagger_round(index: int, version: str, beta: float, stats: list[EpisodeStat
 
 def format_rounds(rounds: list[RoundStats]) -> str:
     """Return the rounds as a markdown table."""
-    alone = any(r.autonomous is not None for r in rounds)
+    head, rule, cells = alone_columns([r.autonomous for r in rounds])
     lines = ['| round | model | episodes | success (no help) | success with help | '
-             'takeovers / episode | human time |' + (' model alone |' if alone else ''),
-             '|---|---|---|---|---|---|---|' + ('---|' if alone else '')]
-    for r in rounds:
-        cell = '' if not alone else (' - |' if r.autonomous is None
-                                     else f' {r.autonomous:.2f} |')
+             'takeovers / episode | human time |' + head, '|---|---|---|---|---|---|---|' + rule]
+    for r, cell in zip(rounds, cells):
         lines.append(f'| {r.round} | {r.version} | {r.episodes} | {r.success:.2f} | '
                      f'{r.success_with_help:.2f} | {r.takeovers_per_episode:.2f} | '
                      f'{r.human_fraction:.2f} |' + cell)
@@ -305,8 +302,6 @@ def plot_rounds(rounds: list[RoundStats], path: Path) -> Path:
         lines=[([r.success for r in rounds], 'o-', 'success (no help)'),
                ([r.success_with_help for r in rounds], 's--', 'success with help'),
                ([r.human_fraction for r in rounds], '^-', 'human time fraction')]
-        + ([([float('nan') if r.autonomous is None else r.autonomous for r in rounds],
-             'D:', 'model alone (no operator)')]
-           if any(r.autonomous is not None for r in rounds) else []),
+        + alone_line([r.autonomous for r in rounds], 'model alone (no operator)'),
         bars=[r.takeovers_per_episode for r in rounds], bar_color='tab:orange',
         bar_label='takeovers per episode', loop='HG-DAgger')

@@ -17,7 +17,27 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import Optional, Sequence
+
+
+def alone_columns(alone: Sequence[Optional[float]]) -> tuple[str, str, list[str]]:
+    """
+    Return the markdown pieces of the "model alone" column: header, rule and one cell per round.
+
+    All three are empty when no round was evaluated alone; a round without a value gets '-'.
+    """
+    if all(a is None for a in alone):
+        return '', '', ['' for _ in alone]
+    return (' model alone |', '---|',
+            [' - |' if a is None else f' {a:.2f} |' for a in alone])
+
+
+def alone_line(alone: Sequence[Optional[float]],
+               label: str) -> list[tuple[list[float], str, str]]:
+    """Return the left-panel line of the models alone (NaN where missing), or no line."""
+    if all(a is None for a in alone):
+        return []
+    return [([float('nan') if a is None else a for a in alone], 'D:', label)]
 
 
 def plot_round_panels(path: Path, rounds: Sequence[int], versions: Sequence[str], *,

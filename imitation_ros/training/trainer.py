@@ -239,13 +239,7 @@ def train_policy(kind: str, data: TrainingSet, spec: PolicySpec, config: TrainCo
     for step in range(config.steps):
         idx = rng.choice(len(train), size=min(config.batch_size, len(train)), p=p)
         loss = policy.loss(_batch(train, idx, dev)).mean()
-        if not torch.isfinite(loss):
-            raise TrainingError(f'{kind} loss became {loss.item()} at step {step}; '
-                                'lower the learning rate or check the data for outliers')
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(policy.parameters(), 10.0)
-        opt.step()
+        _optimizer_step(loss, policy, opt, f'{kind} loss', f' at step {step}')
         sched.step()
         if doubt is not None:
             _doubt_step(doubt, doubt_opt, train, p, config.batch_size, doubt_rng, dev)
@@ -306,12 +300,18 @@ def _doubt_step(doubt: DoubtEnsemble, opt: torch.optim.Optimizer, train: Trainin
 
     loss = doubt.loss(tensor(train.state[idx]), tensor(train.task[idx]),
                       tensor(train.actions[idx, 0])).mean()
+    _optimizer_step(loss, doubt, opt, 'the doubt ensemble loss')
+
+
+def _optimizer_step(loss: torch.Tensor, module: torch.nn.Module, opt: torch.optim.Optimizer,
+                    what: str, where: str = '') -> None:
+    """Check ``loss`` is finite (TrainingError if not), backpropagate, clip, step."""
     if not torch.isfinite(loss):
-        raise TrainingError(f'the doubt ensemble loss became {loss.item()}; lower the learning '
-                            'rate or check the data for outliers')
+        raise TrainingError(f'{what} became {loss.item()}{where}; lower the learning rate or '
+                            'check the data for outliers')
     opt.zero_grad(set_to_none=True)
     loss.backward()
-    torch.nn.utils.clip_grad_norm_(doubt.parameters(), 10.0)
+    torch.nn.utils.clip_grad_norm_(module.parameters(), 10.0)
     opt.step()
 
 
