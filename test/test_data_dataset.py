@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 import shutil
 
@@ -297,3 +298,59 @@ def test_labels_naming_their_state_match_it_whatever_the_log_times(tmp_path: Pat
     assert not labelled[state == 7].any() and labelled[state != 7].all()
     np.testing.assert_array_equal(ds.expert_actions[labelled, 0], state[labelled])
     np.testing.assert_array_equal(ds.expert_actions[labelled, 2], state[labelled])
+
+
+def _gate_state(command: list[float], state_stamp: int | None, source: str) -> bytes:
+    """Serialize a gate_state as the intervention gate publishes it with each command."""
+    state = {'source': source, 'mode': source, 'stamp': 0.0, 'command': command}
+    if state_stamp is not None:
+        state['state_stamp'] = state_stamp
+    return m.encode_string(json.dumps(state))
+
+
+def test_commands_pair_with_the_state_the_gate_named(tmp_path: Path) -> None:
+    """A command pairs with the joint state its gate_state names, whatever the log times."""
+    rng = np.random.default_rng(7)
+    msgs: list[tuple[int, str, bytes]] = []
+    stamps = [BASE + k * 50 * MS for k in range(40)]
+    log_js = [s + int(rng.integers(0, 30)) * MS for s in stamps]
+    msgs.append((BASE - 10 * MS, m.TASK, m.encode_float64_array([0, 0, 0, 0, 0.1])))
+    msgs.append((BASE - 10 * MS, m.INTERVENTION, m.encode_bool(False)))
+    # The intervention flag reaches the recorder late: by log time it is off by states.
+    msgs.append((log_js[13], m.INTERVENTION, m.encode_bool(True)))
+    msgs.append((log_js[24], m.INTERVENTION, m.encode_bool(False)))
+    for k, (s, t) in enumerate(zip(stamps, log_js)):
+        msgs.append((t, m.JOINT_STATES, m.encode_joint_state(s, NAMES, [k, 0.0, 0.0])))
+        source = 'human' if 10 <= k < 20 else 'policy'
+        for c in (1, 2):
+            # The gate decided at state k; the recorder logs the command up to 40 ms
+            # before or 60 ms after the state (it can see the command first).
+            t_cmd = t + int(rng.integers(-40, 60)) * MS
+            command = [float(k), float(c), 0.5]
+            msgs.append((t_cmd, m.COMMANDS, m.encode_float64_array(command)))
+            t_gate = t_cmd + int(rng.integers(-3, 4)) * MS
+            if k == 30:  # a gate that names no state: the log-time rule applies
+                msgs.append((t_gate, m.GATE_STATE, _gate_state(command, None, source)))
+            else:
+                msgs.append((t_gate, m.GATE_STATE, _gate_state(command, s, source)))
+    msgs.sort(key=lambda x: x[0])
+    with EpisodeBagWriter(tmp_path / 'gate') as writer:
+        for t, topic, raw in msgs:
+            writer.write(topic, raw, t)
+        writer.close(_facts('hg_dagger'))
+    ds = load_dataset([tmp_path / 'gate'])
+    state = ds.positions[:, 0].astype(int)
+    decided = ds.actions[:, 0].astype(int)
+    named = decided != 30
+    assert named.sum() == 78
+    np.testing.assert_array_equal(state[named], decided[named])
+    np.testing.assert_array_equal(ds.human[named], (decided[named] >= 10) & (decided[named] < 20))
+    # Without the gate's names, log time pairs some of these commands with other states.
+    shutil.rmtree(tmp_path / 'gate')
+    with EpisodeBagWriter(tmp_path / 'gate') as writer:
+        for t, topic, raw in msgs:
+            if topic != m.GATE_STATE:
+                writer.write(topic, raw, t)
+        writer.close(_facts('hg_dagger'))
+    plain = load_dataset([tmp_path / 'gate'])
+    assert (plain.positions[:, 0].astype(int) != plain.actions[:, 0].astype(int)).sum() > 10

@@ -26,7 +26,7 @@ CDR_LE_HEADER = b'\x00\x01\x00\x00'
 
 
 def test_topic_table_matches_contract() -> None:
-    """TOPICS lists the eleven episode topics with their ROS 2 message types."""
+    """TOPICS lists the twelve episode topics with their ROS 2 message types."""
     assert m.TOPICS == {
         '/joint_states': 'sensor_msgs/msg/JointState',
         '/camera/image_raw': 'sensor_msgs/msg/Image',
@@ -39,6 +39,7 @@ def test_topic_table_matches_contract() -> None:
         '/imitation/episode': 'std_msgs/msg/String',
         '/imitation/uncertainty': 'std_msgs/msg/Float64',
         '/imitation/help_request': 'std_msgs/msg/Bool',
+        '/imitation/gate_state': 'std_msgs/msg/String',
     }
 
 

@@ -73,6 +73,7 @@ class Probe(Node):
         super().__init__('gate_probe', context=context)
         self.lock = threading.Lock()
         self.q = Q0.copy()
+        self.sent_states: dict[int, np.ndarray] = {}
         self.follow = 'echo'
         self.names = list(JOINTS)
         self.policy: np.ndarray | None = None
@@ -121,7 +122,9 @@ class Probe(Node):
             q = self.q.copy()
             names, policy, joy = list(self.names), self.policy, self.joy
             expert, doubt = self.expert, self.doubt
-        self._joint_pub.publish(joint_state_msg(names, q))
+            stamp = self.get_clock().now()
+            self.sent_states[stamp.nanoseconds] = q
+        self._joint_pub.publish(joint_state_msg(names, q, stamp=stamp.to_msg()))
         self._bad_joint_pub.publish(joint_state_msg(['a', 'b', 'c'], q))
         if expert is not None:
             self._expert_pub.publish(Float64MultiArray(data=[float(v) for v in expert]))
@@ -269,7 +272,14 @@ def test_commands_are_clamped_to_limits_and_max_step(
     index = probe.wait_mode('policy')
     commands = probe.wait_commands(5)
     assert all(np.allclose(c, expected) for c in commands), commands
-    assert all(s['clamped'] for s in probe.states_since(index)[1:5])
+    states = probe.states_since(index)[1:5]
+    assert all(s['clamped'] for s in states)
+    # Each decision names the command it sent and the joint state it was decided at.
+    for s in states:
+        np.testing.assert_array_equal(s['command'], expected)
+        with probe.lock:
+            decided_at = probe.sent_states[s['state_stamp']]
+        np.testing.assert_array_equal(decided_at, [2.15, -0.8, 0.6])
 
 
 def test_stale_policy_holds_at_measured_never_the_old_target(

@@ -62,6 +62,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 import contextlib
 from dataclasses import dataclass, field
+import json
 import math
 import os
 from pathlib import Path
@@ -767,6 +768,49 @@ class BagMessages:
     expert_stamps: np.ndarray | None = None
     """Header stamp (ns) of the joint state each expert label names, (K,) int64; -1 where
     the label names none (see :func:`labelled_state_stamp`)."""
+    gate: GateStates | None = None
+    """The gate's per-command decisions (None: the bag has none, e.g. a scripted demo)."""
+
+
+@dataclass(frozen=True, eq=False)
+class GateStates:
+    """
+    The gate's ``/imitation/gate_state`` messages that name their command and state.
+
+    The gate publishes one right after each command, with the command it sent and the
+    header stamp of the joint state it decided at; messages without both are left out.
+    """
+
+    times: np.ndarray
+    """Log times, (K,) int64 ns, sorted."""
+    commands: np.ndarray
+    """The command sent, (K, n) rad."""
+    state_stamps: np.ndarray
+    """Header stamp of the joint state the command was decided at, (K,) int64 ns."""
+    human: np.ndarray
+    """True where the human's command was sent, (K,) bool."""
+
+
+def _gate_states(raw: list[tuple[int, bytes]], n: int) -> GateStates | None:
+    """Decode the gate_state messages that carry ``command`` (n finite values) and
+    ``state_stamp``; None when none does (older bags, other gates)."""
+    rows: list[tuple[int, list[float], int, bool]] = []
+    for t_ns, data in raw:
+        try:
+            state = json.loads(m.decode_string(data))
+            command = [float(v) for v in state['command']]
+            stamp = int(state['state_stamp'])
+            human = state.get('source') == 'human'
+        except (ValueError, TypeError, KeyError):
+            continue  # a decision without the pairing facts: the log-time rule applies
+        if len(command) == n and all(math.isfinite(v) for v in command) and stamp >= 0:
+            rows.append((t_ns, command, stamp, human))
+    if not rows:
+        return None
+    return GateStates(times=np.array([r[0] for r in rows], dtype=np.int64),
+                      commands=np.array([r[1] for r in rows], dtype=np.float64),
+                      state_stamps=np.array([r[2] for r in rows], dtype=np.int64),
+                      human=np.array([r[3] for r in rows], dtype=bool))
 
 
 def _stack(rows: list[np.ndarray], width: int | None, what: str, bag: Path) -> np.ndarray:
@@ -797,7 +841,7 @@ def read_bag_messages(bag_dir: Path | str, *, with_images: bool = True) -> BagMe
         raise DataError(f'cannot read bag {bag}: {problem}')
     info = episode_info(bag)
     wanted = {m.JOINT_STATES, m.TASK, m.COMMANDS, m.INTERVENTION, m.POLICY_ACTION,
-              m.EXPERT_ACTION, m.EPISODE}
+              m.EXPERT_ACTION, m.EPISODE, m.GATE_STATE}
     if with_images:
         wanted.add(m.CAMERA_IMAGE)
     raw: dict[str, list[tuple[int, bytes]]] = {t: [] for t in wanted}
@@ -864,7 +908,8 @@ def read_bag_messages(bag_dir: Path | str, *, with_images: bool = True) -> BagMe
                                       dtype=bool)),
         policy=arrays(m.POLICY_ACTION, n), expert=arrays(m.EXPERT_ACTION, n), images=images,
         events=tuple(m.decode_episode_event(d) for _, d in raw[m.EPISODE]),
-        joint_stamps=joint_stamps, expert_stamps=expert_stamps)
+        joint_stamps=joint_stamps, expert_stamps=expert_stamps,
+        gate=_gate_states(raw[m.GATE_STATE], n))
 
 
 def labelled_state_stamp(raw: bytes | memoryview) -> int:
@@ -958,12 +1003,51 @@ class Aligned:
     """(M, n) rad, NaN where no label."""
     image_index: np.ndarray | None
     """Index into ``BagMessages.images`` of each command's image, (M,); None without images."""
+    named: np.ndarray | None = None
+    """True where the gate named the command's joint state (paired exactly), (M,) bool."""
+
+
+def _gate_pairing(bag: BagMessages, period_ns: int) -> tuple[np.ndarray, np.ndarray]:
+    """
+    Joint state index and human flag of each command from the gate's decisions.
+
+    A command pairs with the gate_state logged within one control period of it that
+    carries the same values (the gate publishes both back to back); its joint state is
+    the one with the header stamp that gate_state names. Returns (K,) state indices, -1
+    where no decision or no recorded state matches, and (K,) human flags (valid where
+    the index is >= 0).
+    """
+    cmd_t, cmd = bag.commands.times, bag.commands.values
+    index = np.full(len(cmd_t), -1, dtype=np.int64)
+    human = np.zeros(len(cmd_t), dtype=bool)
+    gate = bag.gate
+    if gate is None or bag.joint_stamps is None or not len(cmd_t):
+        return index, human
+    state_of = {int(s): i for i, s in enumerate(bag.joint_stamps)}  # newest wins
+    lo = np.searchsorted(gate.times, cmd_t - period_ns, side='left')
+    hi = np.searchsorted(gate.times, cmd_t + period_ns, side='right')
+    for i in range(len(cmd_t)):
+        best, best_dt = -1, None
+        for g in range(lo[i], hi[i]):
+            if np.array_equal(gate.commands[g], cmd[i]):
+                dt = abs(int(gate.times[g]) - int(cmd_t[i]))
+                if best_dt is None or dt < best_dt:
+                    best, best_dt = g, dt
+        if best >= 0:
+            j = state_of.get(int(gate.state_stamps[best]), -1)
+            if j >= 0:
+                index[i], human[i] = j, gate.human[best]
+    return index, human
 
 
 def align_commands(bag: BagMessages, *, need_images: bool = False) -> Aligned:
     """Apply the alignment rule of :mod:`imitation_ros.data.dataset` to one bag."""
     cmd_t = bag.commands.times
+    period = control_period_ns(bag) if len(cmd_t) else 1
     js = latest_at_or_before(bag.joints.times, cmd_t)
+    named_js, named_human = _gate_pairing(bag, period)
+    named = named_js >= 0
+    js[named] = named_js[named]
     tk = latest_at_or_before(bag.task.times, cmd_t)
     keep = (js >= 0) & (tk >= 0)
     im = None
@@ -976,17 +1060,19 @@ def align_commands(bag: BagMessages, *, need_images: bool = False) -> Aligned:
         keep &= im >= 0
         im = im[keep]
     cmd_t, js, tk = cmd_t[keep], js[keep], tk[keep]
+    named, named_human = named[keep], named_human[keep]
     n = len(bag.joint_names)
     iv = latest_at_or_before(bag.intervention.times, cmd_t)
     human = np.zeros(len(cmd_t), dtype=bool)
     human[iv >= 0] = bag.intervention.values[iv[iv >= 0]]
-    period = control_period_ns(bag) if len(cmd_t) else 1
+    human[named] = named_human[named]
     return Aligned(
         command_times=cmd_t, state_index=js, positions=bag.joints.values[js, 0],
         velocities=bag.joints.values[js, 1], task=bag.task.values[tk],
         actions=bag.commands.values[keep], human=human,
         policy_actions=_windowed(bag.policy, cmd_t, period, n),
-        expert_actions=_expert_labels(bag, cmd_t, js, period, n), image_index=im)
+        expert_actions=_expert_labels(bag, cmd_t, js, period, n), image_index=im,
+        named=named)
 
 
 def episode_facts(bag: BagMessages) -> dict[str, Any]:

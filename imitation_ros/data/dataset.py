@@ -21,6 +21,12 @@ recorded live, where clocks are not on a grid, as well as for bags written by
 
 * one sample per message on ``/forward_position_controller/commands`` (the
   executed command is the sample's action);
+* when the bag holds the gate's ``/imitation/gate_state`` decisions, a command
+  pairs with the decision logged within one control period of it that carries
+  the same command, and its joint state is the one whose header stamp that
+  decision names (``state_stamp``), and ``human`` is whether the decision's
+  source was the human: exact, whatever order the recorder received the
+  messages in. Commands without such a decision use the log-time rule below;
 * its observation is the latest ``/joint_states``, the latest
   ``/imitation/task`` and, when images are loaded, the latest
   ``/camera/image_raw``, each with log time <= the command's log time;

@@ -61,6 +61,9 @@ UNCERTAINTY = '/imitation/uncertainty'
 """The policy's doubt, one per action (std_msgs/Float64), in the policy's own units."""
 HELP_REQUEST = '/imitation/help_request'
 """True while the gate holds because the policy asks for help (std_msgs/Bool)."""
+GATE_STATE = '/imitation/gate_state'
+"""The gate's decision per command as JSON (std_msgs/String): source, the command and the
+header stamp of the joint state it was decided at."""
 
 JOINT_STATE_TYPE = 'sensor_msgs/msg/JointState'
 IMAGE_TYPE = 'sensor_msgs/msg/Image'
@@ -83,6 +86,7 @@ TOPICS: dict[str, str] = {
     EPISODE: STRING_TYPE,
     UNCERTAINTY: FLOAT64_TYPE,
     HELP_REQUEST: BOOL_TYPE,
+    GATE_STATE: STRING_TYPE,
 }
 
 _NS_PER_S = 1_000_000_000

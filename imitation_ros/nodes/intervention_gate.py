@@ -45,10 +45,13 @@ converts messages and keeps time with the node clock:
 * ``imitation/gate_state`` (std_msgs/String, JSON) with every command:
   ``{"source": "policy"|"human"|"expert"|"hold", "mode", "reason",
   "model_version", "estop", "clamped", "intervention", "help_request",
-  "uncertainty", "beta", "stamp"}`` (mode: a
+  "uncertainty", "beta", "stamp", "state_stamp", "command"}`` (mode: a
   :class:`~imitation_ros.gate.arbiter.GateMode` value; uncertainty: the newest
   doubt received, null before the first or when not finite; stamp: node
-  clock, s);
+  clock, s; state_stamp: header stamp (ns) of the joint state the command was
+  decided at; command: the command sent, rad). The last two let a bag pair
+  each command with the state it was decided at exactly, whatever order the
+  recorder received them in;
 * ``imitation/intervention`` (std_msgs/Bool, True while the human drives the
   arm) and ``imitation/help_request`` (std_msgs/Bool, True while the policy
   asks for help and the gate holds for it) at once on every change and every
@@ -232,6 +235,9 @@ class InterventionGateNode(Node):
         self._label = ','.join(p.joint_names)
         self._step = Duration(seconds=1.0 / p.rate_hz).to_msg()
         self._model_version = ''
+        # Header stamp (ns) of the joint state the arbiter measures from: gate_state names
+        # it, so recorded commands pair with the state they were decided at.
+        self._state_stamp_ns: Optional[int] = None
         self._intervention = False
         self._help = False
         self._last: Optional[GateOutput] = None
@@ -303,6 +309,8 @@ class InterventionGateNode(Node):
         now = self._now()
         if self.arbiter.on_joint_state(q, now):
             self._stamps['joint_state'] = now
+            self._state_stamp_ns = (int(msg.header.stamp.sec) * 1_000_000_000
+                                    + int(msg.header.stamp.nanosec))
 
     def _on_policy_action(self, msg: Float64MultiArray) -> None:
         """Hand the action to the arbiter as it is: it holds on an invalid one."""
@@ -421,7 +429,9 @@ class InterventionGateNode(Node):
                  'estop': out.estop, 'clamped': out.clamped,
                  'intervention': out.intervention, 'help_request': out.help_request,
                  'uncertainty': doubt if doubt is not None and np.isfinite(doubt) else None,
-                 'beta': self.arbiter.beta, 'stamp': now}
+                 'beta': self.arbiter.beta, 'stamp': now,
+                 'state_stamp': self._state_stamp_ns,
+                 'command': [float(v) for v in out.command]}
         self._state_pub.publish(String(data=json.dumps(state)))
         self._set_intervention(out.intervention)
         self._set_help(out.help_request)

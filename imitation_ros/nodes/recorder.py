@@ -94,7 +94,7 @@ WATCHDOG_PERIOD_S = 0.1
 WARN_THROTTLE_S = 2.0
 _NS_PER_S = 1_000_000_000
 
-GATE_STATE = '/imitation/gate_state'
+GATE_STATE = m.GATE_STATE
 """The gate's arbitration decision per command (std_msgs/String JSON)."""
 MODEL_VERSION = '/imitation/model_version'
 """The policy's active model version (std_msgs/String, transient local)."""
