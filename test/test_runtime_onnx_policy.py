@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 import subprocess
 import sys
@@ -31,7 +32,7 @@ from imitation_ros.errors import ConfigError, ImitationError, ModelError
 from imitation_ros.policies import kinds, sampling
 from imitation_ros.policies.base import Normalizer, observation_features, PolicySpec
 from imitation_ros.policies.kinds import ArConfig, make_policy
-from imitation_ros.runtime.latency import measure
+from imitation_ros.runtime.latency import measure, measure_policy_process
 from imitation_ros.runtime.onnx_policy import OnnxPolicy
 from imitation_ros.training.export import export_policy
 
@@ -446,6 +447,23 @@ def test_latency_measure() -> None:
     assert 0 <= stats['p50_ms'] <= stats['p99_ms'] <= stats['max_ms']
     with pytest.raises(ConfigError):
         measure(lambda: None, calls=0)
+
+
+@pytest.mark.parametrize('name', ['mse', 'sampler'])
+def test_latency_in_a_fresh_process(models: dict, name: str, tmp_path: Path) -> None:
+    """A policy is timed in a process without torch; a bad file is a ModelError."""
+    _, path = models[name]
+    state, task = _observations(1, seed=5)
+    cpu = min(os.sched_getaffinity(0))
+    stats = measure_policy_process(str(path), state[0], task[0], calls=30, warmup=3, cpu=cpu)
+    assert stats['calls'] == 30 and stats['torch_imported'] is False
+    assert 0 < stats['p50_ms'] <= stats['p99_ms'] <= stats['max_ms']
+    bad = tmp_path / 'bad.onnx'
+    bad.write_bytes(b'not onnx')
+    with pytest.raises(ModelError, match='fresh process failed'):
+        measure_policy_process(str(bad), state[0], task[0], calls=3, warmup=0)
+    with pytest.raises(ConfigError, match='cannot pin'):
+        measure_policy_process(str(path), state[0], task[0], cpu=10_000)
 
 
 @pytest.fixture(scope='module')

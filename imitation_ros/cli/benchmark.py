@@ -60,6 +60,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     la = which.add_parser('latency', help='ONNX Runtime vs PyTorch eager per kind')
     la.add_argument('--out', type=Path, default=Path('results/latency'))
     la.add_argument('--calls', type=int, default=1000)
+    la.add_argument('--cpu', type=int, default=0,
+                    help='pin both timings to this CPU (default 0; -1: no pinning)')
     la.add_argument('--no-progress', action='store_true')
     la.set_defaults(func=run_latency_cmd)
     hp = which.add_parser('help', help='the same policy with and without help requests')
@@ -93,7 +95,8 @@ def run_expressivity_cmd(args: argparse.Namespace) -> int:
 def run_latency_cmd(args: argparse.Namespace) -> int:
     """Run the latency study and print the table."""
     from ..studies.latency import format_latency, run_latency
-    rows = run_latency(args.out, calls=args.calls, progress=not args.no_progress)
+    rows = run_latency(args.out, calls=args.calls, progress=not args.no_progress,
+                       cpu=None if args.cpu < 0 else args.cpu)
     table = format_latency(rows)
     (args.out / 'table.md').write_text(table + '\n')
     (args.out / 'latency.json').write_text(json.dumps(rows, indent=1))

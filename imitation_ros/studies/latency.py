@@ -16,15 +16,20 @@
 Inference latency per policy kind: ONNX Runtime against PyTorch eager on the same model.
 
 Single observation (batch 1), one thread each, after warm-up; p50 and p99 over
-``calls`` calls. For diffusion one call is one chunk (``sample_steps`` DDIM
-steps), and both exports (the denoiser called once per step, and the whole
-sampler in one graph) are timed.
+``calls`` calls. ONNX Runtime is timed in a fresh process without torch, as the
+robot runs it (:func:`~imitation_ros.runtime.latency.measure_policy_process`);
+PyTorch eager in this process. Both are pinned to one CPU (``cpu``, default 0).
+For diffusion one call is one chunk (``sample_steps`` DDIM steps), and both
+exports (the denoiser called once per step, and the whole sampler in one graph)
+are timed.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator, Optional
 
 import numpy as np
 import torch
@@ -34,10 +39,24 @@ from ..data.bags import find_episode_bags
 from ..policies.base import TrainConfig
 from ..policies.kinds import KINDS, Policy
 from ..policies.sampling import gmm_select
-from ..runtime.latency import measure
-from ..runtime.onnx_policy import OnnxPolicy
+from ..errors import ModelError
+from ..runtime.latency import check_cpu, measure, measure_policy_process
 from ..training.export import measure_diffusion_exports
 from ..training.pipeline import train_from_bags, TrainRequest
+
+
+@contextlib.contextmanager
+def pinned(cpu: Optional[int]) -> Iterator[None]:
+    """Run the block pinned to ``cpu`` (None: as is), then restore the affinity."""
+    if cpu is None:
+        yield
+        return
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {cpu})
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
 
 
 def _torch_call(policy: Policy, state: np.ndarray, task: np.ndarray) -> Callable[[], object]:
@@ -66,8 +85,14 @@ def _torch_call(policy: Policy, state: np.ndarray, task: np.ndarray) -> Callable
 
 
 def run_latency(out: Path, *, calls: int = 1000, warmup: int = 50,
-                train_steps: int = 300, progress: bool = True) -> list[dict]:
-    """Train each kind briefly on a small dataset, export, time both runtimes; print a table."""
+                train_steps: int = 300, progress: bool = True,
+                cpu: Optional[int] = 0) -> list[dict]:
+    """
+    Train each kind briefly on a small dataset, export, time both runtimes; print a table.
+
+    :param cpu: pin both timings to this CPU (None: no pinning).
+    """
+    check_cpu(cpu)
     out.mkdir(parents=True, exist_ok=True)
     session = out / 'data' / 'multi'
     if not session.exists() or not find_episode_bags(session):
@@ -79,16 +104,17 @@ def run_latency(out: Path, *, calls: int = 1000, warmup: int = 50,
         res = train_from_bags(TrainRequest(
             data=(session,), kind=kind, out=out / f'latency_{kind}.onnx',
             config=TrainConfig(steps=train_steps), progress=progress, version=f'latency-{kind}'))
-        runtime = OnnxPolicy(res.model, threads=1)
-        runtime.warmup()
-        n = len(runtime.joint_names)
+        n = res.policy.spec.n_joints
+        k = len(res.policy.spec.task_layout)
         mean = np.asarray(res.policy.spec.state_norm.mean)
-        state, task = mean[:n], mean[n:n + 5]
-        if kind == 'diffusion':
-            ort_stats = measure(lambda: runtime.predict_chunk(state, task), calls, warmup)
-        else:
-            ort_stats = measure(lambda: runtime.act(state, task), calls, warmup)
-        with torch.no_grad():
+        state, task = mean[:n], mean[n:n + k]
+        # As on the robot: a process with numpy and ONNX Runtime only (no torch).
+        ort_stats = measure_policy_process(str(res.model), state, task, calls=calls,
+                                           warmup=warmup, cpu=cpu)
+        if ort_stats.pop('torch_imported'):
+            raise ModelError('the ONNX Runtime timing process imported torch; the robot-side '
+                             'runtime must not')
+        with torch.no_grad(), pinned(cpu):
             torch_stats = measure(_torch_call(res.policy, state, task), calls, warmup)
         row = {'kind': kind, 'parameters': res.parameters, 'ort': ort_stats,
                'torch': torch_stats}
