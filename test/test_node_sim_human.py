@@ -319,6 +319,53 @@ def test_help_request_is_answered_by_a_takeover(ros: Context) -> None:
             node.destroy_node()
 
 
+def test_decides_on_each_joint_state(ros: Context) -> None:
+    """With react_to_joint_states a joy follows every new state; without, only the timer."""
+    slow = [Parameter('rate_hz', value=1.0)]
+    reacting = SimHumanNode(context=ros, namespace='reacting', parameter_overrides=slow)
+    timed = SimHumanNode(context=ros, namespace='timed', parameter_overrides=slow + [
+        Parameter('react_to_joint_states', value=False)])
+    world = Node('react_probe', context=ros)
+    task = ArmSim(CONFIG, seed=3).reset()
+    joys: dict[str, list[float]] = {'reacting': [], 'timed': []}
+    pubs = {}
+    for ns in joys:
+        pubs[ns] = (world.create_publisher(JointState, f'{ns}/joint_states', STATE_QOS),
+                    world.create_publisher(String, f'{ns}/imitation/episode', EPISODE_QOS))
+        world.create_subscription(Joy, f'{ns}/joy',
+                                  lambda msg, ns=ns: joys[ns].append(time.monotonic()),
+                                  STATE_QOS)
+    executor = SingleThreadedExecutor(context=ros)
+    for node in (reacting, timed, world):
+        executor.add_node(node)
+    world.create_timer(0.05, lambda: [pub.publish(joint_state_msg(CONFIG.joint_names,
+                                                                  task.start))
+                                      for pub, _ in pubs.values()])
+
+    def spin_until(predicate: Callable[[], Any], timeout: float, what: str) -> None:
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            assert time.monotonic() < deadline, f'timed out waiting for {what}'
+            executor.spin_once(timeout_sec=0.02)
+
+    try:
+        event = {'event': 'start', 'episode': 1, 'start': task.start.tolist(),
+                 'task': task.vector().tolist(), 'stamp': time.time()}
+        for _, episode_pub in pubs.values():
+            episode_pub.publish(String(data=json.dumps(event)))
+        spin_until(lambda: reacting.operator.active and timed.operator.active, TIMEOUT_S,
+                   'both operators watching')
+        start = time.monotonic()
+        spin_until(lambda: time.monotonic() > start + 2.0, 10.0, 'two seconds of states')
+        counts = {ns: sum(t > start for t in ts) for ns, ts in joys.items()}
+        # 20 Hz joint states for 2 s: about 40 decisions when reacting, 2 or 3 on the timer.
+        assert counts['reacting'] >= 20 and counts['timed'] <= 4, counts
+    finally:
+        executor.shutdown()
+        for node in (world, timed, reacting):
+            node.destroy_node()
+
+
 def test_bad_parameter_exits_with_code_1(ros: Context) -> None:
     """main() logs and returns 1 for out-of-range or inconsistent parameters."""
     assert main(['--ros-args', '-p', 'rate_hz:=0.0']) == 1

@@ -38,7 +38,11 @@ steers, when it lets go):
   it steadily), so a gate that went away leaves no standing request;
 * ``joy`` (sensor_msgs/Joy): published steadily at ``rate_hz`` like joy_node
   with ``autorepeat_rate``: 8 axes, 11 buttons (Xbox layout), header stamp =
-  now, ``frame_id``; zeros and no button while idle. While the operator is in
+  now, ``frame_id``; zeros and no button while idle. With
+  ``react_to_joint_states`` (default) the operator decides on each new joint
+  state during an episode and publishes at once, as a person reacts to what
+  they see; the timer then publishes only when no message went out for a
+  period (the arm paused or slower than ``rate_hz``). While the operator is in
   control ``buttons[enable_button]`` = 1 and the sticks carry the scripted
   expert's motion (axes ``axis_map`` = x, y, elbow);
 * ``/diagnostics`` at 1 Hz: episode, engaged, takeovers this episode, reason.
@@ -150,6 +154,10 @@ class SimHumanParams:
     answer_help: bool = param(True, 'Answer the gate\'s imitation/help_request by taking over '
                               '(after the reaction delay), as a person asked for help would')
     frame_id: str = param('joy', 'header.frame_id of the joy messages')
+    react_to_joint_states: bool = param(True, 'Decide and publish at once on each new joint '
+                                        'state (the timer then only repeats when no state '
+                                        'came for a period), so the stick the gate applies '
+                                        'to a state was chosen at that state')
 
     def __post_init__(self) -> None:
         check_params(self)
@@ -229,6 +237,7 @@ class SimHumanNode(Node):
         self._help_at_ns: int | None = None
         self._last: OperatorOutput = self.operator.idle_output()
         self._joy_count = 0
+        self._last_publish_ns: int | None = None
         self._takeovers_total = 0
         self._bad_messages = 0
 
@@ -262,6 +271,11 @@ class SimHumanNode(Node):
                                       throttle_duration_sec=WARN_THROTTLE_S)
             return
         self._q_at_ns = self.get_clock().now().nanoseconds
+        if self.params.react_to_joint_states and self._episode_running:
+            # Deciding on the timer, out of phase with the arm, hands the gate a stick chosen
+            # at the previous state: in recorded takeovers the stick matched the expert's at
+            # the state before the one it was applied to, a label one step stale.
+            self._decide_and_publish()
 
     def _on_help_request(self, msg: Bool) -> None:
         """Keep the gate's newest help request."""
@@ -348,7 +362,15 @@ class SimHumanNode(Node):
         self._help = False
 
     def _on_tick(self) -> None:
-        """Decide and publish one joy message (always: joy_node with autorepeat never pauses)."""
+        """Publish one joy message unless a joint state just made one: the pad never pauses."""
+        if (self.params.react_to_joint_states and self._last_publish_ns is not None
+                and self.get_clock().now().nanoseconds - self._last_publish_ns
+                < 1e9 / self.params.rate_hz):
+            return
+        self._decide_and_publish()
+
+    def _decide_and_publish(self) -> None:
+        """Decide (the operator's step at the newest joint state) and publish one joy."""
         now = self.get_clock().now()
         out = self.operator.idle_output()
         if self._episode_running:
@@ -374,6 +396,7 @@ class SimHumanNode(Node):
         self._last = out
         self._joy_pub.publish(joy_msg(out, now.to_msg(), self.params.frame_id))
         self._joy_count += 1
+        self._last_publish_ns = now.nanoseconds
 
     def _on_diagnostics(self) -> None:
         """Publish the operator's state on /diagnostics."""
