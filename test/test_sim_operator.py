@@ -116,6 +116,44 @@ def test_operator_rescues_a_policy_that_drives_into_the_obstacle(
     assert sum(ep.takeovers > 0 for ep in straight_runs) >= 18
 
 
+def _takeover_sides(params: OperatorParams, n: int = 20) -> tuple[list[int], int]:
+    """Sides of every takeover of the straight-line policy over ``n`` episodes; successes."""
+    sim = ArmSim(CONFIG, seed=0)
+    operator = SimulatedOperator(CONFIG, params, seed=0)
+    sides, successes = [], 0
+    for _ in range(n):
+        task = sim.reset()
+        operator.start_episode(task)
+        t, engaged = 0.0, False
+        while not sim.done:
+            out = operator.step(sim.q, t)
+            if out.engaged and not engaged:
+                sides.append(operator.side)
+            engaged = out.engaged
+            target = gate_target(sim.q, out) if out.engaged else straight_policy(sim.q, task)
+            command, _ = safe_command(target, sim.q, CONFIG.lower, CONFIG.upper,
+                                      max_step=CONFIG.max_joint_speed * CONFIG.dt)
+            sim.step(command)
+            t += CONFIG.dt
+        successes += bool(sim.success)
+        operator.end_episode()
+    return sides, successes
+
+
+def test_side_steers_every_takeover_one_way() -> None:
+    """Side 0 takes the closer path (both occur); side +1 / -1 corrects on that side only."""
+    nearest, _ = _takeover_sides(OperatorParams())
+    assert set(nearest) == {1, -1}, nearest
+    for side in (1, -1):
+        sides, successes = _takeover_sides(OperatorParams(side=side))
+        assert sides and set(sides) == {side}, (side, sides)
+        assert successes >= 18, (side, successes)
+    # A path closer by more than the margin wins over the preferred side.
+    far = SimulatedOperator(CONFIG, OperatorParams(side=1, side_margin_m=0.05))
+    assert far._choose_side({1: 0.3, -1: 0.1}) == -1
+    assert far._choose_side({1: 0.12, -1: 0.1}) == 1
+
+
 def test_takeover_starts_after_the_reaction_delay(straight_runs: list[Episode]) -> None:
     """The deadman goes down reaction_delay_s after trouble is first seen, not earlier."""
     delay = OperatorParams().reaction_delay_s
@@ -370,7 +408,8 @@ def test_deterministic_given_the_seed() -> None:
 @pytest.mark.parametrize('bad', [
     {'corridor_m': 0.0}, {'reaction_delay_s': -0.1}, {'release_m': 0.2},
     {'enable_button': 11}, {'axis_map': (1, 1, 3)}, {'axis_map': (1, 0)},
-    {'stall_s': float('nan')}, {'stick_noise': -1.0}])
+    {'stall_s': float('nan')}, {'stick_noise': -1.0}, {'side': 2}, {'side': True},
+    {'side_margin_m': -0.1}])
 def test_invalid_parameters_are_rejected(bad: dict) -> None:
     """Out-of-range thresholds and malformed mappings raise ConfigError."""
     with pytest.raises(ConfigError):

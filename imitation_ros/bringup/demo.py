@@ -121,6 +121,8 @@ def evaluate_versions(rounds: list, models_dir: Path, arm: ArmConfig, episodes: 
 
 #: What ``run_demo`` runs.
 DEMO_MODES = ('hg_dagger', 'dagger')
+#: sim_human's ``side`` for each demonstrator of the first demonstrations (multi: both).
+EXPERT_SIDES = {'above': 1, 'below': -1}
 
 
 def _wait(predicate: Callable[[], object], timeout: float, what: str) -> object:
@@ -145,7 +147,8 @@ def run_demo(*, data_dir: Path, models_dir: Path, rounds: int = 5, episodes: int
 
     :param mode: 'hg_dagger' or 'dagger'.
     :param expert: the demonstrator of the first demonstrations ('above', 'below' or
-        'multi', see :func:`imitation_ros.sim.experts.sample_style`).
+        'multi', see :func:`imitation_ros.sim.experts.sample_style`); sim_human corrects
+        on that demonstrator's side (``EXPERT_SIDES``; multi: the closer path).
     :param eval_episodes: after the rounds, each version runs this many episodes on its
         own (:func:`evaluate_versions`); 0 skips it.
     :param actuation_noise: std of the noise the arm adds to each joint's motion per
@@ -183,7 +186,11 @@ def run_demo(*, data_dir: Path, models_dir: Path, rounds: int = 5, episodes: int
     overrides = {
         'sim_arm': {'seed': seed, 'camera_hz': 0.0, 'reset_delay_s': 0.5,
                     'actuation_noise': actuation_noise},
-        'sim_human': {'seed': seed},
+        # The operator corrects on the side its demonstrations took (a person who went
+        # above the obstacle steers above): taking whichever path is closer mixed both
+        # sides into the corrections, and a squared-error policy averages them into the
+        # obstacle (one demo run: 15 of 32 takeovers below, v002 alone 0.22 from 0.37).
+        'sim_human': {'seed': seed, 'side': EXPERT_SIDES.get(expert, 0)},
         # Policy and gate tick faster than the arm reports (50 vs 20 Hz) so that a command
         # computed from a joint state reaches the arm before its next control period.
         'policy': {'model_path': str(first.resolve()), 'rate_hz': 50.0},

@@ -144,6 +144,12 @@ class SimHumanParams:
                                   'obstacle', unit='s', minimum=0.0, maximum=60.0)
     hold_until_end: bool = param(_DEFAULTS.hold_until_end, 'Keep control until the episode '
                                  'ends once taken over')
+    side: int = param(_DEFAULTS.side, 'Side to steer on when taking over: 0 the expert path '
+                      'closer to the end effector, 1 above, -1 below (the side the '
+                      'demonstrations took)', minimum=-1, maximum=1)
+    side_margin_m: float = param(_DEFAULTS.side_margin_m, 'With side set: steer on the other '
+                                 'side only when its path is closer by more than this',
+                                 unit='m', minimum=0.0, maximum=100.0)
     stick_noise: float = param(_DEFAULTS.stick_noise, 'Std of Gaussian noise on each stick '
                                'value while in control', unit='stick units (-1..1)',
                                minimum=0.0, maximum=1.0)
@@ -194,7 +200,7 @@ class SimHumanParams:
             hold_until_end=self.hold_until_end, linear_speed=self.linear_speed,
             elbow_speed=self.elbow_speed, enable_button=self.enable_button,
             axis_map=tuple(self.axis_map),
-            stick_noise=self.stick_noise)
+            stick_noise=self.stick_noise, side=self.side, side_margin_m=self.side_margin_m)
 
 
 def joy_msg(out: OperatorOutput, stamp: Any, frame_id: str) -> Joy:

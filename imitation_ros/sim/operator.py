@@ -49,7 +49,9 @@ Decision rule (all distances in m, times in s, from the ``now`` passed to
    because the doubt calmed), nothing happens.
 
 3. **Takeover.** The operator picks the side whose expert path is closer to
-   the end effector at that moment and keeps it for the whole takeover. It
+   the end effector at that moment (with ``side`` set: that side, unless the
+   other path is closer by more than ``side_margin_m``) and keeps it for the
+   whole takeover. It
    holds the deadman (``buttons[enable_button]`` = 1) and steers with the
    scripted expert of that side: :meth:`ScriptedExpert.stick_axes` (x, y,
    elbow) written to ``axes[axis_map[0]]``, ``axes[axis_map[1]]``,
@@ -139,6 +141,12 @@ class OperatorParams:
     """Axes carrying end effector x, end effector y and elbow (as the gate's axis_map)."""
     stick_noise: float = 0.0
     """Std of Gaussian noise added to each stick value while in control (unitless)."""
+    side: int = 0
+    """Side the operator steers on: 0 the expert path closer to the end effector at the
+    takeover; +1 above / -1 below, as a person who demonstrated one way corrects the same
+    way (the other side only when its path is closer by more than ``side_margin_m``)."""
+    side_margin_m: float = 0.2
+    """With ``side`` set: how much closer the other side's path must be to steer there (m)."""
     style: DemonstratorStyle = field(default_factory=DemonstratorStyle)
     """Speed, clearance, smoothness of the operator's own motion and of the
     expert paths it watches (its ``side`` is ignored: both sides are used)."""
@@ -147,7 +155,10 @@ class OperatorParams:
         positive = ('corridor_m', 'collision_margin_m', 'stall_s', 'stall_progress_m',
                     'release_m', 'linear_speed', 'elbow_speed')
         non_negative = ('collision_lookahead_s', 'limit_margin_rad', 'reaction_delay_s',
-                        'reaction_jitter_s', 'release_hold_s', 'stick_noise')
+                        'reaction_jitter_s', 'release_hold_s', 'stick_noise', 'side_margin_m')
+        if isinstance(self.side, bool) or self.side not in (0, *SIDES):
+            raise ConfigError(f'operator side must be 0 (the closer path), 1 (above) or -1 '
+                              f'(below), got {self.side!r}')
         for name in positive + non_negative:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -285,6 +296,15 @@ class SimulatedOperator:
         ee = end_effector(self.config, np.asarray(q, dtype=np.float64))
         return {side: path_distance(path, ee) for side, path in self._paths.items()}
 
+    def _choose_side(self, dist: dict[int, float]) -> int:
+        """Pick the side of a takeover from the distances to both expert paths (m)."""
+        closer = 1 if dist[1] <= dist[-1] else -1
+        preferred = self.params.side
+        if preferred == 0 or closer == preferred:
+            return closer
+        return closer if dist[closer] + self.params.side_margin_m < dist[preferred] \
+            else preferred
+
     def _trouble(self, q: np.ndarray, now: float, help_requested: bool = False) -> str:
         """
         Return what is wrong at ``q`` (a reason of the decision rule) or '' when nothing is.
@@ -361,8 +381,7 @@ class SimulatedOperator:
             if now - self._trouble_since < self._delay - 1e-9:
                 self.reason = REACTING_PREFIX + self._trouble_reason
                 return self.idle_output()
-            dist = self.distances(q)
-            self.side = 1 if dist[1] <= dist[-1] else -1
+            self.side = self._choose_side(self.distances(q))
             self.engaged = True
             self.takeovers += 1
             self.reason = self._trouble_reason
