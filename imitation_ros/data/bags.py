@@ -792,8 +792,12 @@ class GateStates:
 
 
 def _gate_states(raw: list[tuple[int, bytes]], n: int) -> GateStates | None:
-    """Decode the gate_state messages that carry ``command`` (n finite values) and
-    ``state_stamp``; None when none does (older bags, other gates)."""
+    """
+    Decode the gate_state messages that carry ``command`` and ``state_stamp``.
+
+    ``command`` must hold n finite values; returns None when no message qualifies
+    (older bags, other gates).
+    """
     rows: list[tuple[int, list[float], int, bool]] = []
     for t_ns, data in raw:
         try:
