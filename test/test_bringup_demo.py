@@ -26,7 +26,7 @@ from typing import Any, Callable
 
 from imitation_ros.bringup.composed import ComposedGraph
 from imitation_ros.bringup.dagger_rounds import set_gate_beta, state_runs_last
-from imitation_ros.bringup.demo import run_demo
+from imitation_ros.bringup.demo import corrector_settings, run_demo
 from imitation_ros.data.bags import episode_info, find_episode_bags, read_bag_messages
 from imitation_ros.data.dataset import load_dataset
 from imitation_ros.runtime.onnx_policy import OnnxPolicy
@@ -204,3 +204,10 @@ def test_beta_mixing_executes_the_expert_at_the_configured_rate(dagger_demo,
         assert abs(fraction - 0.5) <= 4.5 * math.sqrt(0.25 / len(mixed)), fraction
     finally:
         composed.stop()
+
+
+def test_correctors_follow_the_demonstrator() -> None:
+    """The operator steers and the DAgger expert labels on the demonstrator's side."""
+    assert corrector_settings('above') == (1, 'above')
+    assert corrector_settings('below') == (-1, 'below')
+    assert corrector_settings('multi') == (0, 'nearest')

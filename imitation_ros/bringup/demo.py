@@ -125,6 +125,22 @@ DEMO_MODES = ('hg_dagger', 'dagger')
 EXPERT_SIDES = {'above': 1, 'below': -1}
 
 
+def corrector_settings(expert: str) -> tuple[int, str]:
+    """
+    Return (sim_human ``side``, expert node ``expert``) for demonstrations by ``expert``.
+
+    Whoever corrects the learner does it like the demonstrator: one that passed above
+    steers and labels above. Taking whichever side is closer mixed both sides into
+    the corrections, and a squared-error policy averages them into the obstacle (one
+    HG-DAgger run: 15 of 32 takeovers below, v002 alone 0.22 from 0.37; DAgger with
+    the ``nearest`` expert: models alone 0.46, 0.10, 0.48, with ``above`` 0.46, 0.92,
+    0.94). With demonstrations from both sides (``multi``) they follow the learner.
+    """
+    if expert in EXPERT_SIDES:
+        return EXPERT_SIDES[expert], expert
+    return 0, 'nearest'
+
+
 def _wait(predicate: Callable[[], object], timeout: float, what: str) -> object:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -148,7 +164,7 @@ def run_demo(*, data_dir: Path, models_dir: Path, rounds: int = 5, episodes: int
     :param mode: 'hg_dagger' or 'dagger'.
     :param expert: the demonstrator of the first demonstrations ('above', 'below' or
         'multi', see :func:`imitation_ros.sim.experts.sample_style`); sim_human corrects
-        on that demonstrator's side (``EXPERT_SIDES``; multi: the closer path).
+        and the DAgger expert labels on that demonstrator's side (:func:`corrector_settings`).
     :param eval_episodes: after the rounds, each version runs this many episodes on its
         own (:func:`evaluate_versions`); 0 skips it.
     :param actuation_noise: std of the noise the arm adds to each joint's motion per
@@ -186,11 +202,7 @@ def run_demo(*, data_dir: Path, models_dir: Path, rounds: int = 5, episodes: int
     overrides = {
         'sim_arm': {'seed': seed, 'camera_hz': 0.0, 'reset_delay_s': 0.5,
                     'actuation_noise': actuation_noise},
-        # The operator corrects on the side its demonstrations took (a person who went
-        # above the obstacle steers above): taking whichever path is closer mixed both
-        # sides into the corrections, and a squared-error policy averages them into the
-        # obstacle (one demo run: 15 of 32 takeovers below, v002 alone 0.22 from 0.37).
-        'sim_human': {'seed': seed, 'side': EXPERT_SIDES.get(expert, 0)},
+        'sim_human': {'seed': seed, 'side': corrector_settings(expert)[0]},
         # Policy and gate tick faster than the arm reports (50 vs 20 Hz) so that a command
         # computed from a joint state reaches the arm before its next control period.
         'policy': {'model_path': str(first.resolve()), 'rate_hz': 50.0},
@@ -206,6 +218,7 @@ def run_demo(*, data_dir: Path, models_dir: Path, rounds: int = 5, episodes: int
     if schedule is not None:
         log(f'DAgger: {schedule.describe()}')
         overrides = dagger_overrides(overrides, beta=schedule.beta(0), seed=seed)
+        overrides['expert']['expert'] = corrector_settings(expert)[1]
     composed = ComposedGraph(mode, use_sim=True, overrides=overrides)
     composed.start(domain_id=domain_id)
     monitor = composed.add(SessionMonitor(context=composed.context))
