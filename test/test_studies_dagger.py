@@ -219,3 +219,24 @@ def test_verdict_reads_the_curves() -> None:
     v = verdict(bc[:2] + slow, 0.95)
     assert v['met'] == {'hg_dagger': True}  # BC never reached it within its budget
     assert curve(bc, 'bc')[2]['mean'] == 0.97
+
+
+def test_cli_operator_side_reaches_the_study(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``benchmark dagger --operator-side 1`` runs the study with OperatorParams(side=1)."""
+    import imitation_ros.studies.dagger as study
+    from imitation_ros.cli.main import main
+    seen = {}
+
+    def capture(out: Path, config: StudyConfig, seeds: tuple, **kwargs: object) -> list:
+        seen['config'], seen['seeds'] = config, seeds
+        (out / 'table.md').parent.mkdir(parents=True, exist_ok=True)
+        (out / 'table.md').write_text('table')
+        return []
+
+    monkeypatch.setattr(study, 'run_dagger_study', capture)
+    assert main(['benchmark', 'dagger', '--out', str(tmp_path), '--seeds', '2',
+                 '--operator-side', '1', '--no-progress']) == 0
+    assert seen['config'].operator.side == 1 and seen['seeds'] == (0, 1)
+    assert main(['benchmark', 'dagger', '--out', str(tmp_path), '--no-progress']) == 0
+    assert seen['config'].operator.side == 0

@@ -125,6 +125,9 @@ def add_dagger_parser(which: argparse._SubParsersAction) -> None:
     d.add_argument('--noise', type=float, default=None,
                    help='actuation noise, std per joint and control period (rad; default 0.01)')
     d.add_argument('--kind', default=None, help='policy kind (default mse)')
+    d.add_argument('--operator-side', type=int, choices=(-1, 0, 1), default=0,
+                   help="HG-DAgger operator's side: 0 the closer expert path (default), 1 "
+                        'above like the demonstrator, -1 below')
     d.add_argument('--methods', default='bc,dagger,hg_dagger',
                    help='methods to run (bc is always needed: the others start from it)')
     d.add_argument('--quick', action='store_true',
@@ -144,6 +147,9 @@ def run_dagger_cmd(args: argparse.Namespace) -> int:
     settings.update({k: v for k, v in given.items() if v is not None})
     if args.bc_demos:
         settings['bc_demos'] = tuple(int(v) for v in args.bc_demos.split(','))
+    if args.operator_side:
+        from ..sim.operator import OperatorParams
+        settings['operator'] = OperatorParams(side=args.operator_side)
     if args.seeds < 1:
         print('error: --seeds must be >= 1', file=sys.stderr)
         return 2
