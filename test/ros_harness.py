@@ -35,6 +35,15 @@ def poll_until(predicate: Callable[[], Any], timeout: float, what: str = '',
     pytest.fail(f'timed out after {timeout} s waiting for {what or predicate}')
 
 
+def spin_until(executor: Any, predicate: Callable[[], Any], timeout: float,
+               what: str) -> None:
+    """Spin ``executor`` in this thread until ``predicate`` holds; fail at timeout."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f'timed out waiting for {what}'
+        executor.spin_once(timeout_sec=0.02)
+
+
 class Spinner:
     """One SingleThreadedExecutor spinning ``nodes`` in a daemon thread until :meth:`close`."""
 

@@ -41,7 +41,7 @@ from rclpy.parameter import Parameter
 from sensor_msgs.msg import Joy, JointState
 from std_msgs.msg import Bool, Float64MultiArray, String
 import yaml
-from ros_harness import poll_until, Spinner
+from ros_harness import poll_until, spin_until, Spinner
 
 ROOT = Path(__file__).resolve().parents[1]
 DOMAIN_ID = '75'
@@ -286,31 +286,27 @@ def test_help_request_is_answered_by_a_takeover(ros: Context) -> None:
 
     world.create_timer(0.05, world_tick)
 
-    def spin_until(predicate: Callable[[], Any], timeout: float, what: str) -> None:
-        deadline = time.monotonic() + timeout
-        while not predicate():
-            assert time.monotonic() < deadline, f'timed out waiting for {what}'
-            executor.spin_once(timeout_sec=0.02)
-
     try:
         event = {'event': 'start', 'episode': 1, 'start': task.start.tolist(),
                  'task': task.vector().tolist(), 'stamp': time.time()}
         for _, episode_pub, _ in pubs.values():
             episode_pub.publish(String(data=json.dumps(event)))
-        spin_until(lambda: helped.operator.active and deaf.operator.active, TIMEOUT_S,
-                   'both operators watching')
+        spin_until(executor, lambda: helped.operator.active and deaf.operator.active,
+                   TIMEOUT_S, 'both operators watching')
         start = time.monotonic()
-        spin_until(lambda: time.monotonic() > start + 0.5, 5.0, 'a quiet half second')
+        spin_until(executor, lambda: time.monotonic() > start + 0.5, 5.0,
+                   'a quiet half second')
         assert not any(j.buttons[PARAMS.enable_button] for _, j in joys['helped'] + joys['deaf'])
         assert helped.operator.reason == 'ok', 'the still arm must look fine'
         asked['at'] = time.monotonic()
-        spin_until(lambda: any(j.buttons[PARAMS.enable_button] for _, j in joys['helped']),
+        spin_until(executor,
+                   lambda: any(j.buttons[PARAMS.enable_button] for _, j in joys['helped']),
                    TIMEOUT_S, 'the deadman answering the help request')
         first = next(t for t, j in joys['helped'] if j.buttons[PARAMS.enable_button])
         assert first - asked['at'] >= PARAMS.reaction_delay_s - 0.02
         assert helped.operator.engaged and helped.operator.reason == 'help'
         start = time.monotonic()
-        spin_until(lambda: time.monotonic() > start + 0.5, 5.0, 'a half second more')
+        spin_until(executor, lambda: time.monotonic() > start + 0.5, 5.0, 'a half second more')
         assert not any(j.buttons[PARAMS.enable_button] for _, j in joys['deaf']), \
             'answer_help false must ignore help requests'
     finally:
@@ -342,21 +338,16 @@ def test_decides_on_each_joint_state(ros: Context) -> None:
                                                                   task.start))
                                       for pub, _ in pubs.values()])
 
-    def spin_until(predicate: Callable[[], Any], timeout: float, what: str) -> None:
-        deadline = time.monotonic() + timeout
-        while not predicate():
-            assert time.monotonic() < deadline, f'timed out waiting for {what}'
-            executor.spin_once(timeout_sec=0.02)
-
     try:
         event = {'event': 'start', 'episode': 1, 'start': task.start.tolist(),
                  'task': task.vector().tolist(), 'stamp': time.time()}
         for _, episode_pub in pubs.values():
             episode_pub.publish(String(data=json.dumps(event)))
-        spin_until(lambda: reacting.operator.active and timed.operator.active, TIMEOUT_S,
-                   'both operators watching')
+        spin_until(executor, lambda: reacting.operator.active and timed.operator.active,
+                   TIMEOUT_S, 'both operators watching')
         start = time.monotonic()
-        spin_until(lambda: time.monotonic() > start + 2.0, 10.0, 'two seconds of states')
+        spin_until(executor, lambda: time.monotonic() > start + 2.0, 10.0,
+                   'two seconds of states')
         counts = {ns: sum(t > start for t in ts) for ns, ts in joys.items()}
         # 20 Hz joint states for 2 s: about 40 decisions when reacting, 2 or 3 on the timer.
         assert counts['reacting'] >= 20 and counts['timed'] <= 4, counts

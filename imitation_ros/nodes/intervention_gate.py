@@ -85,6 +85,7 @@ from .conversions import (array_msg, DIAG_ERROR, DIAG_OK, DIAG_WARN, diagnostic_
                           diagnostic_status, joint_positions, stamp_to_sec)
 from .params import check_params, declare_and_read, param
 from .qos import COMMAND_QOS, DIAGNOSTICS_QOS, MODEL_QOS, STATE_QOS
+from ..data.messages import stamp_to_ns
 from ..errors import ConfigError, ImitationError
 from ..gate.arbiter import (Arbiter, check_beta, GateConfig, GateMode, GateOutput,
                             INVALID_MODES, STALE_MODES)
@@ -309,8 +310,7 @@ class InterventionGateNode(Node):
         now = self._now()
         if self.arbiter.on_joint_state(q, now):
             self._stamps['joint_state'] = now
-            self._state_stamp_ns = (int(msg.header.stamp.sec) * 1_000_000_000
-                                    + int(msg.header.stamp.nanosec))
+            self._state_stamp_ns = stamp_to_ns(msg.header.stamp.sec, msg.header.stamp.nanosec)
 
     def _on_policy_action(self, msg: Float64MultiArray) -> None:
         """Hand the action to the arbiter as it is: it holds on an invalid one."""
