@@ -110,6 +110,37 @@ def test_autoregressive_samples_both_modes() -> None:
     assert up > 0.3 and down > 0.3 and middle < 0.1
 
 
+def test_autoregressive_greedy_decode_picks_one_mode() -> None:
+    """With Gaussian bin labels and refine, the most probable bins land on a mode, not between."""
+    policy = _train('ar', {'hidden': (64, 64), 'head_hidden': 32, 'bins': 32,
+                           'label_sigma': 1.5, 'refine': 2})
+    state, task = _probe()
+    torch.set_grad_enabled(False)
+    action = policy.export_module()(state, task, torch.zeros(len(state), 2, 32))
+    up, down, middle = _modes((action - state)[:, 0].numpy())
+    assert up + down > 0.9 and middle < 0.05
+
+
+def test_ar_gaussian_labels_spread_around_the_value() -> None:
+    """HL-Gauss targets: a distribution over bins centred on the exact value, not its bin."""
+    spec = PolicySpec(joint_names=('a', 'b'), task_layout=('t',),
+                      state_norm=Normalizer.fit(np.random.randn(10, 3)),
+                      action_norm=Normalizer.fit(np.random.randn(10, 2)))
+    policy = make_policy('ar', spec, {'bins': 32, 'bound': 3.0, 'label_sigma': 1.5})
+    z = torch.tensor([[0.0, 1.03], [-2.9, 5.0]])
+    target = policy.gauss_targets(z)
+    assert target.shape == (2, 2, 32)
+    assert torch.allclose(target.sum(dim=-1), torch.ones(2, 2))
+    mean = (target * policy.centers).sum(dim=-1)
+    assert abs(float(mean[0, 0])) < 1e-4 and abs(float(mean[0, 1]) - 1.03) < 1e-3
+    width = 6.0 / 32
+    far = (policy.centers - 1.03).abs() > 6 * 1.5 * width
+    assert float(target[0, 1][far].max()) < 1e-6  # nothing leaks to distant bins
+    assert int(target[1, 1].argmax()) == 31  # beyond the bound: the last bin
+    with pytest.raises(ConfigError, match='label_sigma'):
+        make_policy('ar', spec, {'label_sigma': -1.0})
+
+
 def test_diffusion_samples_both_modes() -> None:
     """DDIM samples from different noise land on both modes, not between them."""
     policy = _train('diffusion', {'hidden': (128, 128), 'horizon': 2, 'execute': 1,

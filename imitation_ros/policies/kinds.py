@@ -217,8 +217,16 @@ class ArConfig:
     temperature: float = 0.0
     """Run-time default: 0 takes the most probable bin; > 0 samples at that temperature."""
     label_smoothing: float = 0.1
-    """Cross-entropy label smoothing; keeps the bins' probabilities from overconfidence."""
-    refine: int = 0
+    """Cross-entropy label smoothing of one-hot targets; used only when ``label_sigma`` is 0."""
+    label_sigma: float = 1.5
+    """
+    Histogram loss with Gaussian targets (HL-Gauss): the target spreads over
+    neighbouring bins as a Gaussian of this width, in bins, around the exact value,
+    so near bins share what they learn and the output keeps sub-bin information;
+    0 uses the one-hot bin (with ``label_smoothing``). On the multi-demonstrator
+    data it lifted success from 0.81 to 0.91 (README, expressivity).
+    """
+    refine: int = 2
     """
     Sub-bin resolution: each dimension outputs the probability-weighted mean of the
     bin centers within ``refine`` bins of the chosen bin; 0 outputs the chosen bin's
@@ -227,8 +235,10 @@ class ArConfig:
     """
 
     def __post_init__(self) -> None:
-        if self.bins < 2 or self.bound <= 0 or self.temperature < 0 or self.refine < 0:
-            raise ConfigError('ar needs bins >= 2, bound > 0, temperature >= 0 and refine >= 0')
+        if (self.bins < 2 or self.bound <= 0 or self.temperature < 0 or self.refine < 0
+                or self.label_sigma < 0):
+            raise ConfigError('ar needs bins >= 2, bound > 0, temperature >= 0, refine >= 0 '
+                              'and label_sigma >= 0')
 
 
 class _ArSampler(nn.Module):
@@ -264,6 +274,7 @@ class ArPolicy(Policy):
         self.heads = nn.ModuleList(
             mlp([width + d, config.head_hidden, config.bins]) for d in range(n))
         edges = torch.linspace(-config.bound, config.bound, config.bins + 1)
+        self.register_buffer('edges', edges, persistent=False)
         self.register_buffer('centers', 0.5 * (edges[1:] + edges[:-1]))
 
     def to_bins(self, z: torch.Tensor) -> torch.Tensor:
@@ -279,11 +290,24 @@ class ArPolicy(Policy):
         prev = self.centers[bins]
         h = self.trunk(self.encoder(batch.state, batch.task, batch.image))
         total = torch.zeros(target.shape[0], device=target.device)
+        soft = self.gauss_targets(target) if self.config.label_sigma > 0 else None
         for d, head in enumerate(self.heads):
             logits = head(torch.cat([h, prev[:, :d]], dim=-1))
-            total = total + F.cross_entropy(logits, bins[:, d], reduction='none',
-                                            label_smoothing=self.config.label_smoothing)
+            if soft is None:
+                total = total + F.cross_entropy(logits, bins[:, d], reduction='none',
+                                                label_smoothing=self.config.label_smoothing)
+            else:
+                total = total - (soft[:, d] * F.log_softmax(logits, dim=-1)).sum(dim=-1)
         return total
+
+    def gauss_targets(self, z: torch.Tensor) -> torch.Tensor:
+        """Return HL-Gauss target probabilities (B, n, bins) for normalized values (B, n)."""
+        c = self.config
+        sigma = c.label_sigma * 2 * c.bound / c.bins
+        z = z.clamp(-c.bound, c.bound).unsqueeze(-1)
+        cdf = torch.special.ndtr((self.edges - z) / sigma)
+        mass = cdf[..., 1:] - cdf[..., :-1]
+        return mass / mass.sum(dim=-1, keepdim=True).clamp_min(1e-12)
 
     def decode(self, state: torch.Tensor, task: torch.Tensor, gumbel: torch.Tensor,
                image: Optional[torch.Tensor] = None) -> torch.Tensor:
