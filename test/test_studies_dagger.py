@@ -203,6 +203,24 @@ def test_study_end_to_end_tiny(tmp_path: Path) -> None:
     assert (tmp_path / 'models' / 'bc_n1_s0.onnx').is_file()
 
 
+def test_study_workers_give_the_same_points(tmp_path: Path) -> None:
+    """Seeds run in parallel processes give exactly the points of the sequential run."""
+    cfg = StudyConfig(train_steps=30, hidden=(16, 16), bc_demos=(1,), initial_demos=1,
+                      rounds=1, episodes_per_round=1, eval_episodes=2, max_steps=50)
+
+    def key(points: list) -> list:
+        return sorted((p.seed, p.method, p.stage, p.labels, p.success_rate) for p in points)
+
+    one = run_dagger_study(tmp_path / 'one', cfg, seeds=(0, 1), progress=False,
+                           methods=('bc', 'hg_dagger'))
+    two = run_dagger_study(tmp_path / 'two', cfg, seeds=(0, 1), progress=False,
+                           methods=('bc', 'hg_dagger'), workers=2)
+    assert key(one) == key(two) and {p.seed for p in two} == {0, 1}
+    assert (tmp_path / 'two' / 'models' / 'bc_n1_s1.onnx').is_file()
+    with pytest.raises(ConfigError, match='workers'):
+        run_dagger_study(tmp_path / 'bad', cfg, seeds=(0,), workers=0)
+
+
 def test_verdict_reads_the_curves() -> None:
     """The target check: a third of BC's labels, or BC never reaching the target."""
     from imitation_ros.studies.dagger import Point
@@ -223,20 +241,21 @@ def test_verdict_reads_the_curves() -> None:
 
 def test_cli_operator_side_reaches_the_study(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """``benchmark dagger --operator-side 1`` runs the study with OperatorParams(side=1)."""
+    """``--operator-side`` and ``--workers`` reach the study; by default it corrects above."""
     import imitation_ros.studies.dagger as study
     from imitation_ros.cli.main import main
     seen = {}
 
     def capture(out: Path, config: StudyConfig, seeds: tuple, **kwargs: object) -> list:
-        seen['config'], seen['seeds'] = config, seeds
+        seen['config'], seen['seeds'], seen['workers'] = config, seeds, kwargs['workers']
         (out / 'table.md').parent.mkdir(parents=True, exist_ok=True)
         (out / 'table.md').write_text('table')
         return []
 
     monkeypatch.setattr(study, 'run_dagger_study', capture)
     assert main(['benchmark', 'dagger', '--out', str(tmp_path), '--seeds', '2',
-                 '--operator-side', '1', '--no-progress']) == 0
-    assert seen['config'].operator.side == 1 and seen['seeds'] == (0, 1)
+                 '--operator-side', '0', '--workers', '2', '--no-progress']) == 0
+    assert seen['config'].operator.side == 0 and seen['seeds'] == (0, 1)
+    assert seen['workers'] == 2
     assert main(['benchmark', 'dagger', '--out', str(tmp_path), '--no-progress']) == 0
-    assert seen['config'].operator.side == 0
+    assert seen['config'].operator.side == 1 and seen['workers'] == 1

@@ -125,9 +125,11 @@ def add_dagger_parser(which: argparse._SubParsersAction) -> None:
     d.add_argument('--noise', type=float, default=None,
                    help='actuation noise, std per joint and control period (rad; default 0.01)')
     d.add_argument('--kind', default=None, help='policy kind (default mse)')
-    d.add_argument('--operator-side', type=int, choices=(-1, 0, 1), default=0,
-                   help="HG-DAgger operator's side: 0 the closer expert path (default), 1 "
-                        'above like the demonstrator, -1 below')
+    d.add_argument('--operator-side', type=int, choices=(-1, 0, 1), default=1,
+                   help="HG-DAgger operator's side: 1 above like the demonstrator (default), "
+                        '0 the closer expert path, -1 below')
+    d.add_argument('--workers', type=int, default=1,
+                   help='training seeds run at once, one process each (default 1)')
     d.add_argument('--methods', default='bc,dagger,hg_dagger',
                    help='methods to run (bc is always needed: the others start from it)')
     d.add_argument('--quick', action='store_true',
@@ -147,14 +149,14 @@ def run_dagger_cmd(args: argparse.Namespace) -> int:
     settings.update({k: v for k, v in given.items() if v is not None})
     if args.bc_demos:
         settings['bc_demos'] = tuple(int(v) for v in args.bc_demos.split(','))
-    if args.operator_side:
-        from ..sim.operator import OperatorParams
-        settings['operator'] = OperatorParams(side=args.operator_side)
-    if args.seeds < 1:
-        print('error: --seeds must be >= 1', file=sys.stderr)
+    from ..sim.operator import OperatorParams
+    settings['operator'] = OperatorParams(side=args.operator_side)
+    if args.seeds < 1 or args.workers < 1:
+        print('error: --seeds and --workers must be >= 1', file=sys.stderr)
         return 2
     run_dagger_study(args.out, StudyConfig(**settings), seeds=tuple(range(args.seeds)),
-                     progress=not args.no_progress, methods=tuple(args.methods.split(',')))
+                     progress=not args.no_progress, methods=tuple(args.methods.split(',')),
+                     workers=args.workers)
     print((args.out / 'table.md').read_text())
     print(f'wrote {args.out / "table.md"}, {args.out / "curve.png"} and '
           f'{args.out / "cells.json"}')

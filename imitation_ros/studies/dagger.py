@@ -104,8 +104,11 @@ class StudyConfig:
     """Evaluation episodes per model (the same tasks and noise for every model)."""
     eval_seed: int = 10_000
     """Seed of the evaluation tasks and their noise."""
-    operator: OperatorParams = field(default_factory=OperatorParams)
-    """The simulated human of HG-DAgger (the defaults of ``sim_human``)."""
+    operator: OperatorParams = field(default_factory=lambda: OperatorParams(side=1))
+    """
+    The simulated human of HG-DAgger: ``sim_human``'s defaults, correcting above like
+    the demonstrator (``side`` 1, as the demo sets it for the ``above`` expert).
+    """
     target: float = 0.95
     """Success rate the label-efficiency comparison asks for."""
 
@@ -372,15 +375,20 @@ class _Runner:
 
 def run_dagger_study(out: Path, config: Optional[StudyConfig] = None,
                      seeds: Sequence[int] = (0, 1, 2), *, progress: bool = True,
-                     methods: Sequence[str] = METHODS) -> list[Point]:
-    """Run the study; write ``table.md``, ``curve.png`` and ``cells.json`` into ``out``."""
-    import torch
-    torch.set_num_threads(1)
+                     methods: Sequence[str] = METHODS, workers: int = 1) -> list[Point]:
+    """
+    Run the study; write ``table.md``, ``curve.png`` and ``cells.json`` into ``out``.
+
+    :param workers: training seeds run at once, one process each (seeds are
+        independent; the points are the same as with one worker).
+    """
     cfg = config or StudyConfig()
     unknown = set(methods) - set(METHODS)
     if unknown or 'bc' not in methods:
         raise ConfigError(f'methods must include bc and be among {", ".join(METHODS)}; '
                           f'got {", ".join(methods)}')
+    if workers < 1:
+        raise ConfigError(f'workers must be >= 1, got {workers}')
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     eval_tasks = sample_tasks(cfg.arm, cfg.eval_episodes, seed=cfg.eval_seed)
@@ -388,6 +396,34 @@ def run_dagger_study(out: Path, config: Optional[StudyConfig] = None,
                                            expert=cfg.expert(), beta=1.0, label=False))
     print(f'expert on the evaluation tasks (noise {cfg.actuation_noise} rad): success '
           f'{expert_eval.success_rate:.2f} {expert_eval.reasons}', flush=True)
+    jobs = [dict(config=cfg, seed=seed, out=out, eval_tasks=eval_tasks,
+                 progress=progress and workers == 1, methods=tuple(methods), started=started)
+            for seed in seeds]
+    points: list[Point] = []
+    if workers == 1 or len(jobs) == 1:
+        for job in jobs:
+            points += run_seed(job)
+    else:
+        # One process per seed (spawned: no torch or ONNX Runtime state shared), one
+        # thread each; results are collected in seed order.
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+        ctx = multiprocessing.get_context('spawn')
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+            for seed_points in pool.map(run_seed, jobs):
+                points += seed_points
+    seconds = time.perf_counter() - started
+    write_outputs(points, out, cfg, seeds=seeds, seconds=seconds,
+                  expert_success=expert_eval.success_rate)
+    return points
+
+
+def run_seed(job: dict) -> list[Point]:
+    """Run every method of one training seed; ``job`` holds run_dagger_study's settings."""
+    import torch
+    torch.set_num_threads(1)
+    cfg: StudyConfig = job['config']
+    started = job['started']
 
     def log(p: Point) -> None:
         extra = ''
@@ -400,20 +436,14 @@ def run_dagger_study(out: Path, config: Optional[StudyConfig] = None,
               f'stage {p.stage}: {p.labels:5d} labels -> success {p.success_rate:.2f} '
               f'{p.reasons}{extra}', flush=True)
 
-    points: list[Point] = []
-    for seed in seeds:
-        runner = _Runner(cfg, seed, out, eval_tasks, progress, log)
-        demos = runner.demonstrations()
-        bc_points, bc_models = runner.bc(demos)
-        points += bc_points
-        start_point = bc_points[cfg.bc_demos.index(cfg.initial_demos)]
-        for method in methods:
-            if method != 'bc':
-                points += runner.iterate(method, demos, bc_models[cfg.initial_demos],
-                                         start_point)
-    seconds = time.perf_counter() - started
-    write_outputs(points, out, cfg, seeds=seeds, seconds=seconds,
-                  expert_success=expert_eval.success_rate)
+    runner = _Runner(cfg, job['seed'], job['out'], job['eval_tasks'], job['progress'], log)
+    demos = runner.demonstrations()
+    bc_points, bc_models = runner.bc(demos)
+    points = list(bc_points)
+    start_point = bc_points[cfg.bc_demos.index(cfg.initial_demos)]
+    for method in job['methods']:
+        if method != 'bc':
+            points += runner.iterate(method, demos, bc_models[cfg.initial_demos], start_point)
     return points
 
 
