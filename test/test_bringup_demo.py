@@ -211,3 +211,13 @@ def test_correctors_follow_the_demonstrator() -> None:
     assert corrector_settings('above') == (1, 'above')
     assert corrector_settings('below') == (-1, 'below')
     assert corrector_settings('multi') == (0, 'nearest')
+
+
+def test_a_round_without_takeovers_keeps_the_model() -> None:
+    """HG-DAgger retrains only after a round with corrections; every DAgger round adds labels."""
+    from imitation_ros.bringup.dagger_rounds import DaggerRoundStats
+    from imitation_ros.bringup.demo import needs_retraining, RoundStats
+    quiet = RoundStats(2, 'v003', 10, 1.0, 1.0, 0.0, 0.0, 0)
+    assert not needs_retraining(quiet)
+    assert needs_retraining(RoundStats(2, 'v003', 10, 0.8, 1.0, 0.2, 0.05, 37))
+    assert needs_retraining(DaggerRoundStats(1, 'v002', 5, 0.5, 0.9, 0.5, 240, 1.0))

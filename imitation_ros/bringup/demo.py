@@ -109,14 +109,31 @@ def evaluate_versions(rounds: list, models_dir: Path, arm: ArmConfig, episodes: 
     from ..runtime.onnx_policy import OnnxPolicy
     from ..studies.evaluate import evaluate_policy
     out = []
+    seen: dict = {}
     for r in rounds:
-        model = models_dir / f'policy_{r.version}.onnx'
-        result = evaluate_policy(OnnxPolicy(model, seed=0, threads=1), episodes=episodes,
-                                 config=arm)
-        out.append(replace(r, autonomous=result.success_rate))
-        log(f'  {r.version} alone: success {result.success_rate:.2f} over {episodes} episodes '
-            f'{dict(sorted(result.reasons.items()))}')
+        if r.version not in seen:  # a version kept for another round: measured once
+            model = models_dir / f'policy_{r.version}.onnx'
+            seen[r.version] = evaluate_policy(OnnxPolicy(model, seed=0, threads=1),
+                                              episodes=episodes, config=arm)
+            result = seen[r.version]
+            log(f'  {r.version} alone: success {result.success_rate:.2f} over {episodes} '
+                f'episodes {dict(sorted(result.reasons.items()))}')
+        out.append(replace(r, autonomous=seen[r.version].success_rate))
     return out
+
+
+def needs_retraining(round_stats: RoundStats | DaggerRoundStats) -> bool:
+    """
+    Return whether a finished round brought data to retrain on.
+
+    HG-DAgger aggregates only the human's corrections: a round without a takeover
+    leaves the data as it was, and fine-tuning again on the same data only moves the
+    model at random (one run: 0.93 alone before, 0.86 after). DAgger labels every
+    visited state, so each of its rounds adds data.
+    """
+    if isinstance(round_stats, RoundStats):
+        return round_stats.corrections > 0
+    return True
 
 
 #: What ``run_demo`` runs.
@@ -258,6 +275,12 @@ def run_demo(*, data_dir: Path, models_dir: Path, rounds: int = 5, episodes: int
                     f'new corrections {r.corrections}')
             if index == rounds:
                 break
+            if not needs_retraining(rounds_out[-1]):
+                log(f'  no new corrections in round {index}: keeping {version}')
+                resumed, message = monitor.pause_episodes(False)
+                if not resumed:
+                    raise RuntimeError(f'sim_arm did not resume: {message}')
+                continue
             done_before = len([s for s in monitor.statuses() if s.get('state') == 'done'])
             accepted, message = monitor.request_training()
             if not accepted:
