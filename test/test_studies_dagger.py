@@ -203,6 +203,35 @@ def test_study_end_to_end_tiny(tmp_path: Path) -> None:
     assert (tmp_path / 'models' / 'bc_n1_s0.onnx').is_file()
 
 
+def test_rounds_fine_tune_and_a_round_without_takeovers_keeps_its_model(
+        tmp_path: Path) -> None:
+    """Warm-started rounds fine-tune the previous model; no human labels: no new model."""
+    from imitation_ros.runtime.onnx_policy import OnnxPolicy
+    from imitation_ros.sim.operator import OperatorParams
+    cfg = StudyConfig(train_steps=30, warm_start_steps=7, hidden=(16, 16), bc_demos=(1,),
+                      initial_demos=1, rounds=1, episodes_per_round=1, eval_episodes=2,
+                      max_steps=50)
+    points = run_dagger_study(tmp_path / 'warm', cfg, seeds=(0,), progress=False,
+                              methods=('bc', 'dagger'))
+    meta = OnnxPolicy(tmp_path / 'warm' / 'models' / 'dagger_r1_s0.onnx').training_data
+    assert meta['warm_start'] and meta['steps'] == 7
+    scratch = replace(cfg, warm_start=False)
+    run_dagger_study(tmp_path / 'cold', scratch, seeds=(0,), progress=False,
+                     methods=('bc', 'dagger'))
+    meta = OnnxPolicy(tmp_path / 'cold' / 'models' / 'dagger_r1_s0.onnx').training_data
+    assert not meta['warm_start'] and meta['steps'] == 30
+    # An operator who never takes over: the round adds no label and trains nothing.
+    idle = OperatorParams(side=1, corridor_m=100.0, collision_margin_m=1e-6,
+                          collision_lookahead_s=0.0, stall_s=1e6, limit_margin_rad=0.0)
+    points = run_dagger_study(tmp_path / 'idle', replace(cfg, operator=idle), seeds=(0,),
+                              progress=False, methods=('bc', 'hg_dagger'))
+    start, round1 = sorted((p for p in points if p.method == 'hg_dagger'),
+                           key=lambda p: p.stage)
+    assert round1.round_labels == 0 and round1.takeovers_per_episode == 0
+    assert round1.success_rate == start.success_rate and round1.train_seconds == 0.0
+    assert not (tmp_path / 'idle' / 'models' / 'hg_dagger_r1_s0.onnx').exists()
+
+
 def test_study_workers_give_the_same_points(tmp_path: Path) -> None:
     """Seeds run in parallel processes give exactly the points of the sequential run."""
     cfg = StudyConfig(train_steps=30, hidden=(16, 16), bc_demos=(1,), initial_demos=1,
@@ -254,8 +283,10 @@ def test_cli_operator_side_reaches_the_study(
 
     monkeypatch.setattr(study, 'run_dagger_study', capture)
     assert main(['benchmark', 'dagger', '--out', str(tmp_path), '--seeds', '2',
-                 '--operator-side', '0', '--workers', '2', '--no-progress']) == 0
+                 '--operator-side', '0', '--workers', '2', '--from-scratch',
+                 '--no-progress']) == 0
     assert seen['config'].operator.side == 0 and seen['seeds'] == (0, 1)
-    assert seen['workers'] == 2
+    assert seen['workers'] == 2 and not seen['config'].warm_start
     assert main(['benchmark', 'dagger', '--out', str(tmp_path), '--no-progress']) == 0
     assert seen['config'].operator.side == 1 and seen['workers'] == 1
+    assert seen['config'].warm_start

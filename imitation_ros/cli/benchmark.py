@@ -128,6 +128,9 @@ def add_dagger_parser(which: argparse._SubParsersAction) -> None:
     d.add_argument('--operator-side', type=int, choices=(-1, 0, 1), default=1,
                    help="HG-DAgger operator's side: 1 above like the demonstrator (default), "
                         '0 the closer expert path, -1 below')
+    d.add_argument('--from-scratch', action='store_true',
+                   help='train every DAgger / HG-DAgger round from scratch instead of '
+                        "fine-tuning the previous round's model (the trainer's warm start)")
     d.add_argument('--workers', type=int, default=1,
                    help='training seeds run at once, one process each (default 1)')
     d.add_argument('--methods', default='bc,dagger,hg_dagger',
@@ -151,6 +154,8 @@ def run_dagger_cmd(args: argparse.Namespace) -> int:
         settings['bc_demos'] = tuple(int(v) for v in args.bc_demos.split(','))
     from ..sim.operator import OperatorParams
     settings['operator'] = OperatorParams(side=args.operator_side)
+    if args.from_scratch:
+        settings['warm_start'] = False
     if args.seeds < 1 or args.workers < 1:
         print('error: --seeds and --workers must be >= 1', file=sys.stderr)
         return 2

@@ -26,14 +26,16 @@ compounding error, not mode collapse), one policy kind (``mse`` by default).
   round roll out the mixture policy (beta from
   :class:`~imitation_ros.dagger.beta.BetaSchedule`, preset ``dagger``; a fresh draw
   every control period), label every visited state with the expert's action
-  there, aggregate, retrain from scratch on everything. Labels: the initial
-  demonstrations plus every visited state.
+  there, aggregate, retrain on everything (fine-tuning the previous round's
+  model, as the trainer node does; ``warm_start=False``: from scratch). Labels: the
+  initial demonstrations plus every visited state.
 * **HG-DAgger**: the same start; each round roll out the policy alone while the
   simulated operator watches and takes over when it sees trouble; only the
   human-controlled steps join the data, labelled with the commands the gate
   executed from the sticks. Labels: the initial demonstrations plus the
-  human-labelled samples. The operator's burden per round: takeovers per
-  episode and the fraction of time under human control.
+  human-labelled samples; a round without a takeover keeps its model (nothing new
+  to learn). The operator's burden per round: takeovers per episode and the
+  fraction of time under human control.
 
 Correction samples (DAgger's and HG-DAgger's) get the sampling weight of the
 training pipeline (``data/aggregate.py``, ``DEFAULT_CORRECTION_WEIGHT``); no
@@ -54,7 +56,7 @@ from dataclasses import asdict, dataclass, field, replace
 import json
 from pathlib import Path
 import time
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
 import numpy as np
 
@@ -83,7 +85,13 @@ class StudyConfig:
     kind: str = 'mse'
     """Policy kind trained by every method."""
     train_steps: int = 1000
-    """Gradient steps per model (every model is trained from scratch)."""
+    """Gradient steps per model trained from scratch."""
+    warm_start: bool = True
+    """DAgger / HG-DAgger: fine-tune the previous round's model on the grown data, as the
+    trainer node does (``warm_start``); False trains each round from scratch. BC models
+    are always trained from scratch on their whole data."""
+    warm_start_steps: int = 300
+    """Gradient steps of a warm-started round (the trainer node's ``warm_start_steps``)."""
     batch_size: int = 256
     """Samples per gradient step."""
     hidden: tuple[int, ...] = (256, 256, 256)
@@ -123,7 +131,7 @@ class StudyConfig:
             raise ConfigError(f'initial_demos ({self.initial_demos}) must be on the BC ladder '
                               f'{self.bc_demos}: DAgger and HG-DAgger start from that BC model')
         for name in ('rounds', 'episodes_per_round', 'eval_episodes', 'train_steps',
-                     'batch_size', 'max_steps'):
+                     'batch_size', 'max_steps', 'warm_start_steps'):
             if getattr(self, name) < 1:
                 raise ConfigError(f'{name} must be >= 1, got {getattr(self, name)}')
 
@@ -233,26 +241,35 @@ class LabelBank:
 
 
 def train_model(bank: LabelBank, config: StudyConfig, path: Path, *, seed: int,
-                progress: bool = False, desc: str = '') -> Path:
-    """Train a policy of ``config.kind`` on ``bank`` with the project's trainer; export it."""
+                progress: bool = False, desc: str = '', init: Any = None) -> tuple[Path, Any]:
+    """
+    Train a policy of ``config.kind`` on ``bank`` with the project's trainer; export it.
+
+    :param init: a torch policy to fine-tune for ``config.warm_start_steps`` (its
+        normalization kept, as the trainer's warm start does); None trains from scratch.
+    :returns: the exported ONNX file and the torch policy.
+    """
     from ..policies.base import TrainConfig
     from ..training.export import export_policy
     from ..training.trainer import build_training_set, fit_spec, train_policy
     arm = config.arm
     state, task, action, episode, step, weight = bank.arrays()
     tset = build_training_set(state, task, action, episode, step, weight=weight)
-    spec = fit_spec(tset, arm.joint_names, TASK_LAYOUT, link_lengths=arm.link_lengths)
-    train_cfg = TrainConfig(steps=config.train_steps, batch_size=config.batch_size,
+    spec = (init.spec if init is not None
+            else fit_spec(tset, arm.joint_names, TASK_LAYOUT, link_lengths=arm.link_lengths))
+    steps = config.warm_start_steps if init is not None else config.train_steps
+    train_cfg = TrainConfig(steps=steps, batch_size=config.batch_size,
                             val_fraction=0.0, hidden=config.hidden)
     policy, history = train_policy(config.kind, tset, spec, train_cfg, seed=seed,
-                                   progress=progress, desc=desc or f'train {config.kind}')
+                                   progress=progress, desc=desc or f'train {config.kind}',
+                                   init=init)
     path.parent.mkdir(parents=True, exist_ok=True)
     return export_policy(policy, path, metadata_extra={
         'version': path.stem, 'training_data': {
             'episodes': bank.episodes, 'demos': bank.demos, 'samples': len(tset),
             'corrections': bank.corrections, 'correction_weight': config.correction_weight,
-            'seed': seed, 'steps': config.train_steps,
-            'final_train_loss': history.train_loss[-1] if history.train_loss else None}})
+            'seed': seed, 'steps': steps, 'warm_start': init is not None,
+            'final_train_loss': history.train_loss[-1] if history.train_loss else None}}), policy
 
 
 @dataclass(frozen=True)
@@ -294,11 +311,16 @@ class _Runner:
         self.arm = config.arm
         self.expert = config.expert()
         self.gate = gate_config(self.arm)
+        self.trained: dict[Path, Any] = {}  # ONNX file -> its torch policy (warm starts)
 
-    def _fit(self, bank: LabelBank, name: str) -> tuple[Path, Evaluation, float]:
+    def _fit(self, bank: LabelBank, name: str,
+             init: Optional[Path] = None) -> tuple[Path, Evaluation, float]:
         start = time.perf_counter()
-        model = train_model(bank, self.cfg, self.models / f'{name}_s{self.seed}.onnx',
-                            seed=self.seed, progress=self.progress, desc=f'train {name}')
+        model, policy = train_model(bank, self.cfg, self.models / f'{name}_s{self.seed}.onnx',
+                                    seed=self.seed, progress=self.progress,
+                                    desc=f'train {name}',
+                                    init=self.trained[init] if init is not None else None)
+        self.trained = {model: policy}  # only the latest is ever fine-tuned
         seconds = time.perf_counter() - start
         result = evaluate(model, self.cfg, self.eval_tasks, progress=self.progress,
                           desc=f'eval {name}')
@@ -315,15 +337,19 @@ class _Runner:
     def bc(self, demos: Sequence[Episode]) -> tuple[list[Point], dict[int, Path]]:
         """Train and evaluate BC on every rung of the ladder; return the points and models."""
         points, models = [], {}
+        start_policy = None
         for stage, n in enumerate(self.cfg.bc_demos):
             bank = LabelBank()
             for e in demos[:n]:
                 bank.add(e, e.actions)
             model, res, seconds = self._fit(bank, f'bc_n{n}')
             models[n] = model
+            if n == self.cfg.initial_demos:
+                start_policy = self.trained[model]
             points.append(Point('bc', self.seed, stage, n, bank.labels, 0, res.success_rate,
                                 res.reasons, seconds))
             self.log(points[-1])
+        self.start_policy = start_policy
         return points, models
 
     def iterate(self, method: str, demos: Sequence[Episode], start: Path,
@@ -335,6 +361,7 @@ class _Runner:
             bank.add(e, e.actions)
         points = [replace(start_point, method=method, stage=0)]
         model = start
+        self.trained = {start: self.start_policy}
         operator = (SimulatedOperator(self.arm, cfg.operator, seed=self.seed)
                     if method == 'hg_dagger' else None)
         for r in range(cfg.rounds):
@@ -363,7 +390,12 @@ class _Runner:
                                                                   for e in episodes])),
                              human_fraction=sum(int(e.human.sum()) for e in episodes)
                              / max(1, steps))
-            model, res, seconds = self._fit(bank, f'{method}_r{r + 1}')
+            if bank.labels == points[-1].labels:
+                # No takeover, nothing new to learn: the model stays (as the demo keeps it).
+                res, seconds = Evaluation(points[-1].success_rate, points[-1].reasons), 0.0
+            else:
+                model, res, seconds = self._fit(bank, f'{method}_r{r + 1}',
+                                                init=model if cfg.warm_start else None)
             points.append(Point(method, self.seed, r + 1, cfg.initial_demos, bank.labels,
                                 bank.corrections, res.success_rate, res.reasons, seconds,
                                 rollout_success=float(np.mean([e.success for e in episodes])),
