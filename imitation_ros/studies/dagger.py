@@ -553,13 +553,17 @@ def write_table(points: Sequence[Point], path: Path, config: StudyConfig, *,
     """Write the markdown tables (curves, HG-DAgger's burden, the label-efficiency verdict)."""
     cfg = config
     methods = [m for m in METHODS if any(p.method == m for p in points)]
+    training = (f' (BC); DAgger / HG-DAgger rounds fine-tune the previous model for '
+                f'{cfg.warm_start_steps} steps' if cfg.warm_start else '')
     lines = [
         f'Single demonstrator (`above`), actuation noise {cfg.actuation_noise} rad per joint '
         f'and control period; policy `{cfg.kind}`, {cfg.train_steps} gradient steps per model '
-        f'(from scratch); {len(seeds)} training seeds; {cfg.eval_episodes} evaluation episodes '
-        'per model (the same tasks and noise for every model). DAgger / HG-DAgger start from BC '
-        f'on {cfg.initial_demos} demonstration(s), then {cfg.rounds} rounds of '
-        f'{cfg.episodes_per_round} rollouts; DAgger {cfg.beta.describe()}. The expert itself '
+        f'from scratch{training}; {len(seeds)} training seeds; {cfg.eval_episodes} evaluation '
+        'episodes per model (the same tasks and noise for every model). DAgger / HG-DAgger '
+        f'start from BC on {cfg.initial_demos} demonstration(s), then {cfg.rounds} rounds of '
+        f'{cfg.episodes_per_round} rollouts (a HG-DAgger round without takeovers keeps its '
+        f'model); DAgger {cfg.beta.describe()}; HG-DAgger operator side '
+        f'{cfg.operator.side:+d}. The expert itself '
         f'succeeds in {expert_success:.2f} of the evaluation episodes. Run time '
         f'{seconds / 60:.1f} min.', '',
         '| method | stage | demos | labels | success |', '|---|---|---|---|---|']
