@@ -24,7 +24,8 @@ The main job: HG-DAgger in simulation, the whole node graph in one process.
 4. Round 0 runs ``episodes`` episodes with v001; after each round the trainer
    retrains on demonstrations + every takeover so far (fine-tuning the previous
    version's weights, trainer ``warm_start``), the policy node hot-reloads the
-   new version, and the next round runs with it.
+   new version, and the next round runs with it. A round without takeovers
+   keeps its model (:func:`needs_retraining`).
 5. After the rounds, each version runs ``eval_episodes`` episodes on its own
    (no operator; :func:`evaluate_versions`).
 
