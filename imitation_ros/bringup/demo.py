@@ -276,26 +276,12 @@ def run_demo(*, data_dir: Path, models_dir: Path, rounds: int = 5, episodes: int
                     f'new corrections {r.corrections}')
             if index == rounds:
                 break
-            if not needs_retraining(rounds_out[-1]):
+            if needs_retraining(rounds_out[-1]):
+                version = _retrain(monitor, log)
+                if schedule is not None:
+                    set_gate_beta(composed.nodes['intervention_gate'], schedule.beta(index + 1))
+            else:
                 log(f'  no new corrections in round {index}: keeping {version}')
-                resumed, message = monitor.pause_episodes(False)
-                if not resumed:
-                    raise RuntimeError(f'sim_arm did not resume: {message}')
-                continue
-            done_before = len([s for s in monitor.statuses() if s.get('state') == 'done'])
-            accepted, message = monitor.request_training()
-            if not accepted:
-                raise RuntimeError(f'the trainer did not accept ~/train: {message}')
-            status = _wait(lambda: ([s for s in monitor.statuses()
-                                     if s.get('state') in ('done', 'failed')][done_before:]
-                                    or None), 600, 'the trainer')
-            if status[-1]['state'] == 'failed':
-                raise RuntimeError(f"retraining failed: {status[-1].get('message')}")
-            version = status[-1]['version']
-            _wait(lambda: monitor.version() == version, 60, f'the policy node to load {version}')
-            log(f'  retrained -> {version} ({status[-1].get("seconds", "?")} s), hot-reloaded')
-            if schedule is not None:
-                set_gate_beta(composed.nodes['intervention_gate'], schedule.beta(index + 1))
             resumed, message = monitor.pause_episodes(False)
             if not resumed:
                 raise RuntimeError(f'sim_arm did not resume: {message}')
@@ -314,6 +300,23 @@ def run_demo(*, data_dir: Path, models_dir: Path, rounds: int = 5, episodes: int
         png = plot_rounds(rounds_out, out_dir / 'hg_dagger_rounds.png')
     log(f'\nwhole demo {elapsed / 60:.1f} min; plot {png}; data {data_dir}; models {models_dir}')
     return rounds_out
+
+
+def _retrain(monitor: SessionMonitor, log: Callable[[str], None]) -> str:
+    """Ask the trainer for a new version, wait for it and its hot reload; return it."""
+    done_before = len([s for s in monitor.statuses() if s.get('state') == 'done'])
+    accepted, message = monitor.request_training()
+    if not accepted:
+        raise RuntimeError(f'the trainer did not accept ~/train: {message}')
+    status = _wait(lambda: ([s for s in monitor.statuses()
+                             if s.get('state') in ('done', 'failed')][done_before:]
+                            or None), 600, 'the trainer')
+    if status[-1]['state'] == 'failed':
+        raise RuntimeError(f"retraining failed: {status[-1].get('message')}")
+    version = status[-1]['version']
+    _wait(lambda: monitor.version() == version, 60, f'the policy node to load {version}')
+    log(f'  retrained -> {version} ({status[-1].get("seconds", "?")} s), hot-reloaded')
+    return version
 
 
 def _dagger_round(index: int, version: str, beta: float, stats: list[EpisodeStats],

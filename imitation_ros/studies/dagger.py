@@ -61,6 +61,7 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 from .loop import Episode, gate_config, run_episodes, sample_tasks
+from .parallel import spawn_pool
 from ..dagger.beta import BetaSchedule
 from ..data.aggregate import DEFAULT_CORRECTION_WEIGHT
 from ..errors import ConfigError
@@ -240,8 +241,12 @@ class LabelBank:
         return other
 
 
+#: A trained model: its ONNX file and its torch policy (for warm starts; None if not kept).
+Model = tuple[Path, Any]
+
+
 def train_model(bank: LabelBank, config: StudyConfig, path: Path, *, seed: int,
-                progress: bool = False, desc: str = '', init: Any = None) -> tuple[Path, Any]:
+                progress: bool = False, desc: str = '', init: Any = None) -> Model:
     """
     Train a policy of ``config.kind`` on ``bank`` with the project's trainer; export it.
 
@@ -311,18 +316,15 @@ class _Runner:
         self.arm = config.arm
         self.expert = config.expert()
         self.gate = gate_config(self.arm)
-        self.trained: dict[Path, Any] = {}  # ONNX file -> its torch policy (warm starts)
 
     def _fit(self, bank: LabelBank, name: str,
-             init: Optional[Path] = None) -> tuple[Path, Evaluation, float]:
+             init: Any = None) -> tuple[Model, Evaluation, float]:
         start = time.perf_counter()
-        model, policy = train_model(bank, self.cfg, self.models / f'{name}_s{self.seed}.onnx',
-                                    seed=self.seed, progress=self.progress,
-                                    desc=f'train {name}',
-                                    init=self.trained[init] if init is not None else None)
-        self.trained = {model: policy}  # only the latest is ever fine-tuned
+        model = train_model(bank, self.cfg, self.models / f'{name}_s{self.seed}.onnx',
+                            seed=self.seed, progress=self.progress, desc=f'train {name}',
+                            init=init)
         seconds = time.perf_counter() - start
-        result = evaluate(model, self.cfg, self.eval_tasks, progress=self.progress,
+        result = evaluate(model[0], self.cfg, self.eval_tasks, progress=self.progress,
                           desc=f'eval {name}')
         return model, result, seconds
 
@@ -334,25 +336,23 @@ class _Runner:
                             beta=1.0, gate=self.gate, progress=self.progress,
                             desc='demonstrations')
 
-    def bc(self, demos: Sequence[Episode]) -> tuple[list[Point], dict[int, Path]]:
+    def bc(self, demos: Sequence[Episode]) -> tuple[list[Point], dict[int, Model]]:
         """Train and evaluate BC on every rung of the ladder; return the points and models."""
         points, models = [], {}
-        start_policy = None
         for stage, n in enumerate(self.cfg.bc_demos):
             bank = LabelBank()
             for e in demos[:n]:
                 bank.add(e, e.actions)
             model, res, seconds = self._fit(bank, f'bc_n{n}')
-            models[n] = model
-            if n == self.cfg.initial_demos:
-                start_policy = self.trained[model]
+            # Only the start of DAgger / HG-DAgger is fine-tuned later: keep no other
+            # torch policy alive.
+            models[n] = model if n == self.cfg.initial_demos else (model[0], None)
             points.append(Point('bc', self.seed, stage, n, bank.labels, 0, res.success_rate,
                                 res.reasons, seconds))
             self.log(points[-1])
-        self.start_policy = start_policy
         return points, models
 
-    def iterate(self, method: str, demos: Sequence[Episode], start: Path,
+    def iterate(self, method: str, demos: Sequence[Episode], start: Model,
                 start_point: Point) -> list[Point]:
         """Run the rounds of ``method`` ('dagger' or 'hg_dagger') from the BC model ``start``."""
         cfg = self.cfg
@@ -361,13 +361,12 @@ class _Runner:
             bank.add(e, e.actions)
         points = [replace(start_point, method=method, stage=0)]
         model = start
-        self.trained = {start: self.start_policy}
         operator = (SimulatedOperator(self.arm, cfg.operator, seed=self.seed)
                     if method == 'hg_dagger' else None)
         for r in range(cfg.rounds):
             tasks = sample_tasks(self.arm, cfg.episodes_per_round,
                                  seed=2_000 + 100 * self.seed + r)
-            policy = OnnxPolicy(model, seed=self.seed)
+            policy = OnnxPolicy(model[0], seed=self.seed)
             desc = f'{method} round {r + 1} rollouts'
             if method == 'dagger':
                 beta = cfg.beta.beta(r)
@@ -395,7 +394,7 @@ class _Runner:
                 res, seconds = Evaluation(points[-1].success_rate, points[-1].reasons), 0.0
             else:
                 model, res, seconds = self._fit(bank, f'{method}_r{r + 1}',
-                                                init=model if cfg.warm_start else None)
+                                                init=model[1] if cfg.warm_start else None)
             points.append(Point(method, self.seed, r + 1, cfg.initial_demos, bank.labels,
                                 bank.corrections, res.success_rate, res.reasons, seconds,
                                 rollout_success=float(np.mean([e.success for e in episodes])),
@@ -436,12 +435,8 @@ def run_dagger_study(out: Path, config: Optional[StudyConfig] = None,
         for job in jobs:
             points += run_seed(job)
     else:
-        # One process per seed (spawned: no torch or ONNX Runtime state shared), one
-        # thread each; results are collected in seed order.
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-        ctx = multiprocessing.get_context('spawn')
-        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        # One process per seed, one thread each; results are collected in seed order.
+        with spawn_pool(workers) as pool:
             for seed_points in pool.map(run_seed, jobs):
                 points += seed_points
     seconds = time.perf_counter() - started

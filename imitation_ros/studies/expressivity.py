@@ -39,6 +39,7 @@ from ..policies.kinds import KINDS
 from ..runtime.onnx_policy import OnnxPolicy
 from ..training.pipeline import train_from_bags, TrainRequest
 from .evaluate import evaluate_policy, EvalResult
+from .parallel import spawn_pool
 
 DATASETS = ('above', 'multi')
 
@@ -105,12 +106,9 @@ def run_expressivity(out: Path, *, train_episodes: int = 200, eval_episodes: int
         for job in jobs:
             report(run_cell(job))
     else:
-        # Cells are independent: one process each (spawned, so no torch or ONNX Runtime
-        # state is shared), one thread each.
-        import multiprocessing
-        from concurrent.futures import as_completed, ProcessPoolExecutor
-        ctx = multiprocessing.get_context('spawn')
-        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        # Cells are independent: one process each, one thread each.
+        from concurrent.futures import as_completed
+        with spawn_pool(workers) as pool:
             # The longest trainings first, so they do not start last.
             ordered = sorted(jobs, key=lambda j: -j['steps'])
             for future in as_completed([pool.submit(run_cell, job) for job in ordered]):
