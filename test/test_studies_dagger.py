@@ -270,7 +270,7 @@ def test_verdict_reads_the_curves() -> None:
 
 def test_cli_operator_side_reaches_the_study(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """``--operator-side`` and ``--workers`` reach the study; by default it corrects above."""
+    """The CLI flags reach the study; by default the operator corrects above."""
     import imitation_ros.studies.dagger as study
     from imitation_ros.cli.main import main
     seen = {}
@@ -284,9 +284,38 @@ def test_cli_operator_side_reaches_the_study(
     monkeypatch.setattr(study, 'run_dagger_study', capture)
     assert main(['benchmark', 'dagger', '--out', str(tmp_path), '--seeds', '2',
                  '--operator-side', '0', '--workers', '2', '--from-scratch',
-                 '--no-progress']) == 0
+                 '--demo-noise', 'same', '--no-progress']) == 0
     assert seen['config'].operator.side == 0 and seen['seeds'] == (0, 1)
     assert seen['workers'] == 2 and not seen['config'].warm_start
+    assert seen['config'].demo_noise is None  # the table's --demo-noise same below
     assert main(['benchmark', 'dagger', '--out', str(tmp_path), '--no-progress']) == 0
     assert seen['config'].operator.side == 1 and seen['workers'] == 1
-    assert seen['config'].warm_start
+    assert seen['config'].warm_start and seen['config'].demo_noise == 0.0
+    assert main(['benchmark', 'dagger', '--out', str(tmp_path), '--no-progress',
+                 '--demo-noise', '0.004']) == 0
+    assert seen['config'].demo_noise == 0.004
+    with pytest.raises(SystemExit):
+        main(['benchmark', 'dagger', '--out', str(tmp_path), '--demo-noise', '-1'])
+
+
+def test_demonstrations_are_recorded_with_the_demo_noise() -> None:
+    """demo_noise 0: the expert's own path whatever the deployment noise; None: that noise."""
+    from imitation_ros.studies.dagger import _Runner
+    tasks = sample_tasks(ArmConfig(), 1, seed=0)
+
+    def demos(cfg: StudyConfig) -> np.ndarray:
+        runner = _Runner(replace(cfg, bc_demos=(2,), initial_demos=2), 0, Path('unused'),
+                         tasks, False, print)
+        return np.concatenate([e.states for e in runner.demonstrations()])
+
+    clean = demos(StudyConfig(actuation_noise=0.01))
+    assert np.array_equal(clean, demos(StudyConfig(actuation_noise=0.005)))
+    assert np.array_equal(clean, demos(StudyConfig(actuation_noise=0.0, demo_noise=None)))
+    noisy = demos(StudyConfig(actuation_noise=0.01, demo_noise=None))
+    assert noisy.shape != clean.shape or not np.allclose(noisy, clean)
+    assert StudyConfig(demo_noise=0.003).demo_arm.actuation_noise == 0.003
+    assert StudyConfig(demo_noise=0.003).arm.actuation_noise == 0.01
+    with pytest.raises(ConfigError, match='demo_noise'):
+        StudyConfig(demo_noise=-0.01)
+    with pytest.raises(ConfigError, match='demo_noise'):
+        StudyConfig(demo_noise=float('nan'))

@@ -124,6 +124,10 @@ def add_dagger_parser(which: argparse._SubParsersAction) -> None:
                    help='gradient steps per model (default 1000; --quick 150)')
     d.add_argument('--noise', type=float, default=None,
                    help='actuation noise, std per joint and control period (rad; default 0.01)')
+    d.add_argument('--demo-noise', type=_noise_or_same, default=None, metavar='RAD|same',
+                   help='actuation noise while the demonstrations are recorded (rad; default 0: '
+                        'a careful demonstration, BC sees only the expert path; same: the '
+                        'noise of --noise)')
     d.add_argument('--kind', default=None, help='policy kind (default mse)')
     d.add_argument('--operator-side', type=int, choices=(-1, 0, 1), default=1,
                    help="HG-DAgger operator's side: 1 above like the demonstrator (default), "
@@ -141,6 +145,19 @@ def add_dagger_parser(which: argparse._SubParsersAction) -> None:
     d.set_defaults(func=run_dagger_cmd)
 
 
+def _noise_or_same(text: str) -> float | str:
+    """Parse ``--demo-noise``: a noise in rad (>= 0) or ``same``."""
+    if text == 'same':
+        return text
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f'expected a noise >= 0 rad or "same", got {text!r}')
+    return value
+
+
 def run_dagger_cmd(args: argparse.Namespace) -> int:
     """Run the compounding-error study and print the table."""
     from ..studies.dagger import QUICK, run_dagger_study, StudyConfig
@@ -156,6 +173,8 @@ def run_dagger_cmd(args: argparse.Namespace) -> int:
     settings['operator'] = OperatorParams(side=args.operator_side)
     if args.from_scratch:
         settings['warm_start'] = False
+    if args.demo_noise is not None:
+        settings['demo_noise'] = None if args.demo_noise == 'same' else args.demo_noise
     if args.seeds < 1 or args.workers < 1:
         print('error: --seeds and --workers must be >= 1', file=sys.stderr)
         return 2

@@ -21,7 +21,9 @@ operator behind ``sim_human``). One demonstrator (``above``: the question is
 compounding error, not mode collapse), one policy kind (``mse`` by default).
 
 * **BC**: train on the first N demonstrations for a geometric ladder of N; the
-  labels are the demonstrations' samples.
+  labels are the demonstrations' samples. The demonstrations are recorded without
+  actuation noise by default (``demo_noise``): BC then learns the expert's own path
+  only, and the noise of deployment makes its errors compound.
 * **DAgger**: start from the BC model of ``initial_demos`` demonstrations; each
   round roll out the mixture policy (beta from
   :class:`~imitation_ros.dagger.beta.BetaSchedule`, preset ``dagger``; a fresh draw
@@ -81,6 +83,15 @@ class StudyConfig:
 
     actuation_noise: float = 0.01
     """Std of the Gaussian noise added to each joint's motion per control period (rad)."""
+    demo_noise: Optional[float] = 0.0
+    """
+    Actuation noise while the demonstrations are recorded (rad); None: ``actuation_noise``.
+    0 (default): a careful demonstration, so BC sees only the expert's own path and its
+    errors compound under the noise of deployment (Ross et al.'s setting). With noise
+    during the demonstrations the closed-loop expert's recoveries enter the data (DART's
+    remedy) and BC barely suffers. Every rollout (evaluation, DAgger, HG-DAgger) runs
+    with ``actuation_noise``.
+    """
     max_steps: int = ArmConfig().max_steps
     """Step budget per episode (control periods); running out of it is a failure."""
     kind: str = 'mse'
@@ -124,6 +135,9 @@ class StudyConfig:
     def __post_init__(self) -> None:
         if self.actuation_noise < 0:
             raise ConfigError(f'actuation_noise must be >= 0 rad, got {self.actuation_noise}')
+        if self.demo_noise is not None and not self.demo_noise >= 0:
+            raise ConfigError(f'demo_noise must be >= 0 rad or None (the actuation noise), got '
+                              f'{self.demo_noise}')
         if not self.bc_demos or any(n < 1 for n in self.bc_demos) \
                 or list(self.bc_demos) != sorted(set(self.bc_demos)):
             raise ConfigError(f'bc_demos must be increasing positive episode counts, got '
@@ -141,6 +155,12 @@ class StudyConfig:
         """Return the simulated ArmConfig: default geometry, this study's actuation noise."""
         return replace(ArmConfig(), actuation_noise=self.actuation_noise,
                        max_steps=self.max_steps)
+
+    @property
+    def demo_arm(self) -> ArmConfig:
+        """Return the ArmConfig the demonstrations are recorded with (``demo_noise``)."""
+        noise = self.actuation_noise if self.demo_noise is None else self.demo_noise
+        return replace(self.arm, actuation_noise=noise)
 
     def expert(self) -> ScriptedExpert:
         """Return the demonstrator: the single ``above`` expert."""
@@ -329,10 +349,10 @@ class _Runner:
         return model, result, seconds
 
     def demonstrations(self) -> list[Episode]:
-        """Roll the expert alone (beta = 1) on this seed's demonstration tasks."""
+        """Roll the expert alone (beta = 1) on this seed's tasks, with ``demo_noise``."""
         n = max(self.cfg.bc_demos)
         tasks = sample_tasks(self.arm, n, seed=1_000 + self.seed)
-        return run_episodes(self.arm, tasks, seed=1_100 + self.seed, expert=self.expert,
+        return run_episodes(self.cfg.demo_arm, tasks, seed=1_100 + self.seed, expert=self.expert,
                             beta=1.0, gate=self.gate, progress=self.progress,
                             desc='demonstrations')
 
@@ -550,16 +570,19 @@ def write_table(points: Sequence[Point], path: Path, config: StudyConfig, *,
     methods = [m for m in METHODS if any(p.method == m for p in points)]
     training = (f' (BC); DAgger / HG-DAgger rounds fine-tune the previous model for '
                 f'{cfg.warm_start_steps} steps' if cfg.warm_start else '')
+    demo = cfg.demo_arm.actuation_noise
+    demo_noise = (f'demonstrations recorded with {demo} rad' if demo > 0 else
+                  'demonstrations recorded without it')
     lines = [
         f'Single demonstrator (`above`), actuation noise {cfg.actuation_noise} rad per joint '
-        f'and control period; policy `{cfg.kind}`, {cfg.train_steps} gradient steps per model '
-        f'from scratch{training}; {len(seeds)} training seeds; {cfg.eval_episodes} evaluation '
-        'episodes per model (the same tasks and noise for every model). DAgger / HG-DAgger '
-        f'start from BC on {cfg.initial_demos} demonstration(s), then {cfg.rounds} rounds of '
-        f'{cfg.episodes_per_round} rollouts (a HG-DAgger round without takeovers keeps its '
-        f'model); DAgger {cfg.beta.describe()}; HG-DAgger operator side '
-        f'{cfg.operator.side:+d}. The expert itself '
-        f'succeeds in {expert_success:.2f} of the evaluation episodes. Run time '
+        f'and control period ({demo_noise}); policy `{cfg.kind}`, {cfg.train_steps} gradient '
+        f'steps per model from scratch{training}; {len(seeds)} training seeds; '
+        f'{cfg.eval_episodes} evaluation episodes per model (the same tasks and noise for '
+        f'every model). DAgger / HG-DAgger start from BC on {cfg.initial_demos} '
+        f'demonstration(s), then {cfg.rounds} rounds of {cfg.episodes_per_round} rollouts (a '
+        'HG-DAgger round without takeovers keeps its model); DAgger '
+        f'{cfg.beta.describe()}; HG-DAgger operator side {cfg.operator.side:+d}. The expert '
+        f'itself succeeds in {expert_success:.2f} of the evaluation episodes. Run time '
         f'{seconds / 60:.1f} min.', '',
         '| method | stage | demos | labels | success |', '|---|---|---|---|---|']
     for m in methods:
@@ -640,8 +663,9 @@ def plot_curve(points: Sequence[Point], path: Path, config: StudyConfig, *,
     ax.set_xlabel('expert-labelled samples (log scale)')
     ax.set_ylabel('success rate')
     seeds = len({p.seed for p in points})
-    ax.set_title(f'Compounding error: actuation noise {config.actuation_noise} rad, '
-                 f'{seeds} seeds (line: mean, bars: std, band: min–max)', fontsize=9)
+    ax.set_title(f'Compounding error: actuation noise {config.actuation_noise} rad '
+                 f'(demonstrations {config.demo_arm.actuation_noise} rad), {seeds} seeds\n'
+                 '(line: mean, bars: std, band: min–max)', fontsize=9)
     ax.grid(alpha=0.3, which='both')
     ax.legend(fontsize=8, loc='lower right')
     fig.tight_layout()
