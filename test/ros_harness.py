@@ -16,11 +16,24 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from typing import Any, Callable
 
 import pytest
+
+#: Added to every test module's private ROS domain, so that two checkouts can run their
+#: node tests at the same time on one machine without hearing each other.
+DOMAIN_OFFSET_ENV = 'IMITATION_ROS_TEST_DOMAIN_OFFSET'
+
+
+def private_domain_id(base: int) -> int:
+    """Return the test module's ROS domain: ``base`` plus $IMITATION_ROS_TEST_DOMAIN_OFFSET."""
+    domain = base + int(os.environ.get(DOMAIN_OFFSET_ENV, '0'))
+    if not 0 <= domain <= 232:
+        raise ValueError(f'ROS domain {domain} out of range 0..232: lower ${DOMAIN_OFFSET_ENV}')
+    return domain
 
 
 def poll_until(predicate: Callable[[], Any], timeout: float, what: str = '',

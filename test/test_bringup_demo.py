@@ -34,9 +34,9 @@ from imitation_ros.sim.arm import ArmConfig, Task
 from imitation_ros.sim.experts import DemonstratorStyle, ScriptedExpert
 import numpy as np
 import pytest
-from ros_harness import poll_until
+from ros_harness import poll_until, private_domain_id
 
-DOMAIN_ID = 77
+DOMAIN_ID = private_domain_id(77)
 
 
 @pytest.fixture()

@@ -39,10 +39,10 @@ from rclpy.parameter import Parameter
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray, String
 import yaml
-from ros_harness import poll_until
+from ros_harness import poll_until, private_domain_id
 
 ROOT = Path(__file__).resolve().parents[1]
-DOMAIN_ID = 78
+DOMAIN_ID = private_domain_id(78)
 TIMEOUT_S = 15.0
 CONFIG = ArmConfig()
 ABOVE = ScriptedExpert(config=CONFIG, style=DemonstratorStyle(side=1))

@@ -38,10 +38,10 @@ from sensor_msgs.msg import JointState, Joy
 from std_msgs.msg import Bool, Float64, Float64MultiArray, String
 from trajectory_msgs.msg import JointTrajectory
 import yaml
-from ros_harness import poll_until, Spinner
+from ros_harness import Spinner, poll_until, private_domain_id
 
 ROOT = Path(__file__).resolve().parents[1]
-DOMAIN_ID = '72'
+DOMAIN_ID = private_domain_id(72)
 #: Faster than the defaults so the file runs in seconds; timeouts generous for a loaded machine.
 OVERRIDES = {'rate_hz': 50.0, 'cmd_timeout_s': 0.6, 'joy_timeout_s': 0.6, 'output': 'both',
              'expert_timeout_s': 0.6, 'uncertainty_timeout_s': 0.6, 'help_threshold': 0.5,

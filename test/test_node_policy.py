@@ -42,10 +42,10 @@ from rclpy.parameter import Parameter
 from std_msgs.msg import Bool, Float64, Float64MultiArray, String
 import torch
 import yaml
-from ros_harness import poll_until, Spinner
+from ros_harness import Spinner, poll_until, private_domain_id
 
 ROOT = Path(__file__).resolve().parents[1]
-DOMAIN_ID = '73'
+DOMAIN_ID = private_domain_id(73)
 TIMEOUT_S = 15.0
 JOINTS = ('joint1', 'joint2', 'joint3')
 TASK_LAYOUT = ('goal_x', 'goal_y', 'obstacle_x', 'obstacle_y', 'obstacle_radius')

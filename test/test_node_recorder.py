@@ -39,10 +39,10 @@ from rclpy.node import Node
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import Joy, JointState
 from std_msgs.msg import Bool, Float64, Float64MultiArray, String
-from ros_harness import poll_until, Spinner
+from ros_harness import Spinner, poll_until, private_domain_id
 
 ROOT = Path(__file__).resolve().parents[1]
-DOMAIN_ID = '74'
+DOMAIN_ID = private_domain_id(74)
 TIMEOUT_S = 15.0
 #: Subprocess start-up (python, rclpy, rosbags imports) on a loaded 2-core machine.
 PROCESS_TIMEOUT_S = 60.0
@@ -343,7 +343,7 @@ def test_too_long_episode_is_closed_and_history_is_skipped(
 
 
 def _recorder_process(data_dir: Path) -> subprocess.Popen:
-    env = dict(os.environ, ROS_DOMAIN_ID=DOMAIN_ID, PYTHONUNBUFFERED='1',
+    env = dict(os.environ, ROS_DOMAIN_ID=str(DOMAIN_ID), PYTHONUNBUFFERED='1',
                PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get('PYTHONPATH', ''))
     cmd = [sys.executable, '-m', 'imitation_ros.nodes.recorder', '--ros-args',
            '-p', f'data_dir:={data_dir}', '-p', 'session:=proc']

@@ -38,10 +38,10 @@ from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Float64MultiArray, String
 from std_srvs.srv import Trigger
 import yaml
-from ros_harness import poll_until, Spinner
+from ros_harness import Spinner, poll_until, private_domain_id
 
 ROOT = Path(__file__).resolve().parents[1]
-DOMAIN_ID = '71'
+DOMAIN_ID = private_domain_id(71)
 #: Faster than the defaults so the file runs in seconds; long episodes so none times out.
 OVERRIDES = {'rate_hz': 50.0, 'camera_hz': 10.0, 'max_joint_speed': 3.0, 'max_steps': 2000,
              'reset_delay_s': 0.3, 'seed': 3}

@@ -41,10 +41,10 @@ from rclpy.parameter import Parameter
 from sensor_msgs.msg import Joy, JointState
 from std_msgs.msg import Bool, Float64MultiArray, String
 import yaml
-from ros_harness import poll_until, spin_until, Spinner
+from ros_harness import Spinner, poll_until, private_domain_id, spin_until
 
 ROOT = Path(__file__).resolve().parents[1]
-DOMAIN_ID = '75'
+DOMAIN_ID = private_domain_id(75)
 TIMEOUT_S = 15.0
 CONFIG = ArmConfig()
 PARAMS = SimHumanParams()

@@ -37,10 +37,10 @@ from rclpy.parameter import Parameter
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
 import yaml
-from ros_harness import poll_until, Spinner
+from ros_harness import Spinner, poll_until, private_domain_id
 
 ROOT = Path(__file__).resolve().parents[1]
-DOMAIN_ID = '76'
+DOMAIN_ID = private_domain_id(76)
 TIMEOUT_S = 120.0
 
 

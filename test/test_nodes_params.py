@@ -30,6 +30,7 @@ import rclpy
 from rclpy.context import Context
 from rclpy.node import Node
 from rclpy.parameter import Parameter
+from ros_harness import private_domain_id
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,7 @@ class Demo:
 def ros() -> Context:
     """Provide a private rclpy context on a private ROS domain, for this module only."""
     old = os.environ.get('ROS_DOMAIN_ID')
-    os.environ['ROS_DOMAIN_ID'] = '72'
+    os.environ['ROS_DOMAIN_ID'] = str(private_domain_id(79))
     context = Context()
     rclpy.init(args=None, context=context)
     yield context
