@@ -27,7 +27,8 @@ from typing import Any, Callable
 from imitation_ros.bringup.composed import ComposedGraph
 from imitation_ros.bringup.dagger_rounds import set_gate_beta, state_runs_last
 from imitation_ros.bringup.demo import corrector_settings, run_demo
-from imitation_ros.data.bags import episode_info, find_episode_bags, read_bag_messages
+from imitation_ros.data.bags import (align_commands, episode_info, find_episode_bags,
+                                     read_bag_messages)
 from imitation_ros.data.dataset import load_dataset
 from imitation_ros.runtime.onnx_policy import OnnxPolicy
 from imitation_ros.sim.arm import ArmConfig, Task
@@ -110,6 +111,35 @@ def test_dagger_rounds_follow_the_beta_schedule_and_retrain(dagger_demo) -> None
     assert next((root / 'models').rglob('dagger_rounds.png')).stat().st_size > 1000
 
 
+def _episode_task(bag: Path) -> Task:
+    """Return the task of a bag's episode, with its start posture, from its start event."""
+    start = next(e for e in read_bag_messages(bag, with_images=False).events
+                 if e['event'] == 'start')
+    return Task.from_vector(np.asarray(start['task']), np.asarray(start['start']))
+
+
+def _label_error(experts: list, q: np.ndarray, task: Task, label: np.ndarray) -> float:
+    """Return how far ``label`` is from the nearest scripted expert's action at ``q``."""
+    return min(float(np.max(np.abs(e.action(q, task) - label))) for e in experts)
+
+
+def _explain_wrong_label(experts: list, q: np.ndarray, task: Task, label: np.ndarray,
+                         previous: Task | None, visited: np.ndarray) -> str:
+    """Say which task or start posture the expert node labelled this state for instead."""
+    guesses = {}
+    if previous is not None:
+        guesses["the previous episode's task and start"] = previous
+        guesses["the previous episode's task vector, this episode's start"] = \
+            Task.from_vector(previous.vector(), task.start)
+    for k, other in enumerate(visited[:10]):
+        guesses[f'this task with visited state {k} as its start'] = \
+            Task.from_vector(task.vector(), other)
+    best = min(guesses, key=lambda g: _label_error(experts, q, guesses[g], label))
+    if _label_error(experts, q, guesses[best], label) < 1e-9:
+        return f'the expert node labelled it for {best}'
+    return 'the label matches no nearby task or start: the expert itself differs'
+
+
 def test_every_visited_state_of_a_dagger_bag_has_the_experts_label(dagger_demo) -> None:
     """Each joint state the loader yields carries a label: the scripted expert's action there."""
     session = next((dagger_demo['root'] / 'data').iterdir()) / 'dagger'
@@ -118,20 +148,33 @@ def test_every_visited_state_of_a_dagger_bag_has_the_experts_label(dagger_demo) 
     config = ArmConfig()
     experts = [ScriptedExpert(config, DemonstratorStyle(side=side)) for side in (1, -1)]
     states = 0
+    previous = None
     for bag in bags:
+        task = _episode_task(bag)
         data = load_dataset([bag])
-        start = next(e for e in read_bag_messages(bag, with_images=False).events
-                     if e['event'] == 'start')
-        task = Task.from_vector(np.asarray(start['task']), np.asarray(start['start']))
+        messages = read_bag_messages(bag, with_images=False)
+        stamps = messages.joint_stamps[align_commands(messages).state_index]
+        recorded = {int(s): v for s, v in zip(messages.expert_stamps, messages.expert.values)}
         last = state_runs_last(data.positions, data.episode_id)
         # The terminal state (published with the end event, no action is taken from it)
         # may see a command before the recorder closes the bag, but not its label.
         last[np.flatnonzero(last)[-1]] = False
-        assert data.expert_labelled[last].all(), f'{bag.name}: a visited state has no label'
-        for q, label in zip(data.positions[last], data.expert_actions[last]):
-            # 'nearest' labels with the side it latched: one of the two demonstrators.
-            assert min(float(np.max(np.abs(e.action(q, task) - label))) for e in experts) < 1e-9
+        visited = data.positions[last]
+        for i in np.flatnonzero(last):
+            q, label, stamp = data.positions[i], data.expert_actions[i], int(stamps[i])
+            where = f'{bag.name}, state stamped {stamp} ns (sample {i})'
+            assert stamp in recorded, (
+                f'{where}: no recorded label names this state (the expert node skipped it or '
+                'the recorder did not record its label in this bag)')
+            assert np.array_equal(label, recorded[stamp]), (
+                f'{where}: the loader paired the state with another label than the one '
+                'naming it')
+            error = _label_error(experts, q, task, label)
+            assert error < 1e-9, (
+                f'{where}: label off by {error:.3g} rad: '
+                f'{_explain_wrong_label(experts, q, task, label, previous, visited)}')
         states += int(last.sum())
+        previous = task
     assert states >= 40
 
 

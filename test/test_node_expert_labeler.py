@@ -125,11 +125,20 @@ class Probe(Node):
         self.task_pub.publish(array_msg(task.vector()))
 
     def start(self, episode: int, task: Task, stamp: Optional[float] = None) -> float:
-        """Publish an episode start event; return its stamp (s)."""
+        """Publish an episode start event (stamped between two states); return its stamp (s)."""
         if stamp is None:
-            stamp = self.get_clock().now().nanoseconds * 1e-9
+            stamp = (self._stamp_ns + 1_000_000) * 1e-9
         event = {'event': 'start', 'episode': episode, 'start': task.start.tolist(),
                  'task': task.vector().tolist(), 'stamp': stamp}
+        self.episode_pub.publish(String(data=json.dumps(event)))
+        return stamp
+
+    def end(self, episode: int, stamp: Optional[float] = None) -> float:
+        """Publish an episode end event (stamped at the last state); return its stamp (s)."""
+        if stamp is None:
+            stamp = self._stamp_ns * 1e-9
+        event = {'event': 'end', 'episode': episode, 'success': False, 'reason': 'timeout',
+                 'stamp': stamp}
         self.episode_pub.publish(String(data=json.dumps(event)))
         return stamp
 
@@ -245,6 +254,52 @@ def test_a_new_episode_resets_the_expert_to_its_start(harness) -> None:
     probe.state(q)
     wait_for(lambda: probe.n_labels() > count, what='a label')
     np.testing.assert_allclose(probe.labels_since(count)[0], ABOVE.action(q, other), atol=1e-12)
+
+
+def test_each_state_is_labelled_for_its_own_episode_whatever_the_arrival_order(harness) -> None:
+    """A first state before its start event, and the old task after it, get the new episode."""
+    node, probe = harness
+    old, states = _episode(seed=11)
+    new, new_states = _episode(seed=12)
+    assert not np.allclose(old.vector(), new.vector())
+    probe.start(20, old)
+    wait_for(lambda: node.episode == 20, what='episode 20')
+    probe.task(old)
+    probe.state(states[0])
+    probe.end(20)
+    wait_for(lambda: not node._running, what='the end of episode 20')
+    count = probe.n_labels()
+    # The first state of episode 21 arrives before its start event, between two old tasks.
+    probe.task(old)
+    seen = node._states
+    probe.state(new_states[0])
+    first_stamp = probe._stamp_ns
+    wait_for(lambda: node._states > seen, what='the first state of episode 21')
+    probe.start(21, new, stamp=first_stamp * 1e-9)
+    wait_for(lambda: node.episode == 21, what='episode 21')
+    # The previous episode's task, delivered late, is not this episode's task.
+    at = node._task_at
+    probe.task(old)
+    wait_for(lambda: node._task_at != at, what='the late task')
+    probe.state(new_states[1])
+    wait_for(lambda: probe.n_labels() >= count + 2, what='labels of both states')
+    time.sleep(0.3)
+    labels = probe.labels_since(count)
+    assert len(labels) == 2, 'one label per state of episode 21, none for the old episode'
+    assert probe.label_stamps[count] == first_stamp, 'the waiting first state, labelled late'
+    for q, label, what in zip(new_states[:2], labels, ('first state', 'second state')):
+        np.testing.assert_allclose(label, ABOVE.action(q, new), atol=1e-12,
+                                   err_msg=f'{what} not labelled with its episode\'s task')
+    # Once imitation/task has carried the episode's own task, a different one is a change.
+    probe.task(new)
+    moved = Task(start=new.start, goal=new.goal + np.array([0.0, 0.05]), obstacle=new.obstacle,
+                 obstacle_radius=new.obstacle_radius)
+    probe.task(moved)
+    wait_for(lambda: np.allclose(node._task.goal, moved.goal), what='the moved goal')
+    probe.state(new_states[2])
+    wait_for(lambda: probe.n_labels() >= count + 3, what='a label for the moved goal')
+    np.testing.assert_allclose(probe.labels_since(count)[2], ABOVE.action(new_states[2], moved),
+                               atol=1e-12)
 
 
 def test_stale_inputs_give_no_label_and_say_why(harness) -> None:

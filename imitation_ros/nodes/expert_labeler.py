@@ -41,8 +41,18 @@ planner can stand in on a real arm: pass ``expert=`` to the node's constructor):
   current number (transient-local history) are skipped unless their ``"stamp"``
   is newer. Without episode events (a real arm without an episode manager) a new
   task vector starts a new episode at the next joint state, which becomes the start;
+* every label is the expert's answer for the episode its joint state belongs to.
+  Topics are delivered independently, so the first joint state of an episode can
+  arrive before its start event, and task vectors of the previous episode after
+  it. With stamped events (``"stamp"``, s, the clock of the joint states' header
+  stamps) a joint state stamped after the last end event waits (the newest one
+  only) and is labelled when the start event that covers it arrives; one stamped
+  before the current episode's start is not labelled (counted as
+  ``states_outside_episode``). Events without stamps: every state is labelled at once;
 * a task that changes during an episode replaces the episode's task and keeps
-  its start (no reset);
+  its start (no reset). With episode events, a task vector counts as a change only
+  once ``imitation/task`` has carried the episode's own task (one publisher's
+  messages arrive in order): earlier vectors are the previous episode's, late;
 * labels are published whether or not an episode runs: a recorder keeps only
   those inside episodes, and a gate mixing in the expert (DAgger's beta) always
   has a fresh one;
@@ -92,6 +102,9 @@ IMMEDIATE_DIAG_MIN_S = 0.5
 STAMP_PADDING = 2
 #: Inputs, as named in diagnostics.
 JOINT_STATES, TASK = 'joint_states', 'imitation/task'
+#: Tolerance when comparing a joint state's header stamp with an event's stamp (s):
+#: events carry float seconds, states integer nanoseconds; states are ms apart.
+STAMP_TOLERANCE_S = 1e-6
 
 _STYLE = DemonstratorStyle()
 
@@ -221,6 +234,13 @@ class ExpertLabelerNode(Node):
         self._uses_events = False
         self._task: Optional[Task] = None
         self._pending_reset = False
+        # Stamps (s) of the current episode's start and end events (None: unknown), whether
+        # imitation/task has carried the episode's own task yet, and the newest joint state
+        # stamped after the last end, waiting for the start event that covers it.
+        self._episode_start_s: Optional[float] = None
+        self._episode_end_s: Optional[float] = None
+        self._task_in_sync = True
+        self._waiting: Optional[tuple[np.ndarray, int, tuple[int, int]]] = None
         # Newest task vector and joint state, with node-clock receive times (ns).
         self._task_vector: Optional[np.ndarray] = None
         self._task_at: Optional[int] = None
@@ -228,6 +248,7 @@ class ExpertLabelerNode(Node):
         self._last_stamp: Optional[tuple[int, int]] = None
         # Counters and status.
         self._states = self._labels = self._skipped = self._duplicates = 0
+        self._outside = self._late_labels = 0
         self._bad_messages = self._errors = self._errors_reported = 0
         self._resets = 0
         self._last_error = ''
@@ -301,10 +322,14 @@ class ExpertLabelerNode(Node):
             # The start event carries the episode's task: it is current from now on.
             self._task_vector, self._task_at = task.vector(), self._now_ns()
             self._running = True
+            self._task_in_sync = False
+            self._episode_start_s, self._episode_end_s = stamp, None
+            self._label_waiting_state()
         elif kind == 'end':
             if self.episode is None or episode >= self.episode:
                 self.episode = episode
                 self._running = False
+                self._episode_end_s = stamp
 
     def _on_task(self, msg: Float64MultiArray) -> None:
         try:
@@ -315,17 +340,24 @@ class ExpertLabelerNode(Node):
         try:
             changed = self._task is None or not np.allclose(vector, self._task.vector(),
                                                             atol=1e-9)
-            self._task_vector, self._task_at = vector, self._now_ns()
+            now = self._now_ns()
+            if self._uses_events and not self._task_in_sync:
+                self._task_at = now  # the task source is alive
+                if changed:
+                    return  # the previous episode's task, delivered after this start event
+                self._task_in_sync = True
+            self._task_vector, self._task_at = vector, now
             if not changed:
                 return
-            if self._uses_events and self._running and self._task is not None:
-                # Goal or obstacle moved during the episode: same start, no reset.
-                self._task = Task.from_vector(vector, self._task.start)
-                self.get_logger().info(f'episode {self.episode}: task changed to '
-                                       f'{vector.tolist()}')
-                return
-            # No episode running that we know of: a new task starts a new episode at
-            # the next joint state, which is its start posture.
+            if self._uses_events:
+                if self._running and self._task is not None:
+                    # Goal or obstacle moved during the episode: same start, no reset.
+                    self._task = Task.from_vector(vector, self._task.start)
+                    self.get_logger().info(f'episode {self.episode}: task changed to '
+                                           f'{vector.tolist()}')
+                return  # between episodes: the next start event brings the task
+            # No episode events: a new task starts a new episode at the next joint
+            # state, which is its start posture.
             self._pending_reset = True
         except Exception as exc:  # noqa: BLE001 - a callback never raises
             self._errors += 1
@@ -348,7 +380,13 @@ class ExpertLabelerNode(Node):
             self._last_stamp = stamp
             self._states += 1
             self._state_at = now
-            self._label_state(q, now, stamp)
+            where = self._episode_of(stamp)
+            if where == 'after_end':
+                self._waiting = (q, now, stamp)
+            elif where == 'before_start':
+                self._outside += 1
+            else:
+                self._label_state(q, now, stamp)
         except Exception as exc:  # noqa: BLE001 - a callback never raises: no label
             self._errors += 1
             self._last_error = f'{type(exc).__name__}: {exc}'
@@ -356,6 +394,37 @@ class ExpertLabelerNode(Node):
                                     throttle_duration_sec=WARN_THROTTLE_S)
 
     # --- labelling --------------------------------------------------------------------
+
+    def _episode_of(self, stamp: tuple[int, int]) -> str:
+        """
+        Place a joint state relative to the current episode by its header stamp.
+
+        'after_end': stamped after the last end event (its start event may be on the
+        way); 'before_start': stamped before the current episode's start; 'in': anything
+        else, including unstamped states and events.
+        """
+        if stamp == (0, 0):
+            return 'in'
+        at = stamp[0] + stamp[1] * 1e-9
+        if not self._running and self._episode_end_s is not None:
+            if at > self._episode_end_s + STAMP_TOLERANCE_S:
+                return 'after_end'
+        elif self._running and self._episode_start_s is not None:
+            if at < self._episode_start_s - STAMP_TOLERANCE_S:
+                return 'before_start'
+        return 'in'
+
+    def _label_waiting_state(self) -> None:
+        """Label the state that waited for this start event, if the episode covers it."""
+        waiting, self._waiting = self._waiting, None
+        if waiting is None:
+            return
+        q, at, stamp = waiting
+        if self._episode_of(stamp) == 'in':
+            self._late_labels += 1
+            self._label_state(q, at, stamp)
+        else:
+            self._outside += 1
 
     def _begin(self, task: Task, why: str) -> None:
         """Start an episode at ``task.start``: reset the expert."""
@@ -462,6 +531,8 @@ class ExpertLabelerNode(Node):
             else self.episode, 'episode_running': self._running, 'resets': self._resets,
             'joint_states': self._states, 'labels_published': self._labels,
             'states_skipped': self._skipped, 'duplicate_states': self._duplicates,
+            'states_outside_episode': self._outside,
+            'labelled_after_start_event': self._late_labels,
             'bad_messages': self._bad_messages, 'last_bad_message': self._last_bad,
             'errors': self._errors, 'last_error': self._last_error,
             'stale_inputs': self._stale_text,
