@@ -86,16 +86,41 @@ def test_graph_names_existing_executables_and_params_files(name: str) -> None:
             assert arg in launch_arguments(name)
 
 
-def test_launch_arguments_are_described() -> None:
-    """Every launch argument has a default and a description; graph-only ones are used."""
-    for arg, (default, text) in LAUNCH_ARGUMENTS.items():
-        assert isinstance(default, str) and len(text) > 20, arg
-    for name, extra in GRAPH_LAUNCH_ARGUMENTS.items():
-        assert name in GRAPHS and not set(extra) & set(LAUNCH_ARGUMENTS), name
+def test_launch_arguments_are_described_and_typed() -> None:
+    """Every launch argument has a default of its type, a description; graph-only ones are used."""
+    for name in GRAPHS:
         used = {arg for spec in graph(name) for arg in spec.arguments.values()}
-        for arg, (default, text) in extra.items():
-            assert isinstance(default, str) and len(text) > 20, arg
-            assert arg in used, f'{name} declares {arg} but no node of it uses it'
+        for arg, spec in launch_arguments(name).items():
+            assert isinstance(spec.default, str) and len(spec.description) > 20, arg
+            assert spec.type in (str, bool, int, float), arg
+            if not spec.default.startswith('$('):
+                spec.convert(arg, spec.default)
+            if arg in GRAPH_LAUNCH_ARGUMENTS.get(name, {}):
+                assert arg in used, f'{name} declares {arg} but no node of it uses it'
+
+
+def test_launch_arguments_convert_to_their_type_or_say_why() -> None:
+    """beta:=1 is the double 1.0; a word for a number, or an unknown choice, is refused."""
+    beta = launch_arguments('dagger')['beta']
+    assert beta.convert('beta', '1') == 1.0 and isinstance(beta.convert('beta', '0'), float)
+    with pytest.raises(ValueError, match='beta.*must be a number'):
+        beta.convert('beta', 'half')
+    use_sim = LAUNCH_ARGUMENTS['use_sim']
+    assert use_sim.convert('use_sim', 'true') is True
+    assert use_sim.convert('use_sim', 'false') is False
+    with pytest.raises(ValueError, match='use_sim'):
+        use_sim.convert('use_sim', 'yes')
+    with pytest.raises(ValueError, match='one of mse, gmm, ar, diffusion'):
+        LAUNCH_ARGUMENTS['policy'].convert('policy', 'transformer')
+    assert LAUNCH_ARGUMENTS['model'].convert('model', '123') == '123'
+
+
+def test_deploy_runs_the_shipped_model_by_default() -> None:
+    """The deploy graph's model argument defaults to the policy under the package's models/."""
+    default = launch_arguments('deploy')['model'].default
+    assert default.startswith('$(find-pkg-share imitation_ros)/models/')
+    assert (ROOT / 'models' / default.rsplit('/', 1)[1]).is_file()
+    assert launch_arguments('hg_dagger')['model'].default == ''
 
 
 def test_dagger_graph() -> None:
@@ -106,5 +131,5 @@ def test_dagger_graph() -> None:
     assert specs['expert'].executable == 'expert_labeler'
     assert specs['recorder'].fixed == {'source': 'dagger'}
     assert specs['intervention_gate'].arguments == {'beta': 'beta'}
-    assert launch_arguments('dagger')['beta'][0] == '0.0'
+    assert launch_arguments('dagger')['beta'].default == '0.0'
     assert 'beta' not in launch_arguments('hg_dagger')

@@ -103,30 +103,100 @@ def graph(name: str) -> list[NodeSpec]:
     raise ValueError(f'unknown graph {name!r}; one of {", ".join(GRAPHS)}')
 
 
-#: Launch arguments every graph understands: name -> (default, description).
-LAUNCH_ARGUMENTS: dict[str, tuple[str, str]] = {
-    'use_sim': ('true', 'true: simulated arm and simulated operator; false: a real robot '
-                'driver and joy_node'),
-    'policy': ('gmm', 'policy kind the trainer retrains: mse, gmm, ar or diffusion'),
-    'model': ('', 'path of the .onnx model to start with (empty: wait for imitation/model)'),
-    'data_dir': ('data', 'folder where episode bags are written and read'),
-    'models_dir': ('models', 'folder where the trainer writes versioned models'),
-    'joy_dev': ('', 'gamepad device name for joy_node (empty: the first one found)'),
+#: A launch argument's default of the form ``$(find-pkg-share PACKAGE)/PATH``: the file under
+#: PACKAGE's installed share directory (what launch files write with FindPackageShare).
+FIND_PKG_SHARE = '$(find-pkg-share '
+
+#: Types a launch argument's value may have.
+ARGUMENT_TYPES = (str, bool, int, float)
+
+
+@dataclass(frozen=True)
+class LaunchArgument:
+    """One launch argument: its default, what it means, the type of its value."""
+
+    default: str
+    """Default value, as typed on the command line (``$(find-pkg-share ...)/...`` allowed)."""
+    description: str
+    """What the argument does, for ``ros2 launch ... --show-args``."""
+    type: type = str
+    """Type the value is converted to before it reaches a parameter (str, bool, int, float)."""
+    choices: tuple[str, ...] = ()
+    """Allowed values; empty for any."""
+
+    def __post_init__(self) -> None:
+        if self.type not in ARGUMENT_TYPES:
+            raise ValueError(f'launch argument type must be one of {ARGUMENT_TYPES}, got '
+                             f'{self.type!r}')
+
+    def convert(self, name: str, text: str) -> object:
+        """
+        Return ``text`` as this argument's type.
+
+        :raises ValueError: a message naming the argument, the value and what it expects.
+        """
+        if self.choices and text not in self.choices:
+            raise ValueError(f'launch argument {name}:={text!r} must be one of '
+                             f'{", ".join(self.choices)}')
+        if self.type is bool:
+            value = text.strip().lower()
+            if value not in ('true', 'false'):
+                raise ValueError(f'launch argument {name}:={text!r} must be true or false')
+            return value == 'true'
+        if self.type in (int, float):
+            try:
+                return self.type(text)
+            except ValueError:
+                kind = 'an integer' if self.type is int else 'a number'
+                raise ValueError(f'launch argument {name}:={text!r} must be {kind}') from None
+        return text
+
+
+_BOOL = ('true', 'false')
+
+#: Launch arguments every graph understands.
+LAUNCH_ARGUMENTS: dict[str, LaunchArgument] = {
+    'use_sim': LaunchArgument(
+        'true', 'true: simulated arm and simulated operator; false: a real robot driver '
+        '(ros2_control forward_position_controller) and joy_node (needs the joy package: '
+        'apt install ros-$ROS_DISTRO-joy)', bool, _BOOL),
+    'policy': LaunchArgument('gmm', 'policy kind the trainer retrains: mse, gmm, ar or '
+                             'diffusion', str, ('mse', 'gmm', 'ar', 'diffusion')),
+    'model': LaunchArgument('', 'path of the .onnx model to start with (empty: wait for '
+                            'imitation/model)'),
+    'data_dir': LaunchArgument('data', 'folder where episode bags are written and read'),
+    'models_dir': LaunchArgument('models', 'folder where the trainer writes versioned models'),
+    'joy_dev': LaunchArgument('', 'gamepad device name for joy_node (empty: the first one '
+                              'found)'),
+    'params_file': LaunchArgument('', 'a ROS 2 parameters file (keyed by node name, /** for '
+                                  'all) applied over the package\'s config/ files; empty for '
+                                  'none'),
 }
 
-#: Launch arguments of one graph only: graph -> name -> (default, description).
-GRAPH_LAUNCH_ARGUMENTS: dict[str, dict[str, tuple[str, str]]] = {
+#: The policy shipped with the package (config/ and models/ are installed to share/).
+SHIPPED_MODEL = f'{FIND_PKG_SHARE}imitation_ros)/models/planar_gmm_multi.onnx'
+
+#: Launch arguments of one graph only (or a graph's own default): graph -> name -> argument.
+GRAPH_LAUNCH_ARGUMENTS: dict[str, dict[str, LaunchArgument]] = {
     'dagger': {
-        'beta': ('0.0', "probability that the gate executes the expert's action instead of "
-                 "the policy's, per control decision (DAgger's beta; change it per round with "
-                 'ros2 param set /intervention_gate beta 0.25)'),
-        'expert': ('nearest', 'scripted expert labelling every state: above, below, multi or '
-                   'nearest (the side the arm is nearer to, latched per episode)'),
+        'beta': LaunchArgument(
+            '0.0', "probability that the gate executes the expert's action instead of the "
+            "policy's, per control decision (DAgger's beta; change it per round with "
+            'ros2 param set /intervention_gate beta 0.25)', float),
+        'expert': LaunchArgument(
+            'nearest', 'scripted expert labelling every state: above, below, multi or nearest '
+            '(the side the arm is nearer to, latched per episode)', str,
+            ('above', 'below', 'multi', 'nearest')),
+    },
+    'deploy': {
+        'model': LaunchArgument(SHIPPED_MODEL, 'path of the .onnx model to run (default: the '
+                                'multi-demonstrator gmm policy of the simulated arm shipped '
+                                'with the package)'),
     },
 }
 
 
-def launch_arguments(name: str) -> dict[str, tuple[str, str]]:
+def launch_arguments(name: str) -> dict[str, LaunchArgument]:
     """Return the launch arguments of graph ``name``: the common ones plus its own."""
     if name not in GRAPHS:
         raise ValueError(f'unknown graph {name!r}; one of {", ".join(GRAPHS)}')

@@ -15,43 +15,112 @@
 """
 Turn a node graph (:mod:`imitation_ros.bringup.graph`) into a LaunchDescription.
 
-Needs ``launch`` and ``launch_ros`` (a ROS 2 install); imported only by the
-launch files.
+Every launch argument is declared with its description and choices; its value is
+converted to the argument's type before it reaches a parameter (``beta:=1`` is the
+double 1.0). A node that exits with an error shuts the whole launch down with the
+reason: no graph keeps driving the arm without its gate. ``use_sim:=false`` checks
+first that the ``joy`` package is installed. Needs ``launch`` and ``launch_ros``;
+imported only by the launch files.
 """
 
 from __future__ import annotations
 
-from .graph import graph, launch_arguments
+import os
+from typing import Any
+
+from .graph import FIND_PKG_SHARE, graph, launch_arguments, LaunchArgument, NodeSpec
+
+PACKAGE = 'imitation_ros'
 
 
-def build(name: str, *, extra_arguments: dict | None = None):
-    """Return the LaunchDescription of graph ``name``: its arguments, then one Node per spec."""
+def build(name: str):
+    """Return the LaunchDescription of graph ``name``: its arguments, then its nodes."""
     from launch import LaunchDescription
-    from launch.actions import DeclareLaunchArgument
-    from launch.conditions import IfCondition, UnlessCondition
-    from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
+    from launch.actions import DeclareLaunchArgument, OpaqueFunction
+
+    arguments = launch_arguments(name)
+    actions: list = [DeclareLaunchArgument(arg, default_value=_default(spec.default),
+                                           description=spec.description,
+                                           choices=list(spec.choices) or None)
+                     for arg, spec in arguments.items()]
+    actions.append(OpaqueFunction(function=_nodes, args=[name, arguments]))
+    return LaunchDescription(actions)
+
+
+def _default(text: str) -> Any:
+    """Return a default, ``$(find-pkg-share PKG)/PATH`` as the substitution that finds it."""
+    if not text.startswith(FIND_PKG_SHARE):
+        return text
+    from launch.substitutions import PathJoinSubstitution
+    from launch_ros.substitutions import FindPackageShare
+    package, _, path = text[len(FIND_PKG_SHARE):].partition(')/')
+    return PathJoinSubstitution([FindPackageShare(package), *path.split('/')])
+
+
+def _nodes(context: Any, name: str, arguments: dict[str, LaunchArgument]) -> list:
+    """Build the graph's nodes from the arguments' typed values (run at launch time)."""
+    from launch.actions import EmitEvent, LogInfo, RegisterEventHandler
+    from launch.event_handlers import OnProcessExit
+    from launch.events import Shutdown
+    from launch.substitutions import LaunchConfiguration
     from launch_ros.actions import Node
     from launch_ros.substitutions import FindPackageShare
 
-    arguments = {**launch_arguments(name), **(extra_arguments or {})}
-    actions: list = [DeclareLaunchArgument(arg, default_value=default, description=text)
-                     for arg, (default, text) in arguments.items()]
-    use_sim = LaunchConfiguration('use_sim')
-    for spec in graph(name):
-        parameters: list = []
-        if spec.params_file:
-            parameters.append(PathJoinSubstitution(
-                [FindPackageShare('imitation_ros'), 'config', spec.params_file]))
-        overrides = {param: LaunchConfiguration(arg) for param, arg in spec.arguments.items()}
-        overrides.update(spec.fixed)
-        if overrides:
-            parameters.append(overrides)
-        condition = None
-        if spec.when == 'sim':
-            condition = IfCondition(use_sim)
-        elif spec.when == 'real':
-            condition = UnlessCondition(use_sim)
-        actions.append(Node(package=spec.package, executable=spec.executable, name=spec.name,
-                            parameters=parameters, condition=condition, output='screen',
-                            emulate_tty=True))
-    return LaunchDescription(actions)
+    values = {arg: spec.convert(arg, LaunchConfiguration(arg).perform(context))
+              for arg, spec in arguments.items()}
+    specs = [s for s in graph(name) if s.when != ('real' if values['use_sim'] else 'sim')]
+    missing = _missing_packages(specs)
+    if missing:
+        reason = (f'use_sim:=false needs the package(s) {", ".join(missing)} (joy_node reads '
+                  'the gamepad): install them, e.g. sudo apt install ros-$ROS_DISTRO-joy, or '
+                  'run with use_sim:=true')
+        return [LogInfo(msg=reason), EmitEvent(event=Shutdown(reason=reason))]
+    share = FindPackageShare(PACKAGE).perform(context)
+    actions: list = []
+    for spec in specs:
+        node = Node(package=spec.package, executable=spec.executable, name=spec.name,
+                    parameters=_parameters(spec, values, share), output='screen',
+                    emulate_tty=True)
+        actions.append(node)
+        actions.append(RegisterEventHandler(OnProcessExit(
+            target_action=node, on_exit=_shutdown_on_failure(spec.name))))
+    return actions
+
+
+def _parameters(spec: NodeSpec, values: dict[str, Any], share: str) -> list:
+    """Return the node's params file, the user's params_file, then the launch arguments."""
+    parameters: list = []
+    if spec.params_file:
+        parameters.append(os.path.join(share, 'config', spec.params_file))
+    if values['params_file']:
+        parameters.append(values['params_file'])
+    overrides = {param: values[arg] for param, arg in spec.arguments.items()}
+    overrides.update(spec.fixed)
+    if overrides:
+        parameters.append(overrides)
+    return parameters
+
+
+def _missing_packages(specs: list[NodeSpec]) -> list[str]:
+    """Return the packages other than this one that the nodes need and are not installed."""
+    from ament_index_python.packages import get_package_share_directory, PackageNotFoundError
+    missing = []
+    for package in sorted({s.package for s in specs} - {PACKAGE}):
+        try:
+            get_package_share_directory(package)
+        except PackageNotFoundError:
+            missing.append(package)
+    return missing
+
+
+def _shutdown_on_failure(node_name: str):
+    """Return an on_exit handler: a node that exits with an error stops the whole launch."""
+    def on_exit(event: Any, context: Any) -> list:
+        from launch.actions import EmitEvent, LogInfo
+        from launch.events import Shutdown
+        if event.returncode == 0:
+            return []
+        reason = (f'{node_name} exited with code {event.returncode}; stopping the whole graph '
+                  '(see its log above for why)')
+        return [LogInfo(msg=reason), EmitEvent(event=Shutdown(reason=reason))]
+    return on_exit

@@ -12,41 +12,88 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""The ``main`` shared by the node executables: init, build, spin, shut down."""
+"""
+The ``main`` shared by the node executables: init, build, spin, stop cleanly.
+
+SIGINT and SIGTERM only set a flag that the spin loop checks between callbacks, so
+a signal never interrupts a callback or the clean-up halfway (``ros2 launch``
+forwards Ctrl-C to its children and the terminal sends it to them as well: a node
+usually gets two). However many arrive, the node finishes what it does, runs its
+``on_stop`` hook, is destroyed and exits 0.
+"""
 
 from __future__ import annotations
 
-from typing import Callable, Optional
+import signal
+import threading
+from typing import Any, Callable, Optional
 
 import rclpy
-from rclpy.executors import ExternalShutdownException
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.logging import get_logger
 from rclpy.node import Node
 
 from ..errors import ConfigError
 
+#: Longest wait in the spin loop (s): a stop signal is acted on within this time.
+STOP_POLL_S = 0.1
+#: Signals that stop a node.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
-def spin_node(factory: Callable[[], Node], name: str, args: Optional[list[str]]) -> int:
-    """
-    Run the node ``factory`` builds until shut down; return the exit status.
 
-    A bad parameter (:class:`ConfigError` while building) is logged with the
-    reason and returns 1, as a user can act on it; Ctrl-C returns 0.
+def init_without_signal_handlers(args: Optional[list[str]]) -> None:
+    """Initialize rclpy without its own signal handlers (:func:`spin_node` installs its own)."""
+    try:
+        from rclpy.signals import SignalHandlerOptions
+        rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    except (ImportError, TypeError):  # an rclpy without the option
+        rclpy.init(args=args)
+
+
+def spin_node(factory: Callable[[], Node], name: str, args: Optional[list[str]], *,
+              on_stop: Optional[Callable[[Any], None]] = None,
+              errors: tuple[type[BaseException], ...] = (ConfigError,)) -> int:
     """
-    rclpy.init(args=args)
+    Run the node ``factory`` builds until SIGINT / SIGTERM or shutdown; return the exit status.
+
+    :param on_stop: called with the node once the loop ends, before it is destroyed
+        (the recorder closes its open bag there).
+    :param errors: exceptions that mean the node cannot start (a bad parameter): logged
+        with the reason, exit status 1.
+    :param args: command-line arguments; None for a console script, whose stop handlers
+        then stay installed until the process exits (a late signal must not print a
+        traceback on the way out). With arguments (a caller in a test) they are restored.
+    """
+    stop = threading.Event()
+    previous: dict[int, Any] = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in STOP_SIGNALS:
+            previous[sig] = signal.signal(sig, lambda signum, frame: stop.set())
+    init_without_signal_handlers(args)
     try:
         try:
             node = factory()
-        except ConfigError as exc:
+        except errors as exc:
             get_logger(name).error(f'cannot start: {exc}')
             return 1
+        executor = SingleThreadedExecutor()
+        executor.add_node(node)
         try:
-            rclpy.spin(node)
+            while not stop.is_set() and rclpy.ok():
+                executor.spin_once(timeout_sec=STOP_POLL_S)
         except (KeyboardInterrupt, ExternalShutdownException):
             pass
         finally:
-            node.destroy_node()
+            try:
+                if on_stop is not None:
+                    on_stop(node)
+            finally:
+                executor.shutdown()
+                node.destroy_node()
     finally:
         if rclpy.ok():
             rclpy.shutdown()
+        if args is not None:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
     return 0
