@@ -137,3 +137,23 @@ def test_an_argument_of_the_wrong_type_is_refused_before_anything_starts(
     output = log.read_text(errors='replace')
     assert proc.returncode != 0 and 'beta' in output and 'must be a number' in output, output
     assert 'process started' not in output, output
+
+
+def test_a_real_arm_without_the_joy_package_is_refused_with_what_to_install(
+        tmp_path: Path) -> None:
+    """use_sim:=false needs joy_node: without the joy package nothing starts and it says so."""
+    from ament_index_python.packages import get_package_share_directory, PackageNotFoundError
+    os.environ.setdefault('AMENT_PREFIX_PATH', sys.prefix)
+    try:
+        get_package_share_directory('joy')
+        pytest.skip('the joy package is installed here')
+    except PackageNotFoundError:
+        pass
+    proc, log = _launch(tmp_path, 'hg_dagger', 'use_sim:=false')
+    try:
+        proc.wait(timeout=WAIT_S)
+    finally:
+        _stop(proc)
+    output = log.read_text(errors='replace')
+    assert 'needs the package(s) joy' in output and 'apt install' in output, output
+    assert 'process started' not in output, output
