@@ -28,14 +28,14 @@ $(STAMP): requirements.txt requirements-ros.txt setup.py
 
 # The package laid out in the venv as `colcon build --symlink-install` lays it out, so that
 # `ros2 launch imitation_ros ...` and `ros2 run imitation_ros ...` find it: the ament index
-# marker, package.xml, launch/, config/ and models/ under share/imitation_ros (links to this
+# marker, package.xml, launch/, config/, models/ and urdf/ under share/imitation_ros (links to this
 # checkout), the executables under lib/imitation_ros; activate sets AMENT_PREFIX_PATH.
-$(LAYOUT): $(STAMP) package.xml $(wildcard launch/*.py config/*.yaml models/*)
+$(LAYOUT): $(STAMP) package.xml $(wildcard launch/*.py config/*.yaml models/* urdf/*)
 	mkdir -p $(VENV)/share/ament_index/resource_index/packages $(VENV)/lib/imitation_ros
 	touch $(VENV)/share/ament_index/resource_index/packages/imitation_ros
-	rm -rf $(SHARE) && mkdir -p $(SHARE)/launch $(SHARE)/config $(SHARE)/models
+	rm -rf $(SHARE) && mkdir -p $(SHARE)/launch $(SHARE)/config $(SHARE)/models $(SHARE)/urdf
 	ln -s $(CURDIR)/package.xml $(SHARE)/package.xml
-	for f in launch/*.py config/*.yaml models/*; do ln -s $(CURDIR)/$$f $(SHARE)/$$f; done
+	for f in launch/*.py config/*.yaml models/* urdf/*; do ln -s $(CURDIR)/$$f $(SHARE)/$$f; done
 	for exe in $$($(PY) -c "import importlib.metadata as m; print(*[e.name for e in \
 	    m.distribution('imitation_ros').entry_points if e.group == 'console_scripts'])"); do \
 	  ln -sfn ../../bin/$$exe $(VENV)/lib/imitation_ros/$$exe; done

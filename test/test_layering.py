@@ -24,7 +24,7 @@ PKG = ROOT / 'imitation_ros'
 ROS_MODULES = ('rclpy', 'std_msgs', 'sensor_msgs', 'std_srvs', 'diagnostic_msgs',
                'trajectory_msgs', 'geometry_msgs', 'builtin_interfaces', 'rosidl_runtime_py',
                'launch', 'launch_ros', 'ament_index_python')
-CORE = ('sim', 'policies', 'training', 'runtime', 'data', 'gate', 'dagger')
+CORE = ('interface', 'sim', 'policies', 'training', 'runtime', 'data', 'gate', 'dagger')
 
 
 def _imports(path: Path) -> set:
@@ -60,6 +60,21 @@ def test_core_imports_no_ros(path: Path) -> None:
 def test_robot_side_imports_no_torch(path: Path) -> None:
     """The robot-side code (runtime, sim, gate) needs only numpy and onnxruntime."""
     assert 'torch' not in _imports(path), f'{path.relative_to(ROOT)} imports torch'
+
+
+@pytest.mark.parametrize('path', sorted((PKG / 'interface').glob('**/*.py')),
+                         ids=lambda p: str(p.relative_to(ROOT)))
+def test_the_ground_floor_imports_nothing_of_the_package_but_its_errors(path: Path) -> None:
+    """interface/ is a leaf: any layer may import it, it imports no other part of the package."""
+    tree = ast.parse(path.read_text(encoding='utf-8'))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level > 1:
+            assert node.module == 'errors', \
+                f'{path.relative_to(ROOT)} imports {"." * node.level}{node.module}'
+        elif isinstance(node, ast.ImportFrom) and (node.module or '').startswith('imitation_ros'):
+            assert node.module in ('imitation_ros.errors', 'imitation_ros.interface'), node.module
+    heavy = _imports(path) & ({'torch', 'onnxruntime'} | set(ROS_MODULES))
+    assert not heavy, f'{path.relative_to(ROOT)} imports {sorted(heavy)}'
 
 
 def test_layering_detects_a_ros_import(tmp_path: Path) -> None:
