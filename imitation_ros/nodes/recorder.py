@@ -448,6 +448,13 @@ class RecorderNode(Node):
             self.get_logger().info(f'episode {episode} started before the recorder came up; '
                                    'not recording it')
             return
+        if current is not None and current.start_posture is not None:
+            self._drop_tail(current, f'episode {episode} started before a joint state of it '
+                            'arrived')
+        elif current is not None:
+            self.get_logger().warning(f'episode {episode} started while episode '
+                                      f'{current.episode} had no end event; closing it')
+            self._close(False, 'missing_end', t_ns)
         posture = None
         if stamp is not None and stamp < self._started_ns:
             # Begun before this recorder: a whole episode only if nothing has happened yet.
@@ -458,10 +465,6 @@ class RecorderNode(Node):
                 self._missed_start(episode, f'{why}, so the recorder cannot tell that it saw '
                                    'its beginning')
                 return
-        if current is not None:
-            self.get_logger().warning(f'episode {episode} started while episode '
-                                      f'{current.episode} had no end event; closing it')
-            self._close(False, 'missing_end', t_ns)
         bag_dir = self._bag_dir(episode)
         try:
             writer = EpisodeBagWriter(bag_dir, topics=self._bag_topics)
@@ -478,7 +481,9 @@ class RecorderNode(Node):
         if self.help_request:
             self._current.help.append(True)
         self._write(self._current, m.EPISODE, raw, t_ns)
-        self.get_logger().info(f'recording episode {episode} into {bag_dir.name}')
+        pending = (' (it began before the recorder came up: kept only if the arm is still at '
+                   'its start posture)') if posture is not None else ''
+        self.get_logger().info(f'recording episode {episode} into {bag_dir.name}{pending}')
 
     def _on_end(self, episode: int, event: dict[str, Any], raw: bytes, t_ns: int) -> None:
         current = self._current
