@@ -104,21 +104,25 @@ def _string(text: str) -> bytes:
     return struct.pack('<I', len(raw)) + raw
 
 
-def rebuild_mcap(bag: Path, *, payload: bytes, compression: str, declared: int,
-                 crc: int = 0) -> None:
+def mcap_bytes(*, payload: bytes, compression: str, declared: int, crc: int = 0) -> bytes:
     """
-    Rewrite the bag's MCAP as header, one chunk (``payload`` as its records), data end, footer.
+    Return an MCAP file of header, one chunk (``payload`` as its records), data end, footer.
 
     The file has no summary, so a reader must scan it (rosbags then decompresses every
     chunk). ``declared`` is the chunk's uncompressed size as written in the chunk.
     """
-    path = mcap_of(bag)
     chunk = (struct.pack('<QQQI', T0, T0, declared, crc) + _string(compression)
              + struct.pack('<Q', len(payload)) + payload)
-    data = (MAGIC + _record(0x01, _string('ros2') + _string('hostile'))
+    return (MAGIC + _record(0x01, _string('ros2') + _string('hostile'))
             + _record(0x06, chunk) + _record(0x0F, struct.pack('<I', 0))
             + _record(0x02, struct.pack('<QQI', 0, 0, 0)) + MAGIC)
-    path.write_bytes(data)
+
+
+def rebuild_mcap(bag: Path, *, payload: bytes, compression: str, declared: int,
+                 crc: int = 0) -> None:
+    """Replace the bag's MCAP file by :func:`mcap_bytes` of the arguments."""
+    mcap_of(bag).write_bytes(mcap_bytes(payload=payload, compression=compression,
+                                        declared=declared, crc=crc))
 
 
 def zstd_zeros(n_bytes: int) -> bytes:

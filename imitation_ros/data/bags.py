@@ -554,7 +554,18 @@ def write_episode(record: EpisodeRecord, bag_dir: Path | str) -> Path:
 
 def _storage_files(bag_dir: Path, meta: Mapping[str, Any]) -> list[Path]:
     """Return the bag's storage files named by its metadata (inside ``bag_dir`` only)."""
-    return [bag_dir / Path(str(rel)).name for rel in meta['relative_file_paths']]
+    rels = meta['relative_file_paths']
+    if not all(isinstance(rel, str) for rel in rels):
+        raise DataError(f'{bag_dir / "metadata.yaml"}: relative_file_paths holds a non-string')
+    return [bag_dir / Path(rel).name for rel in rels]
+
+
+def _meta_str(meta: Mapping[str, Any], key: str) -> str:
+    """Return a string entry of the metadata ('' when absent); DataError when not a string."""
+    value = meta.get(key) or ''
+    if not isinstance(value, str):
+        raise DataError(f'metadata {key} is a {type(value).__name__}, not a string')
+    return value
 
 
 def _bag_problem(bag_dir: Path) -> str | None:
@@ -567,7 +578,11 @@ def _bag_problem(bag_dir: Path) -> str | None:
         meta = load_metadata(bag_dir)
     except DataError as exc:
         return str(exc)
-    for f in _storage_files(bag_dir, meta):
+    try:
+        files = _storage_files(bag_dir, meta)
+    except DataError as exc:
+        return str(exc)
+    for f in files:
         try:
             st = f.stat()
         except OSError:
@@ -728,6 +743,16 @@ def _int_or_none(value: str | None) -> int | None:
         return None
 
 
+def _count(value: Any, what: str) -> int:
+    """Return a non-negative integer of metadata (int or decimal string); ValueError if not."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= _MAX_STAMP_NS:
+        return value
+    if isinstance(value, str) and re.fullmatch(r'[0-9]{1,19}', value.strip()) and \
+            int(value) <= _MAX_STAMP_NS:
+        return int(value)
+    raise ValueError(f'{what} {str(value)[:40]!r} is not a count')
+
+
 def _scalar_str(value: Any) -> str | None:
     """Return a YAML scalar as the string rosbag2 meant; None for a list or mapping."""
     if value is None:
@@ -749,17 +774,12 @@ def _info_from_metadata(bag: Path, meta: Mapping[str, Any]) -> EpisodeInfo:
         counts = {}
         for x in topics:
             name = _scalar_str(x['topic_metadata']['name'])
-            count = x['message_count']
-            if name is None or isinstance(count, bool) or not isinstance(count, int) \
-                    or count < 0:
-                raise ValueError(f'message_count {str(count)[:40]!r} of topic '
-                                 f'{str(name)[:80]!r} is not a count')
-            counts[name] = count
-        total = meta.get('message_count', 0)
-        if isinstance(total, bool) or not isinstance(total, int) or total < 0:
-            raise ValueError(f'message_count {str(total)[:40]!r} is not a count')
-        duration_ns = int(meta['duration']['nanoseconds'])
-        start_ns = int(meta['starting_time']['nanoseconds_since_epoch'])
+            if name is None:
+                raise ValueError('a topic name is not a string')
+            counts[name] = _count(x['message_count'], f'message_count of topic {name[:80]!r}')
+        _count(meta.get('message_count', '0'), 'message_count')
+        duration_ns = _count(meta['duration']['nanoseconds'], 'duration')
+        start_ns = _count(meta['starting_time']['nanoseconds_since_epoch'], 'starting_time')
     except (KeyError, TypeError, ValueError) as exc:
         raise DataError(f'{where} lacks valid topic counts or times: {exc}') from exc
     raw_custom = meta.get('custom_data') or {}
@@ -988,13 +1008,13 @@ def _read_raw(bag: Path, topics: Sequence[str],
               limits: ReadLimits) -> dict[str, list[tuple[int, bytes]]]:
     """Read the raw messages of ``topics`` from a checked bag within ``limits`` (DataError)."""
     meta = load_metadata(bag)
-    mode = str(meta.get('compression_mode') or '').lower()
+    mode = _meta_str(meta, 'compression_mode').lower()
     if mode not in ('', 'none'):
         msg = (f'it is compressed per {mode} (rosbag2 compression_mode); convert it to an '
                'uncompressed bag with `ros2 bag convert`, or record with MCAP chunk '
                'compression, which is read directly')
         raise DataError(msg)
-    storage = meta.get('storage_identifier')
+    storage = _meta_str(meta, 'storage_identifier')
     wanted = {t: m.TOPICS[t] for t in topics}
     raw: dict[str, list[tuple[int, bytes]]] = {t: [] for t in topics}
     budget = Budget(limits)
@@ -1007,7 +1027,7 @@ def _read_raw(bag: Path, topics: Sequence[str],
     elif storage == 'sqlite3':
         _read_sqlite(bag, wanted, budget, raw)
     else:
-        raise DataError(f'its storage {str(storage)[:40]!r} is not supported (mcap, sqlite3)')
+        raise DataError(f'its storage {storage[:40]!r} is not supported (mcap, sqlite3)')
     return raw
 
 

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-import io
 import os
 from pathlib import Path
 import stat
@@ -135,13 +134,17 @@ def load_metadata(bag_dir: Path) -> dict[str, Any]:
     """
     Parse ``bag_dir/metadata.yaml`` within the limits; return its rosbag2_bagfile_information.
 
+    Scalars come back as strings (lists and mappings as such); callers convert.
+
     :raises DataError: missing, not a regular file, larger than
         :data:`MAX_METADATA_BYTES`, with more than :data:`MAX_YAML_ALIASES`
         aliases, not YAML, or not rosbag2 metadata.
     """
-    from ruamel.yaml import YAML
-    from ruamel.yaml.events import AliasEvent
+    import yaml
 
+    # Every scalar as a string, as rosbag2 means them (no YAML 1.1 booleans, dates or
+    # base-60 numbers); libyaml when PyYAML has it (about 50 times faster than Python).
+    loader = getattr(yaml, 'CBaseLoader', yaml.BaseLoader)
     path = bag_dir / 'metadata.yaml'
     size = _regular_file_size(path)
     if size > MAX_METADATA_BYTES:
@@ -160,16 +163,16 @@ def load_metadata(bag_dir: Path) -> dict[str, Any]:
     try:
         # Count aliases on the event stream first: building the document from an alias
         # bomb is cheap, but every later copy or print of it is not.
-        aliases = sum(isinstance(event, AliasEvent)
-                      for event in YAML(typ='safe').parse(io.StringIO(text)))
+        aliases = sum(isinstance(event, yaml.AliasEvent)
+                      for event in yaml.parse(text, Loader=loader))
         if aliases > MAX_YAML_ALIASES:
             msg = (f'{path} uses {aliases} YAML aliases (at most {MAX_YAML_ALIASES}); rosbag2 '
                    'writes none: regenerate it with `ros2 bag reindex`')
             raise DataError(msg)
-        doc = YAML(typ='safe').load(text)
+        doc = yaml.load(text, Loader=loader)
     except DataError:
         raise
-    except Exception as exc:  # ruamel raises many YAMLError subclasses, RecursionError too
+    except Exception as exc:  # YAMLError and its kin, RecursionError on deep nesting
         raise DataError(f'{path} is not valid YAML: {type(exc).__name__}: '
                         f'{str(exc)[:300]}') from exc
     info = doc.get('rosbag2_bagfile_information') if isinstance(doc, dict) else None
