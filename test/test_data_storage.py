@@ -21,7 +21,7 @@ import struct
 
 import hostile_bags as h
 from imitation_ros.data import messages as m
-from imitation_ros.data.bags import read_bag_messages
+from imitation_ros.data.bags import episode_info, read_bag_messages
 from imitation_ros.data.storage import (Budget, load_metadata, MAX_METADATA_BYTES, read_mcap,
                                         ReadLimits)
 from imitation_ros.errors import DataError
@@ -149,3 +149,24 @@ def test_metadata_size_and_aliases_are_bounded(tmp_path: Path) -> None:
     os.mkfifo(bag / 'metadata.yaml')
     with pytest.raises(DataError, match='not a regular file'):
         load_metadata(bag)
+
+
+def test_sqlite3_bags_read_like_mcap_ones(tmp_path: Path) -> None:
+    """A bag in sqlite3 storage (older ros2 bag record) gives the same messages, within limits."""
+    from rosbags.rosbag2 import Reader, StoragePlugin, Writer
+
+    bag = h.good_bag(tmp_path / 'mcap', steps=20)
+    db3 = tmp_path / 'db3'
+    with Reader(bag) as reader, Writer(db3, version=8,
+                                       storage_plugin=StoragePlugin.SQLITE3) as writer:
+        conns = {c.id: writer.add_connection(c.topic, c.msgtype, typestore=m.typestore())
+                 for c in reader.connections}
+        for conn, t_ns, data in reader.messages():
+            writer.write(conns[conn.id], t_ns, data)
+        for key, value in episode_info(bag).custom_data.items():
+            writer.set_custom_data(key, value)
+    a, b = read_bag_messages(bag), read_bag_messages(db3)
+    assert (a.commands.values == b.commands.values).all() and len(b.commands.times) == 20
+    assert (a.joints.times == b.joints.times).all()
+    with pytest.raises(DataError, match='max_records'):
+        read_bag_messages(db3, limits=ReadLimits(max_records=10))
