@@ -219,8 +219,8 @@ def read_in_child(code: str, *args: Any) -> dict[str, Any]:
     Run ``code`` in a child Python with :data:`CHILD_MEMORY_BYTES` of address space.
 
     ``code`` sees ``args`` (JSON) and sets ``result`` (a JSON-able dict). Returns that
-    dict plus ``rc``, ``peak_rss_kb`` and ``output``; a child that runs past
-    :data:`CHILD_TIMEOUT_S` is killed and reported with rc None.
+    dict plus ``rc``, ``peak_rss_kb`` (its peak resident memory) and ``output``; a child
+    that runs past :data:`CHILD_TIMEOUT_S` is killed and reported with rc None.
     """
     script = f'''
 import json, resource, sys, warnings
@@ -229,7 +229,11 @@ args = json.loads(sys.argv[1])
 warnings.simplefilter('always')
 result = {{}}
 {code}
-result['peak_rss_kb'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+# VmHWM: the peak resident set of this process image (ru_maxrss would carry over the
+# parent's from before exec).
+with open('/proc/self/status') as status:
+    result['peak_rss_kb'] = next(int(line.split()[1]) for line in status
+                                 if line.startswith('VmHWM:'))
 print('RESULT ' + json.dumps(result))
 '''
     env = dict(os.environ, OPENBLAS_NUM_THREADS='1', OMP_NUM_THREADS='1',
