@@ -27,7 +27,8 @@ import pytest
 from imitation_ros.data import messages as m
 from imitation_ros.data.bags import (DataWarning, episode_info, EpisodeBagWriter,
                                      EpisodeRecord, find_episode_bags, format_bag_info,
-                                     partial_path, read_episode, write_episode)
+                                     partial_path, read_episode, scan_episode_bags,
+                                     write_episode)
 from imitation_ros.errors import DataError
 from imitation_ros.sim.arm import ArmSim
 from imitation_ros.sim.experts import make_expert
@@ -188,19 +189,26 @@ def test_uncertainty_and_help_topics_do_not_change_loading(
     np.testing.assert_array_equal(plain.actions, helped.actions)
 
 
-def test_partial_bags_are_ignored(record: EpisodeRecord, tmp_path: Path) -> None:
-    """A bag being written lives in <dir>.partial and is invisible until close()."""
+def test_partial_bags_are_skipped_with_a_warning(record: EpisodeRecord, tmp_path: Path) -> None:
+    """A bag being written lives in <dir>.partial: skipped, with a warning, until close()."""
     done = write_episode(record, tmp_path / 's' / 'ep0')
     writer = EpisodeBagWriter(tmp_path / 's' / 'ep1')
     writer.write(m.COMMANDS, m.encode_float64_array([0.0, 0.0, 0.0]), T0)
     assert writer.partial_dir == partial_path(tmp_path / 's' / 'ep1')
     assert writer.partial_dir.is_dir() and not (tmp_path / 's' / 'ep1').exists()
-    # A finished-looking copy inside a .partial directory is ignored too.
+    # A finished-looking copy inside a .partial directory is skipped too.
     shutil.copytree(done, tmp_path / 's' / 'ep9.partial' / 'ep9')
-    assert find_episode_bags(tmp_path) == [done]
+    with pytest.warns(DataWarning) as caught:
+        assert find_episode_bags(tmp_path) == [done]
+    assert sorted(str(w.message).split(':')[0] for w in caught) == [
+        f'skipping bag {tmp_path / "s" / "ep1.partial"}',
+        f'skipping bag {tmp_path / "s" / "ep9.partial"}']
+    bags, skipped = scan_episode_bags(tmp_path / 's' / 'ep9.partial')
+    assert bags == [] and [s.path.name for s in skipped] == ['ep9.partial']
     path = writer.close(_facts())
     assert path == tmp_path / 's' / 'ep1' and not writer.partial_dir.exists()
-    assert find_episode_bags(tmp_path) == [done, path]
+    with pytest.warns(DataWarning, match='ep9.partial'):
+        assert find_episode_bags(tmp_path) == [done, path]
 
 
 def test_truncated_and_metadata_less_bags_are_skipped(record: EpisodeRecord,

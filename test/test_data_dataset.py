@@ -191,14 +191,15 @@ def test_missing_joint_is_named(tmp_path: Path) -> None:
         writer.write(m.TASK, m.encode_float64_array([0, 0, 0, 0, 0.1]), BASE)
         writer.write(m.COMMANDS, m.encode_float64_array([0.0, 0.0, 0.0]), BASE + MS)
         writer.close(_facts())
-    with pytest.raises(DataError, match=r"broken.*'joint2'"):
+    with pytest.raises(DataError, match=r"broken.*'joint2'"), \
+            pytest.warns(DataWarning, match=r"broken.*'joint2'"):
         load_dataset([bag])
 
 
 def test_images_requested_but_absent(tmp_path: Path) -> None:
     """Asking for images from bags without a camera topic is a DataError."""
     write_episode(_rollout(2, 'demo'), tmp_path / 'ep')
-    with pytest.raises(DataError, match='image'):
+    with pytest.raises(DataError, match='image'), pytest.warns(DataWarning, match='image'):
         load_dataset([tmp_path], with_images=True)
 
 
@@ -233,9 +234,26 @@ def test_damaged_and_partial_bags_are_skipped(tmp_path: Path) -> None:
     mcap = next((tmp_path / 's' / 'b').glob('*.mcap'))
     mcap.write_bytes(mcap.read_bytes()[:mcap.stat().st_size // 2])
     shutil.copytree(good, tmp_path / 's' / 'c.partial')
-    with pytest.warns(DataWarning, match='truncated'):
+    with pytest.warns(DataWarning) as caught:
         ds = load_dataset([tmp_path])
     assert len(ds) == rec.steps and len(ds.episodes) == 1
+    text = ' '.join(str(w.message) for w in caught)
+    assert 'truncated' in text and 'c.partial' in text
+    assert sorted(s.path.name for s in ds.skipped) == ['b', 'c.partial']
+
+
+def test_a_bag_of_another_robot_is_skipped_not_fatal(tmp_path: Path) -> None:
+    """Bags whose joints differ from most bags' are skipped, whichever sorts first."""
+    other = _rollout(3, 'demo')
+    renamed = EpisodeRecord(**{**{k: getattr(other, k) for k in other.__dataclass_fields__},
+                               'joint_names': ('a', 'b', 'c')})
+    write_episode(renamed, tmp_path / '0_other')
+    write_episode(_rollout(4, 'demo'), tmp_path / '1')
+    write_episode(_rollout(5, 'demo'), tmp_path / '2')
+    with pytest.warns(DataWarning, match=r"0_other: its joints \['a', 'b', 'c'\]"):
+        ds = load_dataset([tmp_path])
+    assert ds.joint_names == NAMES and [e.path.name for e in ds.episodes] == ['1', '2']
+    assert [s.path.name for s in ds.skipped] == ['0_other']
 
 
 def test_subset_and_concat(tmp_path: Path) -> None:

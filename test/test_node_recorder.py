@@ -342,6 +342,76 @@ def test_too_long_episode_is_closed_and_history_is_skipped(
         rec2.destroy_node()
 
 
+def _late_recorder(harness: dict[str, Any], data_dir: Path, session: str) -> RecorderNode:
+    """Start another recorder in the harness (as a restarted one would come up)."""
+    rec = RecorderNode(context=harness['ros'], parameter_overrides=[
+        Parameter('data_dir', value=str(data_dir)), Parameter('session', value=session),
+        # Far beyond this test's few seconds: the start-up window alone must not decide.
+        Parameter('late_start_s', value=60.0)])
+    harness['executor'].add_node(rec)
+    return rec
+
+
+def _drop_recorder(harness: dict[str, Any], rec: RecorderNode) -> None:
+    harness['executor'].remove_node(rec)
+    rec.destroy_node()
+
+
+def test_recorder_restarted_mid_episode_writes_no_bag_for_its_tail(
+        harness: dict[str, Any], tmp_path: Path) -> None:
+    """A recorder that comes up after the arm moved in an episode writes no bag of that episode."""
+    probe: Probe = harness['probe']
+    probe.wait_subscribers(1)
+    probe.event('start', 40)
+    for k in range(10):
+        probe.state(k)  # the episode runs: the arm leaves its start posture
+    rec2 = _late_recorder(harness, tmp_path, 'restarted')
+    session = tmp_path / 'restarted'
+    try:
+        probe.wait_subscribers(2)
+        wait_for(lambda: rec2.current_episode() == 40, what='the replayed start of episode 40')
+        for k in range(10, 20):
+            probe.state(k)
+            probe.pubs[CMD].publish(array_msg([1.8 + 0.01 * k, -2.6, 0.0]))
+        probe.event('end', 40, success=True, reason='success')
+        wait_for((harness['session'] / 'ep_00040').exists,
+                 what='the bag of the recorder that saw the whole episode')
+        wait_for(lambda: rec2.current_episode() is None, what='episode 40 to be over')
+        assert not list(session.iterdir()), 'neither a bag nor a .partial of the tail'
+        assert rec2.episodes_missed_start == 1 and rec2.episodes_written == 0
+        wait_for(lambda: (s := probe.recorder_status(session))
+                 and s[1]['episodes_missed_start'] == '1',
+                 what='episodes_missed_start on /diagnostics')
+    finally:
+        _drop_recorder(harness, rec2)
+
+
+def test_recorder_up_before_the_arm_moved_records_the_whole_episode(
+        harness: dict[str, Any], tmp_path: Path) -> None:
+    """A start event older than the recorder, the arm still at its start posture: recorded."""
+    probe: Probe = harness['probe']
+    probe.wait_subscribers(1)
+    probe.event('start', 41)
+    rec3 = _late_recorder(harness, tmp_path, 'race')
+    try:
+        probe.wait_subscribers(2)
+        wait_for(lambda: rec3.current_episode() == 41, what='the replayed start of episode 41')
+        for k in range(6):
+            probe.state(k)  # state 0 is the start posture the event names
+            probe.pubs[CMD].publish(array_msg([1.8 + 0.01 * (k + 1), -2.6, 0.0]))
+        wait_for(lambda: rec3.current_counts().get(CMD, 0) == 6 and
+                 rec3.current_counts().get(JS, 0) == 6, what='six states and commands')
+        probe.event('end', 41, success=False, reason='collision')
+        bag = tmp_path / 'race' / 'ep_00041'
+        wait_for(bag.exists, what='the bag of episode 41')
+        assert rec3.episodes_missed_start == 0
+        info = episode_info(bag)
+        assert info.message_counts[JS] == 6 and info.reason == 'collision'
+        assert read_episode(bag).steps == 6
+    finally:
+        _drop_recorder(harness, rec3)
+
+
 def _recorder_process(data_dir: Path) -> subprocess.Popen:
     env = dict(os.environ, ROS_DOMAIN_ID=str(DOMAIN_ID), PYTHONUNBUFFERED='1',
                PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get('PYTHONPATH', ''))

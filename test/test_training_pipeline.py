@@ -69,6 +69,33 @@ def test_cli_train(bags: Path, tmp_path: Path, capsys: pytest.CaptureFixture) ->
     assert 'componentz' in capsys.readouterr().err
 
 
+def test_skipped_bags_are_counted_in_the_summary_and_the_model(
+        bags: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """A damaged bag and a killed recording beside good bags: training runs and counts both."""
+    import shutil
+
+    good = next(p for p in sorted(bags.rglob('metadata.yaml'))).parent
+    extra = tmp_path / 'more'
+    broken = extra / 'broken'
+    shutil.copytree(good, broken)
+    mcap = next(broken.glob('*.mcap'))
+    mcap.write_bytes(mcap.read_bytes()[:-40] + mcap.read_bytes()[-8:])  # footer gone
+    shutil.copytree(good, extra / 'ep_00009.partial' / 'ep_00009')
+    out = tmp_path / 'mse.onnx'
+    with pytest.warns(UserWarning, match='broken'):
+        rc = main(['train', '--data', str(bags), str(extra), '--policy', 'mse', '--out',
+                   str(out), '--steps', '5', '--option', 'hidden=[16, 16]', '--no-progress'])
+    captured = capsys.readouterr()
+    assert rc == 0, captured.err
+    first, *rest = captured.out.splitlines()
+    assert first.startswith('trained mse') and 'skipped 2 unreadable bag(s)' in first
+    assert any(str(broken) in line for line in rest)
+    assert any('ep_00009.partial' in line for line in rest)
+    meta = OnnxPolicy(out).training_data
+    assert meta['skipped_bags'] == 2 and meta['episodes'] == 6
+    assert sorted(Path(s['bag']).name for s in meta['skipped']) == ['broken', 'ep_00009.partial']
+
+
 def test_corrections_weighted_not_replacing(bags: Path, tmp_path: Path) -> None:
     """Human takeover samples join the demonstrations with the correction weight."""
     data = load_dataset([bags])

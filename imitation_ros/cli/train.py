@@ -20,7 +20,9 @@ checkpoint) side by side. ``--init-from OLD.pt`` warm starts from an earlier
 version's checkpoint: same kind, joints and task; its normalization and settings
 are kept and its weights fine-tuned (HG-DAgger and DAgger rounds).
 Correction samples (human takeovers, expert labels) are drawn
-``--correction-weight`` times as often as demonstration samples.
+``--correction-weight`` times as often as demonstration samples. Bags that cannot
+be read (unfinished, damaged, over the read limits) are skipped with a warning
+each; the summary and the model metadata (``skipped_bags``) count them.
 """
 
 from __future__ import annotations
@@ -86,9 +88,13 @@ def run(args: argparse.Namespace) -> int:
         max_command_step=args.max_command_step or None))
     h = result.history
     val = f', validation {h.val_loss[-1]:.4f}' if h.val_loss else ''
+    # The first line is the summary the trainer node logs: it names the skipped bags' count.
+    skipped = f', skipped {result.skipped_bags} unreadable bag(s)' if result.skipped else ''
     print(f'trained {args.policy} ({result.parameters} parameters) on {result.samples} samples '
           f'({result.corrections} corrections) from {result.episodes} episodes in '
-          f'{result.seconds:.1f} s')
+          f'{result.seconds:.1f} s{skipped}')
+    for bag in result.skipped:
+        print(f'  {bag.message()}')
     if result.misaligned:
         print(f'  dropped {result.misaligned} samples whose command was more than '
               f'{args.max_command_step} rad from their joint state (misaligned in the bag)')

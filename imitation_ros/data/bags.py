@@ -20,8 +20,17 @@ Layout and life cycle
     when searching). While it is being written it is staged inside the sibling
     directory ``<episode>.partial/``; only after the MCAP file and
     ``metadata.yaml`` are complete and flushed is it renamed (atomically, one
-    ``rename``) to ``<episode>/``. Readers ignore everything under ``*.partial``,
-    so an unfinished or crashed recording is never taken for an episode.
+    ``rename``) to ``<episode>/``. Readers skip everything under ``*.partial``
+    with a :class:`DataWarning`, so an unfinished or crashed recording is never
+    taken for an episode and never disappears without a word.
+
+Hostile or damaged bags
+    Reading is bounded (:mod:`imitation_ros.data.storage`: metadata size and YAML
+    aliases, record lengths, chunk sizes against their declared size and
+    :class:`ReadLimits`). A bag that cannot be read, whatever the reason, is a
+    :class:`~imitation_ros.errors.DataError` naming it; :func:`scan_episode_bags`
+    and the dataset loader skip such a bag with a :class:`DataWarning` and report
+    it as a :class:`SkippedBag`, and go on with the others.
 
 Episode facts
     Stored as strings in the bag metadata's ``custom_data`` (shown by
@@ -68,12 +77,15 @@ import os
 from pathlib import Path
 import re
 import shutil
-from typing import Any
+import stat
+import struct
+from typing import Any, Sequence
 import warnings
 
 import numpy as np
 
 from . import messages as m
+from .storage import Budget, load_metadata, MCAP_MAGIC, read_mcap, ReadLimits
 from ..errors import DataError
 
 #: Where an episode came from; the index is the code stored in datasets.
@@ -88,13 +100,34 @@ REQUIRED_KEYS: tuple[str, ...] = ('episode', 'success', 'reason', 'source', 'pol
 #: custom_data keys with a meaning of their own (not returned in ``EpisodeRecord.extra``).
 STANDARD_KEYS: frozenset[str] = frozenset(REQUIRED_KEYS + ('human_steps', 'expert_labels'))
 
-_MCAP_MAGIC = b'\x89MCAP0\r\n'
+#: Largest control period ``dt`` a bag may state, s (the recorder allows up to 10 s).
+MAX_DT_S = 3600.0
+
 _MS = 1_000_000
 _NS_PER_S = 1_000_000_000
+_MAX_STAMP_NS = 2**63 - 1
+#: An MCAP footer record: opcode, length, summary start, summary offset start, CRC.
+_MCAP_FOOTER_BYTES = 1 + 8 + 8 + 8 + 4
+#: Gate decisions on each side of a command considered when pairing them.
+_PAIRING_CANDIDATES = 16
 
 
 class DataWarning(UserWarning):
-    """A bag was skipped (unfinished, truncated, or without readable metadata)."""
+    """A bag was skipped (unfinished, truncated, unreadable or inconsistent)."""
+
+
+@dataclass(frozen=True)
+class SkippedBag:
+    """A bag that a scan or a loader left out, and why."""
+
+    path: Path
+    """The bag directory (or ``*.partial`` directory)."""
+    reason: str
+    """Why it was left out (one line, for people)."""
+
+    def message(self) -> str:
+        """Return the warning text: which bag and why."""
+        return f'skipping bag {self.path}: {self.reason}'
 
 
 def partial_path(bag_dir: Path | str) -> Path:
@@ -114,23 +147,36 @@ def _custom_str(value: Any) -> str:
 
 def _custom_data_problems(data: Mapping[str, str]) -> list[str]:
     problems = [f'{key!r} is missing' for key in REQUIRED_KEYS if key not in data]
+    return problems + _custom_value_problems(data)
+
+
+def _custom_value_problems(data: Mapping[str, str]) -> list[str]:
+    """Say what is wrong with the standard keys that ``data`` holds (missing ones are fine)."""
+    problems = []
     if 'success' in data and data['success'] not in ('true', 'false'):
-        problems.append(f"success must be 'true' or 'false', got {data['success']!r}")
+        problems.append(f"success must be 'true' or 'false', got {data['success'][:40]!r}")
     if 'source' in data and data['source'] not in SOURCES:
-        problems.append(f"source must be one of {', '.join(SOURCES)}, got {data['source']!r}")
+        problems.append(f"source must be one of {', '.join(SOURCES)}, got "
+                        f"{data['source'][:40]!r}")
     for key in ('episode', 'interventions', 'steps', 'human_steps', 'expert_labels'):
         if key in data:
             try:
                 int(data[key])
             except ValueError:
-                problems.append(f'{key} must be an integer, got {data[key]!r}')
+                problems.append(f'{key} must be an integer, got {data[key][:40]!r}')
+    if 'joint_names' in data:
+        names = data['joint_names'].split(',')
+        if len(set(names)) != len(names) or not all(names):
+            problems.append(f"joint_names must be distinct non-empty names, comma separated, "
+                            f"got {data['joint_names'][:80]!r}")
     if 'dt' in data:
         try:
-            ok = float(data['dt']) > 0
+            ok = 0 < float(data['dt']) <= MAX_DT_S
         except ValueError:
             ok = False
         if not ok:
-            problems.append(f"dt must be a positive number of seconds, got {data['dt']!r}")
+            problems.append(f"dt must be a number of seconds in (0, {MAX_DT_S:g}], got "
+                            f"{data['dt'][:40]!r}")
     return problems
 
 
@@ -506,50 +552,70 @@ def write_episode(record: EpisodeRecord, bag_dir: Path | str) -> Path:
 # Finding and checking bags
 
 
-def _load_metadata(bag_dir: Path) -> dict[str, Any]:
-    """Parse ``metadata.yaml``; DataError when it is missing or malformed."""
-    from ruamel.yaml import YAML
+def _storage_files(bag_dir: Path, meta: Mapping[str, Any]) -> list[Path]:
+    """Return the bag's storage files named by its metadata (inside ``bag_dir`` only)."""
+    rels = meta['relative_file_paths']
+    if not all(isinstance(rel, str) for rel in rels):
+        raise DataError(f'{bag_dir / "metadata.yaml"}: relative_file_paths holds a non-string')
+    return [bag_dir / Path(rel).name for rel in rels]
 
-    path = bag_dir / 'metadata.yaml'
-    try:
-        doc = YAML(typ='safe').load(path.read_text(encoding='utf-8'))
-    except OSError as exc:
-        raise DataError(f'cannot read {path}: {exc.strerror}') from exc
-    except Exception as exc:  # ruamel raises many YAMLError subclasses
-        raise DataError(f'{path} is not valid YAML: {exc}') from exc
-    info = doc.get('rosbag2_bagfile_information') if isinstance(doc, dict) else None
-    if not isinstance(info, dict) or not isinstance(info.get('relative_file_paths'), list):
-        raise DataError(f'{path} is not rosbag2 metadata (no rosbag2_bagfile_information)')
-    return info
+
+def _meta_str(meta: Mapping[str, Any], key: str) -> str:
+    """Return a string entry of the metadata ('' when absent); DataError when not a string."""
+    value = meta.get(key) or ''
+    if not isinstance(value, str):
+        raise DataError(f'metadata {key} is a {type(value).__name__}, not a string')
+    return value
 
 
 def _bag_problem(bag_dir: Path) -> str | None:
-    """Say why ``bag_dir`` is not a finished, readable bag, or None when it is."""
+    """Say why ``bag_dir`` is not a finished bag with valid metadata, or None when it is."""
+    reindex = (f'if its recording was interrupted, `ros2 bag reindex {bag_dir}` may recover '
+               'it, otherwise delete it')
     if not (bag_dir / 'metadata.yaml').is_file():
-        return 'it has no metadata.yaml (recording interrupted?)'
+        return f'it has no metadata.yaml (recording interrupted?); {reindex}'
     try:
-        meta = _load_metadata(bag_dir)
+        meta = load_metadata(bag_dir)
     except DataError as exc:
         return str(exc)
-    for rel in meta['relative_file_paths']:
-        f = bag_dir / Path(str(rel)).name
+    try:
+        files = _storage_files(bag_dir, meta)
+    except DataError as exc:
+        return str(exc)
+    for f in files:
         try:
-            size = f.stat().st_size
+            st = f.stat()
         except OSError:
             return f'its storage file {f.name} is missing'
+        if not stat.S_ISREG(st.st_mode):
+            return f'its storage file {f.name} is not a regular file'
+        size = st.st_size
         if f.name.endswith('.mcap'):
             # A finished MCAP file starts and ends with the magic bytes; a
             # truncated or still-open one does not end with them.
-            if size < 2 * len(_MCAP_MAGIC):
-                return f'its storage file {f.name} is truncated ({size} bytes)'
+            if size < 2 * len(MCAP_MAGIC) + _MCAP_FOOTER_BYTES:
+                return f'its storage file {f.name} is truncated ({size} bytes); {reindex}'
             with f.open('rb') as fh:
-                head = fh.read(len(_MCAP_MAGIC))
-                fh.seek(-len(_MCAP_MAGIC), os.SEEK_END)
-                tail = fh.read(len(_MCAP_MAGIC))
-            if head != _MCAP_MAGIC or tail != _MCAP_MAGIC:
-                return f'its storage file {f.name} is truncated or not MCAP'
+                head = fh.read(len(MCAP_MAGIC))
+                fh.seek(-len(MCAP_MAGIC) - _MCAP_FOOTER_BYTES, os.SEEK_END)
+                footer = fh.read(_MCAP_FOOTER_BYTES)
+                tail = fh.read(len(MCAP_MAGIC))
+            if head != MCAP_MAGIC or tail != MCAP_MAGIC:
+                return f'its storage file {f.name} is truncated or not MCAP; {reindex}'
+            # The footer (opcode 2, 20 bytes: summary start, summary offsets start, CRC) is
+            # the last thing a writer writes; offsets must point inside the file.
+            op, length, summary, offsets = struct.unpack_from('<BQQQ', footer)
+            end = size - len(MCAP_MAGIC) - _MCAP_FOOTER_BYTES
+            if op != 0x02 or length != 20 or not (
+                    summary == 0 or len(MCAP_MAGIC) <= summary <= end) or not (
+                    offsets == 0 or summary <= offsets <= end):
+                return f'its storage file {f.name} has a broken MCAP footer; {reindex}'
         elif size == 0:
             return f'its storage file {f.name} is empty'
+    try:
+        _info_from_metadata(bag_dir, meta)
+    except DataError as exc:
+        return str(exc)
     return None
 
 
@@ -559,15 +625,26 @@ def _natural_key(path: Path) -> list[Any]:
     return [int(p) if i % 2 else p for i, p in enumerate(parts)]
 
 
-def find_episode_bags(root: Path | str) -> list[Path]:
-    """
-    Find the finished episode bags under ``root`` (or ``root`` itself), sorted.
+#: Why a ``*.partial`` directory is skipped.
+PARTIAL_REASON = ('it is unfinished (a *.partial directory): a recorder is still writing it, or '
+                  'was killed mid-episode; if none is writing it, `ros2 bag reindex` on the bag '
+                  'inside may recover it, otherwise delete it')
 
-    A bag is a directory with ``metadata.yaml``; ``*.partial`` directories are
-    ignored with everything in them. A bag whose metadata is unreadable or
-    whose storage file is missing or truncated, and a directory holding
-    storage files without ``metadata.yaml``, are skipped with a
-    :class:`DataWarning`.
+
+def scan_episode_bags(root: Path | str) -> tuple[list[Path], list[SkippedBag]]:
+    """
+    Find the finished episode bags under ``root`` (or ``root`` itself) and the ones left out.
+
+    A bag is a directory with ``metadata.yaml``. Left out, with the reason:
+    ``*.partial`` directories (with everything in them), bags whose metadata
+    is unreadable, over the limits of :mod:`~imitation_ros.data.storage` or
+    inconsistent (message counts, times, custom_data values), bags whose
+    storage file is missing or truncated, and directories holding storage
+    files without ``metadata.yaml``. Only metadata and the ends of the storage
+    files are read; :func:`check_bag` reads the messages too.
+
+    :returns: the bags, sorted naturally ('ep2' before 'ep10'), and the skipped ones.
+    :raises DataError: ``root`` does not exist.
     """
     root = Path(root)
     if not root.exists():
@@ -575,10 +652,14 @@ def find_episode_bags(root: Path | str) -> list[Path]:
                '(its data_dir parameter) or a session or episode directory inside it')
         raise DataError(msg)
     if root.name.endswith(PARTIAL_SUFFIX):
-        return []
+        return [], [SkippedBag(root, PARTIAL_REASON)]
     found: list[Path] = []
+    skipped: list[SkippedBag] = []
     for dirpath, dirnames, filenames in os.walk(root):
         here = Path(dirpath)
+        for d in sorted(dirnames):
+            if d.endswith(PARTIAL_SUFFIX):
+                skipped.append(SkippedBag(here / d, PARTIAL_REASON))
         dirnames[:] = [d for d in dirnames if not d.endswith(PARTIAL_SUFFIX)]
         storage = [f for f in filenames if re.search(r'\.(mcap|db3)(\.zstd)?$', f)]
         if 'metadata.yaml' not in filenames and not storage:
@@ -588,12 +669,29 @@ def find_episode_bags(root: Path | str) -> list[Path]:
             dirnames[:] = []
         problem = _bag_problem(here)
         if problem is not None:
-            msg = (f'skipping bag {here}: {problem}; if its recording was interrupted, '
-                   f'`ros2 bag reindex {here}` may recover it, otherwise delete it')
-            warnings.warn(msg, DataWarning, stacklevel=2)
+            skipped.append(SkippedBag(here, problem))
             continue
         found.append(here)
-    return sorted(found, key=_natural_key)
+    return (sorted(found, key=_natural_key),
+            sorted(skipped, key=lambda s: _natural_key(s.path)))
+
+
+def warn_skipped(skipped: Sequence[SkippedBag], stacklevel: int = 3) -> None:
+    """Issue one :class:`DataWarning` per skipped bag, naming it and why."""
+    for s in skipped:
+        warnings.warn(s.message(), DataWarning, stacklevel=stacklevel)
+
+
+def find_episode_bags(root: Path | str) -> list[Path]:
+    """
+    Find the finished episode bags under ``root`` (or ``root`` itself), sorted.
+
+    The bags :func:`scan_episode_bags` leaves out are skipped with one
+    :class:`DataWarning` each, naming the bag and why.
+    """
+    bags, skipped = scan_episode_bags(root)
+    warn_skipped(skipped)
+    return bags
 
 
 # ---------------------------------------------------------------------------------------------
@@ -645,22 +743,59 @@ def _int_or_none(value: str | None) -> int | None:
         return None
 
 
-def episode_info(bag_dir: Path | str) -> EpisodeInfo:
-    """Summarize one bag from its ``metadata.yaml`` alone (cheap)."""
-    bag = Path(bag_dir)
-    meta = _load_metadata(bag)
+def _count(value: Any, what: str) -> int:
+    """Return a non-negative integer of metadata (int or decimal string); ValueError if not."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= _MAX_STAMP_NS:
+        return value
+    if isinstance(value, str) and re.fullmatch(r'[0-9]{1,19}', value.strip()) and \
+            int(value) <= _MAX_STAMP_NS:
+        return int(value)
+    raise ValueError(f'{what} {str(value)[:40]!r} is not a count')
+
+
+def _scalar_str(value: Any) -> str | None:
+    """Return a YAML scalar as the string rosbag2 meant; None for a list or mapping."""
+    if value is None:
+        return ''
+    if isinstance(value, bool):
+        return 'true' if value else 'false'
+    if isinstance(value, (str, int, float)):
+        return str(value)
+    return None
+
+
+def _info_from_metadata(bag: Path, meta: Mapping[str, Any]) -> EpisodeInfo:
+    """Build the :class:`EpisodeInfo` of parsed metadata; DataError when it is inconsistent."""
+    where = bag / 'metadata.yaml'
     try:
-        counts = {str(x['topic_metadata']['name']): int(x['message_count'])
-                  for x in meta.get('topics_with_message_count') or []}
-        duration_ns = int(meta['duration']['nanoseconds'])
-        start_ns = int(meta['starting_time']['nanoseconds_since_epoch'])
+        topics = meta.get('topics_with_message_count') or []
+        if not isinstance(topics, list):
+            raise TypeError('topics_with_message_count is not a list')
+        counts = {}
+        for x in topics:
+            name = _scalar_str(x['topic_metadata']['name'])
+            if name is None:
+                raise ValueError('a topic name is not a string')
+            counts[name] = _count(x['message_count'], f'message_count of topic {name[:80]!r}')
+        _count(meta.get('message_count', '0'), 'message_count')
+        duration_ns = _count(meta['duration']['nanoseconds'], 'duration')
+        start_ns = _count(meta['starting_time']['nanoseconds_since_epoch'], 'starting_time')
     except (KeyError, TypeError, ValueError) as exc:
-        raise DataError(f'{bag / "metadata.yaml"} lacks topic counts or times: {exc}') from exc
-    custom = {str(k): str(v) for k, v in (meta.get('custom_data') or {}).items()}
-    try:
-        dt: float | None = float(custom['dt'])
-    except (KeyError, ValueError):
-        dt = None
+        raise DataError(f'{where} lacks valid topic counts or times: {exc}') from exc
+    raw_custom = meta.get('custom_data') or {}
+    if not isinstance(raw_custom, dict):
+        raise DataError(f'{where}: custom_data is not a mapping of strings')
+    custom = {}
+    for k, v in raw_custom.items():
+        key, value = _scalar_str(k), _scalar_str(v)
+        if key is None or value is None:
+            raise DataError(f'{where}: custom_data {str(key)[:80]!r} is not a string; '
+                            'rosbag2 custom_data maps strings to strings')
+        custom[key] = value
+    problems = _custom_value_problems(custom)
+    if problems:
+        raise DataError(f'{where}: custom_data is invalid: {"; ".join(problems)}')
+    dt = float(custom['dt']) if 'dt' in custom else None
     steps = _int_or_none(custom.get('steps'))
     names = custom.get('joint_names', '')
     episode = _int_or_none(custom.get('episode'))
@@ -676,20 +811,44 @@ def episode_info(bag_dir: Path | str) -> EpisodeInfo:
         expert_labels=_int_or_none(custom.get('expert_labels')), custom_data=custom)
 
 
+def episode_info(bag_dir: Path | str) -> EpisodeInfo:
+    """
+    Summarize one bag from its ``metadata.yaml`` alone (cheap, bounded).
+
+    :raises DataError: the metadata is missing, over the limits of
+        :mod:`~imitation_ros.data.storage`, or inconsistent.
+    """
+    bag = Path(bag_dir)
+    return _info_from_metadata(bag, load_metadata(bag))
+
+
 def _table(rows: list[list[str]]) -> list[str]:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return ['  '.join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
 
 
-def format_bag_info(root: Path | str) -> str:
-    """Describe every episode bag under ``root`` as a table plus totals (``bag-info``)."""
+def format_bag_info(root: Path | str, *, check: bool = True,
+                    limits: ReadLimits | None = None) -> str:
+    """
+    Describe every episode bag under ``root`` as a table plus totals (``bag-info``).
+
+    :param check: also read every bag's messages as the loader does
+        (:func:`check_bag`) and mark the ones it would skip ``UNREADABLE``;
+        False reads metadata only.
+    :param limits: read limits of the check (default :class:`ReadLimits`).
+    """
     root = Path(root)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter('always', DataWarning)
-        bags = find_episode_bags(root)
-    skipped = [str(w.message) for w in caught if issubclass(w.category, DataWarning)]
+    bags, skipped = scan_episode_bags(root)
     infos = [episode_info(b) for b in bags]
+    unreadable: dict[Path, str] = {}
+    if check:
+        for b in bags:
+            try:
+                check_bag(b, limits=limits)
+            except DataError as exc:
+                unreadable[b] = str(exc)
     lines: list[str] = []
+    readable = [i for i in infos if i.path not in unreadable]
     if not infos:
         lines.append(f'no finished episode bags under {root}')
     else:
@@ -698,29 +857,38 @@ def format_bag_info(root: Path | str) -> str:
         for info in infos:
             rel = info.path.relative_to(root) if info.path != root else Path(info.path.name)
             outcome = 'success' if info.success else f'fail ({info.reason or "?"})'
+            if info.path in unreadable:
+                outcome = 'UNREADABLE'
             rows.append([str(rel), str(info.episode), f'{info.duration_s:.2f}s', str(info.steps),
                          outcome, info.source or '?',
                          '?' if info.interventions is None else str(info.interventions),
                          info.policy_version or '-'])
         lines += _table(rows)
-        n = len(infos)
-        wins = sum(i.success for i in infos)
-        by_source: dict[str, int] = {}
-        for i in infos:
-            by_source[i.source or '?'] = by_source.get(i.source or '?', 0) + 1
         lines.append('')
+    if readable:
+        n = len(readable)
+        wins = sum(i.success for i in readable)
+        by_source: dict[str, int] = {}
+        for i in readable:
+            by_source[i.source or '?'] = by_source.get(i.source or '?', 0) + 1
         lines.append(f'episodes: {n}   success: {wins}/{n} ({100.0 * wins / n:.0f}%)   '
-                     f'steps: {sum(i.steps for i in infos)}')
+                     f'steps: {sum(i.steps for i in readable)}')
         lines.append('by source: ' + ', '.join(f'{k} {v}' for k, v in sorted(by_source.items())))
-        human = [i.human_steps for i in infos]
+        human = [i.human_steps for i in readable]
         if all(h is not None for h in human):
             lines.append(f'human-labelled samples: {sum(h or 0 for h in human)}')
-        expert = [i.expert_labels for i in infos if i.expert_labels is not None]
+        expert = [i.expert_labels for i in readable if i.expert_labels is not None]
         if expert:
             lines.append(f'expert-labelled samples: {sum(expert)}')
+    if unreadable or skipped:
+        lines.append(f'skipped by the loader: {len(unreadable) + len(skipped)} bag(s) '
+                     f'({len(unreadable)} unreadable, {len(skipped)} unfinished or damaged); '
+                     'not counted above')
+    for path, why in unreadable.items():
+        lines.append(f'unreadable: {path}: {why}')
     for s in skipped:
-        lines.append(f'warning: {s}')
-    return '\n'.join(lines)
+        lines.append(f'warning: {s.message()}')
+    return '\n'.join(lines).rstrip('\n')
 
 
 # ---------------------------------------------------------------------------------------------
@@ -805,9 +973,10 @@ def _gate_states(raw: list[tuple[int, bytes]], n: int) -> GateStates | None:
             command = [float(v) for v in state['command']]
             stamp = int(state['state_stamp'])
             human = state.get('source') == 'human'
-        except (ValueError, TypeError, KeyError):
+        except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
             continue  # a decision without the pairing facts: the log-time rule applies
-        if len(command) == n and all(math.isfinite(v) for v in command) and stamp >= 0:
+        if len(command) == n and all(math.isfinite(v) for v in command) and \
+                0 <= stamp <= _MAX_STAMP_NS:
             rows.append((t_ns, command, stamp, human))
     if not rows:
         return None
@@ -830,49 +999,112 @@ def _stack(rows: list[np.ndarray], width: int | None, what: str, bag: Path) -> n
     return np.stack(rows)
 
 
-def read_bag_messages(bag_dir: Path | str, *, with_images: bool = True) -> BagMessages:
-    """
-    Decode the contract topics of one finished bag (the basis of alignment).
+#: The topics read back into :class:`BagMessages` (images only on request).
+READ_TOPICS: tuple[str, ...] = (m.JOINT_STATES, m.TASK, m.COMMANDS, m.INTERVENTION,
+                                m.POLICY_ACTION, m.EXPERT_ACTION, m.EPISODE, m.GATE_STATE)
 
-    :raises DataError: not a finished bag, wrong topic types, or joint states
-        lacking a joint of the bag's ``joint_names``.
-    """
+
+def _read_raw(bag: Path, topics: Sequence[str],
+              limits: ReadLimits) -> dict[str, list[tuple[int, bytes]]]:
+    """Read the raw messages of ``topics`` from a checked bag within ``limits`` (DataError)."""
+    meta = load_metadata(bag)
+    mode = _meta_str(meta, 'compression_mode').lower()
+    if mode not in ('', 'none'):
+        msg = (f'it is compressed per {mode} (rosbag2 compression_mode); convert it to an '
+               'uncompressed bag with `ros2 bag convert`, or record with MCAP chunk '
+               'compression, which is read directly')
+        raise DataError(msg)
+    storage = _meta_str(meta, 'storage_identifier')
+    wanted = {t: m.TOPICS[t] for t in topics}
+    raw: dict[str, list[tuple[int, bytes]]] = {t: [] for t in topics}
+    budget = Budget(limits)
+    files = _storage_files(bag, meta)
+    if storage == 'mcap':
+        for f in files:
+            part = read_mcap(f, wanted, budget)
+            for topic, items in part.messages.items():
+                raw[topic] += items
+    elif storage == 'sqlite3':
+        _read_sqlite(bag, wanted, budget, raw)
+    else:
+        raise DataError(f'its storage {storage[:40]!r} is not supported (mcap, sqlite3)')
+    return raw
+
+
+def _read_sqlite(bag: Path, wanted: Mapping[str, str], budget: Budget,
+                 raw: dict[str, list[tuple[int, bytes]]]) -> None:
+    """Read a sqlite3 bag with rosbags (after its metadata passed the checks), within budget."""
     from rosbags.rosbag2 import Reader
 
-    bag = Path(bag_dir)
-    problem = _bag_problem(bag) if not bag.name.endswith(PARTIAL_SUFFIX) else 'it is unfinished'
-    if problem is not None:
-        raise DataError(f'cannot read bag {bag}: {problem}')
-    info = episode_info(bag)
-    wanted = {m.JOINT_STATES, m.TASK, m.COMMANDS, m.INTERVENTION, m.POLICY_ACTION,
-              m.EXPERT_ACTION, m.EPISODE, m.GATE_STATE}
-    if with_images:
-        wanted.add(m.CAMERA_IMAGE)
-    raw: dict[str, list[tuple[int, bytes]]] = {t: [] for t in wanted}
     try:
         with Reader(bag) as reader:
             conns = []
             for conn in reader.connections:
-                if conn.topic not in wanted:
-                    continue
-                if conn.msgtype != m.TOPICS[conn.topic]:
-                    msg = (f'bag {bag}: topic {conn.topic} has type {conn.msgtype}, the contract '
-                           f'says {m.TOPICS[conn.topic]}; remap the topic when recording')
-                    raise DataError(msg)
-                conns.append(conn)
+                if conn.topic in wanted:
+                    if conn.msgtype != wanted[conn.topic]:
+                        msg = (f'topic {conn.topic} has type {conn.msgtype}, the contract '
+                               f'says {wanted[conn.topic]}; remap the topic when recording')
+                        raise DataError(msg)
+                    conns.append(conn)
             for conn, t_ns, data in reader.messages(connections=conns):
-                raw[conn.topic].append((int(t_ns), data))
+                budget.spend(len(data), 1)
+                raw[conn.topic].append((int(t_ns), bytes(data)))
     except DataError:
         raise
-    except Exception as exc:
-        raise DataError(f'cannot read bag {bag}: {exc}') from exc
+    except Exception as exc:  # noqa: B902 - rosbags and sqlite raise many kinds
+        raise DataError(f'{type(exc).__name__}: {str(exc)[:300]}') from exc
+
+
+def read_bag_messages(bag_dir: Path | str, *, with_images: bool = True,
+                      limits: ReadLimits | None = None) -> BagMessages:
+    """
+    Decode the contract topics of one finished bag (the basis of alignment).
+
+    Reading is bounded by ``limits`` (default :class:`ReadLimits`) and by the
+    metadata limits of :mod:`~imitation_ros.data.storage`.
+
+    :raises DataError: naming the bag: not a finished bag, damaged or over a
+        limit, wrong topic types, undecodable messages, or joint states lacking
+        a joint of the bag's ``joint_names``.
+    """
+    bag = Path(bag_dir)
+    problem = (_bag_problem(bag) if not bag.name.endswith(PARTIAL_SUFFIX)
+               else PARTIAL_REASON)
+    if problem is not None:
+        raise DataError(f'cannot read bag {bag}: {problem}')
+    topics = READ_TOPICS + ((m.CAMERA_IMAGE,) if with_images else ())
+    try:
+        info = episode_info(bag)
+        raw = _read_raw(bag, topics, limits or ReadLimits())
+        return _decode(bag, info, raw, with_images)
+    except Exception as exc:  # noqa: B902 - whatever breaks, it is this bag that is bad
+        text = f'{type(exc).__name__}: {exc}' if not isinstance(exc, DataError) else str(exc)
+        if str(bag) in text:
+            if isinstance(exc, DataError):
+                raise
+            raise DataError(text[:2000]) from exc
+        raise DataError(f'cannot read bag {bag}: {text[:2000]}') from exc
+
+
+def _decode(bag: Path, info: EpisodeInfo, raw: dict[str, list[tuple[int, bytes]]],
+            with_images: bool) -> BagMessages:
+    """Decode the raw messages of one bag into :class:`BagMessages`."""
     for items in raw.values():
         items.sort(key=lambda item: item[0])
 
     def times(topic: str) -> np.ndarray:
         return np.array([t for t, _ in raw[topic]], dtype=np.int64)
 
-    states = [m.decode_joint_state(d) for _, d in raw[m.JOINT_STATES]]
+    def decoded(topic: str, decode: Any) -> list[Any]:
+        out = []
+        for i, (_, data) in enumerate(raw[topic]):
+            try:
+                out.append(decode(data))
+            except DataError as exc:
+                raise DataError(f'bag {bag}: message {i} on {topic}: {exc}') from exc
+        return out
+
+    states = decoded(m.JOINT_STATES, m.decode_joint_state)
     names = info.joint_names or (states[0].names if states else ())
     n = len(names)
     joint_rows = []
@@ -889,16 +1121,15 @@ def read_bag_messages(bag_dir: Path | str, *, with_images: bool = True) -> BagMe
     joints = np.stack(joint_rows) if joint_rows else np.zeros((0, 2, n))
 
     joint_stamps = np.array([st.stamp_ns for st in states], dtype=np.int64)
-    expert_stamps = np.array([labelled_state_stamp(d) for _, d in raw[m.EXPERT_ACTION]],
-                             dtype=np.int64)
+    expert_stamps = np.array(decoded(m.EXPERT_ACTION, labelled_state_stamp), dtype=np.int64)
 
     def arrays(topic: str, width: int | None) -> _Series:
-        rows = [m.decode_float64_array(d) for _, d in raw[topic]]
-        return _Series(times(topic), _stack(rows, width, topic, bag))
+        return _Series(times(topic), _stack(decoded(topic, m.decode_float64_array), width,
+                                            topic, bag))
 
     images = None
     if with_images:
-        frames = [m.decode_image(d).image for _, d in raw[m.CAMERA_IMAGE]]
+        frames = [msg.image for msg in decoded(m.CAMERA_IMAGE, m.decode_image)]
         if frames and len({f.shape for f in frames}) > 1:
             raise DataError(f'bag {bag}: image size changes within the episode')
         images = _Series(times(m.CAMERA_IMAGE),
@@ -908,10 +1139,9 @@ def read_bag_messages(bag_dir: Path | str, *, with_images: bool = True) -> BagMe
         joints=_Series(times(m.JOINT_STATES), joints),
         task=arrays(m.TASK, None), commands=arrays(m.COMMANDS, n),
         intervention=_Series(times(m.INTERVENTION),
-                             np.array([m.decode_bool(d) for _, d in raw[m.INTERVENTION]],
-                                      dtype=bool)),
+                             np.array(decoded(m.INTERVENTION, m.decode_bool), dtype=bool)),
         policy=arrays(m.POLICY_ACTION, n), expert=arrays(m.EXPERT_ACTION, n), images=images,
-        events=tuple(m.decode_episode_event(d) for _, d in raw[m.EPISODE]),
+        events=tuple(decoded(m.EPISODE, m.decode_episode_event)),
         joint_stamps=joint_stamps, expert_stamps=expert_stamps,
         gate=_gate_states(raw[m.GATE_STATE], n))
 
@@ -929,7 +1159,9 @@ def labelled_state_stamp(raw: bytes | memoryview) -> int:
     if int(msg.layout.data_offset) != 2 or len(data) < 2 or not np.all(np.isfinite(data[:2])):
         return -1
     sec, nanosec = float(data[0]), float(data[1])
-    if sec < 0 or not 0 <= nanosec < 1e9 or sec != int(sec) or nanosec != int(nanosec):
+    # builtin_interfaces/Time: int32 seconds.
+    if not 0 <= sec < 2**31 or not 0 <= nanosec < 1e9 or sec != int(sec) \
+            or nanosec != int(nanosec):
         return -1
     return int(sec) * _NS_PER_S + int(nanosec)
 
@@ -1030,6 +1262,12 @@ def _gate_pairing(bag: BagMessages, period_ns: int) -> tuple[np.ndarray, np.ndar
     state_of = {int(s): i for i, s in enumerate(bag.joint_stamps)}  # newest wins
     lo = np.searchsorted(gate.times, cmd_t - period_ns, side='left')
     hi = np.searchsorted(gate.times, cmd_t + period_ns, side='right')
+    # Only the decisions logged nearest each command are candidates: the gate publishes
+    # one per command, so a crowd of them within one period is a broken clock, and
+    # scanning it all would cost commands x decisions.
+    mid = np.searchsorted(gate.times, cmd_t, side='left')
+    lo = np.maximum(lo, mid - _PAIRING_CANDIDATES)
+    hi = np.minimum(hi, mid + _PAIRING_CANDIDATES)
     for i in range(len(cmd_t)):
         best, best_dt = -1, None
         for g in range(lo[i], hi[i]):
@@ -1140,3 +1378,20 @@ def read_episode(bag_dir: Path | str, *, with_images: bool = True) -> EpisodeRec
         task=task, actions=al.actions, intervention=al.human, policy_actions=policy,
         expert_actions=expert, images=images, image_steps=image_steps,
         extra={k: v for k, v in custom.items() if k not in STANDARD_KEYS}, **episode_facts(bag))
+
+
+def check_bag(bag_dir: Path | str, *, limits: ReadLimits | None = None) -> None:
+    """
+    Read one bag as the dataset loader does (images included when it has them).
+
+    :raises DataError: naming the bag and why the loader would skip it.
+    """
+    bag = Path(bag_dir)
+    messages = read_bag_messages(bag, with_images=True, limits=limits)
+    try:
+        episode_facts(messages)
+        align_commands(messages)
+    except DataError:
+        raise
+    except Exception as exc:  # noqa: B902 - whatever breaks, it is this bag that is bad
+        raise DataError(f'cannot read bag {bag}: {type(exc).__name__}: {exc}') from exc

@@ -45,19 +45,28 @@ recorded live, where clocks are not on a grid, as well as for bags written by
   custom_data (the command order); a joint state lacking one of them is a
   DataError naming the bag and the joint.
 
+One bad bag never costs the others: :func:`load_dataset` skips a bag it cannot
+read (damaged, over the read limits of :class:`~imitation_ros.data.storage.ReadLimits`,
+undecodable, inconsistent) or that does not fit the rest (other joints or task
+width than most bags) with a :class:`~imitation_ros.data.bags.DataWarning`
+naming it and why, and lists it in :attr:`Dataset.skipped`, as it does the
+unfinished (``*.partial``) and damaged bags the scan leaves out.
+
 ``source`` codes (:data:`SOURCE_CODES`): 0 demo, 1 hg_dagger, 2 dagger.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
-from .bags import (align_commands, episode_facts, EpisodeInfo, find_episode_bags,
-                   read_bag_messages, SOURCES)
+from .bags import (align_commands, episode_facts, EpisodeInfo, read_bag_messages,
+                   scan_episode_bags, SkippedBag, SOURCES, warn_skipped)
+from .storage import ReadLimits
 from ..errors import DataError
 
 #: Source name -> code stored in :attr:`Dataset.source`: demo 0, hg_dagger 1, dagger 2.
@@ -92,6 +101,8 @@ class Dataset:
     """Camera frames, (N, H, W, 3) uint8 RGB, or None when not loaded."""
     episodes: tuple[EpisodeInfo, ...]
     """Metadata of every loaded episode."""
+    skipped: tuple[SkippedBag, ...] = ()
+    """Bags found but left out (unfinished, damaged, unreadable, not fitting), with why."""
 
     def __post_init__(self) -> None:
         """Check that every column has N rows and the documented width."""
@@ -133,7 +144,8 @@ class Dataset:
             velocities=self.velocities[sel], task=self.task[sel], actions=self.actions[sel],
             expert_actions=self.expert_actions[sel], human=self.human[sel],
             source=self.source[sel], episode_id=self.episode_id[sel], step=self.step[sel],
-            images=None if self.images is None else self.images[sel], episodes=self.episodes)
+            images=None if self.images is None else self.images[sel], episodes=self.episodes,
+            skipped=self.skipped)
 
     @staticmethod
     def concat(datasets: Sequence[Dataset]) -> Dataset:
@@ -173,81 +185,123 @@ class Dataset:
             source=np.concatenate([d.source for d in datasets]),
             episode_id=np.concatenate([d.episode_id + o for d, o in zip(datasets, offsets)]),
             step=np.concatenate([d.step for d in datasets]), images=images,
-            episodes=tuple(e for d in datasets for e in d.episodes))
+            episodes=tuple(e for d in datasets for e in d.episodes),
+            skipped=tuple(s for d in datasets for s in d.skipped))
 
 
-def _one_bag(path: Path, joint_names: tuple[str, ...] | None, with_images: bool) -> Dataset:
-    """Load one bag's samples, columns in ``joint_names`` order (None: the bag's own)."""
-    bag = read_bag_messages(path, with_images=with_images)
-    facts = episode_facts(bag)
-    al = align_commands(bag, need_images=with_images)
-    names = joint_names or bag.joint_names
-    if set(names) != set(bag.joint_names) or len(names) != len(bag.joint_names):
-        msg = (f'bag {path} has joints {bag.joint_names} but the dataset has {names}; load '
-               'bags of one robot configuration together')
-        raise DataError(msg)
-    perm = [bag.joint_names.index(name) for name in names]
-    m = len(al.command_times)
-    images = None
-    if with_images:
-        assert bag.images is not None and al.image_index is not None
-        images = bag.images.values[al.image_index]
-    return Dataset(
-        joint_names=tuple(names), positions=al.positions[:, perm],
-        velocities=al.velocities[:, perm], task=al.task, actions=al.actions[:, perm],
-        expert_actions=al.expert_actions[:, perm], human=al.human,
-        source=np.full(m, SOURCE_CODES[facts['source']], dtype=np.int8),
-        episode_id=np.zeros(m, dtype=np.int64),
-        step=np.arange(m, dtype=np.int64), images=images, episodes=(bag.info,))
+def _one_bag(path: Path, with_images: bool, limits: ReadLimits | None) -> Dataset:
+    """Load one bag's samples, columns in the bag's own joint order (DataError naming it)."""
+    bag = read_bag_messages(path, with_images=with_images, limits=limits)
+    try:
+        facts = episode_facts(bag)
+        al = align_commands(bag, need_images=with_images)
+        m = len(al.command_times)
+        images = None
+        if with_images:
+            assert bag.images is not None and al.image_index is not None
+            images = bag.images.values[al.image_index]
+        return Dataset(
+            joint_names=bag.joint_names, positions=al.positions, velocities=al.velocities,
+            task=al.task, actions=al.actions, expert_actions=al.expert_actions, human=al.human,
+            source=np.full(m, SOURCE_CODES[facts['source']], dtype=np.int8),
+            episode_id=np.zeros(m, dtype=np.int64),
+            step=np.arange(m, dtype=np.int64), images=images, episodes=(bag.info,))
+    except DataError as exc:
+        if str(path) in str(exc):
+            raise
+        raise DataError(f'bag {path}: {exc}') from exc
+    except Exception as exc:  # noqa: B902 - whatever breaks, it is this bag that is bad
+        raise DataError(f'bag {path}: {type(exc).__name__}: {exc}') from exc
 
 
-def load_dataset(paths: Sequence[Path | str] | Path | str, *,
-                 with_images: bool = False) -> Dataset:
+def _reorder(part: Dataset, names: tuple[str, ...]) -> Dataset:
+    """Return ``part`` with its joint columns in the order ``names`` (same set of joints)."""
+    if part.joint_names == names:
+        return part
+    perm = [part.joint_names.index(name) for name in names]
+    return replace(part, joint_names=names, positions=part.positions[:, perm],
+                   velocities=part.velocities[:, perm], actions=part.actions[:, perm],
+                   expert_actions=part.expert_actions[:, perm])
+
+
+def _fits(part: Dataset) -> tuple[frozenset[str], int]:
+    """Return what bags loaded together must share: the set of joints and the task width."""
+    return frozenset(part.joint_names), part.task.shape[1] if len(part) else -1
+
+
+def load_dataset(paths: Sequence[Path | str] | Path | str, *, with_images: bool = False,
+                 limits: ReadLimits | None = None) -> Dataset:
     """
     Load every finished episode bag under ``paths`` into one :class:`Dataset`.
 
-    Each path may be a data directory, a session directory or a bag. Damaged
-    and unfinished bags are skipped with a DataWarning (see
-    :func:`imitation_ros.data.bags.find_episode_bags`).
+    Each path may be a data directory, a session directory or a bag. Unfinished,
+    damaged and unreadable bags, and bags whose joints or task width differ from
+    those of most bags, are skipped with a DataWarning each and listed in
+    :attr:`Dataset.skipped`; the others load.
 
-    :param with_images: also load the camera frame of every sample; bags
-        without images are then a DataError.
-    :raises DataError: a path does not exist, a bag is inconsistent, or no
-        sample was found.
+    :param with_images: also load the camera frame of every sample; a bag
+        without images is then skipped.
+    :param limits: read limits per bag (default :class:`ReadLimits`).
+    :raises DataError: a path does not exist, or no sample was found (the
+        message lists the skipped bags and why).
     """
     roots = [paths] if isinstance(paths, (str, Path)) else list(paths)
     bags: list[Path] = []
+    skipped: list[SkippedBag] = []
     seen: set[Path] = set()
     for root in roots:
-        for bag in find_episode_bags(root):
+        found, left_out = scan_episode_bags(root)
+        warn_skipped(left_out)
+        skipped += left_out
+        for bag in found:
             key = bag.resolve()
             if key not in seen:
                 seen.add(key)
                 bags.append(bag)
-    parts: list[Dataset] = []
-    names: tuple[str, ...] | None = None
-    width: tuple[Path, int] | None = None
+    parts: list[tuple[Path, Dataset]] = []
     for bag in bags:
-        part = _one_bag(bag, names, with_images)
-        names = part.joint_names
-        if len(part):
-            if width is None:
-                width = (bag, part.task.shape[1])
-            elif part.task.shape[1] != width[1]:
-                msg = (f'bag {bag} has a task vector of length {part.task.shape[1]} but bag '
-                       f'{width[0]} has {width[1]}; load bags of one task family together')
-                raise DataError(msg)
-        parts.append(part)
-    if width is not None:
-        # An episode without samples may lack task messages; give it the common width
-        # so that its metadata still joins the dataset.
-        parts = [p if len(p) else replace(p, task=np.zeros((0, width[1]))) for p in parts]
-    total = sum(len(p) for p in parts)
+        try:
+            parts.append((bag, _one_bag(bag, with_images, limits)))
+        except DataError as exc:
+            skip = SkippedBag(bag, str(exc))
+            warn_skipped([skip])
+            skipped.append(skip)
+    # Bags of another robot configuration or task family than most cannot join the
+    # dataset; they are left out, not allowed to block the others. An episode without
+    # samples may lack task messages: it fits any task width.
+    votes = Counter(_fits(p) for _, p in parts if len(p))
+    if votes:
+        (joints, width), _ = votes.most_common(1)[0]
+        names = next(p.joint_names for _, p in parts if _fits(p) == (joints, width))
+        kept = []
+        for bag, part in parts:
+            fits = frozenset(part.joint_names) == joints and (not len(part) or
+                                                              part.task.shape[1] == width)
+            if not fits:
+                reason = (f'its joints {list(part.joint_names)} and task width '
+                          f'{part.task.shape[1]} differ from most bags\' ({sorted(joints)}, '
+                          f'{width}); load bags of one robot configuration and task family '
+                          'together')
+                skip = SkippedBag(bag, reason)
+                warn_skipped([skip])
+                skipped.append(skip)
+                continue
+            part = _reorder(part, names)
+            kept.append(part if len(part) else replace(part, task=np.zeros((0, width))))
+        parts_kept = kept
+    else:
+        parts_kept = [p for _, p in parts]
+    total = sum(len(p) for p in parts_kept)
     if total == 0:
         searched = ', '.join(str(r) for r in roots) or '(no paths given)'
-        msg = (f'no samples found in {len(bags)} episode bag(s) under {searched}; record '
+        why = ''
+        if skipped:
+            why = (f'; {len(skipped)} bag(s) skipped: '
+                   + '; '.join(s.message() for s in skipped[:5])
+                   + ('; ...' if len(skipped) > 5 else ''))
+        msg = (f'no samples found in {len(parts_kept)} episode bag(s) under {searched}; record '
                'episodes first (`imitation-ros collect`) or point at the data directory; a '
                'sample needs a command on /forward_position_controller/commands after a '
-               '/joint_states and an /imitation/task message')
+               f'/joint_states and an /imitation/task message{why}')
         raise DataError(msg)
-    return Dataset.concat(parts)
+    return replace(Dataset.concat(parts_kept), skipped=tuple(skipped))

@@ -351,13 +351,13 @@ def decode_episode_event(raw: bytes | memoryview) -> dict[str, Any]:
     text = decode_string(raw)
     try:
         payload = json.loads(text)
-    except json.JSONDecodeError as exc:
-        msg = (f'episode event is not JSON: {text!r}; publish e.g. '
+    except (json.JSONDecodeError, RecursionError) as exc:  # too deeply nested: not an event
+        msg = (f'episode event is not JSON: {text[:200]!r}; publish e.g. '
                '{"event": "start", "episode": 0}')
         raise DataError(msg) from exc
     if (not isinstance(payload, dict) or payload.get('event') not in ('start', 'end')
             or not isinstance(payload.get('episode'), int)):
-        msg = (f'episode event {text!r} lacks "event" ("start"|"end") or an integer "episode"; '
-               'see the contract in README')
+        msg = (f'episode event {text[:200]!r} lacks "event" ("start"|"end") or an integer '
+               '"episode"; see the contract in README')
         raise DataError(msg)
     return payload

@@ -33,6 +33,17 @@
   that one first (reason ``missing_end``); an episode open longer than
   ``max_episode_s`` is closed as ``too_long``. Messages outside an episode
   are counted, not written.
+* A bag holds a whole episode or is not written. An episode whose start event
+  is stamped before the recorder came up (a recorder restarted mid-episode, or
+  launched after the arm) is recorded only when nothing of it has happened
+  yet: the event names its start posture (``"start"``, rad, in the order of
+  its ``"joint_names"`` or of the ``joint_names`` parameter) and the first
+  ``/joint_states`` the recorder receives in it is within
+  ``start_tolerance_rad`` of that posture on every joint. Otherwise its bag is
+  dropped (the rest of the episode is not written), a warning names the
+  episode and ``/diagnostics`` counts it (``episodes_missed_start``): the tail
+  of an episode would look like a whole one to the loaders. Start events
+  without a ``"stamp"`` are taken as live.
 * Episode facts in ``custom_data`` at close: ``episode``, ``success``,
   ``reason``, ``source``, ``policy_version`` (latest
   ``/imitation/model_version`` seen), ``interventions`` (False -> True edges of
@@ -52,8 +63,9 @@
 * SIGINT / SIGTERM close the open bag with reason ``interrupted`` (success
   false) before the process exits; an unwritable ``data_dir`` stops the
   node at start-up with exit code 1.
-* ``/diagnostics`` at 1 Hz: episodes written, current episode, messages
-  written, dropped, outside-episode messages, failures.
+* ``/diagnostics`` at 1 Hz: episodes written, episodes not recorded because
+  their beginning was missed, current episode, messages written, dropped,
+  outside-episode messages, failures.
 """
 
 from __future__ import annotations
@@ -61,12 +73,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 import json
+import math
 import os
 from pathlib import Path
 import signal
 import sys
 import threading
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from diagnostic_msgs.msg import DiagnosticArray
 import rclpy
@@ -171,9 +184,14 @@ class RecorderParams:
     max_episode_s: float = param(120.0, 'An episode open longer than this is closed as '
                                  'too_long', unit='s', minimum=0.1, maximum=86400.0)
     late_start_s: float = param(5.0, 'An episode whose start event is up to this much older '
-                                'than the recorder is still recorded (start-up races); '
-                                'older ones are history', unit='s', minimum=0.0,
-                                maximum=3600.0)
+                                'than the recorder is still recorded when nothing of it has '
+                                'happened yet (start-up races; see start_tolerance_rad); older '
+                                'ones are history', unit='s', minimum=0.0, maximum=3600.0)
+    start_tolerance_rad: float = param(0.05, 'An episode that began before the recorder came up '
+                                       'is recorded only if the first joint state it receives '
+                                       'is this close to the start posture named by the start '
+                                       'event, on every joint', unit='rad', minimum=0.0,
+                                       maximum=3.2)
 
     def __post_init__(self) -> None:
         check_params(self)
@@ -214,6 +232,38 @@ class _Episode:
     steps: int = 0
     human_steps: int = 0
     dropped: int = 0
+    start_posture: dict[str, float] | None = None
+    """Joint name -> start position (rad) to find in the first joint state before the bag
+    counts as a whole episode; None once found, or for an episode that began live."""
+
+
+def start_posture(event: dict[str, Any], joint_names: tuple[str, ...]) -> dict[str, float] | None:
+    """
+    Return the start posture a start event names (joint name -> rad), or None when none.
+
+    ``"start"`` lists one position per joint, in the order of the event's
+    ``"joint_names"`` when it has them, else of ``joint_names``.
+    """
+    start = event.get('start')
+    names = event.get('joint_names', list(joint_names))
+    if not isinstance(start, list) or not isinstance(names, list) or len(start) != len(names):
+        return None
+    try:
+        posture = {str(n): float(q) for n, q in zip(names, start)}
+    except (TypeError, ValueError):
+        return None
+    if not set(joint_names) <= set(posture) or not all(
+            math.isfinite(posture[n]) for n in joint_names):
+        return None
+    return {n: posture[n] for n in joint_names}
+
+
+def at_posture(names: Sequence[str], positions: Sequence[float], posture: dict[str, float],
+               tolerance: float) -> bool:
+    """Return True when a joint state has every joint of ``posture`` within ``tolerance`` rad."""
+    measured = dict(zip(names, positions))
+    return all(n in measured and abs(float(measured[n]) - q) <= tolerance
+               for n, q in posture.items())
 
 
 def _event_stamp_ns(event: dict[str, Any]) -> int | None:
@@ -257,6 +307,7 @@ class RecorderNode(Node):
         self.policy_version = ''
         self.episodes_written = 0
         self.episodes_failed = 0
+        self.episodes_missed_start = 0
         self.messages_written = 0
         self.messages_outside = 0
         self.dropped_total = 0
@@ -331,6 +382,9 @@ class RecorderNode(Node):
                 if ep is None:
                     self.messages_outside += 1
                     return
+                if topic == m.JOINT_STATES and ep.start_posture is not None:
+                    if not self._check_start_posture(ep, raw):
+                        return
                 if not self._write(ep, topic, raw, t_ns):
                     return
                 if topic == m.COMMANDS:
@@ -394,10 +448,23 @@ class RecorderNode(Node):
             self.get_logger().info(f'episode {episode} started before the recorder came up; '
                                    'not recording it')
             return
-        if current is not None:
+        if current is not None and current.start_posture is not None:
+            self._drop_tail(current, f'episode {episode} started before a joint state of it '
+                            'arrived')
+        elif current is not None:
             self.get_logger().warning(f'episode {episode} started while episode '
                                       f'{current.episode} had no end event; closing it')
             self._close(False, 'missing_end', t_ns)
+        posture = None
+        if stamp is not None and stamp < self._started_ns:
+            # Begun before this recorder: a whole episode only if nothing has happened yet.
+            posture = start_posture(event, self.params.joint_names)
+            if posture is None or m.JOINT_STATES not in self.recorded_topics:
+                why = ('its start event names no start posture' if posture is None
+                       else f'{m.JOINT_STATES} is not recorded')
+                self._missed_start(episode, f'{why}, so the recorder cannot tell that it saw '
+                                   'its beginning')
+                return
         bag_dir = self._bag_dir(episode)
         try:
             writer = EpisodeBagWriter(bag_dir, topics=self._bag_topics)
@@ -406,14 +473,17 @@ class RecorderNode(Node):
             return
         delay = 0.0 if stamp is None else max(0.0, (t_ns - stamp) / _NS_PER_S)
         self._current = _Episode(episode=episode, writer=writer, opened_ns=t_ns,
-                                 start_stamp_ns=stamp, start_delay_s=delay)
+                                 start_stamp_ns=stamp, start_delay_s=delay,
+                                 start_posture=posture)
         if self.intervention:
             # Control was with the human when the episode began.
             self._current.intervention.append(True)
         if self.help_request:
             self._current.help.append(True)
         self._write(self._current, m.EPISODE, raw, t_ns)
-        self.get_logger().info(f'recording episode {episode} into {bag_dir.name}')
+        pending = (' (it began before the recorder came up: kept only if the arm is still at '
+                   'its start posture)') if posture is not None else ''
+        self.get_logger().info(f'recording episode {episode} into {bag_dir.name}{pending}')
 
     def _on_end(self, episode: int, event: dict[str, Any], raw: bytes, t_ns: int) -> None:
         current = self._current
@@ -427,9 +497,46 @@ class RecorderNode(Node):
             self.get_logger().info(f'episode {episode} ended before the recorder came up; '
                                    'not recording it')
             return
+        if current.start_posture is not None:
+            self._drop_tail(current, 'it ended before the recorder got a joint state of it')
+            return
         if not self._write(current, m.EPISODE, raw, t_ns):
             return
         self._close(bool(event.get('success', False)), str(event.get('reason', '')), t_ns)
+
+    def _check_start_posture(self, ep: _Episode, raw: bytes) -> bool:
+        """
+        Check the first joint state of an episode begun before the recorder came up.
+
+        Returns True (and records the episode from here on) when the arm is still at the
+        start posture; else drops the episode's bag and returns False.
+        """
+        assert ep.start_posture is not None
+        msg = deserialize_message(raw, JointState)
+        if at_posture(list(msg.name), list(msg.position), ep.start_posture,
+                      self.params.start_tolerance_rad):
+            ep.start_posture = None
+            self.get_logger().info(f'episode {ep.episode} began before the recorder came up, '
+                                   'but the arm is still at its start posture: recording it')
+            return True
+        self._drop_tail(ep, 'the arm has left its start posture (beyond start_tolerance_rad = '
+                        f'{self.params.start_tolerance_rad:g} rad), so its beginning is missing')
+        return False
+
+    def _drop_tail(self, ep: _Episode, why: str) -> None:
+        """Discard the bag of an episode begun before the recorder came up (caller locks)."""
+        try:
+            ep.writer.abort()
+        except Exception as exc:  # noqa: B902 - the bag is dropped either way
+            why = f'{why}; removing its partial bag failed: {exc!r}'
+        self._current = None
+        self._missed_start(ep.episode, why)
+
+    def _missed_start(self, episode: int, why: str) -> None:
+        """Count and report an episode not recorded because its beginning was missed."""
+        self.episodes_missed_start += 1
+        self.get_logger().warning(f'episode {episode} began before the recorder came up and '
+                                  f'{why}; not recording it (a bag holds a whole episode)')
 
     def _on_watchdog(self) -> None:
         """Close an episode that has been open longer than max_episode_s."""
@@ -439,6 +546,9 @@ class RecorderNode(Node):
                 return
             now = self.get_clock().now().nanoseconds
             if now - ep.opened_ns > self.params.max_episode_s * _NS_PER_S:
+                if ep.start_posture is not None:
+                    self._drop_tail(ep, 'no joint state of it arrived within max_episode_s')
+                    return
                 self.get_logger().warning(
                     f'episode {ep.episode} open for more than {self.params.max_episode_s:g} s '
                     'without an end event; closing it as too_long')
@@ -540,6 +650,10 @@ class RecorderNode(Node):
         with self._lock:
             if self._current is None:
                 return None
+            if self._current.start_posture is not None:
+                self._drop_tail(self._current, f'it was closed ({reason}) before a joint state '
+                                'of it arrived')
+                return None
             self._close(False, reason, self.get_clock().now().nanoseconds)
             return self.last_bag
 
@@ -562,7 +676,9 @@ class RecorderNode(Node):
             ep = self._current
             current = -1 if ep is None else ep.episode
             values = {'episodes_written': self.episodes_written,
-                      'episodes_failed': self.episodes_failed, 'current_episode': current,
+                      'episodes_failed': self.episodes_failed,
+                      'episodes_missed_start': self.episodes_missed_start,
+                      'current_episode': current,
                       'messages_written': self.messages_written,
                       'episode_messages': 0 if ep is None else sum(ep.counts.values()),
                       'dropped': self.dropped_total, 'outside_episode': self.messages_outside,

@@ -15,13 +15,15 @@
 """
 From episode bags to a validated ONNX model in one call.
 
-Load the bags, select and label samples (``data/aggregate.py``), build action
-chunks, fit the normalization, train, plot the loss curves next to the model,
-export one self-contained ONNX file, and check that ONNX Runtime loads it and
-produces finite actions. The torch weights go next to the model as a checkpoint
-(``NAME.pt``, :mod:`~imitation_ros.training.checkpoint`), from which the next
-version can warm start (``init_from``): it then keeps that checkpoint's spec
-(normalization) and settings and fine-tunes its weights. Used by
+Load the bags (skipping, with a warning each, those that cannot be read; the
+result and the model metadata count them), select and label samples
+(``data/aggregate.py``), build action chunks, fit the normalization, train, plot
+the loss curves next to the model, export one self-contained ONNX file, and
+check that ONNX Runtime loads it and produces finite actions. The torch weights
+go next to the model as a checkpoint (``NAME.pt``,
+:mod:`~imitation_ros.training.checkpoint`), from which the next version can warm
+start (``init_from``): it then keeps that checkpoint's spec (normalization) and
+settings and fine-tunes its weights. Used by
 ``imitation-ros train``, the trainer node and the benchmarks.
 """
 
@@ -37,6 +39,7 @@ import numpy as np
 
 from ..data.aggregate import (aggregate, data_digest, DEFAULT_CORRECTION_WEIGHT,
                               DEFAULT_MAX_COMMAND_STEP)
+from ..data.bags import SkippedBag
 from ..data.dataset import load_dataset
 from ..errors import TrainingError
 from ..policies.base import TrainConfig
@@ -47,6 +50,8 @@ from .trainer import build_training_set, fit_spec, History, plot_history, train_
 
 #: Observation feature sets: 'planar-fk' adds forward kinematics of the simulated arm.
 FEATURES = ('planar-fk', 'raw')
+#: Skipped bags named (with why) in a model's metadata; all of them are counted.
+MAX_SKIPPED_LISTED = 20
 
 
 @dataclass(frozen=True)
@@ -129,6 +134,14 @@ class TrainResult:
     """The trained torch policy (eval mode, CPU)."""
     misaligned: int = 0
     """Samples dropped as misaligned (command too far from its joint state)."""
+    skipped: tuple[SkippedBag, ...] = ()
+    """Bags found under the data paths but left out (unfinished, damaged, unreadable or not
+    fitting the others), with why; each was also warned about (DataWarning)."""
+
+    @property
+    def skipped_bags(self) -> int:
+        """Return how many bags were skipped."""
+        return len(self.skipped)
 
 
 def train_from_bags(req: TrainRequest) -> TrainResult:
@@ -171,6 +184,9 @@ def train_from_bags(req: TrainRequest) -> TrainResult:
         'digest': digest, 'episodes': len(data.episodes), 'samples': len(samples),
         'corrections': int(samples.correction.sum()), 'sources': sources,
         'misaligned_dropped': samples.misaligned, 'max_command_step': req.max_command_step,
+        'skipped_bags': len(data.skipped),
+        'skipped': [{'bag': str(s.path), 'reason': s.reason[:300]}
+                    for s in data.skipped[:MAX_SKIPPED_LISTED]],
         'correction_weight': req.correction_weight, 'seed': req.seed,
         'paths': [str(p) for p in req.data], 'steps': req.config.steps,
         'init_from': str(req.init_from) if req.init_from is not None else None,
@@ -187,7 +203,7 @@ def train_from_bags(req: TrainRequest) -> TrainResult:
                        episodes=len(np.unique(samples.episode)), digest=digest,
                        version=version, parameters=policy.parameter_count(),
                        seconds=time.perf_counter() - start, policy=policy,
-                       misaligned=samples.misaligned)
+                       misaligned=samples.misaligned, skipped=data.skipped)
 
 
 def _load_init(req: TrainRequest, joint_names: Sequence[str], task_layout: Sequence[str],
