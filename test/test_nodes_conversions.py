@@ -61,6 +61,23 @@ def test_joint_state_rejections_say_what_to_fix() -> None:
     assert issubclass(MessageError, ImitationError)
 
 
+def test_joint_positions_reads_only_the_positions() -> None:
+    """A NaN velocity (no velocity sensor) keeps the positions; joint_state_arrays refuses it."""
+    msg = joint_state_msg(NAMES, [1.0, 2.0, 3.0], [float('nan')] * 3)
+    np.testing.assert_array_equal(joint_positions(msg, NAMES), [1.0, 2.0, 3.0])
+    with pytest.raises(MessageError, match='velocities are not finite'):
+        joint_state_arrays(msg, NAMES)
+
+
+def test_a_joint_named_twice_is_refused() -> None:
+    """Two positions for one of our joints: which one is meant is unknown, so MessageError."""
+    msg = joint_state_msg(['joint1', 'joint2', 'joint3', 'joint2'], [1.0, 2.0, 3.0, 9.0])
+    with pytest.raises(MessageError, match=r"\['joint2'\] more than once"):
+        joint_positions(msg, NAMES)
+    extra = joint_state_msg(['joint1', 'joint2', 'joint3', 'w', 'w'], [1.0, 2.0, 3.0, 0.0, 0.0])
+    np.testing.assert_array_equal(joint_positions(extra, NAMES), [1.0, 2.0, 3.0])
+
+
 def test_float64_array_round_trip_and_checks() -> None:
     """array_msg labels the layout; array_from_msg checks length and finiteness."""
     msg = array_msg(np.array([1.0, 2.0, 3.0]), 'a,b,c')
