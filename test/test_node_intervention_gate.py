@@ -78,6 +78,7 @@ class Probe(Node):
         self.follow = 'echo'
         self.names = list(JOINTS)
         self.publish_states = True
+        self.last_published_q: np.ndarray | None = None
         self.policy: np.ndarray | None = None
         self.expert: np.ndarray | None = None
         self.doubt: float | None = None
@@ -127,6 +128,8 @@ class Probe(Node):
             stamp = self.get_clock().now()
             self.sent_states[stamp.nanoseconds] = q
             publish_states = self.publish_states
+            if publish_states:
+                self.last_published_q = q
         if publish_states:
             self._joint_pub.publish(joint_state_msg(names, q, stamp=stamp.to_msg()))
         self._bad_joint_pub.publish(joint_state_msg(['a', 'b', 'c'], q))
@@ -467,10 +470,11 @@ def test_stale_joint_states_hold_and_say_why(
     probe.neutral(Q0 + 0.02)
     with probe.lock:
         probe.publish_states = False
-        q = probe.q.copy()
-        probe.policy = Q0 + 0.06
     index = probe.wait_mode('hold_stale_state')
     assert 'state_timeout_s' in probe.states_since(index)[0]['reason']
+    with probe.lock:
+        q = probe.last_published_q.copy()  # no state is published after the stop
+        probe.policy = Q0 + 0.06
     commands = probe.wait_commands(20)
     assert all(np.allclose(c, q) for c in commands), 'the gate must hold, never go silent'
     mark = len(probe.diagnostics)
