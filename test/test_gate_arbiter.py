@@ -26,7 +26,9 @@ import numpy as np
 import pytest
 
 Q = np.array([0.4, -0.8, 0.6])
-CFG = GateConfig()
+#: The tests of the other inputs tick seconds apart without new joint states; the joint
+#: state timeout has tests of its own (test_gate_properties.py too) with the default.
+CFG = GateConfig(state_timeout_s=1000.0)
 DEADMAN, ESTOP, RESET = 4, 1, 7
 
 
@@ -297,6 +299,152 @@ def test_hold_is_clamped_into_the_limits() -> None:
     out = tick(arb, 0.0)
     np.testing.assert_allclose(out.command, [2.18, 0.0, -2.78])
     assert out.clamped
+
+
+def test_measured_q_beyond_a_limit_is_led_back_by_at_most_max_joint_step() -> None:
+    """Measured 0.3 rad past a limit: every command is max_joint_step toward it, never a jump."""
+    arb = Arbiter(CFG)
+    q = np.array([2.5, 0.0, -3.0])
+    arb.on_joint_state(q, 0.0)
+    arb.on_policy_action(np.array([2.0, 0.0, -2.0]), 0.0)
+    out = tick(arb, 0.0)
+    np.testing.assert_allclose(out.command, [2.4, 0.0, -2.9])
+    assert out.clamped and out.mode is GateMode.POLICY
+    hold = Arbiter(CFG)
+    now = 0.0
+    for _ in range(10):
+        hold.on_joint_state(q, now)
+        command = tick(hold, now).command
+        assert np.max(np.abs(command - q)) <= CFG.max_joint_step + 1e-12
+        q, now = command, now + 0.05  # a perfect position controller
+    np.testing.assert_allclose(q, [2.18, 0.0, -2.78])
+
+
+def test_stale_joint_state_holds_at_the_last_measured_position() -> None:
+    """No joint state for state_timeout_s: hold at the last q, policy fresh or not; then resume."""
+    arb = Arbiter(GateConfig())
+    assert GateConfig().state_timeout_s == 0.25
+    arb.on_joint_state(Q, 0.0)
+    now = 0.0
+    for _ in range(5):
+        arb.on_policy_action(Q + 0.05, now)
+        assert tick(arb, now).mode is GateMode.POLICY
+        now += 0.05
+    arb.on_policy_action(Q + 0.07, 0.3)
+    out = tick(arb, 0.3)
+    assert out.mode is GateMode.HOLD_STALE_STATE and out.source == 'hold'
+    assert 'state_timeout_s' in out.reason and '0.3 s old' in out.reason
+    np.testing.assert_array_equal(out.command, Q)
+    for t in (0.35, 1.0, 2.0):
+        arb.on_policy_action(Q + 0.07, t)
+        np.testing.assert_array_equal(tick(arb, t).command, Q)
+    assert arb.counts['state_timeouts'] == 1
+    arb.on_joint_state(Q + 0.01, 2.01)
+    out = tick(arb, 2.02)
+    assert out.mode is GateMode.POLICY
+    np.testing.assert_allclose(out.command, Q + 0.07)
+
+
+def test_stale_joint_state_holds_a_takeover_too() -> None:
+    """During a takeover a stale q holds (no teleop from an old position); fresh q resumes."""
+    arb = Arbiter(GateConfig(joy_timeout_s=5.0))
+    arb.on_joint_state(Q, 0.0)
+    arb.on_joy(joy(DEADMAN, axes={1: 1.0}), 0.0)
+    assert tick(arb, 0.0).mode is GateMode.HUMAN
+    arb.on_joy(joy(DEADMAN, axes={1: 1.0}), 0.5)
+    assert not arb.human_in_control(0.5)
+    out = tick(arb, 0.5)
+    assert out.mode is GateMode.HOLD_STALE_STATE and not out.intervention
+    np.testing.assert_array_equal(out.command, Q)
+    arb.on_joint_state(Q, 0.6)
+    assert tick(arb, 0.6).mode is GateMode.HUMAN and arb.human_in_control(0.6)
+
+
+def test_rejected_joint_states_go_stale() -> None:
+    """Only valid joint states refresh the measured q: NaN states alone end in a stale hold."""
+    arb = Arbiter(GateConfig())
+    arb.on_joint_state(Q, 0.0)
+    for now in (0.1, 0.2, 0.3):
+        arb.on_joint_state([np.nan, 0.0, 0.0], now)
+        arb.on_policy_action(Q + 0.05, now)
+    assert tick(arb, 0.3).mode is GateMode.HOLD_STALE_STATE
+
+
+def test_estop_latches_from_a_joy_with_unreadable_axes() -> None:
+    """An e-stop press in a Joy with a NaN, out-of-range or missing axis still latches."""
+    for axes in ([0.0, 0.0, float('nan')] + [0.0] * 5, [3.0] + [0.0] * 7, [0.0, 0.0]):
+        arb = running()
+        arb.on_joy(parse_joy(axes, [1 if i == ESTOP else 0 for i in range(11)], JoyConfig()),
+                   0.0)
+        for now in (0.01, 0.02):
+            arb.on_policy_action(Q + 0.05, now)
+            out = tick(arb, now)
+            assert out.mode is GateMode.ESTOP and out.estop, axes
+            np.testing.assert_array_equal(out.command, Q)
+
+
+def test_estop_latches_from_a_short_buttons_array() -> None:
+    """Buttons that end after the e-stop's index: a readable press latches, reset needs both."""
+    arb = running()
+    arb.on_joy(parse_joy([0.0] * 8, [0, 1], JoyConfig()), 0.0)
+    assert tick(arb, 0.01).mode is GateMode.ESTOP
+    arb.on_joy(parse_joy([0.0] * 8, [0, 0, 0, 0, 0, 0, 0, 1], JoyConfig()), 0.02)
+    assert not arb.estop, 'reset pressed with the e-stop readable and released'
+    arb.on_joy(parse_joy([0.0] * 8, [0, 1], JoyConfig()), 0.03)
+    arb.on_joy(parse_joy([0.0] * 8, [0, None, 0, 0, 0, 0, 0, 1], JoyConfig()), 0.04)
+    assert arb.estop, 'a reset with the e-stop unreadable does not clear'
+
+
+@pytest.mark.parametrize('axes', [
+    [0.0, 1.0, 0.0, float('nan')] + [0.0] * 4,
+    [0.0, 1.0, 0.0, 0.0, 0.0, float('inf'), 0.0, 0.0],
+    [0.0, 1.0, 0.0, 1.5] + [0.0] * 4,
+    [0.0, 1.0],
+])
+def test_unreadable_axis_under_deadman_holds_neither_moves_nor_returns_to_policy(
+        axes: list) -> None:
+    """Deadman held with a bad axis (mapped or not): hold at the takeover q, no policy."""
+    arb = running()
+    arb.on_joy(joy(DEADMAN, axes={1: 1.0}), 0.0)
+    assert not np.allclose(tick(arb, 0.0).command, Q)
+    arb.on_joint_state(Q + 0.01, 0.01)
+    arb.on_joy(parse_joy(axes, [1 if i == DEADMAN else 0 for i in range(11)], JoyConfig()),
+               0.02)
+    assert not arb.human_in_control(0.02)
+    for now in (0.02, 0.05, 0.1):
+        arb.on_policy_action(Q + 0.05, now)
+        out = tick(arb, now)
+        assert out.mode is GateMode.HOLD_INVALID_JOY and out.source == 'hold'
+        assert 'unreadable' in out.reason or 'axis_map' in out.reason
+        assert not out.intervention
+        np.testing.assert_array_equal(out.command, Q + 0.01)
+    arb.on_joy(joy(DEADMAN), 0.12)
+    assert tick(arb, 0.12).mode is GateMode.HUMAN
+    arb.on_joy(joy(), 0.13)
+    assert tick(arb, 0.13).mode is GateMode.POLICY
+
+
+def test_unreadable_deadman_neither_takes_over_nor_ends_a_takeover() -> None:
+    """A Joy lacking the deadman: no takeover; during one, hold, then joy lost until release."""
+    cfg = replace(CFG, joy_timeout_s=0.2)
+    arb = Arbiter(cfg)
+    arb.on_joint_state(Q, 0.0)
+    arb.on_policy_action(Q + 0.05, 0.0)
+    short = parse_joy([0.0] * 8, [0, 0], JoyConfig())
+    arb.on_joy(short, 0.0)
+    assert tick(arb, 0.0).mode is GateMode.POLICY
+    arb.on_joy(joy(DEADMAN), 0.01)
+    arb.on_joy(short, 0.02)
+    arb.on_policy_action(Q + 0.05, 0.02)
+    out = tick(arb, 0.02)
+    assert out.mode is GateMode.HOLD_INVALID_JOY and 'deadman' in out.reason
+    for now in (0.1, 0.2, 0.3):
+        arb.on_joy(short, now)
+        arb.on_policy_action(Q + 0.05, now)
+    assert tick(arb, 0.3).mode is GateMode.HOLD_JOY_LOST
+    arb.on_joy(joy(), 0.31)
+    assert tick(arb, 0.31).mode is GateMode.POLICY
+    assert arb.counts['malformed_joy'] == 5
 
 
 def test_bad_joint_state_is_ignored_and_counted() -> None:

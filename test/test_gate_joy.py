@@ -17,10 +17,12 @@
 from __future__ import annotations
 
 from dataclasses import replace
+import math
+import re
 
 from imitation_ros.errors import ConfigError, ImitationError
 from imitation_ros.gate.joy import (apply_deadzone, JoyConfig, JoyError, JoyInput,
-                                    joy_to_target, parse_joy, stick_values)
+                                    joy_to_target, MAX_JOY_ENTRIES, parse_joy, stick_values)
 from imitation_ros.gate.teleop import axes_to_target
 from imitation_ros.sim.arm import ArmConfig, end_effector
 import numpy as np
@@ -87,17 +89,54 @@ def test_parse_accepts_an_xbox_message_and_reads_buttons() -> None:
 @pytest.mark.parametrize('axes, buttons, match', [
     ([0.0] * 3, [0] * 11, 'axes'),
     ([0.0] * 8, [0] * 7, 'buttons'),
-    ([0.0, float('nan')] + [0.0] * 6, [0] * 11, 'finite'),
-    ([0.0, float('inf')] + [0.0] * 6, [0] * 11, 'finite'),
+    ([0.0, float('nan')] + [0.0] * 6, [0] * 11, 'axes'),
+    ([0.0, float('inf')] + [0.0] * 6, [0] * 11, 'axes'),
     ([0.0, 1.5] + [0.0] * 6, [0] * 11, r'\[-1, 1\]'),
     ([0.0] * 8, [0, 0.5] + [0] * 9, 'integers'),
-    (['a'] * 8, [0] * 11, 'numbers'),
+    (['a'] * 8, [0] * 11, 'axes'),
+    (None, [0] * 11, 'not a sequence'),
+    ([0.0] * 8, 3, 'not a sequence'),
 ])
-def test_parse_rejects_malformed_joy(axes: list, buttons: list, match: str) -> None:
-    """Too few axes / buttons, NaN, Inf, out-of-range axes, fractional buttons: JoyError."""
-    with pytest.raises(JoyError, match=match) as info:
-        parse_joy(axes, buttons, JoyConfig())
-    assert isinstance(info.value, ImitationError) and isinstance(info.value, ValueError)
+def test_parse_marks_malformed_fields_without_raising(axes: list, buttons: list,
+                                                      match: str) -> None:
+    """Too few axes / buttons, NaN, Inf, out-of-range axes, fractional buttons: marked, kept."""
+    joy = parse_joy(axes, buttons, JoyConfig())
+    assert not joy.well_formed
+    assert any(re.search(match, problem) for problem in joy.problems), joy.problems
+
+
+def test_each_field_is_read_on_its_own() -> None:
+    """A NaN axis does not hide a pressed e-stop; a short buttons array keeps what it has."""
+    joy = parse_joy([0.0, float('nan')] + [0.0] * 6, [0, 1, 0, 0, 1] + [0] * 6, JoyConfig())
+    assert joy.button(1) is True and joy.button(4) is True and joy.button(0) is False
+    assert joy.bad_axes == (1,) and math.isnan(joy.axes[1]) and joy.axes[0] == 0.0
+    assert 'unreadable' in joy.stick_problem(JoyConfig())
+    short = parse_joy([0.0] * 8, [0, 1], JoyConfig())
+    assert short.button(1) is True and short.button(4) is None and short.button(7) is None
+    assert short.pressed(1) and not short.pressed(4)
+    assert short.stick_problem(JoyConfig()) == ''
+    odd = parse_joy([0.0] * 8, [0, 'x', 1.0, 0, 1] + [0] * 6, JoyConfig())
+    assert odd.button(1) is None and odd.button(2) is None and odd.button(4) is True
+    few = parse_joy([0.0, 0.0], [0] * 11, JoyConfig())
+    assert 'axis_map uses axis 3' in few.stick_problem(JoyConfig())
+    with pytest.raises(JoyError, match='unreadable') as info:
+        stick_values(joy, JoyConfig())
+    assert isinstance(info.value, ImitationError)
+
+
+def test_parse_bounds_the_work_of_a_huge_message() -> None:
+    """Only the first MAX_JOY_ENTRIES entries are read; more axes make the sticks unusable."""
+    joy = parse_joy(np.zeros(100_000), np.zeros(100_000, dtype=np.int32), JoyConfig())
+    assert len(joy.axes) == MAX_JOY_ENTRIES and len(joy.buttons) == MAX_JOY_ENTRIES
+    assert joy.stick_problem(JoyConfig()) and joy.button(1) is False
+
+
+def test_parse_keeps_a_bad_stamp_out() -> None:
+    """A non-finite or unreadable stamp reads as 0.0 and is named as a problem."""
+    for stamp in (float('nan'), 'soon', None):
+        joy = parse_joy([0.0] * 8, [0] * 11, JoyConfig(), stamp)
+        assert joy.stamp == 0.0 and any('stamp' in p for p in joy.problems)
+    assert parse_joy([0.0] * 8, [0] * 11, JoyConfig(), 3.5).well_formed
 
 
 def test_deadzone_zeroes_small_values_and_starts_smoothly() -> None:

@@ -14,9 +14,9 @@
 
 """The safety clamp every outgoing command passes through."""
 
+from imitation_ros.gate.limits import LIMIT_MARGIN, LimitError, safe_command
 import numpy as np
-
-from imitation_ros.gate.limits import LIMIT_MARGIN, safe_command
+import pytest
 
 LOWER = np.array([-1.0, -2.0])
 UPPER = np.array([1.0, 2.0])
@@ -44,3 +44,30 @@ def test_non_finite_or_wrong_shape_holds_at_measured() -> None:
         cmd, changed = safe_command(bad, measured, LOWER, UPPER, max_step=0.1)
         np.testing.assert_array_equal(cmd, measured)
         assert changed and np.all(np.isfinite(cmd))
+
+
+def test_measured_outside_the_limits_approaches_by_at_most_max_step() -> None:
+    """Measured 0.5 rad past a limit: the command is max_step toward it, never a jump."""
+    measured = np.array([1.5, -2.5])
+    for target in (np.zeros(2), np.array([5.0, -5.0]), measured, np.array([np.nan, 0.0])):
+        cmd, changed = safe_command(target, measured, LOWER, UPPER, max_step=0.1)
+        np.testing.assert_allclose(cmd, [1.4, -2.4])
+        assert changed
+    near = np.array([1.03, -2.0])
+    cmd, _ = safe_command(np.array([0.5, -1.95]), near, LOWER, UPPER, max_step=0.1)
+    np.testing.assert_allclose(cmd, [0.93, -1.95])
+    cmd, _ = safe_command(np.array([5.0, -5.0]), near, LOWER, UPPER, max_step=0.1)
+    np.testing.assert_allclose(cmd, [1.0 - LIMIT_MARGIN, -2.0 + LIMIT_MARGIN])
+
+
+def test_without_a_step_bound_the_limits_alone_clamp() -> None:
+    """max_step None (the sim evaluation) clamps to the limits only."""
+    cmd, changed = safe_command(np.array([5.0, 0.0]), np.array([1.5, 0.0]), LOWER, UPPER)
+    np.testing.assert_allclose(cmd, [1.0 - LIMIT_MARGIN, 0.0])
+    assert changed
+
+
+def test_non_finite_measured_is_refused() -> None:
+    """No safe command exists without a finite measured position: LimitError, not NaN."""
+    with pytest.raises(LimitError, match='finite'):
+        safe_command(np.zeros(2), np.array([np.nan, 0.0]), LOWER, UPPER, max_step=0.1)

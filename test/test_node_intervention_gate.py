@@ -44,6 +44,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DOMAIN_ID = private_domain_id(72)
 #: Faster than the defaults so the file runs in seconds; timeouts generous for a loaded machine.
 OVERRIDES = {'rate_hz': 50.0, 'cmd_timeout_s': 0.6, 'joy_timeout_s': 0.6, 'output': 'both',
+             'state_timeout_s': 0.6,
              'expert_timeout_s': 0.6, 'uncertainty_timeout_s': 0.6, 'help_threshold': 0.5,
              'help_release_s': 0.2}
 JOINTS = ['joint1', 'joint2', 'joint3']
@@ -76,6 +77,8 @@ class Probe(Node):
         self.sent_states: dict[int, np.ndarray] = {}
         self.follow = 'echo'
         self.names = list(JOINTS)
+        self.publish_states = True
+        self.last_published_q: np.ndarray | None = None
         self.policy: np.ndarray | None = None
         self.expert: np.ndarray | None = None
         self.doubt: float | None = None
@@ -124,7 +127,11 @@ class Probe(Node):
             expert, doubt = self.expert, self.doubt
             stamp = self.get_clock().now()
             self.sent_states[stamp.nanoseconds] = q
-        self._joint_pub.publish(joint_state_msg(names, q, stamp=stamp.to_msg()))
+            publish_states = self.publish_states
+            if publish_states:
+                self.last_published_q = q
+        if publish_states:
+            self._joint_pub.publish(joint_state_msg(names, q, stamp=stamp.to_msg()))
         self._bad_joint_pub.publish(joint_state_msg(['a', 'b', 'c'], q))
         if expert is not None:
             self._expert_pub.publish(Float64MultiArray(data=[float(v) for v in expert]))
@@ -218,6 +225,7 @@ class Probe(Node):
         with self.lock:
             self.follow = 'echo'
             self.names = list(JOINTS)
+            self.publish_states = True
             self.policy = policy
         self.wait_mode('policy' if policy is not None else 'hold_stale_policy')
         if policy is not None:
@@ -402,28 +410,82 @@ def test_joy_timeout_holds_until_deadman_released(
     probe.joy = None
 
 
-def test_malformed_joy_is_ignored_and_counted(
+def test_estop_latches_from_a_joy_with_a_nan_axis(
         harness: tuple[InterventionGateNode, Probe]) -> None:
-    """A Joy with too few buttons or NaN axes is no Joy: no takeover, counted in diagnostics."""
-    gate, probe = harness
-    probe.neutral(Q0)
-    probe.joy = Joy(axes=[0.0] * 8, buttons=[0, 0, 0, 0, 1])
+    """A Joy with the e-stop pressed and a NaN axis: gate_state says estop, commands hold."""
+    _, probe = harness
+    probe.neutral(Q0 + 0.03)
+    with probe.lock:
+        q = probe.q.copy()
+    axes = [0.0] * 8
+    axes[5] = float('nan')
+    probe.joy = Joy(axes=axes, buttons=[1 if i == ESTOP else 0 for i in range(11)])
+    index = probe.wait_mode('estop')
+    probe.joy = Joy(axes=[0.0] * 8, buttons=[0] * 11)
     mark = probe.mark()[1]
     wait_for(lambda: len(probe.states_since(mark)) >= 10, what='more gate states')
+    states = probe.states_since(index)
+    assert all(s['mode'] == 'estop' and s['estop'] and s['source'] == 'hold' for s in states)
+    assert all(np.allclose(s['command'], q) for s in states)
+    probe.set_joy(RESET)
+    probe.wait_mode('policy')
+    probe.joy = None
+
+
+def test_malformed_joy_is_read_per_field_and_counted(
+        harness: tuple[InterventionGateNode, Probe]) -> None:
+    """Deadman held with NaN axes: a hold (no motion, no policy), counted in diagnostics."""
+    gate, probe = harness
+    probe.neutral(Q0)
+    with probe.lock:
+        q = probe.q.copy()
+        probe.policy = Q0 + 0.05
     probe.joy = Joy(axes=[float('nan')] * 8, buttons=[0, 0, 0, 0, 1] + [0] * 6)
-    wait_for(lambda: len(probe.states_since(mark)) >= 20, what='more gate states')
-    assert all(s['mode'] == 'policy' for s in probe.states_since(mark))
+    index = probe.wait_mode('hold_invalid_joy')
+    mark = probe.mark()[1]
+    wait_for(lambda: len(probe.states_since(mark)) >= 10, what='more gate states')
+    states = probe.states_since(index)
+    assert all(s['mode'] == 'hold_invalid_joy' and s['source'] == 'hold' for s in states)
+    assert all(np.allclose(s['command'], q) for s in states)
+    assert 'unreadable' in states[0]['reason']
 
     def counted() -> bool:
         for d in list(probe.diagnostics):
             values = {kv.key: kv.value for kv in d.values}
             if d.hardware_id == gate.get_fully_qualified_name() and \
-                    int(values['malformed_joy']) >= 2:
-                return True
+                    int(values['malformed_joy']) >= 2 and values['mode'] == 'hold_invalid_joy':
+                return diagnostic_level(d) == 1 and 'unreadable' in d.message
         return False
 
-    wait_for(counted, timeout=3.0, what='malformed Joy counted in diagnostics')
+    wait_for(counted, timeout=3.0, what='malformed Joy counted and a WARN in diagnostics')
+    probe.set_joy()
+    probe.wait_mode('policy')
     probe.joy = None
+
+
+def test_stale_joint_states_hold_and_say_why(
+        harness: tuple[InterventionGateNode, Probe]) -> None:
+    """joint_states silent for state_timeout_s: the gate holds at the last q and warns; resumes."""
+    gate, probe = harness
+    probe.neutral(Q0 + 0.02)
+    with probe.lock:
+        probe.publish_states = False
+    index = probe.wait_mode('hold_stale_state')
+    assert 'state_timeout_s' in probe.states_since(index)[0]['reason']
+    with probe.lock:
+        q = probe.last_published_q.copy()  # no state is published after the stop
+        probe.policy = Q0 + 0.06
+    commands = probe.wait_commands(20)
+    assert all(np.allclose(c, q) for c in commands), 'the gate must hold, never go silent'
+    mark = len(probe.diagnostics)
+    wait_for(lambda: any(d.hardware_id == gate.get_fully_qualified_name()
+                         and diagnostic_level(d) == 1 and 'joint state' in d.message
+                         for d in probe.diagnostics[mark:]),
+             timeout=3.0, what='diagnostics WARN for the stale joint state')
+    with probe.lock:
+        probe.publish_states = True
+    probe.wait_mode('policy')
+    probe.policy = None
 
 
 def test_wrong_joint_names_keep_the_last_known_state(

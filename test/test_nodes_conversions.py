@@ -16,7 +16,10 @@
 
 from __future__ import annotations
 
+import math
+
 from builtin_interfaces.msg import Time
+from hypothesis import given, settings, strategies as st
 from imitation_ros.errors import ImitationError
 from imitation_ros.nodes.conversions import (array_from_msg, array_msg, DIAG_WARN,
                                              diagnostic_array, diagnostic_level,
@@ -25,9 +28,14 @@ from imitation_ros.nodes.conversions import (array_from_msg, array_msg, DIAG_WAR
                                              joint_state_msg, MessageError, stamp_to_sec)
 import numpy as np
 import pytest
+from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray
 
 NAMES = ('joint1', 'joint2', 'joint3')
+#: Derandomized, so CI runs the same examples every time.
+PROPERTIES = settings(max_examples=1000, deadline=None, derandomize=True, database=None)
+ANY_FLOAT = st.floats(allow_nan=True, allow_infinity=True)
+JOINT_NAMES = st.sampled_from(['joint1', 'joint2', 'joint3', 'gripper', ''])
 
 
 def test_joint_state_round_trip_reorders_and_ignores_extra_joints() -> None:
@@ -59,6 +67,60 @@ def test_joint_state_rejections_say_what_to_fix() -> None:
     with pytest.raises(MessageError):
         joint_state_msg(NAMES, [1.0, 2.0])
     assert issubclass(MessageError, ImitationError)
+
+
+def test_joint_positions_reads_only_the_positions() -> None:
+    """A NaN velocity (no velocity sensor) keeps the positions; joint_state_arrays refuses it."""
+    msg = joint_state_msg(NAMES, [1.0, 2.0, 3.0], [float('nan')] * 3)
+    np.testing.assert_array_equal(joint_positions(msg, NAMES), [1.0, 2.0, 3.0])
+    with pytest.raises(MessageError, match='velocities are not finite'):
+        joint_state_arrays(msg, NAMES)
+
+
+def test_a_joint_named_twice_is_refused() -> None:
+    """Two positions for one of our joints: which one is meant is unknown, so MessageError."""
+    msg = joint_state_msg(['joint1', 'joint2', 'joint3', 'joint2'], [1.0, 2.0, 3.0, 9.0])
+    with pytest.raises(MessageError, match=r"\['joint2'\] more than once"):
+        joint_positions(msg, NAMES)
+    extra = joint_state_msg(['joint1', 'joint2', 'joint3', 'w', 'w'], [1.0, 2.0, 3.0, 0.0, 0.0])
+    np.testing.assert_array_equal(joint_positions(extra, NAMES), [1.0, 2.0, 3.0])
+
+
+@PROPERTIES
+@given(names=st.lists(JOINT_NAMES, max_size=6), positions=st.lists(ANY_FLOAT, max_size=7),
+       velocities=st.lists(ANY_FLOAT, max_size=7), wanted=st.lists(JOINT_NAMES, max_size=4))
+def test_joint_positions_gives_the_positions_or_a_message_error(
+        names: list[str], positions: list[float], velocities: list[float],
+        wanted: list[str]) -> None:
+    """Any JointState: the finite positions of the wanted joints, or MessageError with a reason."""
+    msg = JointState(name=names, position=positions, velocity=velocities)
+    readable = (len(positions) == len(names)
+                and all(names.count(w) == 1 for w in wanted)
+                and all(math.isfinite(positions[names.index(w)]) for w in wanted))
+    if not readable:
+        with pytest.raises(MessageError):
+            joint_positions(msg, wanted)
+        return
+    q = joint_positions(msg, wanted)
+    assert q.shape == (len(wanted),) and q.dtype == np.float64
+    assert q.tolist() == [positions[names.index(w)] for w in wanted]
+
+
+@PROPERTIES
+@given(data=st.lists(ANY_FLOAT, max_size=10), offset=st.integers(0, 2 ** 32 - 1),
+       size=st.one_of(st.none(), st.integers(0, 10)))
+def test_array_from_msg_gives_the_data_or_a_message_error(data: list[float], offset: int,
+                                                          size: int | None) -> None:
+    """Any Float64MultiArray: its finite data past data_offset, or MessageError."""
+    msg = Float64MultiArray()
+    msg.data = data
+    msg.layout.data_offset = offset
+    tail = data[offset:]
+    if (size is not None and len(tail) != size) or not all(math.isfinite(v) for v in tail):
+        with pytest.raises(MessageError):
+            array_from_msg(msg, size)
+        return
+    assert array_from_msg(msg, size).tolist() == tail
 
 
 def test_float64_array_round_trip_and_checks() -> None:

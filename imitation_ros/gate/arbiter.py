@@ -16,23 +16,36 @@
 Command arbitration between the policy and the human (HG-DAgger), as a pure state machine.
 
 The :class:`Arbiter` is fed the measured joint positions, the policy's actions
-(absolute joint targets) and validated gamepad readings, each with the time it
-arrived, and once per control period :meth:`Arbiter.tick` says what to send to
-the arm. No ROS, no clock of its own: every method takes ``now`` (s), so the
+(absolute joint targets) and gamepad readings (read field by field by
+:func:`imitation_ros.gate.joy.parse_joy`), each with the time it arrived,
+and once per control period :meth:`Arbiter.tick` says what to send to the
+arm. No ROS, no clock of its own: every method takes ``now`` (s), so the
 whole table below is tested without a node.
 
 Inputs and latches
 ------------------
-* ``takeover``: the deadman (``enable_button``) is held in the latest Joy. It
-  is set the moment such a Joy arrives (:meth:`Arbiter.on_joy`): from then on
-  no policy command leaves the gate until a Joy with the deadman released
-  arrives, whatever policy actions come in between.
-* ``estop`` (latched): set by any Joy with ``estop_button`` pressed; cleared
-  only by a Joy with ``reset_button`` pressed and ``estop_button`` released.
-* ``joy_lost`` (latched): set when, during a takeover, no Joy arrived for more
-  than ``joy_timeout_s`` (checked at every tick and when the next Joy arrives, so a
-  late tick cannot hide a gap); cleared only by a Joy with the deadman released.
-  Pressing the deadman again then takes over afresh.
+Each field of a Joy counts on its own; a field is *unreadable* when its index is
+missing (too few buttons or axes) or its value is not a number (NaN / Inf, an
+axis far outside [-1, 1], a button that is not an integer).
+
+* ``takeover``: the deadman (``enable_button``) is held in the latest Joy whose
+  deadman is readable. It is set the moment such a Joy arrives
+  (:meth:`Arbiter.on_joy`): from then on no policy command leaves the gate
+  until a Joy with the deadman readable and released arrives, whatever policy
+  actions (or Joys with an unreadable deadman) come in between.
+* ``estop`` (latched): set by any Joy whose ``estop_button`` is readable and
+  pressed, whatever else the message holds; cleared only by a Joy with
+  ``reset_button`` readable and pressed and ``estop_button`` readable and released.
+* ``joy_lost`` (latched): set when, during a takeover, no Joy with a readable
+  deadman arrived for more than ``joy_timeout_s`` (checked at every tick and when
+  the next such Joy arrives, so a late tick cannot hide a gap); cleared only by a
+  Joy with the deadman released. Pressing the deadman again then takes over afresh.
+* the sticks: usable when the newest Joy's deadman is readable and every axis is
+  readable and there are as many as ``axis_map`` needs (a driver that sends
+  garbage on one axis is not trusted on the others). Unusable sticks during a
+  takeover hold the arm: no motion, and no return to the policy.
+* the measured q: the newest valid joint state, with its arrival time; *stale*
+  when older than ``state_timeout_s``. Nothing is decided from a stale q but a hold.
 * the policy action: the newest one, with its arrival time; it is *stale* when
   older than ``cmd_timeout_s`` and *invalid* when it has NaN / Inf or the wrong
   length (it then replaces the previous action: an invalid action is never
@@ -69,6 +82,10 @@ mode                     when                                      source  comma
 (``tick`` -> None)       no joint state received yet               --      nothing
 ``ESTOP``                estop latched                             hold    hold
 ``HOLD_JOY_LOST``        takeover and joy_lost latched             hold    hold
+``HOLD_STALE_STATE``     the newest joint state is older than      hold    hold
+                         state_timeout_s
+``HOLD_INVALID_JOY``     takeover; the newest Joy's deadman or     hold    hold
+                         sticks are unreadable
 ``HUMAN``                takeover (deadman held, Joy fresh)        human   teleop from
                                                                            the measured q;
                                                                            hold while the
@@ -106,13 +123,18 @@ Transitions (``[x]`` = the Joy event, evaluated in this order on each Joy)
 =========================  ===============================================================
 event                      effect
 =========================  ===============================================================
-Joy [estop pressed]        estop latched (ESTOP until reset), whatever else is pressed
+Joy [estop pressed]        estop latched (ESTOP until reset), whatever else the message
+                           holds (unreadable axes or other buttons included)
 Joy [reset pressed, estop  estop cleared; the mode follows the other inputs (HUMAN if the
 released]                  deadman is held, else the policy modes)
 Joy [deadman pressed]      takeover (HUMAN at once, unless estop or joy_lost latched); if
-                           a takeover was already on and the previous Joy is older than
-                           ``joy_timeout_s``, joy_lost is latched (a gap is a gap)
+                           a takeover was already on and the previous Joy with a readable
+                           deadman is older than ``joy_timeout_s``, joy_lost is latched
 Joy [deadman released]     takeover ends and joy_lost clears: back to the policy modes
+Joy [deadman unreadable]   takeover unchanged and not refreshed; during a takeover
+                           HOLD_INVALID_JOY (and HOLD_JOY_LOST once ``joy_timeout_s`` passed)
+Joy [an axis unreadable]   during a takeover HOLD_INVALID_JOY until a Joy with readable
+                           sticks; outside one: nothing
 no Joy for                 during a takeover: joy_lost latched (HOLD_JOY_LOST) until a
 ``joy_timeout_s``          Joy with the deadman released; outside a takeover: nothing
                            (the policy needs no Joy)
@@ -129,13 +151,16 @@ doubt                      stored as the newest; help raised at once when above
 Joy [deadman pressed]      also clears a help request (the human answered)
 joint state                the measured q used by every later tick; an invalid one
                            (wrong length, NaN) is counted and ignored (the last known
-                           q stays in use)
+                           q stays in use, and goes stale)
+no joint state for         HOLD_STALE_STATE at the last measured q (the gate never goes
+``state_timeout_s``        silent); a new valid joint state resumes the other modes
 =========================  ===============================================================
 
 Every command, hold included, goes through
 :func:`imitation_ros.gate.limits.safe_command`: finite, within ``max_joint_step``
-of the measured q, and inside ``[lower + limit_margin, upper - limit_margin]``
-(the limits win if the measured q is already outside them).
+of the measured q, and inside ``[lower + limit_margin, upper - limit_margin]``;
+when the measured q is outside those limits, the step bound wins: the command
+leads the arm back toward them by at most ``max_joint_step`` per tick, never a jump.
 
 A *hold* is the measured q of the first tick of the hold, kept (latched) while
 holding lasts, across changes between hold modes, and released by the next
@@ -187,15 +212,21 @@ class GateMode(str, enum.Enum):
     """The draw said expert and the fresh expert action has NaN / Inf or the wrong length."""
     HOLD_HELP = 'hold_help'
     """The policy's doubt exceeded help_threshold: hold until a human answers or it calms."""
+    HOLD_STALE_STATE = 'hold_stale_state'
+    """The newest joint state is older than state_timeout_s: hold at the last measured q."""
+    HOLD_INVALID_JOY = 'hold_invalid_joy'
+    """Takeover, but the newest Joy's deadman or sticks are unreadable: hold."""
 
 
 #: Modes in which the gate holds because an input went quiet (a WARN in diagnostics).
-STALE_MODES = frozenset({GateMode.HOLD_STALE_POLICY, GateMode.HOLD_JOY_LOST})
+STALE_MODES = frozenset({GateMode.HOLD_STALE_POLICY, GateMode.HOLD_JOY_LOST,
+                         GateMode.HOLD_STALE_STATE})
 
 #: The ``source`` of each mode's command.
 SOURCES = {GateMode.POLICY: 'policy', GateMode.HUMAN: 'human', GateMode.EXPERT: 'expert'}
 #: Holds because an input was rejected (a WARN in diagnostics).
-INVALID_MODES = frozenset({GateMode.HOLD_INVALID_POLICY, GateMode.HOLD_INVALID_EXPERT})
+INVALID_MODES = frozenset({GateMode.HOLD_INVALID_POLICY, GateMode.HOLD_INVALID_EXPERT,
+                           GateMode.HOLD_INVALID_JOY})
 
 
 def check_beta(beta: Any) -> float:
@@ -221,6 +252,8 @@ class GateConfig:
     """A policy action older than this is stale (s)."""
     joy_timeout_s: float = 0.2
     """No Joy for this long during a takeover latches a hold (s)."""
+    state_timeout_s: float = 0.25
+    """A joint state older than this is stale: hold (s; 5 periods of a 20 Hz arm)."""
     max_joint_step: float = 0.1
     """Largest distance of a command from the measured position, per joint (rad)."""
     limit_margin: float = LIMIT_MARGIN
@@ -251,8 +284,8 @@ class GateConfig:
     """Doubt must stay at or below help_threshold this long to clear a request (s)."""
 
     def __post_init__(self) -> None:
-        for name in ('rate_hz', 'cmd_timeout_s', 'joy_timeout_s', 'max_joint_step',
-                     'expert_timeout_s', 'uncertainty_timeout_s'):
+        for name in ('rate_hz', 'cmd_timeout_s', 'joy_timeout_s', 'state_timeout_s',
+                     'max_joint_step', 'expert_timeout_s', 'uncertainty_timeout_s'):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
                 raise ConfigError(f'{name} must be a positive number, got {value!r}')
@@ -298,7 +331,8 @@ class GateOutput:
     """What the gate sends this tick, and why."""
 
     command: np.ndarray
-    """Absolute joint target, shape (n,), rad; always finite and within limits."""
+    """Absolute joint target, shape (n,), rad; always finite, within max_joint_step of the
+    measured q and within limits (or approaching them, see the module docstring)."""
     source: str
     """'policy', 'human' or 'hold'."""
     mode: GateMode
@@ -341,6 +375,7 @@ class Arbiter:
         self._estop = False
         self._joy_gap = 0.0
         self._hold_q: Optional[np.ndarray] = None
+        self._was_stale = False
         self._beta = check_beta(self.config.beta)
         self._rng = np.random.default_rng(self.config.beta_seed)
         self._draw_expert = False
@@ -358,7 +393,7 @@ class Arbiter:
             'estops': 0, 'joy_losses': 0, 'teleop_errors': 0, 'expert_draws': 0,
             'expert_actions': 0, 'invalid_expert_actions': 0, 'expert_commands': 0,
             'expert_unavailable': 0, 'uncertainties': 0, 'invalid_uncertainties': 0,
-            'help_requests': 0}
+            'help_requests': 0, 'state_timeouts': 0, 'malformed_joy': 0}
         """Event counters for diagnostics (monotonic)."""
 
     # --- inputs -----------------------------------------------------------------------
@@ -474,22 +509,32 @@ class Arbiter:
 
     def on_joy(self, joy: JoyInput, now: float) -> None:
         """
-        Take a validated gamepad reading (a malformed Joy must not reach here).
+        Take a gamepad reading, read field by field (see :func:`parse_joy`).
 
-        The deadman, e-stop and reset buttons act at once (see the module docstring).
+        The deadman, e-stop and reset buttons act at once, each only when
+        readable (see the module docstring); the newest reading's sticks drive a
+        takeover, or hold it when unreadable.
         """
         cfg = self.config.joy
         now = float(now)
-        gap = None if self._joy_time is None else now - self._joy_time
         self._joy = joy
-        self._joy_time = now
-        if joy.pressed(cfg.estop_button):
+        if not joy.well_formed:
+            self.counts['malformed_joy'] += 1
+        estop = joy.button(cfg.estop_button)
+        if estop:
             if not self._estop:
                 self.counts['estops'] += 1
             self._estop = True
-        elif joy.pressed(cfg.reset_button):
+        elif estop is False and joy.pressed(cfg.reset_button):
             self._estop = False
-        if joy.pressed(cfg.enable_button):
+        deadman = joy.button(cfg.enable_button)
+        if deadman is None:
+            # Whether the human holds the deadman is unknown: neither a takeover, nor its
+            # end, nor a sign that it goes on (joy_lost latches if this lasts).
+            return
+        gap = None if self._joy_time is None else now - self._joy_time
+        self._joy_time = now
+        if deadman:
             if self._takeover:
                 late = gap is not None and gap > self.config.joy_timeout_s
                 if late and not self._joy_lost:
@@ -547,9 +592,26 @@ class Arbiter:
         return self._model_version
 
     def human_in_control(self, now: float) -> bool:
-        """Return whether the human drives the arm now (the intervention flag)."""
-        self._update_latches(float(now))
-        return self._takeover and not self._joy_lost and not self._estop
+        """Return whether the human drives the arm now (the intervention flag: mode HUMAN)."""
+        now = float(now)
+        self._update_latches(now)
+        return (self._takeover and not self._joy_lost and not self._estop
+                and not self.state_stale(now) and not self._joy_problem())
+
+    def state_stale(self, now: float) -> bool:
+        """Return whether the newest joint state is older than ``state_timeout_s``."""
+        return (self._q_time is not None
+                and float(now) - self._q_time > self.config.state_timeout_s)
+
+    def _joy_problem(self) -> str:
+        """Say why the newest Joy cannot drive a takeover ('' when it can)."""
+        joy = self._joy
+        if joy is None:
+            return ''
+        index = self.config.joy.enable_button
+        if joy.button(index) is None:
+            return f'deadman button {index} unreadable in the newest Joy'
+        return joy.stick_problem(self.config.joy)
 
     def _latch_joy_lost(self, gap: float) -> None:
         self._joy_lost = True
@@ -612,10 +674,24 @@ class Arbiter:
             reason = (f'no Joy for {self._joy_gap:.3g} s during a takeover (joy_timeout_s '
                       f'{cfg.joy_timeout_s:g}): release the deadman to return control to the '
                       'policy, press it again to take over')
+        elif self.state_stale(now):
+            mode = GateMode.HOLD_STALE_STATE
+            age = now - (self._q_time or 0.0)
+            reason = (f'newest joint state is {age:.3g} s old (state_timeout_s '
+                      f'{cfg.state_timeout_s:g}): holding at the last measured position until '
+                      'joint_states is fresh')
+        elif self._takeover and self._joy_problem():
+            mode = GateMode.HOLD_INVALID_JOY
+            reason = (f'{self._joy_problem()}: holding (no motion, and the policy stays off '
+                      'until the deadman is released)')
         elif self._takeover:
             mode, reason, target = self._human_decision(q)
         else:
             mode, reason, target = self._policy_decision(now, q)
+        stale = mode is GateMode.HOLD_STALE_STATE
+        if stale and not self._was_stale:
+            self.counts['state_timeouts'] += 1
+        self._was_stale = stale
         if target is None:
             # Hold: latch the measured q at the first hold tick and keep it (see the module
             # docstring): re-reading q every tick would let the arm creep.

@@ -18,11 +18,15 @@ The gamepad: its configuration, validated input, and the stick to joint target m
 A ``sensor_msgs/Joy`` as ``joy_node`` publishes it for an Xbox-style pad has 8
 axes in [-1, 1] (0 left stick horizontal, left = +1; 1 left stick vertical,
 up = +1; 3 right stick horizontal, left = +1; ...) and 11 buttons (0 A, 1 B,
-4 LB, 7 start, ...). :func:`parse_joy` turns the raw arrays into a
-:class:`JoyInput`, refusing anything malformed (too few axes or buttons for the
-configured indices, NaN / Inf, values far outside [-1, 1]), so a broken driver
-can never steer the arm. :func:`stick_values` applies the deadzone and
-:func:`joy_to_target` maps the sticks to the next absolute joint target:
+4 LB, 7 start, ...). :func:`parse_joy` reads the raw arrays field by field into a
+:class:`JoyInput` and never refuses a message whole: an unreadable field (a
+missing index, NaN / Inf, an axis far outside [-1, 1], a button that is not an
+integer) is marked unreadable and the others keep their value, so an e-stop
+press in a message with a broken axis still latches (the arbiter's module
+docstring says what each unreadable field does; in short: a readable e-stop
+press always counts, and an unreadable axis or deadman never moves the arm).
+:func:`stick_values` applies the deadzone and :func:`joy_to_target` maps the
+sticks to the next absolute joint target:
 
 * ``cartesian`` (default): ``axis_map = (x, y, elbow)`` axes move the end
   effector at up to ``scale[0]`` / ``scale[1]`` m/s along x / y and the elbow
@@ -39,8 +43,9 @@ passes every command through :func:`imitation_ros.gate.limits.safe_command`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+import itertools
 import math
-from typing import Any, Sequence
+from typing import Any, Optional
 
 import numpy as np
 
@@ -50,13 +55,16 @@ from ..sim.arm import ArmConfig
 
 #: Teleoperation modes.
 TELEOP_MODES: tuple[str, ...] = ('cartesian', 'joint')
-#: How far past +-1 an axis may read before the message counts as malformed; drivers
-#: round (a float32 1.0000001 is a full deflection, 3.0 is a broken driver).
+#: How far past +-1 an axis may read before it counts as unreadable; drivers round (a
+#: float32 1.0000001 is a full deflection, 3.0 is a broken driver).
 AXIS_TOLERANCE = 1e-3
+#: Entries of a Joy's axes or buttons that are read; gamepads have a few dozen at most, and
+#: the bound caps the time a hostile message can cost. Further axes count as unreadable.
+MAX_JOY_ENTRIES = 256
 
 
 class JoyError(ImitationError, ValueError):
-    """A Joy message is malformed: too few axes or buttons, NaN / Inf, out-of-range axes."""
+    """The stick mapping cannot be applied: bad measured positions or period."""
 
 
 @dataclass(frozen=True)
@@ -135,60 +143,146 @@ class JoyConfig:
 
 @dataclass(frozen=True)
 class JoyInput:
-    """One validated gamepad reading (see :func:`parse_joy`)."""
+    """
+    One gamepad reading, read field by field (see :func:`parse_joy`).
+
+    Every field that could not be read is marked as such: ``None`` for a
+    button, NaN for an axis (its index is then in ``bad_axes``).
+    """
 
     axes: tuple[float, ...]
-    """Axis values, each in [-1, 1]."""
-    buttons: tuple[int, ...]
-    """Button values; non-zero is pressed."""
+    """Axis values, each in [-1, 1], or NaN where the axis was unreadable."""
+    buttons: tuple[Optional[int], ...]
+    """Button values (non-zero is pressed), or None where the button was unreadable."""
     stamp: float = 0.0
-    """Header stamp of the message (s); informative only, freshness uses receive time."""
+    """Header stamp of the message (s; 0.0 if unreadable); informative only, freshness
+    uses receive time."""
+    bad_axes: tuple[int, ...] = ()
+    """Indices of the unreadable axes (those beyond MAX_JOY_ENTRIES included as one entry,
+    MAX_JOY_ENTRIES)."""
+    problems: tuple[str, ...] = ()
+    """What could not be read, in words (empty for a well-formed message)."""
+
+    def button(self, index: int) -> Optional[bool]:
+        """Return whether button ``index`` is held, or None when it is missing or unreadable."""
+        if not 0 <= index < len(self.buttons):
+            return None
+        value = self.buttons[index]
+        return None if value is None else value != 0
 
     def pressed(self, index: int) -> bool:
-        """Return True when button ``index`` is held; a missing button counts as released."""
-        return 0 <= index < len(self.buttons) and self.buttons[index] != 0
+        """Return True only when button ``index`` is readable and held."""
+        return self.button(index) is True
+
+    def stick_problem(self, config: JoyConfig) -> str:
+        """
+        Say why the sticks must not move the arm, or return '' when they may.
+
+        Any unreadable axis counts, mapped or not: a driver that sends garbage on
+        one axis is not trusted on the others.
+        """
+        if len(self.axes) < config.min_axes:
+            return (f'Joy has {len(self.axes)} axes but axis_map uses axis '
+                    f'{config.min_axes - 1}')
+        if self.bad_axes:
+            more = ' ...' if len(self.bad_axes) > 8 else ''
+            return f'Joy axes {list(self.bad_axes[:8])}{more} unreadable'
+        return ''
+
+    @property
+    def well_formed(self) -> bool:
+        """Return True when every field of the message was readable."""
+        return not self.problems
 
 
-def parse_joy(axes: Sequence[Any], buttons: Sequence[Any], config: JoyConfig,
-              stamp: float = 0.0) -> JoyInput:
+def _read_axes(axes: Any) -> tuple[tuple[float, ...], tuple[int, ...], list[str]]:
+    """Axis values (NaN where unreadable), the unreadable indices, and the problems."""
+    try:
+        raw = list(itertools.islice(iter(axes), MAX_JOY_ENTRIES + 1))
+    except TypeError:
+        return (), (), [f'Joy axes are not a sequence: {type(axes).__name__}']
+    values: list[float] = []
+    bad: list[int] = []
+    for i, v in enumerate(raw[:MAX_JOY_ENTRIES]):
+        value = math.nan
+        if isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(
+                v, (bool, np.bool_)):
+            try:
+                value = float(v)
+            except OverflowError:  # an int too large for a float
+                value = math.nan
+            if not abs(value) <= 1.0 + AXIS_TOLERANCE:  # also catches NaN
+                value = math.nan
+        if math.isnan(value):
+            bad.append(i)
+            values.append(math.nan)
+        else:
+            values.append(min(1.0, max(-1.0, value)))
+    problems = []
+    if bad:
+        shown = [raw[i] for i in bad[:8]]
+        problems.append(f'Joy axes {bad[:8]}{" ..." if len(bad) > 8 else ""} are not numbers '
+                        f'in [-1, 1] (got {shown!r:.200})')
+    if len(raw) > MAX_JOY_ENTRIES:
+        bad.append(MAX_JOY_ENTRIES)
+        problems.append(f'Joy has more than {MAX_JOY_ENTRIES} axes: a broken driver')
+    return tuple(values), tuple(bad), problems
+
+
+def _read_buttons(buttons: Any) -> tuple[tuple[Optional[int], ...], list[str]]:
+    """Button values (None where unreadable) and the problems."""
+    try:
+        raw = list(itertools.islice(iter(buttons), MAX_JOY_ENTRIES + 1))
+    except TypeError:
+        return (), [f'Joy buttons are not a sequence: {type(buttons).__name__}']
+    values: list[Optional[int]] = []
+    bad = []
+    for i, b in enumerate(raw[:MAX_JOY_ENTRIES]):
+        if isinstance(b, (bool, np.bool_, int, np.integer)):
+            values.append(int(b))
+        else:
+            values.append(None)
+            bad.append(i)
+    problems = []
+    if bad:
+        problems.append(f'Joy buttons {bad[:8]}{" ..." if len(bad) > 8 else ""} are not '
+                        f'integers (got {[raw[i] for i in bad[:8]]!r:.200})')
+    if len(raw) > MAX_JOY_ENTRIES:
+        problems.append(f'Joy has more than {MAX_JOY_ENTRIES} buttons; the rest are ignored')
+    return tuple(values), problems
+
+
+def parse_joy(axes: Any, buttons: Any, config: JoyConfig, stamp: Any = 0.0) -> JoyInput:
     """
-    Validate raw Joy arrays against ``config``.
+    Read raw Joy arrays field by field; never raises.
 
     :param axes: the message's axes (floats in [-1, 1]).
     :param buttons: the message's buttons (integers).
+    :param config: the mapping; the problems name the configured buttons and axes
+        the message lacks.
     :param stamp: the message's header stamp (s).
-    :raises JoyError: too few axes or buttons for the configured indices, a
-        non-finite axis, an axis beyond +-(1 + AXIS_TOLERANCE), a non-integer button.
+    :returns: the reading, with unreadable fields marked and described in ``problems``.
     """
+    ax, bad_axes, problems = _read_axes(axes)
+    btn, button_problems = _read_buttons(buttons)
+    problems += button_problems
+    if len(ax) < config.min_axes:
+        problems.append(f'Joy has {len(ax)} axes but axis_map uses axis {config.min_axes - 1}; '
+                        'check the gamepad driver or the axis_map parameter')
+    configured = (('enable', config.enable_button), ('estop', config.estop_button),
+                  ('reset', config.reset_button))
+    missing = {name: index for name, index in configured if index >= len(btn)}
+    if missing:
+        problems.append(f'Joy has {len(btn)} buttons, which lacks the configured {missing}')
     try:
-        ax = np.asarray(axes, dtype=np.float64).reshape(-1)
-    except (TypeError, ValueError) as exc:
-        raise JoyError(f'Joy axes are not numbers: {exc}') from exc
-    if ax.size < config.min_axes:
-        raise JoyError(f'Joy has {ax.size} axes but axis_map uses axis {config.min_axes - 1}; '
-                       'check the gamepad driver or the axis_map parameter')
-    if not np.all(np.isfinite(ax)):
-        raise JoyError(f'Joy axes are not finite: {ax.tolist()}')
-    if np.any(np.abs(ax) > 1.0 + AXIS_TOLERANCE):
-        raise JoyError(f'Joy axes must lie in [-1, 1], got {ax.tolist()}')
-    raw_buttons = list(buttons)
-    if len(raw_buttons) < config.min_buttons:
-        raise JoyError(f'Joy has {len(raw_buttons)} buttons but button '
-                       f'{config.min_buttons - 1} is configured (enable {config.enable_button}, '
-                       f'estop {config.estop_button}, reset {config.reset_button})')
-    out_buttons = []
-    for b in raw_buttons:
-        if isinstance(b, (bool, np.bool_)):
-            out_buttons.append(int(b))
-        elif isinstance(b, (int, np.integer)):
-            out_buttons.append(int(b))
-        else:
-            raise JoyError(f'Joy buttons must be integers, got {raw_buttons}')
-    stamp = float(stamp)
-    if not math.isfinite(stamp):
-        raise JoyError(f'Joy stamp is not finite: {stamp}')
-    return JoyInput(axes=tuple(float(v) for v in np.clip(ax, -1.0, 1.0)),
-                    buttons=tuple(out_buttons), stamp=stamp)
+        stamp_s = float(stamp)
+    except (TypeError, ValueError, OverflowError):
+        stamp_s = math.nan
+    if not math.isfinite(stamp_s):
+        problems.append(f'Joy stamp is not a finite number: {stamp!r:.40}')
+        stamp_s = 0.0
+    return JoyInput(axes=ax, buttons=btn, stamp=stamp_s, bad_axes=bad_axes,
+                    problems=tuple(problems))
 
 
 def apply_deadzone(values: np.ndarray, deadzone: float) -> np.ndarray:
@@ -208,8 +302,13 @@ def stick_values(joy: JoyInput, config: JoyConfig) -> np.ndarray:
     Return the mapped stick values after the deadzone, shape (len(axis_map),), in [-1, 1].
 
     Cartesian mode: (x, y, elbow). Joint mode: one value per joint.
+
+    :raises JoyError: the sticks are unreadable (see :meth:`JoyInput.stick_problem`).
     """
-    raw = np.array([joy.axes[i] if i < len(joy.axes) else 0.0 for i in config.axis_map])
+    problem = joy.stick_problem(config)
+    if problem:
+        raise JoyError(f'{problem}: the sticks cannot be read')
+    raw = np.array([joy.axes[i] for i in config.axis_map], dtype=np.float64)
     return apply_deadzone(raw, config.deadzone)
 
 
@@ -221,7 +320,8 @@ def joy_to_target(config: JoyConfig, arm_config: ArmConfig, q: np.ndarray, joy: 
     :param q: measured joint positions, shape (n,), rad.
     :param dt: control period (s).
     :returns: absolute joint target, shape (n,), rad; not yet clamped to limits.
-    :raises JoyError: ``q`` has the wrong shape or is not finite, or ``dt`` <= 0.
+    :raises JoyError: ``q`` has the wrong shape or is not finite, ``dt`` <= 0, or the
+        sticks are unreadable.
     :raises ConfigError: joint mode with a mapping that does not fit the arm.
     """
     q = np.asarray(q, dtype=np.float64)

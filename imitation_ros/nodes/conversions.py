@@ -90,6 +90,29 @@ def joint_state_msg(names: Sequence[str], positions: Any, velocities: Any = None
     return msg
 
 
+def _joint_order(msg: JointState, joint_names: Sequence[str]) -> list[int]:
+    """Return the indices of ``joint_names`` in the message (errors: see joint_state_arrays)."""
+    names = list(msg.name)
+    if len(msg.position) != len(names):
+        raise MessageError(f'JointState has {len(names)} names but {len(msg.position)} '
+                           'positions; its publisher is broken')
+    index: dict[str, int] = {}
+    twice = set()
+    for i, name in enumerate(names):
+        if name in index:
+            twice.add(name)
+        index[name] = i
+    missing = [n for n in joint_names if n not in index]
+    if missing:
+        raise MessageError(f'JointState lacks joints {missing} (it has {names[:32]}); set the '
+                           'joint_names parameter to the names the robot publishes')
+    ambiguous = sorted(twice.intersection(joint_names))
+    if ambiguous:
+        raise MessageError(f'JointState names joints {ambiguous} more than once; its '
+                           'publisher is broken')
+    return [index[n] for n in joint_names]
+
+
 def joint_state_arrays(msg: JointState,
                        joint_names: Sequence[str]) -> tuple[np.ndarray, np.ndarray | None]:
     """
@@ -99,24 +122,15 @@ def joint_state_arrays(msg: JointState,
     wheels...). Velocities are None when the message carries none.
 
     :returns: positions, shape (n,), rad; velocities, shape (n,), rad/s, or None.
-    :raises MessageError: joints missing, field lengths inconsistent, or a
-        position or velocity not finite.
+    :raises MessageError: joints missing or named twice, field lengths
+        inconsistent, or a position or velocity not finite.
     """
-    names = list(msg.name)
-    if len(msg.position) != len(names):
-        raise MessageError(f'JointState has {len(names)} names but {len(msg.position)} '
-                           'positions; its publisher is broken')
-    index = {name: i for i, name in enumerate(names)}
-    missing = [n for n in joint_names if n not in index]
-    if missing:
-        raise MessageError(f'JointState lacks joints {missing} (it has {names}); set the '
-                           'joint_names parameter to the names the robot publishes')
-    order = [index[n] for n in joint_names]
+    order = _joint_order(msg, joint_names)
     q = np.asarray(msg.position, dtype=np.float64)[order]
     if not np.all(np.isfinite(q)):
         raise MessageError(f'JointState positions are not finite: {q.tolist()}')
     qd = None
-    if len(msg.velocity) == len(names):
+    if len(msg.velocity) == len(msg.name):
         qd = np.asarray(msg.velocity, dtype=np.float64)[order]
         if not np.all(np.isfinite(qd)):
             raise MessageError(f'JointState velocities are not finite: {qd.tolist()}')
@@ -124,8 +138,20 @@ def joint_state_arrays(msg: JointState,
 
 
 def joint_positions(msg: JointState, joint_names: Sequence[str]) -> np.ndarray:
-    """Positions of ``joint_names`` in that order, shape (n,), rad (see joint_state_arrays)."""
-    return joint_state_arrays(msg, joint_names)[0]
+    """
+    Positions of ``joint_names`` in that order, shape (n,), rad.
+
+    Only the positions are read: a NaN velocity (drivers publish one for joints
+    without a velocity sensor) does not cost the position.
+
+    :raises MessageError: joints missing or named twice, names and positions of
+        different lengths, or a position not finite.
+    """
+    order = _joint_order(msg, joint_names)
+    q = np.asarray(msg.position, dtype=np.float64)[order]
+    if not np.all(np.isfinite(q)):
+        raise MessageError(f'JointState positions are not finite: {q.tolist()}')
+    return q
 
 
 # --- Float64MultiArray ----------------------------------------------------------------

@@ -21,9 +21,12 @@ converts messages and keeps time with the node clock:
 
 * subscribes ``joint_states`` (sensor_msgs/JointState; the measured positions of
   ``joint_names``; a message lacking them is refused with a throttled warning
-  and the last known positions stay in use), ``imitation/policy_action``
+  and the last known positions stay in use; none for ``state_timeout_s``: the
+  gate holds there), ``imitation/policy_action``
   (std_msgs/Float64MultiArray, absolute joint targets in rad), ``joy``
-  (sensor_msgs/Joy; a malformed one is counted and treated as no Joy),
+  (sensor_msgs/Joy, read field by field: a readable e-stop press always
+  latches, unreadable axes or deadman never move the arm; a message with an
+  unreadable field is counted and warned about),
   ``imitation/model_version`` (std_msgs/String, latched: the policy's model version),
   ``imitation/expert_action`` (std_msgs/Float64MultiArray, the DAgger expert's
   absolute joint targets in rad: executed instead of a policy action with
@@ -127,6 +130,10 @@ class GateParams:
     joy_timeout_s: float = param(0.2, 'No Joy for this long during a takeover latches a hold '
                                  'until the deadman is released', unit='s', minimum=0.001,
                                  maximum=60.0)
+    state_timeout_s: float = param(0.25, 'A joint state older than this is stale: the gate '
+                                   'holds at the last measured position (hold_stale_state) '
+                                   'until joint_states is fresh; a few periods of the arm',
+                                   unit='s', minimum=0.001, maximum=60.0)
     enable_button: int = param(4, 'Deadman button index: held = human in control',
                                minimum=0, maximum=127)
     estop_button: int = param(1, 'E-stop button index: latches a hold until reset_button',
@@ -205,7 +212,9 @@ class GateParams:
                         reset_button=self.reset_button, teleop_mode=self.teleop_mode,
                         axis_map=self.axis_map, scale=self.scale, deadzone=self.deadzone)
         return GateConfig(rate_hz=self.rate_hz, cmd_timeout_s=self.cmd_timeout_s,
-                          joy_timeout_s=self.joy_timeout_s, max_joint_step=self.max_joint_step,
+                          joy_timeout_s=self.joy_timeout_s,
+                          state_timeout_s=self.state_timeout_s,
+                          max_joint_step=self.max_joint_step,
                           limit_margin=self.limit_margin,
                           teleop_horizon_s=self.teleop_horizon_s, arm=arm, joy=joy,
                           beta=self.beta, beta_seed=self.beta_seed,
@@ -242,7 +251,6 @@ class InterventionGateNode(Node):
         self._intervention = False
         self._help = False
         self._last: Optional[GateOutput] = None
-        self._malformed_joy = 0
         self._rejected_states = 0
         self._internal_errors = 0
         self._modes: Counter = Counter()
@@ -381,15 +389,14 @@ class InterventionGateNode(Node):
         return SetParametersResult(successful=True)
 
     def _on_joy(self, msg: Joy) -> None:
-        """Validate the gamepad reading; a malformed one is counted and treated as no Joy."""
-        try:
-            joy = parse_joy(msg.axes, msg.buttons, self.arbiter.config.joy,
-                            stamp_to_sec(msg.header.stamp))
-        except ImitationError as exc:
-            self._malformed_joy += 1
-            self.get_logger().warning(f'ignoring malformed Joy: {exc}',
-                                      throttle_duration_sec=WARN_THROTTLE_S)
-            return
+        """Read the gamepad field by field; every readable field acts (the arbiter counts)."""
+        joy = parse_joy(msg.axes, msg.buttons, self.arbiter.config.joy,
+                        stamp_to_sec(msg.header.stamp))
+        if not joy.well_formed:
+            self.get_logger().warning(
+                f'malformed Joy: {"; ".join(joy.problems)}. A readable e-stop press still '
+                'latches; unreadable axes or deadman hold the arm during a takeover',
+                throttle_duration_sec=WARN_THROTTLE_S)
         now = self._now()
         self._stamps['joy'] = now
         self.arbiter.on_joy(joy, now)
@@ -488,10 +495,9 @@ class InterventionGateNode(Node):
         """Publish the gate's health on /diagnostics."""
         now = self._now()
         counts = dict(self.arbiter.counts)
-        counts.update(malformed_joy=self._malformed_joy,
-                      rejected_joint_states=self._rejected_states + counts.pop(
-                          'rejected_joint_states', 0),
-                      internal_errors=self._internal_errors)
+        counts.update(
+            rejected_joint_states=self._rejected_states + counts.pop('rejected_joint_states', 0),
+            internal_errors=self._internal_errors)
         new = {k: counts[k] - self._reported[k] for k in self._reported}
         self._reported = {k: counts[k] for k in self._reported}
         last = self._last
