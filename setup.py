@@ -21,7 +21,8 @@ setup(
         ('share/' + package_name, ['package.xml']),
         ('share/' + package_name + '/launch', _files('launch/*.py')),
         ('share/' + package_name + '/config', _files('config/*.yaml')),
-        ('share/' + package_name + '/models', _files('models/*.onnx') + _files('models/*.md')),
+        ('share/' + package_name + '/models', _files('models/*.onnx') + _files('models/*.md')
+         + _files('models/manifest.json')),
     ],
     install_requires=['setuptools'],
     zip_safe=True,
