@@ -577,6 +577,40 @@ def test_uncertainty_is_published_and_rises_far_from_the_data(
     probe.load(models['v1'], 'v1')
 
 
+@pytest.mark.parametrize('trusted', [True, False])
+def test_shipped_model_starts_from_the_package_models_folder(
+        ros: Context, models: dict[str, str], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch, trusted: bool) -> None:
+    """A listed model in the package's models folder is a start model unless that is off."""
+    import imitation_ros.nodes.policy_node as policy_node
+    shipped = tmp_path / 'share' / 'models' / 'shipped.onnx'
+    shipped.parent.mkdir(parents=True)
+    shipped.write_bytes(Path(models['v1']).read_bytes())
+    record_model(shipped, version='v1')
+    monkeypatch.setattr(policy_node, 'package_models_dir', lambda: shipped.parent)
+    # Its own namespace: the module's probe does not talk to it.
+    node = PolicyNode(context=ros, namespace='shipped', parameter_overrides=[
+        Parameter('model_path', value=str(shipped)),
+        Parameter('model_dirs', value=str(tmp_path / 'trainer_models')),
+        Parameter('trust_package_models', value=trusted)])
+    spinner = Spinner(ros, node)
+    try:
+        assert (str(shipped.parent) in node.trust.directories) == trusted
+        assert node.slot.wait_idle(TIMEOUT_S)
+        wait_for(lambda: not node.slot.busy, what='the start model swapped or rejected')
+        assert node.slot.version == ('v1' if trusted else '')
+        if not trusted:
+            assert OUTSIDE in node._last_rejection
+    finally:
+        spinner.close()  # destroys the node too
+
+
+def test_package_models_folder_is_the_source_trees_here() -> None:
+    """Run from the source tree, the package's models folder is its models/."""
+    from imitation_ros.nodes.policy_node import package_models_dir
+    assert package_models_dir() == ROOT / 'models'
+
+
 def test_bad_parameter_exits_with_code_1(ros: Context) -> None:
     """main() logs and returns 1 for an out-of-range, mistyped or unknown-choice parameter."""
     assert main(['--ros-args', '-p', 'rate_hz:=0.0']) == 1

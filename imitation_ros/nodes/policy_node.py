@@ -96,7 +96,7 @@ from .qos import (COMMAND_QOS, DIAGNOSTICS_QOS, EPISODE_QOS, IMAGE_SUB_QOS, MODE
                   STATE_QOS)
 from ..errors import ConfigError, ImitationError, ModelError
 from ..runtime.model_slot import ActionBounds, ModelSlot, Observation, SwapResult
-from ..runtime.model_trust import ModelTrust
+from ..runtime.model_trust import MAX_PATH_CHARS, ModelTrust
 from ..runtime.onnx_policy import OnnxPolicy
 from .spin import spin_node
 
@@ -397,10 +397,21 @@ class PolicyNode(Node):
             self._episode = episode
             self._reset_queues(f'episode {episode} started')
 
+    def _usable_path(self, text: str, topic: str) -> bool:
+        """Say whether a requested path is short enough to request, report and log at all."""
+        if len(text) <= MAX_PATH_CHARS:
+            return True
+        self.get_logger().error(f'ignoring a path of {len(text)} characters on {topic} '
+                                f'(at most {MAX_PATH_CHARS}): {text[:100]!r}...',
+                                throttle_duration_sec=WARN_THROTTLE_S)
+        return False
+
     def _on_model(self, msg: String) -> None:
         path = msg.data.strip()
         if not path:
             self.get_logger().warning('ignoring an empty path on imitation/model')
+            return
+        if not self._usable_path(path, 'imitation/model'):
             return
         try:
             self.slot.request(path)
@@ -413,6 +424,8 @@ class PolicyNode(Node):
 
     def _on_shadow_model(self, msg: String) -> None:
         path = msg.data.strip()
+        if not self._usable_path(path, 'imitation/shadow_model'):
+            return
         self._shadow_errors.clear()
         if not path:
             self.shadow_slot.clear()

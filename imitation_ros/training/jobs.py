@@ -350,10 +350,11 @@ def validate(path: Path) -> bytes:
     from ..runtime.onnx_policy import OnnxPolicy
     if not path.exists():
         raise TrainingError(f'{path} was not written')
-    data = path.read_bytes()
-    if len(data) > MAX_MODEL_BYTES:
-        raise TrainingError(f'{path} has {len(data)} bytes, more than the {MAX_MODEL_BYTES} a '
+    size = path.stat().st_size
+    if size > MAX_MODEL_BYTES:
+        raise TrainingError(f'{path} has {size} bytes, more than the {MAX_MODEL_BYTES} a '
                             'policy node loads')
+    data = path.read_bytes()
     policy = OnnxPolicy(path, model_bytes=data)
     policy.warmup()
     n, k = len(policy.joint_names), len(policy.task_layout)
