@@ -216,7 +216,8 @@ def test_beta_mixing_executes_the_expert_at_the_configured_rate(dagger_demo,
     data = dagger_demo['root'] / 'mixing'
     composed = ComposedGraph('dagger', use_sim=True, overrides={
         'sim_arm': {'seed': 5, 'camera_hz': 0.0, 'reset_delay_s': 0.2},
-        'policy': {'model_path': str(model.resolve()), 'rate_hz': 50.0},
+        'policy': {'model_path': str(model.resolve()), 'rate_hz': 50.0,
+                   'model_dirs': str(model.parent)},
         'intervention_gate': {'rate_hz': 50.0, 'beta': 1.0, 'beta_seed': 3},
         'recorder': {'data_dir': str(data), 'record_images': False},
         'trainer': {'data_dir': str(data), 'models_dir': str(data / 'models'),

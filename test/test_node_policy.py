@@ -12,7 +12,7 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""The policy node over real DDS: stale inputs, rate, hot reload, rejections, NaN, shadow."""
+"""The policy node over real DDS: inputs, rate, hot reload, trust and checks of models, shadow."""
 
 from __future__ import annotations
 
@@ -32,6 +32,7 @@ from imitation_ros.nodes.qos import (COMMAND_QOS, EPISODE_QOS, IMAGE_PUB_QOS, MO
 from imitation_ros.policies.base import Normalizer, PolicySpec
 from imitation_ros.policies.ensemble import DoubtConfig, DoubtEnsemble
 from imitation_ros.policies.kinds import make_policy
+from imitation_ros.runtime.model_trust import OUTSIDE, record_model
 from imitation_ros.runtime.onnx_policy import OnnxPolicy
 from imitation_ros.training.export import export_policy
 import numpy as np
@@ -62,14 +63,14 @@ def wait_for(predicate: Callable[[], Any], timeout: float = TIMEOUT_S, what: str
 
 
 def _spec(joints: tuple[str, ...] = JOINTS, seed: int = 0, state_std: Optional[float] = None,
-          image: bool = False) -> PolicySpec:
+          image: bool = False, action_scale: float = 1.0) -> PolicySpec:
     """Return a spec with normalization from random data (no training needed)."""
     rng = np.random.default_rng(seed)
     obs = rng.normal(size=(200, len(joints) + len(TASK_LAYOUT)))
     state_norm = Normalizer.fit(obs)
     if state_std is not None:
         state_norm = Normalizer(state_norm.mean, (state_std,) * len(state_norm.mean))
-    rel = rng.normal(0.0, 0.05, (200, len(joints)))
+    rel = rng.normal(0.0, 0.05, (200, len(joints))) * action_scale
     return PolicySpec(joints, TASK_LAYOUT, state_norm, Normalizer.fit(rel),
                       image_shape=(32, 32, 3) if image else None)
 
@@ -87,11 +88,18 @@ def _export(path: Path, version: str, kind: str = 'mse', seed: int = 0,
 
 @pytest.fixture(scope='module')
 def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """Two good models, corrupt and foreign ones, one that NaNs away from its mean."""
+    """
+    Return the test models, every one listed in its folder's manifest as a trainer lists them.
+
+    Two good models, corrupt and foreign ones, one that NaNs away from its mean, one
+    with actions a million times too large; 'outside' is a good model (listed) in a
+    folder the node does not allow, 'dir' the allowed folder.
+    """
     out = tmp_path_factory.mktemp('policy_models')
     garbage = out / 'garbage.onnx'
     garbage.write_bytes(np.random.default_rng(0).bytes(2048))
-    return {
+    elsewhere = tmp_path_factory.mktemp('not_allowed')
+    paths = {
         'v1': _export(out / 'v1.onnx', 'v1', seed=1),
         'v2': _export(out / 'v2.onnx', 'v2', seed=2),
         'four': _export(out / 'four.onnx', 'four', joints=('joint1', 'joint2', 'joint3', 'j4')),
@@ -104,7 +112,12 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
                                       'sample_steps': 2}),
         'garbage': str(garbage),
         'doubt': _export(out / 'doubt.onnx', 'doubt-1', seed=3, doubt=True),
+        'scaled': _export(out / 'scaled.onnx', 'scaled', seed=4, action_scale=1e6),
+        'outside': _export(elsewhere / 'v9.onnx', 'v9', seed=9),
     }
+    for path in paths.values():
+        record_model(Path(path))
+    return {**paths, 'dir': str(out)}
 
 
 def expected_action(path: str) -> np.ndarray:
@@ -230,7 +243,10 @@ class Probe(Node):
 @pytest.fixture(scope='module')
 def harness(ros: Context, models: dict[str, str]) -> tuple[PolicyNode, Probe]:
     """Spin the policy node (starting on v1) and a probe with one executor in a thread."""
-    overrides = [Parameter('model_path', value=models['v1'])]
+    overrides = [Parameter('model_path', value=models['v1']),
+                 Parameter('model_dirs', value=models['dir']),
+                 # Few, so a test can replace them all by feeding one state for a second.
+                 Parameter('candidate_observations', value=20)]
     node = PolicyNode(context=ros, parameter_overrides=overrides)
     probe = Probe(ros)
     spinner = Spinner(ros, node, probe)
@@ -347,24 +363,102 @@ def test_bad_model_is_rejected_old_keeps_publishing(harness: tuple[PolicyNode, P
     assert len(probe.versions) == n_versions and probe.versions[-1] == 'v2'
 
 
-def test_nan_action_publishes_nothing_then_recovers(harness: tuple[PolicyNode, Probe],
-                                                    models: dict[str, str]) -> None:
-    """A model that NaNs on live input publishes nothing (ERROR); reloading v1 recovers."""
+def _reject(probe: Probe, path: str) -> dict:
+    """Send ``path`` on imitation/model and return the node's rejection status."""
+    with probe.lock:
+        n_status = len(probe.statuses)
+    probe.model_pub.publish(String(data=path))
+    return wait_for(lambda: probe.status('rejected', path, n_status), what=f'{path} rejected')
+
+
+def _observing(node: PolicyNode, state: np.ndarray, task: np.ndarray) -> None:
+    """Wait until every observation the node keeps for checking models is (state, task)."""
+    def only() -> bool:
+        kept = node.recorded_observations()
+        return len(kept) == node.params.candidate_observations and all(
+            np.allclose(q, state) and np.allclose(t, task) for q, t, _ in kept)
+    wait_for(only, what=f'the recorded observations to be {state}')
+
+
+def test_model_nan_on_recent_observations_is_refused(harness: tuple[PolicyNode, Probe],
+                                                     models: dict[str, str]) -> None:
+    """A model finite only at its training mean is refused on the observations the node saw."""
     node, probe = harness
     probe.feed = True
-    with probe.lock:
-        n_diag = len(probe.diagnostics)
-    probe.load(models['nan'], 'nan')  # finite at its training mean, so it passes validation
-    wait_for(lambda: node._errors >= 3, what='failing ticks')
-    count = probe.n_actions()
-    errors = node._errors
-    wait_for(lambda: node._errors >= errors + 3, what='more failing ticks')
-    assert probe.n_actions() == count, 'an action was published from a NaN model'
-    status = wait_for(lambda: probe.diag('control', lambda s: diagnostic_level(s) == 2, n_diag),
-                      what='an ERROR control diagnostic')
-    assert 'NaN' in status.message
+    probe.load(models['v1'], 'v1')
+    _observing(node, STATE, TASK)
+    status = _reject(probe, models['nan'])
+    assert 'NaN' in status['reason'] and 'recorded observations' in status['reason']
+    assert status['active_version'] == 'v1' and node.slot.version == 'v1'
+
+
+def test_nan_action_publishes_nothing_then_recovers(harness: tuple[PolicyNode, Probe],
+                                                    models: dict[str, str]) -> None:
+    """A model that NaNs on a new state publishes nothing (ERROR); reloading v1 recovers."""
+    node, probe = harness
+    observation = json.loads(OnnxPolicy(models['nan']).metadata['observation'])
+    mean = np.asarray(observation['normalization']['mean'])
+    probe.feed = True
+    try:
+        # Observed only at its training mean, the model passes every check.
+        probe.state, probe.task = mean[:3], mean[3:]
+        _observing(node, mean[:3], mean[3:])
+        with probe.lock:
+            n_diag = len(probe.diagnostics)
+        probe.load(models['nan'], 'nan')
+        probe.state, probe.task = STATE, TASK
+        wait_for(lambda: node._errors >= 3, what='failing ticks')
+        count = probe.n_actions()
+        errors = node._errors
+        wait_for(lambda: node._errors >= errors + 3, what='more failing ticks')
+        assert probe.n_actions() == count, 'an action was published from a NaN model'
+        status = wait_for(lambda: probe.diag('control', lambda s: diagnostic_level(s) == 2,
+                                             n_diag), what='an ERROR control diagnostic')
+        assert 'NaN' in status.message
+    finally:
+        probe.state, probe.task = STATE, TASK
     probe.load(models['v1'], 'v1')
     _acting(probe, expected_action(models['v1']))
+
+
+def test_paths_outside_the_model_dirs_get_one_answer(harness: tuple[PolicyNode, Probe],
+                                                     models: dict[str, str]) -> None:
+    """A valid listed model outside model_dirs, a missing file, '..': one refusal; v1 drives."""
+    node, probe = harness
+    probe.feed = True
+    probe.load(models['v1'], 'v1')
+    outside = models['outside']
+    missing = str(Path(outside).with_name('missing.onnx'))
+    dotdot = f'{models["dir"]}/../{Path(outside).parent.name}/v9.onnx'
+    for path in (outside, missing, dotdot, '/etc/passwd'):
+        assert _reject(probe, path)['reason'] == f'{path}: {OUTSIDE}'
+    count = probe.n_actions()
+    wait_for(lambda: probe.n_actions() >= count + 3, what='actions after the refusals')
+    want = expected_action(models['v1'])
+    assert all(np.allclose(a, want, atol=1e-6) for a in probe.actions_since(count))
+    assert node.slot.version == 'v1'
+
+
+def test_unlisted_changed_and_wild_models_are_refused(harness: tuple[PolicyNode, Probe],
+                                                      models: dict[str, str]) -> None:
+    """In model_dirs: unlisted, changed after listing, or actions past the limits: refused."""
+    node, probe = harness
+    probe.feed = True
+    probe.load(models['v1'], 'v1')
+    folder = Path(models['dir'])
+    unlisted = folder / 'unlisted.onnx'
+    unlisted.write_bytes(Path(models['v2']).read_bytes())
+    assert 'not listed in' in _reject(probe, str(unlisted))['reason']
+    changed = folder / 'changed.onnx'
+    changed.write_bytes(Path(models['v2']).read_bytes())
+    record_model(changed, version='v2')
+    data = bytearray(changed.read_bytes())
+    data[-1] ^= 0xFF
+    changed.write_bytes(bytes(data))
+    assert 'differs from the one listed' in _reject(probe, str(changed))['reason']
+    status = _reject(probe, models['scaled'])
+    assert 'leave the joint limits' in status['reason']
+    assert status['active_version'] == 'v1' and node.slot.version == 'v1'
 
 
 def test_image_model_needs_fresh_images(harness: tuple[PolicyNode, Probe],
@@ -483,6 +577,40 @@ def test_uncertainty_is_published_and_rises_far_from_the_data(
     probe.load(models['v1'], 'v1')
 
 
+@pytest.mark.parametrize('trusted', [True, False])
+def test_shipped_model_starts_from_the_package_models_folder(
+        ros: Context, models: dict[str, str], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch, trusted: bool) -> None:
+    """A listed model in the package's models folder is a start model unless that is off."""
+    import imitation_ros.nodes.policy_node as policy_node
+    shipped = tmp_path / 'share' / 'models' / 'shipped.onnx'
+    shipped.parent.mkdir(parents=True)
+    shipped.write_bytes(Path(models['v1']).read_bytes())
+    record_model(shipped, version='v1')
+    monkeypatch.setattr(policy_node, 'package_models_dir', lambda: shipped.parent)
+    # Its own namespace: the module's probe does not talk to it.
+    node = PolicyNode(context=ros, namespace='shipped', parameter_overrides=[
+        Parameter('model_path', value=str(shipped)),
+        Parameter('model_dirs', value=str(tmp_path / 'trainer_models')),
+        Parameter('trust_package_models', value=trusted)])
+    spinner = Spinner(ros, node)
+    try:
+        assert (str(shipped.parent) in node.trust.directories) == trusted
+        assert node.slot.wait_idle(TIMEOUT_S)
+        wait_for(lambda: not node.slot.busy, what='the start model swapped or rejected')
+        assert node.slot.version == ('v1' if trusted else '')
+        if not trusted:
+            assert OUTSIDE in node._last_rejection
+    finally:
+        spinner.close()  # destroys the node too
+
+
+def test_package_models_folder_is_the_source_trees_here() -> None:
+    """Run from the source tree, the package's models folder is its models/."""
+    from imitation_ros.nodes.policy_node import package_models_dir
+    assert package_models_dir() == ROOT / 'models'
+
+
 def test_bad_parameter_exits_with_code_1(ros: Context) -> None:
     """main() logs and returns 1 for an out-of-range, mistyped or unknown-choice parameter."""
     assert main(['--ros-args', '-p', 'rate_hz:=0.0']) == 1
@@ -490,6 +618,8 @@ def test_bad_parameter_exits_with_code_1(ros: Context) -> None:
     assert main(['--ros-args', '-p', 'providers:=[gpu]']) == 1
     assert main(['--ros-args', '-p', 'mode:=best']) == 1
     assert main(['--ros-args', '-p', 'joint_names:=[a,a]']) == 1
+    assert main(['--ros-args', '-p', 'joint_lower:=[-1.0, -1.0]']) == 1
+    assert main(['--ros-args', '-p', "model_dirs:=''", '-p', 'trust_package_models:=false']) == 1
 
 
 def test_yaml_defaults_equal_code_defaults() -> None:

@@ -27,6 +27,7 @@ from imitation_ros.data.dataset import load_dataset
 from imitation_ros.nodes.params import defaults
 from imitation_ros.nodes.qos import MODEL_QOS
 from imitation_ros.nodes.trainer import TrainerNode, TrainerParams
+from imitation_ros.runtime.model_trust import ModelTrust, read_manifest
 from imitation_ros.runtime.onnx_policy import OnnxPolicy
 from imitation_ros.training.jobs import count_labels, next_model_path
 import numpy as np
@@ -112,6 +113,11 @@ def test_new_corrections_trigger_a_validated_model(harness) -> None:
     policy = OnnxPolicy(path)
     assert policy.version == 'v001' and Path(path).name == 'policy_v001.onnx'
     assert policy.training_data['corrections'] == 45
+    # Listed before it was published: a policy node allowing models_dir loads it.
+    entry = read_manifest(Path(path).parent)['policy_v001.onnx']
+    assert entry['version'] == 'v001'
+    trusted = ModelTrust([trainer.params.models_dir]).verify(path)
+    assert trusted.sha256 == entry['sha256'] and trusted.data == Path(path).read_bytes()
     states = [s['state'] for s in probe.status]
     assert 'training' in states and states[-1] == 'done'
 
@@ -152,6 +158,23 @@ def test_next_version_warm_starts_from_the_last(harness, tmp_path: Path) -> None
     starts = [s.get('warm_start') for s in probe.status if s['state'] == 'training'
               and 'warm_start' in s]
     assert starts[0] is False and starts[-1] is True
+
+
+def test_start_up_sweeps_temporary_files_of_dead_writers(ros: Context, tmp_path: Path) -> None:
+    """A temporary file left by a killed export is removed when the trainer starts."""
+    models = tmp_path / 'models'
+    models.mkdir()
+    stale = models / '.policy_v001.onnx.4194999.0123456789abcdef.tmp'  # no such process
+    stale.write_bytes(b'half a model')
+    kept = models / 'policy_v000.onnx'
+    kept.write_bytes(b'x')
+    node = TrainerNode(context=ros, parameter_overrides=[
+        Parameter('data_dir', value=str(tmp_path / 'data')),
+        Parameter('models_dir', value=str(models))])
+    try:
+        assert sorted(p.name for p in models.iterdir()) == ['policy_v000.onnx']
+    finally:
+        node.destroy_node()
 
 
 def test_missing_init_checkpoint_refused(ros: Context, tmp_path: Path) -> None:

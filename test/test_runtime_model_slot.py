@@ -12,10 +12,11 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Hot reload without ROS: load_candidate validation and ModelSlot swaps, rejections, threads."""
+"""Hot reload without ROS: validation, trust and action checks, ModelSlot swaps and threads."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 import threading
 import time
@@ -25,11 +26,13 @@ import numpy as np
 import pytest
 import torch
 
-from imitation_ros.errors import ModelError
+from imitation_ros.errors import ConfigError, ModelError
 from imitation_ros.policies.base import Normalizer, PolicySpec
 from imitation_ros.policies.kinds import make_policy
-from imitation_ros.runtime.model_slot import (check_candidate, load_candidate, ModelSlot,
+from imitation_ros.runtime.model_slot import (ActionBounds, check_candidate,
+                                              check_observations, load_candidate, ModelSlot,
                                               SwapResult)
+from imitation_ros.runtime.model_trust import ModelTrust, OUTSIDE, record_model
 from imitation_ros.runtime.onnx_policy import OnnxPolicy
 from imitation_ros.training.export import export_policy
 
@@ -40,16 +43,21 @@ STATE = np.array([0.3, -0.5, 0.2])
 TASK_VECTOR = np.array([2.0, 0.0, 1.5, 0.0, 0.15])
 
 
+LIMITS = ActionBounds((-2.2, -2.8, -2.8), (2.2, 2.8, 2.8), 0.1)
+
+
 def _spec(joints: tuple[str, ...] = JOINTS, seed: int = 0,
-          state_std: Optional[float] = None) -> PolicySpec:
+          state_std: Optional[float] = None, action_scale: float = 1.0,
+          image: bool = False) -> PolicySpec:
     """Return a spec whose normalization comes from random data (no training)."""
     rng = np.random.default_rng(seed)
     obs = rng.normal(size=(200, len(joints) + len(TASK)))
-    rel = rng.normal(0.0, 0.05, (200, len(joints)))
+    rel = rng.normal(0.0, 0.05, (200, len(joints))) * action_scale
     state_norm = Normalizer.fit(obs)
     if state_std is not None:
         state_norm = Normalizer(state_norm.mean, (state_std,) * len(state_norm.mean))
-    return PolicySpec(joints, TASK, state_norm, Normalizer.fit(rel))
+    return PolicySpec(joints, TASK, state_norm, Normalizer.fit(rel),
+                      image_shape=(16, 16, 3) if image else None)
 
 
 def _export(path: Path, version: str, kind: str = 'mse', seed: int = 0,
@@ -78,6 +86,12 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
                              options={'horizon': 4, 'execute': 2, 'train_steps': 10,
                                       'sample_steps': 2}),
         'garbage': garbage,
+        # Actions 1e6 times too large: finite, and far past every joint limit.
+        'scaled': _export(out / 'scaled.onnx', 'scaled', action_scale=1e6),
+        # Finite exactly at its training mean (a std below float32's normal range),
+        # NaN at any other observation.
+        'fragile': _export(out / 'fragile.onnx', 'fragile', state_std=1e-40),
+        'image': _export(out / 'image.onnx', 'img-1', image=True),
     }
 
 
@@ -255,3 +269,87 @@ def test_load_candidate_overrides_and_untouched_generator(models: dict[str, Path
         np.testing.assert_allclose(gmm.act(STATE, TASK_VECTOR), fresh.act(STATE, TASK_VECTOR))
     chunk = check_candidate(diffusion)
     assert chunk.shape == (4, 3) and np.all(np.isfinite(chunk))
+
+
+def _fragile_mean(path: Path) -> list[float]:
+    """Return the training mean of the model's observations (state and task)."""
+    return json.loads(OnnxPolicy(path).metadata['observation'])['normalization']['mean']
+
+
+def test_trusted_slot_loads_listed_models_and_refuses_others(
+        models: dict[str, Path], tmp_path: Path) -> None:
+    """With a trust, a listed model swaps in; outside or unlisted paths are refused, v1 stays."""
+    for name in ('v1', 'v2'):
+        record_model(models[name], version=name)
+    slot = _slot(trust=ModelTrust([models['v1'].parent]), bounds=LIMITS)
+    try:
+        slot.request(str(models['v1']))
+        assert _wait_swap(slot).loaded
+        outside = tmp_path / 'v2.onnx'
+        outside.write_bytes(models['v2'].read_bytes())
+        record_model(outside, version='v2')
+        reasons = []
+        for path in (outside, tmp_path / 'missing.onnx'):
+            slot.request(str(path))
+            result = _wait_swap(slot)
+            assert result.event == 'rejected' and slot.version == 'v1'
+            reasons.append(result.reason.replace(str(path), 'PATH'))
+        assert reasons[0] == reasons[1] == f'PATH: {OUTSIDE}'
+        slot.request(str(models['four']))  # in the folder, never listed
+        assert 'not listed in' in _wait_swap(slot).reason
+        slot.request(str(models['v2']))
+        assert _wait_swap(slot).version == 'v2'
+    finally:
+        slot.close()
+
+
+def test_actions_past_the_joint_limits_are_refused(models: dict[str, Path]) -> None:
+    """A model whose outputs are 1e6 times too large loads without bounds, not with them."""
+    assert load_candidate(str(models['scaled']), joint_names=JOINTS).kind == 'mse'
+    with pytest.raises(ModelError, match='leave the joint limits on a representative'):
+        load_candidate(str(models['scaled']), joint_names=JOINTS, bounds=LIMITS)
+    fine = load_candidate(str(models['v1']), joint_names=JOINTS, bounds=LIMITS,
+                          observations=lambda: [(STATE, TASK_VECTOR, None)] * 5)
+    assert fine.version == 'v1'
+
+
+def test_recorded_observations_catch_what_the_mean_misses(models: dict[str, Path]) -> None:
+    """A model finite only at its training mean is refused on the robot's recent observations."""
+    mean = np.asarray(_fragile_mean(models['fragile']))
+    at_mean = (mean[:3], mean[3:], None)
+    assert load_candidate(str(models['fragile']), joint_names=JOINTS, bounds=LIMITS,
+                          observations=lambda: [at_mean]).version == 'fragile'
+    with pytest.raises(ModelError, match='NaN or Inf.*on 2 recorded observations'):
+        load_candidate(str(models['fragile']), joint_names=JOINTS, bounds=LIMITS,
+                       observations=lambda: [at_mean, (STATE, TASK_VECTOR, None)])
+
+
+def test_observation_checks_cover_chunks_images_and_layouts(models: dict[str, Path]) -> None:
+    """Every chunk action is checked; image models get grey frames; a task mismatch refuses."""
+    observations = [(STATE + 0.1 * i, TASK_VECTOR, None) for i in range(7)]
+    diffusion = OnnxPolicy(models['diffusion'])
+    assert check_observations(diffusion, observations, bounds=LIMITS) == 7
+    image = OnnxPolicy(models['image'])
+    frame = np.zeros((16, 16, 3), np.uint8)
+    assert check_observations(image, [*observations, (STATE, TASK_VECTOR, frame)]) == 8
+    with pytest.raises(ModelError, match='camera images of shape'):
+        check_observations(image, [(STATE, TASK_VECTOR, np.zeros((8, 8, 3), np.uint8))])
+    with pytest.raises(ModelError, match='expects 5 task values'):
+        check_observations(diffusion, [(STATE, TASK_VECTOR[:3], None)])
+    assert check_observations(diffusion, []) == 0
+
+
+def test_bounds_allow_the_margin_and_states_already_past_a_limit() -> None:
+    """Within the margin passes; past it fails naming the joint; a state past a limit counts."""
+    states = np.array([[0.0, 0.0, 0.0], [2.5, 0.0, 0.0]])
+    assert LIMITS.violation(states, np.array([[2.25, -2.85, 2.89], [2.55, 0.0, 0.0]]),
+                            JOINTS) == ''
+    problem = LIMITS.violation(states, np.array([[0.0, -2.95, 0.0], [2.7, 0.0, 0.0]]), JOINTS)
+    assert problem.startswith('joint1 target 2.7 rad') and 'on 2 of 2 observations' in problem
+    chunk = np.zeros((2, 4, 3))
+    chunk[0, 3, 2] = 3.0
+    assert LIMITS.violation(states, chunk, JOINTS).startswith('joint3 target 3 rad')
+    with pytest.raises(ConfigError, match='lower < upper'):
+        ActionBounds((1.0,), (0.0,))
+    with pytest.raises(ConfigError, match='margin'):
+        ActionBounds((0.0,), (1.0,), -0.1)

@@ -223,7 +223,8 @@ def run_demo(*, data_dir: Path, models_dir: Path, rounds: int = 5, episodes: int
         'sim_human': {'seed': seed, 'side': corrector_settings(expert)[0]},
         # Policy and gate tick faster than the arm reports (50 vs 20 Hz) so that a command
         # computed from a joint state reaches the arm before its next control period.
-        'policy': {'model_path': str(first.resolve()), 'rate_hz': 50.0},
+        'policy': {'model_path': str(first.resolve()), 'rate_hz': 50.0,
+                   'model_dirs': str(models_dir)},
         'intervention_gate': {'rate_hz': 50.0, 'teleop_horizon_s': 0.05},
         'recorder': {'data_dir': str(data_dir), 'session': 'hg_dagger',
                      'record_images': False},

@@ -63,8 +63,9 @@ def _joy(operator: str = 'sim_human') -> list[NodeSpec]:
 
 
 def _policy() -> list[NodeSpec]:
+    # The policy loads models only from the folder the trainer writes to.
     return [NodeSpec('policy_node', 'policy', params_file='policy.yaml',
-                     arguments={'model_path': 'model'})]
+                     arguments={'model_path': 'model', 'model_dirs': 'models_dir'})]
 
 
 def _gate(**arguments: str) -> list[NodeSpec]:
@@ -165,7 +166,9 @@ LAUNCH_ARGUMENTS: dict[str, LaunchArgument] = {
     'model': LaunchArgument('', 'path of the .onnx model to start with (empty: wait for '
                             'imitation/model)'),
     'data_dir': LaunchArgument('data', 'folder where episode bags are written and read'),
-    'models_dir': LaunchArgument('models', 'folder where the trainer writes versioned models'),
+    'models_dir': LaunchArgument('models', 'folder where the trainer writes versioned models '
+                                 '(listed in its manifest.json) and the only one, besides the '
+                                 "package's own, the policy loads models from"),
     'joy_dev': LaunchArgument('', 'gamepad device name for joy_node (empty: the first one '
                               'found)'),
     'params_file': LaunchArgument('', 'a ROS 2 parameters file (keyed by node name, /** for '

@@ -31,17 +31,27 @@
   false): a chunk planned before a takeover is stale.
 * Hot reload: a path on ``imitation/model`` (std_msgs/String, transient_local;
   the ``model_path`` parameter at start-up) is loaded and validated on a worker
-  thread (:class:`~imitation_ros.runtime.model_slot.ModelSlot`: session, metadata,
-  joint names, warm-up, a finite action on a representative observation) and
-  swapped in between two ticks. A bad model is rejected and the old one keeps
-  running; every outcome goes to ``imitation/policy_status`` (std_msgs/String
-  JSON ``{"event": "loaded"|"rejected", "version", "path", "reason", "role", ...}``),
-  the log, and ``/diagnostics`` (ERROR for a rejection). The active version is
-  latched on ``imitation/model_version`` (std_msgs/String, transient_local).
+  thread (:class:`~imitation_ros.runtime.model_slot.ModelSlot`) and swapped in
+  between two ticks. Anyone on the DDS domain can publish that path, so it is
+  trusted only when its real path lies inside ``model_dirs`` (or the package's
+  own models folder) and its folder's ``manifest.json``, which the trainer
+  writes, lists the file with the SHA-256 of the bytes read
+  (:class:`~imitation_ros.runtime.model_trust.ModelTrust`); a path outside gets
+  the same answer whether the file exists or not. Then come the session,
+  metadata, joint names, warm-up, and the candidate's actions on a
+  representative observation and on the last ``candidate_observations``
+  observations this node saw: finite and within the joint limits
+  (``joint_lower``, ``joint_upper``) widened by ``candidate_limit_margin``. A bad
+  model is rejected and the old one keeps running; every outcome goes to
+  ``imitation/policy_status`` (std_msgs/String JSON ``{"event":
+  "loaded"|"rejected", "version", "path", "reason", "role", ...}``), the log,
+  and ``/diagnostics`` (ERROR for a rejection). The active version is latched
+  on ``imitation/model_version`` (std_msgs/String, transient_local).
 * Shadow mode: a candidate from ``shadow_model_path`` or ``imitation/shadow_model``
-  (an empty string stops it) runs every tick on the same observation but never
-  actuates; the max abs joint difference (rad) between its action and the last
-  command on ``forward_position_controller/commands`` goes to
+  (an empty string stops it; the same directory and manifest checks apply)
+  runs every tick on the same observation but never actuates; the max abs
+  joint difference (rad) between its action and the last command on
+  ``forward_position_controller/commands`` goes to
   ``imitation/shadow_error`` (std_msgs/Float64), summarized (mean, p95) on
   ``/diagnostics`` and in a throttled log line.
 * Doubt: with ``publish_uncertainty`` (default) and a model that computes its
@@ -63,7 +73,10 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 import json
+import os
+from pathlib import Path
 import sys
+import threading
 import time
 from typing import Any, Optional
 
@@ -82,7 +95,8 @@ from .params import check_params, declare_and_read, param
 from .qos import (COMMAND_QOS, DIAGNOSTICS_QOS, EPISODE_QOS, IMAGE_SUB_QOS, MODEL_QOS,
                   STATE_QOS)
 from ..errors import ConfigError, ImitationError, ModelError
-from ..runtime.model_slot import ModelSlot, SwapResult
+from ..runtime.model_slot import ActionBounds, ModelSlot, Observation, SwapResult
+from ..runtime.model_trust import MAX_PATH_CHARS, ModelTrust
 from ..runtime.onnx_policy import OnnxPolicy
 from .spin import spin_node
 
@@ -144,18 +158,57 @@ class PolicyParams:
                                    unit='path')
     publish_uncertainty: bool = param(True, "Publish the model's doubt with every action on "
                                       'imitation/uncertainty (models with a doubt output)')
+    model_dirs: str = param('models', "Folders models may be loaded from, separated by ':' "
+                            '(relative ones from the working directory); a model must also be '
+                            "listed in its folder's manifest.json. Include the trainer's "
+                            'models_dir', unit='paths')
+    trust_package_models: bool = param(True, "Also load models from this package's own models "
+                                       'folder (the shipped model, listed in its manifest.json)')
+    joint_lower: tuple[float, ...] = param((-2.2, -2.8, -2.8), 'Lower joint limits, one per '
+                                           'joint, that the actions of a new model are checked '
+                                           'against', unit='rad')
+    joint_upper: tuple[float, ...] = param((2.2, 2.8, 2.8), 'Upper joint limits, one per joint',
+                                           unit='rad')
+    candidate_limit_margin: float = param(0.1, "How far a new model's actions may pass a joint "
+                                          'limit on the checked observations; farther: the '
+                                          'model is refused', unit='rad', minimum=0.0,
+                                          maximum=10.0)
+    candidate_observations: int = param(100, 'Recent observations (one per joint state) kept '
+                                        'to check each new model on before it is swapped in',
+                                        unit='observations', minimum=0, maximum=1000)
 
     def __post_init__(self) -> None:
         check_params(self)
         if len(set(self.joint_names)) != len(self.joint_names) or not all(self.joint_names):
             raise ConfigError(f'parameter joint_names must be distinct non-empty names, got '
                               f'{list(self.joint_names)}')
+        n = len(self.joint_names)
+        if len(self.joint_lower) != n or len(self.joint_upper) != n:
+            raise ConfigError(f'parameters joint_lower and joint_upper need one value per joint '
+                              f'({n}: {list(self.joint_names)}), got {len(self.joint_lower)} '
+                              f'and {len(self.joint_upper)}')
+        if not all(lo < hi for lo, hi in zip(self.joint_lower, self.joint_upper)):
+            raise ConfigError(f'joint_lower must be below joint_upper for every joint, got '
+                              f'{list(self.joint_lower)} and {list(self.joint_upper)}')
+        if not self.model_directories() and not self.trust_package_models:
+            raise ConfigError("parameter model_dirs names no folder and trust_package_models is "
+                              "false: no model could ever load; set model_dirs to e.g. 'models'")
+
+    def model_directories(self) -> tuple[str, ...]:
+        """Return the folders of ``model_dirs``, in order."""
+        return tuple(d for d in self.model_dirs.split(os.pathsep) if d.strip())
 
     def overrides(self) -> dict[str, Any]:
         """Return the sampler overrides for the runtime (None where the model decides)."""
         return {'mode': self.mode or None,
                 'temperature': None if self.temperature < 0 else self.temperature,
                 'execute': self.execute or None}
+
+
+def package_models_dir() -> Path:
+    """Return the package's models folder: the source tree's when run from it, else the share's."""
+    from ..bringup.composed import share_dir
+    return share_dir() / 'models'
 
 
 class _Latest:
@@ -195,9 +248,21 @@ class PolicyNode(Node):
             self.destroy_node()
             raise
         p = self.params
+        directories = list(p.model_directories())
+        if p.trust_package_models:
+            directories.append(str(package_models_dir()))
+        self.trust = ModelTrust(directories)
+        self._observations: deque[Observation] = deque(maxlen=p.candidate_observations)
+        self._observations_lock = threading.Lock()
+        self._observed_at: Optional[Time] = None
         options = dict(joint_names=p.joint_names, providers=p.providers, threads=p.threads,
-                       warmup_iterations=p.warmup_iterations, seed=p.seed, **p.overrides())
-        self.slot = ModelSlot(name='policy-model-loader', **options)
+                       warmup_iterations=p.warmup_iterations, seed=p.seed, trust=self.trust,
+                       **p.overrides())
+        self.slot = ModelSlot(name='policy-model-loader',
+                              bounds=ActionBounds(p.joint_lower, p.joint_upper,
+                                                  p.candidate_limit_margin),
+                              observations=self.recorded_observations, **options)
+        # The shadow never actuates: where its actions go is what shadowing measures.
         self.shadow_slot = ModelSlot(name='policy-shadow-loader', **options)
         self._label = ','.join(p.joint_names)
         self._acted_on: Any = None
@@ -256,7 +321,7 @@ class PolicyNode(Node):
             self.shadow_slot.request(p.shadow_model_path)
         self.get_logger().info(
             f'policy running at {p.rate_hz:g} Hz, joints {list(p.joint_names)}, providers '
-            f'{list(p.providers)}; '
+            f'{list(p.providers)}; models only from {directories}; '
             + (f'loading {p.model_path}' if p.model_path else 'waiting for imitation/model')
             + (f'; shadowing {p.shadow_model_path}' if p.shadow_model_path else ''))
 
@@ -266,6 +331,11 @@ class PolicyNode(Node):
             if slot is not None:
                 slot.close(timeout=2.0)
         super().destroy_node()
+
+    def recorded_observations(self) -> list[Observation]:
+        """Return the recent observations new models are checked on, oldest first."""
+        with self._observations_lock:
+            return list(self._observations)
 
     # --- inputs -----------------------------------------------------------------------
 
@@ -327,10 +397,21 @@ class PolicyNode(Node):
             self._episode = episode
             self._reset_queues(f'episode {episode} started')
 
+    def _usable_path(self, text: str, topic: str) -> bool:
+        """Say whether a requested path is short enough to request, report and log at all."""
+        if len(text) <= MAX_PATH_CHARS:
+            return True
+        self.get_logger().error(f'ignoring a path of {len(text)} characters on {topic} '
+                                f'(at most {MAX_PATH_CHARS}): {text[:100]!r}...',
+                                throttle_duration_sec=WARN_THROTTLE_S)
+        return False
+
     def _on_model(self, msg: String) -> None:
         path = msg.data.strip()
         if not path:
             self.get_logger().warning('ignoring an empty path on imitation/model')
+            return
+        if not self._usable_path(path, 'imitation/model'):
             return
         try:
             self.slot.request(path)
@@ -343,6 +424,8 @@ class PolicyNode(Node):
 
     def _on_shadow_model(self, msg: String) -> None:
         path = msg.data.strip()
+        if not self._usable_path(path, 'imitation/shadow_model'):
+            return
         self._shadow_errors.clear()
         if not path:
             self.shadow_slot.clear()
@@ -372,12 +455,26 @@ class PolicyNode(Node):
         shadow = self.shadow_slot.active
         stale = self._stale_inputs(now, policy is not None and policy.needs_image)
         self._note_stale(stale, now)
+        self._record_observation(now, stale)
         if policy is None or stale:
             self._skipped += 1
         else:
             self._act(policy)
         if shadow is not None and not self._stale_inputs(now, shadow.needs_image):
             self._run_shadow(shadow, now)
+
+    def _record_observation(self, now: Time, stale: list) -> None:
+        """Keep each new fresh observation (one per joint state) for checking new models."""
+        if stale or self._joints.at is None or self._joints.at == self._observed_at:
+            return
+        if self._observations.maxlen == 0:
+            return
+        self._observed_at = self._joints.at
+        age = self._image.age(now)
+        image = (self._image.value if age is not None and age <= self.params.obs_timeout_s
+                 else None)
+        with self._observations_lock:
+            self._observations.append((self._joints.value, self._task.value, image))
 
     def _stale_inputs(self, now: Time, needs_image: bool) -> list[tuple[str, Optional[float]]]:
         """Return (input, age or None) for every needed input missing or too old."""

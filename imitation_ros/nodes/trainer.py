@@ -19,10 +19,15 @@ It watches ``data_dir``; when at least ``min_new_samples`` new human-labelled
 samples (HG-DAgger takeover steps, DAgger expert labels) have arrived since the
 last training, or on ``~/train`` (std_srvs/Trigger), it runs ``imitation-ros
 train`` in a child process on all the data (base demonstrations plus
-corrections), writes a new versioned ``.onnx`` into ``models_dir`` (temporary
-name, renamed into place), validates it with ONNX Runtime, and only then
-publishes its path on ``imitation/model`` (transient local, so a policy node
-that starts later still gets it). With ``warm_start`` each version after the
+corrections), writes a new versioned ``.onnx`` into ``models_dir`` (in one
+step: no half file, and no temporary file left by a killed export; stale ones
+of dead writers are swept at start-up and before each job), validates it with
+ONNX Runtime, lists it with its SHA-256 in ``models_dir/manifest.json`` (the
+policy node loads only listed models from its allowed directories), and only
+then publishes its path on ``imitation/model`` (transient local, so a policy
+node that starts later still gets it). The child dies with this node, even
+one killed with SIGKILL (:func:`~imitation_ros.training.jobs.guard_parent`),
+and never writes a model once the node is gone. With ``warm_start`` each version after the
 first this node trains fine-tunes the previous one's weights (its ``NAME.pt``
 checkpoint) for ``warm_start_steps`` instead of training ``train_steps`` from
 scratch; a failed training drops the checkpoint, so the next starts fresh.
@@ -48,6 +53,7 @@ from std_msgs.msg import String
 from std_srvs.srv import Trigger
 
 from ..errors import ConfigError, ImitationError
+from ..runtime.atomic import sweep_stale_temps
 from ..training.jobs import (checkpoint_path, JobResult, JobSpec, LabelCounter,
                              next_model_path, TrainingJob)
 from .conversions import (DIAG_ERROR, DIAG_OK, DIAG_WARN, diagnostic_array,
@@ -61,7 +67,8 @@ class TrainerParams:
     """Parameters of ``trainer`` (see config/trainer.yaml)."""
 
     data_dir: str = param('data', 'Folder of episode bags (base demonstrations and corrections)')
-    models_dir: str = param('models', 'Folder the versioned models are written to')
+    models_dir: str = param('models', 'Folder the versioned models are written to and listed '
+                            "in (its manifest.json); the policy node's model_dirs must hold it")
     model_prefix: str = param('policy', 'Model file names are PREFIX_vNNN.onnx')
     policy: str = param('gmm', 'Policy kind to train', choices=('mse', 'gmm', 'ar', 'diffusion'))
     train_steps: int = param(2000, 'Gradient steps per training', unit='steps', minimum=1,
@@ -134,6 +141,10 @@ class TrainerNode(Node):
         self.create_service(Trigger, '~/train', self._on_train)
         self.create_timer(p.check_period_s, self._check)
         self.create_timer(1.0, self._diagnostics)
+        # A trainer killed while exporting (on a file system without O_TMPFILE) leaves a
+        # hidden temporary file; nothing else may remove it.
+        for stale in sweep_stale_temps(Path(p.models_dir)):
+            self.get_logger().info(f'removed the stale temporary file {stale}')
         counts = self._counter.count()
         self._trained_on = counts.correction_steps
         self._status('idle', f'{counts.episodes} episodes, {counts.correction_steps} '

@@ -16,13 +16,20 @@
 Hot reload of policies: load and validate a new model off the control thread, swap between ticks.
 
 :func:`load_candidate` does everything that can fail or take time before a
-model may drive a robot: it opens the ONNX Runtime session (0.3-0.9 s for the
-exported policies, more on a busy machine), validates the metadata and the graph
+model may drive a robot: it checks that the file may be loaded at all (inside
+an allowed model directory, listed in the trainer's manifest with the SHA-256
+of the bytes read: :class:`~imitation_ros.runtime.model_trust.ModelTrust`),
+opens the ONNX Runtime session from those bytes (0.3-0.9 s for the exported
+policies, more on a busy machine), validates the metadata and the graph
 (:class:`~imitation_ros.runtime.onnx_policy.OnnxPolicy`), checks the joint
 names against the robot's, runs the warm-up inferences (the first inference of
 a session is several times slower than the rest and must not land inside the
-control loop) and checks that the model gives a finite action of the right
-shape on a representative observation (the training data's mean).
+control loop) and checks the model's actions: on a representative observation
+(the training data's mean) and on the observations the robot recorded lately
+(:func:`check_observations`), every action must be finite, of the right shape
+and within the joint limits widened by a margin (:class:`ActionBounds`). A
+model that outputs targets far beyond the limits would only be clamped by the
+gate step by step: wrong behaviour, so it is refused before it drives.
 
 :class:`ModelSlot` holds the active policy of a control loop. ``request(path)``
 hands the path to a background worker thread and returns at once; a newer
@@ -44,11 +51,69 @@ from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
+from .model_trust import ModelTrust
 from .onnx_policy import OnnxPolicy
-from ..errors import ModelError
+from ..errors import ConfigError, ModelError
 
 #: Signature of a model loader: path -> validated policy (raises on a bad model).
 Loader = Callable[[str], OnnxPolicy]
+#: One observation a candidate is checked on: joint positions (n,) rad, task (k,)
+#: and the camera image (H, W, 3) uint8 or None.
+Observation = tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]
+
+
+@dataclass(frozen=True)
+class ActionBounds:
+    """
+    Where a candidate's actions must lie: the joint limits, widened by ``margin``.
+
+    From a state already past a limit, the bound on that side is the state
+    itself (plus the margin): a model is not refused for where the robot is.
+    """
+
+    lower: tuple[float, ...]
+    """Lower joint limits (n,) rad, in command order."""
+    upper: tuple[float, ...]
+    """Upper joint limits (n,) rad."""
+    margin: float = 0.1
+    """How far (rad) an action may pass a limit; the gate clamps what is within it."""
+
+    def __post_init__(self) -> None:
+        lower, upper = np.asarray(self.lower, float), np.asarray(self.upper, float)
+        if (lower.shape != upper.shape or lower.ndim != 1 or not np.all(np.isfinite(lower))
+                or not np.all(np.isfinite(upper)) or not np.all(lower < upper)):
+            raise ConfigError(f'joint limits must be finite with lower < upper per joint, got '
+                              f'{list(self.lower)} / {list(self.upper)}')
+        if not (np.isfinite(self.margin) and self.margin >= 0):
+            raise ConfigError(f'the action margin must be >= 0 rad, got {self.margin}')
+
+    def violation(self, states: np.ndarray, actions: np.ndarray,
+                  joint_names: Sequence[str]) -> str:
+        """
+        Describe the worst action outside the bounds, or return '' when all are inside.
+
+        :param states: (B, n) joint positions the actions were computed from (rad).
+        :param actions: (B, n) targets or (B, H, n) chunks (rad).
+        """
+        states = np.asarray(states, float)
+        acts = np.asarray(actions, float)
+        if acts.ndim == 2:
+            acts = acts[:, None, :]
+        n = len(self.lower)
+        if states.shape[1] != n or acts.shape[-1] != n:
+            return (f'the model has {acts.shape[-1]} joints, the limits are for {n}')
+        low = np.minimum(np.asarray(self.lower), states) - self.margin   # (B, n)
+        high = np.maximum(np.asarray(self.upper), states) + self.margin
+        excess = np.maximum(low[:, None, :] - acts, acts - high[:, None, :])   # (B, H, n)
+        bad = excess > 0
+        if not np.any(bad):
+            return ''
+        b, h, j = np.unravel_index(int(np.argmax(excess)), excess.shape)
+        name = joint_names[j] if j < len(joint_names) else f'joint {j}'
+        count = int(np.sum(np.any(bad, axis=(1, 2))))
+        return (f'{name} target {acts[b, h, j]:.4g} rad is {excess[b, h, j]:.4g} rad past '
+                f'its limits [{self.lower[j]:g}, {self.upper[j]:g}] + {self.margin:g} rad '
+                f'(from {states[b, j]:.4g} rad), on {count} of {len(states)} observations')
 
 
 def _representative_observation(
@@ -73,23 +138,58 @@ def _representative_observation(
     return values[:n].copy(), values[n:n + k].copy(), image
 
 
-def _explicit_noise(policy: OnnxPolicy, rng: np.random.Generator) -> Any:
-    """Draw sampling noise for one observation from ``rng`` (not the policy's generator)."""
+def _explicit_noise(policy: OnnxPolicy, rng: np.random.Generator, batch: int = 1) -> Any:
+    """Draw sampling noise for ``batch`` observations from ``rng`` (not the policy's own)."""
     n = len(policy.joint_names)
     if policy.kind == 'gmm':
-        return rng.random(1), rng.standard_normal((1, n))
+        return rng.random(batch), rng.standard_normal((batch, n))
     if policy.kind == 'ar':
         bins = int((policy.settings.get('config') or {}).get('bins', 0))
         if bins < 1:
             raise ModelError(f'{policy.path}: settings.config.bins is missing')
         return (max(policy.temperature, 0.0)
-                * rng.gumbel(size=(1, n, bins))).astype(np.float32)
+                * rng.gumbel(size=(batch, n, bins))).astype(np.float32)
     if policy.kind == 'diffusion':
-        return rng.standard_normal((1, policy.horizon, n)).astype(np.float32)
+        return rng.standard_normal((batch, policy.horizon, n)).astype(np.float32)
     return None
 
 
-def check_candidate(policy: OnnxPolicy, *, seed: int = 0) -> np.ndarray:
+def _run_checked(policy: OnnxPolicy, states: np.ndarray, tasks: np.ndarray,
+                 images: Optional[np.ndarray], seed: int, where: str) -> np.ndarray:
+    """Run a batch with explicit noise; check shape and finiteness; return the actions."""
+    noise = _explicit_noise(policy, np.random.default_rng(seed), len(states))
+    try:
+        out = policy.act_batch(states, tasks, images, noise=noise)
+    except ModelError as exc:
+        raise ModelError(f'{exc} (on {where})') from exc
+    except Exception as exc:  # anything the graph or the sampler raises means "unusable"
+        raise ModelError(f'{policy.path}: inference on {where} failed '
+                         f'({type(exc).__name__}: {exc})') from exc
+    n = len(policy.joint_names)
+    b = len(states)
+    want = (b, n) if policy.kind != 'diffusion' else (b, policy.horizon, n)
+    out = np.asarray(out)
+    if out.shape != want:
+        raise ModelError(f'{policy.path}: the model returned shape {out.shape} on {where}, '
+                         f'expected {want}')
+    if not np.all(np.isfinite(out)):
+        raise ModelError(f'{policy.path}: the model outputs NaN or Inf on {where}; it is '
+                         'broken or unfit for this robot, re-export or retrain it')
+    return out
+
+
+def _check_bounds(policy: OnnxPolicy, states: np.ndarray, out: np.ndarray,
+                  bounds: Optional[ActionBounds], where: str) -> None:
+    if bounds is None:
+        return
+    problem = bounds.violation(states, out, policy.joint_names)
+    if problem:
+        raise ModelError(f'{policy.path}: refused: its actions leave the joint limits on '
+                         f'{where}: {problem}')
+
+
+def check_candidate(policy: OnnxPolicy, *, seed: int = 0,
+                    bounds: Optional[ActionBounds] = None) -> np.ndarray:
     """
     Run ``policy`` once on a representative observation; return the action (n,) or chunk.
 
@@ -98,36 +198,63 @@ def check_candidate(policy: OnnxPolicy, *, seed: int = 0) -> np.ndarray:
     noise comes from a generator seeded with ``seed``, so the policy's own
     generator and action queue are untouched.
 
-    :raises ModelError: the output is not finite or has the wrong shape.
+    :param bounds: the action must also lie within these.
+    :raises ModelError: the output is not finite, has the wrong shape or leaves the bounds.
     """
     state, task, image = _representative_observation(policy)
-    noise = _explicit_noise(policy, np.random.default_rng(seed))
-    try:
-        out = policy.act_batch(state[None], task[None], None if image is None else image[None],
-                               noise=noise)
-    except ModelError:
-        raise
-    except Exception as exc:  # anything the graph or the sampler raises means "unusable"
-        raise ModelError(f'{policy.path}: inference on a representative observation failed '
-                         f'({type(exc).__name__}: {exc})') from exc
-    n = len(policy.joint_names)
-    want = (1, n) if policy.kind != 'diffusion' else (1, policy.horizon, n)
-    out = np.asarray(out)
-    if out.shape != want:
-        raise ModelError(f'{policy.path}: the model returned shape {out.shape} on a '
-                         f'representative observation, expected {want}')
-    if not np.all(np.isfinite(out)):
-        raise ModelError(f'{policy.path}: the model outputs NaN or Inf on a representative '
-                         'observation (the mean of its training data); it is broken, '
-                         're-export or retrain it')
+    where = 'a representative observation (the mean of its training data)'
+    out = _run_checked(policy, state[None], task[None],
+                       None if image is None else image[None], seed, where)
+    _check_bounds(policy, state[None], out, bounds, where)
     return out[0]
+
+
+def check_observations(policy: OnnxPolicy, observations: Sequence[Observation], *,
+                       seed: int = 0, bounds: Optional[ActionBounds] = None) -> int:
+    """
+    Run ``policy`` on recorded observations in one batch; return how many it ran on.
+
+    Observations without an image get a mid-grey frame when the policy needs one.
+
+    :raises ModelError: the recorded observations do not fit the model (task
+        length, image shape), or an action is not finite or leaves ``bounds``.
+    """
+    if not observations:
+        return 0
+    n, k = len(policy.joint_names), len(policy.task_layout)
+    states = np.stack([np.asarray(o[0], float) for o in observations])
+    tasks = [np.asarray(o[1], float) for o in observations]
+    if states.shape[1] != n:
+        raise ModelError(f'{policy.path}: refused: the model has {n} joints, the recorded '
+                         f'joint states {states.shape[1]}')
+    lengths = sorted({len(t) for t in tasks})
+    if lengths != [k]:
+        raise ModelError(f'{policy.path}: refused: the model expects {k} task values '
+                         f'({", ".join(policy.task_layout)}) but imitation/task carried '
+                         f'{", ".join(map(str, lengths))}')
+    images = None
+    if policy.image_shape is not None:
+        grey = np.full(policy.image_shape, 128, dtype=np.uint8)
+        frames = [grey if o[2] is None else np.asarray(o[2]) for o in observations]
+        shapes = sorted({f.shape for f in frames})
+        if shapes != [tuple(policy.image_shape)]:
+            raise ModelError(f'{policy.path}: refused: the model expects camera images of '
+                             f'shape {tuple(policy.image_shape)}, the camera sent {shapes}')
+        images = np.stack(frames).astype(np.uint8)
+    where = f'{len(states)} recorded observations'
+    out = _run_checked(policy, states, np.stack(tasks), images, seed, where)
+    _check_bounds(policy, states, out, bounds, where)
+    return len(states)
 
 
 def load_candidate(path: str, *, joint_names: Sequence[str],
                    providers: Sequence[str] = ('cpu',), threads: int = 1,
                    warmup_iterations: int = 3, seed: int = 0, mode: Optional[str] = None,
                    temperature: Optional[float] = None,
-                   execute: Optional[int] = None) -> OnnxPolicy:
+                   execute: Optional[int] = None, trust: Optional[ModelTrust] = None,
+                   bounds: Optional[ActionBounds] = None,
+                   observations: Optional[Callable[[], Sequence[Observation]]] = None,
+                   ) -> OnnxPolicy:
     """
     Load ``path`` and validate it completely; return a policy ready for the control loop.
 
@@ -144,12 +271,24 @@ def load_candidate(path: str, *, joint_names: Sequence[str],
     :param temperature: ar temperature override (>= 0); None: model default.
     :param execute: diffusion actions per chunk override; None: model default.
         Ignored by single-step kinds.
+    :param trust: where models may come from; the file is verified against its
+        manifest and the verified bytes are loaded. None: any readable file (tools,
+        tests; never the robot).
+    :param bounds: every checked action must lie within these.
+    :param observations: returns the recorded observations to check the candidate
+        on (called once, on this thread).
     :raises ModelError: the reason the model cannot run on this robot.
     """
+    data: Optional[bytes] = None
+    source: str | Any = path
+    if trust is not None:
+        trusted = trust.verify(path)
+        data, source = trusted.data, trusted.path
+
     def build(chunk: Optional[int]) -> OnnxPolicy:
-        return OnnxPolicy(path, providers=list(providers), mode=mode, temperature=temperature,
+        return OnnxPolicy(source, providers=list(providers), mode=mode, temperature=temperature,
                           execute=chunk, seed=seed, threads=threads,
-                          expect_joint_names=tuple(joint_names))
+                          expect_joint_names=tuple(joint_names), model_bytes=data)
 
     try:
         policy = build(None)
@@ -162,7 +301,9 @@ def load_candidate(path: str, *, joint_names: Sequence[str],
             # single-step kinds, so the kind has to be known first: build again.
             policy = build(execute)
         policy.warmup(max(1, int(warmup_iterations)))
-        check_candidate(policy, seed=seed)
+        check_candidate(policy, seed=seed, bounds=bounds)
+        if observations is not None:
+            check_observations(policy, list(observations()), seed=seed, bounds=bounds)
     except ModelError:
         raise
     except Exception as exc:  # ConfigError from overrides, onnxruntime errors, OSError
@@ -225,6 +366,10 @@ class ModelSlot:
     :param mode: gmm override, or None for the model default.
     :param temperature: ar override, or None for the model default.
     :param execute: diffusion override, or None for the model default.
+    :param trust: allowed directories and manifests every path is checked against
+        (see :func:`load_candidate`); None checks nothing.
+    :param bounds: joint limits the candidate's actions must keep.
+    :param observations: returns recent observations to check candidates on.
     :param loader: replaces :func:`load_candidate` (path -> policy); for tests.
     :param name: name of the worker thread.
     """
@@ -232,8 +377,10 @@ class ModelSlot:
     def __init__(self, *, joint_names: Sequence[str], providers: Sequence[str] = ('cpu',),
                  threads: int = 1, warmup_iterations: int = 3, seed: int = 0,
                  mode: Optional[str] = None, temperature: Optional[float] = None,
-                 execute: Optional[int] = None, loader: Optional[Loader] = None,
-                 name: str = 'model-slot') -> None:
+                 execute: Optional[int] = None, trust: Optional[ModelTrust] = None,
+                 bounds: Optional[ActionBounds] = None,
+                 observations: Optional[Callable[[], Sequence[Observation]]] = None,
+                 loader: Optional[Loader] = None, name: str = 'model-slot') -> None:
         """Create an empty slot; the worker thread starts with the first request."""
         joints, provs = tuple(joint_names), tuple(providers)
         if loader is None:
@@ -241,7 +388,8 @@ class ModelSlot:
                 return load_candidate(path, joint_names=joints, providers=provs,
                                       threads=threads, warmup_iterations=warmup_iterations,
                                       seed=seed, mode=mode, temperature=temperature,
-                                      execute=execute)
+                                      execute=execute, trust=trust, bounds=bounds,
+                                      observations=observations)
         self._loader: Loader = loader
         self._name = name
         self._cond = threading.Condition()

@@ -137,15 +137,19 @@ class OnnxPolicy:
     :param expect_joint_names: the robot's joint order; a model trained for other
         joints (or another order) is refused.
     :param check_finite: raise ModelError when the graph outputs NaN or Inf.
+    :param model_bytes: the file's content, already read (and checked, see
+        :mod:`~imitation_ros.runtime.model_trust`): the session is built from
+        these bytes and ``path`` only names the model in messages.
     """
 
     def __init__(self, path: Path | str, *, providers: Optional[Sequence[str]] = None,
                  mode: Optional[str] = None, temperature: Optional[float] = None,
                  execute: Optional[int] = None, seed: int = 0, threads: int = 1,
                  expect_joint_names: Optional[Sequence[str]] = None,
-                 check_finite: bool = True) -> None:
+                 check_finite: bool = True, model_bytes: Optional[bytes] = None) -> None:
         """Load and validate ``path``; see the class docstring for the options."""
         self._path = Path(path)
+        self._model_bytes = model_bytes
         if threads < 0:
             raise ConfigError(f'threads must be >= 0 (0: ONNX Runtime chooses), got {threads}')
         self._check_finite = bool(check_finite)
@@ -155,6 +159,7 @@ class OnnxPolicy:
         self._doubt_out: Optional[np.ndarray] = None
         wanted = resolve_providers(providers)
         self._session = self._open(wanted, threads)
+        self._model_bytes = None  # the session holds the model now
         active = self._session.get_providers()
         lost = [p for p in wanted if p not in active]
         if lost:
@@ -171,11 +176,11 @@ class OnnxPolicy:
 
     # ------------------------------------------------------------------ loading
     def _open(self, providers: list[str], threads: int) -> ort.InferenceSession:
-        path = self._path
-        if not path.is_file():
+        path, data = self._path, self._model_bytes
+        if data is None and not path.is_file():
             raise ModelError(f'model file {path} does not exist; train one with '
                              f'"imitation-ros train ... --out {path}" or fix the path')
-        if path.stat().st_size == 0:
+        if (len(data) if data is not None else path.stat().st_size) == 0:
             raise ModelError(f'model file {path} is empty (0 bytes), probably an interrupted '
                              f'copy; copy it again or {_FIX}')
         opts = ort.SessionOptions()
@@ -184,7 +189,8 @@ class OnnxPolicy:
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         opts.log_severity_level = 3
         try:
-            return ort.InferenceSession(str(path), sess_options=opts, providers=providers)
+            return ort.InferenceSession(str(path) if data is None else data, sess_options=opts,
+                                        providers=providers)
         except Exception as exc:  # onnxruntime raises its own (unexported) exception types
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ModelError(f'{path} is not a loadable ONNX model ({reason[:300]}); the file '

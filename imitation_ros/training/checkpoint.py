@@ -28,6 +28,7 @@ tensors, so it loads with ``torch.load(weights_only=True)``.
 from __future__ import annotations
 
 from dataclasses import asdict
+import io
 from pathlib import Path
 
 import torch
@@ -36,6 +37,7 @@ from ..errors import ModelError
 from ..policies.base import PolicySpec
 from ..policies.ensemble import DoubtConfig, DoubtEnsemble
 from ..policies.kinds import make_policy, Policy
+from ..runtime.atomic import write_atomic
 from .jobs import checkpoint_path
 
 __all__ = ['checkpoint_path', 'FORMAT', 'load_checkpoint', 'save_checkpoint']
@@ -57,7 +59,9 @@ def save_checkpoint(policy: Policy, path: Path | str) -> Path:
     """
     Write ``policy`` (and its doubt ensemble) to ``path``; return the path.
 
-    Written to a temporary name and renamed into place, as the models are.
+    Put in place in one step, as the models are
+    (:func:`~imitation_ros.runtime.atomic.write_atomic`): no half file, and no
+    temporary file left when the writer is killed.
     """
     path = Path(path)
     doubt = getattr(policy, 'doubt', None)
@@ -69,11 +73,9 @@ def save_checkpoint(policy: Policy, path: Path | str) -> Path:
                 'config': _plain(asdict(doubt.config)),
                 'state_dict': {k: v.detach().cpu().clone()
                                for k, v in doubt.state_dict().items()}}}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f'.{path.name}.tmp')
-    torch.save(data, tmp)
-    tmp.replace(path)
-    return path
+    buffer = io.BytesIO()
+    torch.save(data, buffer)
+    return write_atomic(path, buffer.getvalue())
 
 
 def load_checkpoint(path: Path | str) -> Policy:

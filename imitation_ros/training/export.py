@@ -45,9 +45,7 @@ import copy
 from datetime import datetime, timezone
 import io
 import json
-import os
 from pathlib import Path
-import tempfile
 from typing import Any, Optional
 import warnings
 
@@ -59,6 +57,7 @@ import torch
 from ..errors import ConfigError, ModelError
 from ..policies.ensemble import WithDoubt
 from ..policies.kinds import Policy
+from ..runtime.atomic import write_atomic
 
 #: Version of the metadata layout; the runtime refuses files of another format.
 FORMAT = '1'
@@ -305,9 +304,10 @@ def export_policy(policy: Policy, path: Path | str, *, metadata_extra: Optional[
     """
     Export ``policy`` to the ONNX file ``path`` with its metadata; return the path.
 
-    The file appears atomically (written next to ``path``, checked with the
-    ONNX checker, then renamed into place), so a reader never sees half a file
-    and a failed export leaves an existing model untouched.
+    The graph is checked with the ONNX checker, then the file appears in one
+    step (:func:`~imitation_ros.runtime.atomic.write_atomic`): a reader never
+    sees half a file, a failed export leaves an existing model untouched, and an
+    export killed midway leaves no temporary file behind.
 
     :param metadata_extra: 'version' (model version string) and 'training_data'
         (data digest, episode counts, ...); other keys join 'training_data'.
@@ -325,25 +325,14 @@ def export_policy(policy: Policy, path: Path | str, *, metadata_extra: Optional[
     onnx.helper.set_model_props(model, meta)
     model.doc_string = (f'imitation_ros {policy.kind} policy ({variant}), version '
                         f'{meta["version"]}, joints {", ".join(policy.spec.joint_names)}')
-    data = model.SerializeToString()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
-    tmp = Path(tmp_name)
     try:
-        with os.fdopen(fd, 'wb') as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        try:
-            onnx.checker.check_model(str(tmp), full_check=True)
-        except onnx.checker.ValidationError as exc:
-            raise ModelError(f'the exported {policy.kind} graph fails the ONNX checker ({exc}); '
-                             'this is an export bug, not a data problem') from exc
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+        # Checked in memory (full_check: strict shape inference too) before any byte is
+        # written, so a bad graph never reaches the disk.
+        onnx.checker.check_model(model, full_check=True)
+    except onnx.checker.ValidationError as exc:
+        raise ModelError(f'the exported {policy.kind} graph fails the ONNX checker ({exc}); '
+                         'this is an export bug, not a data problem') from exc
+    write_atomic(path, model.SerializeToString())
     return path
 
 

@@ -21,23 +21,54 @@ Retraining as a background job: what the trainer node runs, without ROS.
 - :func:`next_model_path` numbers model versions (``<prefix>_v007.onnx``).
 - :class:`TrainingJob` runs ``imitation-ros train`` in a child process: torch
   and ONNX Runtime in one process slow each other down badly, and the node's
-  executor must never block. The export writes to a temporary name and renames
-  it into place, so no reader ever sees half a file; the job validates the new
-  file with ONNX Runtime before it reports success.
+  executor must never block. The export puts the file in place in one step
+  (:mod:`~imitation_ros.runtime.atomic`), so no reader ever sees half a file and
+  a killed export leaves no temporary file; stale temporary files of dead
+  writers are swept before each job. The job validates the new file with ONNX
+  Runtime and then lists it, with the SHA-256 of the validated bytes, in the
+  manifest of its directory (:func:`~imitation_ros.runtime.model_trust.record_model`),
+  which is what the policy node checks before it loads a model.
+- The child dies with its parent (:func:`guard_parent`): on Linux the kernel
+  sends it SIGKILL when the parent dies (``PR_SET_PDEATHSIG``); everywhere a
+  watcher thread ends it within :data:`PARENT_POLL_S` of the parent's death,
+  and no file is put in place once the parent is gone. A model it wrote anyway
+  is never listed (only the parent lists), so never loaded.
 """
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+import ctypes
 from dataclasses import dataclass, field
+import os
 from pathlib import Path
 import re
+import signal
 import subprocess
 import sys
+import threading
 import time
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
 from ..data.bags import episode_info
 from ..errors import ImitationError, TrainingError
+from ..runtime.atomic import set_commit_check, sweep_stale_temps
+from ..runtime.model_trust import MAX_MODEL_BYTES, record_model, sha256_hex
+
+#: Seconds between two checks of the child's watcher thread that its parent lives.
+PARENT_POLL_S = 0.2
+#: Exit status of a training child that ended because its parent was gone.
+ORPHAN_EXIT = 70
+#: Environment variable: 'poll' makes the child rely on its watcher thread alone
+#: (what happens where prctl is missing); anything else: PR_SET_PDEATHSIG first.
+GUARD_ENV = 'IMITATION_ROS_CHILD_GUARD'
+#: The child's program: guard against outliving the parent, then run the command line.
+_CHILD_CODE = ('import sys; from imitation_ros.training.jobs import run_child; '
+               'sys.exit(run_child(sys.argv[1:]))')
+_PR_SET_PDEATHSIG = 1
+
+_spawner: Optional[ThreadPoolExecutor] = None
+_spawner_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -183,16 +214,88 @@ class JobResult:
     """The child's summary (success) or the reason it failed."""
 
 
+def _set_parent_death_signal() -> bool:
+    """Ask the kernel to SIGKILL this process when its parent dies (Linux); True if set."""
+    if not sys.platform.startswith('linux'):
+        return False
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return False
+    return prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0) == 0
+
+
+def guard_parent(parent: int, *, death_signal: bool = True) -> str:
+    """
+    Make this process end when process ``parent`` does; return how ('pdeathsig' or 'poll').
+
+    With ``death_signal`` (Linux) the kernel kills this process the moment the
+    parent dies. In every case a daemon thread checks every
+    :data:`PARENT_POLL_S` whether the parent is still there and ends this
+    process (exit status :data:`ORPHAN_EXIT`) when not, and no file is put in
+    place (:func:`~imitation_ros.runtime.atomic.set_commit_check`) once it is
+    gone. A parent that died before the guard was set ends this process at once.
+    """
+    how = 'pdeathsig' if death_signal and _set_parent_death_signal() else 'poll'
+
+    def check() -> None:
+        if os.getppid() != parent:  # re-parented: the trainer is gone
+            os._exit(ORPHAN_EXIT)
+
+    check()
+
+    def watch() -> None:
+        while True:
+            time.sleep(PARENT_POLL_S)
+            check()
+
+    threading.Thread(target=watch, name='parent-watch', daemon=True).start()
+    set_commit_check(check)
+    return how
+
+
+def run_child(argv: Sequence[str]) -> int:
+    """Entry of the training child: ``PARENT_PID ARGS...``; guard, then run ``imitation-ros``."""
+    guard_parent(int(argv[0]), death_signal=os.environ.get(GUARD_ENV, '') != 'poll')
+    from ..cli.main import main  # torch loads here, after the guard is in place
+    return main(list(argv[1:]))
+
+
+def child_command(spec: JobSpec, parent: Optional[int] = None) -> list[str]:
+    """Return the command line of the guarded child that runs ``spec`` for ``parent``."""
+    parent = os.getpid() if parent is None else parent
+    return [sys.executable, '-c', _CHILD_CODE, str(parent), *spec.command()[3:]]
+
+
+def _spawn(command: list[str], **kwargs: Any) -> subprocess.Popen:
+    """Start ``command`` from one thread that lives as long as this process."""
+    global _spawner
+    # PR_SET_PDEATHSIG fires when the *thread* that forked the child ends, not the
+    # process: a child forked from a short-lived thread (an executor's) would be
+    # killed while its parent still runs.
+    with _spawner_lock:
+        if _spawner is None:
+            _spawner = ThreadPoolExecutor(max_workers=1, thread_name_prefix='training-spawner')
+        spawner = _spawner
+    return spawner.submit(subprocess.Popen, command, **kwargs).result()
+
+
 class TrainingJob:
     """One retraining run in a child process; poll it, never wait on it."""
 
     def __init__(self, spec: JobSpec) -> None:
-        """Start the child process for ``spec``."""
+        """Sweep stale temporary files, then start the guarded child process for ``spec``."""
         self.spec = spec
         spec.out.parent.mkdir(parents=True, exist_ok=True)
+        sweep_stale_temps(spec.out.parent)
         self._start = time.monotonic()
-        self._proc = subprocess.Popen(spec.command(), stdout=subprocess.PIPE,
-                                      stderr=subprocess.PIPE, text=True)
+        self._proc = _spawn(child_command(spec), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+    @property
+    def pid(self) -> int:
+        """Return the child's process id."""
+        return self._proc.pid
 
     @property
     def elapsed(self) -> float:
@@ -210,9 +313,17 @@ class TrainingJob:
             reason = lines[-1] if lines else f'exit status {self._proc.returncode}'
             return JobResult(False, self.spec, seconds, reason)
         try:
-            validate(self.spec.out)
-        except ImitationError as exc:
+            data = validate(self.spec.out)
+        except (ImitationError, OSError) as exc:
             return JobResult(False, self.spec, seconds, f'validation failed: {exc}')
+        try:
+            # Listed with the digest of the bytes just validated: the policy node loads
+            # only what this lists.
+            record_model(self.spec.out, version=self.spec.version, digest=sha256_hex(data),
+                         size=len(data))
+        except (ImitationError, OSError) as exc:
+            return JobResult(False, self.spec, seconds,
+                             f'could not list the model in the manifest: {exc}')
         summary = out.strip().splitlines()[0] if out.strip() else 'trained'
         return JobResult(True, self.spec, seconds, summary)
 
@@ -224,19 +335,31 @@ class TrainingJob:
                 self._proc.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 self._proc.kill()
+                self._proc.wait(timeout=5)
 
 
-def validate(path: Path) -> None:
-    """Load ``path`` with ONNX Runtime and check one action is finite (TrainingError if not)."""
+def validate(path: Path) -> bytes:
+    """
+    Load ``path`` with ONNX Runtime, check one action is finite; return the bytes checked.
+
+    :raises TrainingError: the file is missing, too large or gives non-finite actions.
+    :raises ModelError: ONNX Runtime cannot load it.
+    """
     import numpy as np
 
     from ..runtime.onnx_policy import OnnxPolicy
     if not path.exists():
         raise TrainingError(f'{path} was not written')
-    policy = OnnxPolicy(path)
+    size = path.stat().st_size
+    if size > MAX_MODEL_BYTES:
+        raise TrainingError(f'{path} has {size} bytes, more than the {MAX_MODEL_BYTES} a '
+                            'policy node loads')
+    data = path.read_bytes()
+    policy = OnnxPolicy(path, model_bytes=data)
     policy.warmup()
     n, k = len(policy.joint_names), len(policy.task_layout)
     image = np.zeros(policy.image_shape, np.uint8) if policy.needs_image else None
     action = policy.act(np.zeros(n), np.zeros(k), image)
     if not np.all(np.isfinite(action)):
         raise TrainingError(f'{path} produces non-finite actions')
+    return data
