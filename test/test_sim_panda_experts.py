@@ -23,7 +23,7 @@ from imitation_ros.sim.panda.experts import (make_expert, PickExpert, PickStyle,
                                              ReachStyle, sample_style)
 from imitation_ros.sim.panda.model import PandaConfig
 from imitation_ros.sim.panda.observe import observe
-from imitation_ros.sim.panda.rollout import passing_side, rollout
+from imitation_ros.sim.panda.rollout import grasp_mode, passing_side, rollout
 from imitation_ros.sim.panda.sim import PandaSim
 
 SEEDS = (11, 12, 13)
@@ -56,6 +56,7 @@ def test_pick_demonstrators_put_the_cube_on_the_target(pick_sim: PandaSim, grasp
     for seed in SEEDS:
         trajectory = rollout(pick_sim, expert.action, seed=seed)
         assert trajectory.success, (seed, trajectory.reason)
+        assert grasp_mode(pick_sim.kinematics, trajectory) == grasp
         cube = trajectory.cube[-1, :2]
         assert np.linalg.norm(cube - trajectory.task.target[:2]) <= trajectory.task.target[2]
 

@@ -33,7 +33,7 @@ import numpy as np
 
 from .experts import EXPERT_NAMES, make_expert, PickExpert, ReachExpert
 from .model import PandaConfig
-from .rollout import passing_side, rollout
+from .rollout import grasp_mode, passing_side, rollout
 from .sim import PandaSim
 from .tasks import TASK_KINDS
 
@@ -57,7 +57,7 @@ def demonstrator_success(kind: str, name: str, episodes: int, seed: int = 0,
         trajectory = rollout(sim, expert.action, seed=seed * 100_003 + episode)
         reasons[trajectory.reason] += 1
         steps.append(trajectory.steps)
-        modes[_mode(expert, trajectory)] += 1
+        modes[_mode(expert, sim, trajectory)] += 1
     elapsed = time.perf_counter() - start
     return {'task': kind, 'expert': name, 'episodes': episodes,
             'success': reasons['success'] / episodes, 'reasons': dict(reasons),
@@ -65,10 +65,11 @@ def demonstrator_success(kind: str, name: str, episodes: int, seed: int = 0,
             'episodes_per_s': episodes / elapsed}
 
 
-def _mode(expert: ReachExpert | PickExpert, trajectory) -> str:
+def _mode(expert: ReachExpert | PickExpert, sim: PandaSim, trajectory) -> str:
+    """The mode the trajectory shows (measured, not the style's)."""
     if isinstance(expert, ReachExpert):
         return {1: 'left', -1: 'right', 0: 'none'}[passing_side(trajectory)]
-    return ('straight', 'turned')[expert.style.grasp]
+    return {0: 'straight', 1: 'turned', -1: 'none'}[grasp_mode(sim.kinematics, trajectory)]
 
 
 def camera_timing(width: int, height: int, frames: int = 50) -> float | str:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import os
 import sys
+import weakref
 
 import numpy as np
 
@@ -70,6 +71,9 @@ class Camera:
         except Exception as exc:  # noqa: B902 (GL failures come as many types)
             msg = f'no camera: OpenGL context failed ({type(exc).__name__}: {exc}); {_FIX}'
             raise CameraUnavailableError(msg) from exc
+        # Free the context at exit while EGL is still loaded (MuJoCo's own __del__ runs
+        # too late then and prints EGL errors).
+        self._finalizer = weakref.finalize(self, self._renderer.close)
         self.camera = camera
         self.width = width
         self.height = height
@@ -81,9 +85,7 @@ class Camera:
 
     def close(self) -> None:
         """Free the OpenGL context (also done when the camera is garbage collected)."""
-        renderer, self._renderer = getattr(self, '_renderer', None), None
-        if renderer is not None:
-            renderer.close()
+        self._finalizer()
 
 
 def open_camera(model, camera: str, width: int,

@@ -27,6 +27,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
+from .kinematics import Kinematics, tool_yaw, wrap_half_turn
 from .observe import observe, PandaObservation
 from .sim import PandaSim
 from .tasks import PandaTask
@@ -105,3 +106,21 @@ def passing_side(trajectory: PandaTrajectory) -> int:
     if not near.any():
         return 0
     return 1 if float(np.mean(trajectory.tcp[near, 1] - pole[1])) > 0 else -1
+
+
+def grasp_mode(kin: Kinematics, trajectory: PandaTrajectory) -> int:
+    """
+    Pick: which pair of the cube's faces the fingers closed on first.
+
+    0 when the wrist's yaw matched the cube's (modulo a half turn), 1 when it was
+    a quarter turn off, -1 when the gripper never closed.
+    """
+    closing = np.flatnonzero(trajectory.actions[:, 7] < 0.01)
+    if closing.size == 0:
+        return -1
+    i = int(closing[0])
+    _, rotation = kin.tcp(trajectory.joints[i, :7])
+    w, x, y, z = trajectory.cube[i, 3:7]
+    cube_yaw = float(np.arctan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z)))
+    offset = abs(wrap_half_turn(tool_yaw(rotation) - cube_yaw))
+    return 0 if offset < np.pi / 4 else 1
