@@ -21,6 +21,7 @@ import pytest
 from imitation_ros.errors import SimError
 from imitation_ros.sim.panda.kinematics import solve_ik
 from imitation_ros.sim.panda.model import PandaConfig
+from imitation_ros.sim.panda.observe import JOINT_LAYOUT, observation_from_joints, observe
 from imitation_ros.sim.panda.sim import PandaSim
 
 
@@ -160,3 +161,15 @@ def test_ready_posture_is_collision_free() -> None:
     sim.step(np.concatenate([task.start, [0.08]]))
     assert not sim.done
     np.testing.assert_allclose(sim.q, task.start, atol=1e-3)
+
+
+def test_observation_has_the_joint_layout() -> None:
+    """The joint observation is the 7 arm joints then the finger gap; NaN is refused."""
+    sim = _sim('pick')
+    task = sim.reset(seed=9)
+    obs = observe(sim)
+    assert len(JOINT_LAYOUT) == 8 and JOINT_LAYOUT[-1] == 'gripper_width'
+    np.testing.assert_allclose(obs.joints(), np.concatenate([task.start, [0.08]]), atol=1e-9)
+    assert abs(obs.cube_yaw - task.cube[2]) < 1e-9
+    with pytest.raises(SimError):
+        observation_from_joints(np.full(8, np.nan))

@@ -66,7 +66,7 @@ def demonstrator_success(kind: str, name: str, episodes: int, seed: int = 0,
 
 
 def _mode(expert: ReachExpert | PickExpert, sim: PandaSim, trajectory) -> str:
-    """The mode the trajectory shows (measured, not the style's)."""
+    """Return the mode the trajectory shows (measured, not the style's)."""
     if isinstance(expert, ReachExpert):
         return {1: 'left', -1: 'right', 0: 'none'}[passing_side(trajectory)]
     return {0: 'straight', 1: 'turned', -1: 'none'}[grasp_mode(sim.kinematics, trajectory)]
