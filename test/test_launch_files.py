@@ -133,3 +133,21 @@ def test_dagger_graph() -> None:
     assert specs['intervention_gate'].arguments == {'beta': 'beta'}
     assert launch_arguments('dagger')['beta'].default == '0.0'
     assert 'beta' not in launch_arguments('hg_dagger')
+
+
+def test_the_shipped_model_is_listed_in_its_manifest_and_runs() -> None:
+    """models/planar_gmm_multi.onnx passes the policy node's trust check and acts in limits."""
+    from imitation_ros.runtime.model_trust import ModelTrust
+    from imitation_ros.runtime.onnx_policy import OnnxPolicy
+    from imitation_ros.sim.arm import ArmConfig, ArmSim
+    import numpy as np
+    path = ROOT / 'models' / 'planar_gmm_multi.onnx'
+    trusted = ModelTrust([ROOT / 'models']).verify(path)
+    assert trusted.version == 'planar-gmm-multi-s2'
+    policy = OnnxPolicy(path)
+    assert policy.kind == 'gmm' and policy.joint_names == ('joint1', 'joint2', 'joint3')
+    assert policy.training_data['episodes'] == 200 and policy.training_data['steps'] == 3000
+    sim = ArmSim(ArmConfig(), seed=0)
+    task = sim.reset()
+    action = policy.act(sim.q, task.vector())
+    assert np.all(np.isfinite(action)) and np.all(np.abs(action - sim.q) < 0.5)

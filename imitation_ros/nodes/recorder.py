@@ -76,15 +76,11 @@ import json
 import math
 import os
 from pathlib import Path
-import signal
 import sys
 import threading
 from typing import Any, Callable, Sequence
 
 from diagnostic_msgs.msg import DiagnosticArray
-import rclpy
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
-from rclpy.logging import get_logger
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.serialization import deserialize_message
@@ -94,6 +90,7 @@ from std_msgs.msg import Bool, Float64, Float64MultiArray, String
 from .conversions import DIAG_ERROR, DIAG_OK, DIAG_WARN, diagnostic_array, diagnostic_status
 from .params import check_params, declare_and_read, param
 from .qos import DIAGNOSTICS_QOS, EPISODE_QOS, MODEL_QOS
+from .spin import spin_node
 from ..data import messages as m
 from ..data.bags import count_takeovers, EpisodeBagWriter, partial_path, SOURCES
 from ..errors import ConfigError, DataError
@@ -697,13 +694,10 @@ class RecorderNode(Node):
         self._diag_pub.publish(diagnostic_array([status], now.to_msg()))
 
 
-def _init_rclpy(args: list[str] | None) -> None:
-    """Initialize rclpy without its own signal handlers (ours close the bag first)."""
-    try:
-        from rclpy.signals import SignalHandlerOptions
-        rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
-    except (ImportError, TypeError):
-        rclpy.init(args=args)
+def _close_open_episode(node: RecorderNode) -> None:
+    path = node.close_episode('interrupted')
+    if path is not None:
+        node.get_logger().info(f'stopped: the open episode was closed as {path}')
 
 
 def main(args: list[str] | None = None) -> int:
@@ -712,43 +706,8 @@ def main(args: list[str] | None = None) -> int:
 
     Returns 1 (after logging why) on a bad parameter or an unwritable data_dir.
     """
-    stop = threading.Event()
-
-    def request_stop(signum: int, frame: Any) -> None:
-        stop.set()
-
-    previous: dict[int, Any] = {}
-    in_main = threading.current_thread() is threading.main_thread()
-    _init_rclpy(args)
-    try:
-        if in_main:
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                previous[sig] = signal.signal(sig, request_stop)
-        try:
-            node = RecorderNode()
-        except (ConfigError, DataError) as exc:
-            get_logger(NODE_NAME).error(f'cannot start: {exc}')
-            return 1
-        executor = SingleThreadedExecutor()
-        executor.add_node(node)
-        try:
-            while not stop.is_set() and rclpy.ok():
-                # A short wait so a signal is acted on within 0.1 s.
-                executor.spin_once(timeout_sec=0.1)
-        except (KeyboardInterrupt, ExternalShutdownException):
-            pass
-        finally:
-            path = node.close_episode('interrupted')
-            if path is not None:
-                node.get_logger().info(f'stopped: the open episode was closed as {path}')
-            executor.shutdown()
-            node.destroy_node()
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        if rclpy.ok():
-            rclpy.shutdown()
-    return 0
+    return spin_node(RecorderNode, NODE_NAME, args, on_stop=_close_open_episode,
+                     errors=(ConfigError, DataError))
 
 
 if __name__ == '__main__':

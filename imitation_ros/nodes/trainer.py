@@ -46,8 +46,6 @@ import sys
 from typing import Any, Optional
 
 from diagnostic_msgs.msg import DiagnosticArray
-import rclpy
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
@@ -60,6 +58,7 @@ from .conversions import (DIAG_ERROR, DIAG_OK, DIAG_WARN, diagnostic_array,
                           diagnostic_status)
 from .params import check_params, declare_and_read, param
 from .qos import DIAGNOSTICS_QOS, EPISODE_LIVE_QOS, MODEL_QOS
+from .spin import spin_node
 
 
 @dataclass(frozen=True)
@@ -265,23 +264,8 @@ class TrainerNode(Node):
 
 
 def main(args: Optional[list[str]] = None) -> int:
-    """Run the trainer node until shutdown; return the exit status."""
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = TrainerNode()
-        rclpy.spin(node)
-    except ConfigError as exc:
-        print(f'trainer: cannot start: {exc}', file=sys.stderr)
-        return 1
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
-    return 0
+    """Run the trainer node until SIGINT / SIGTERM (its training child stops with it)."""
+    return spin_node(TrainerNode, 'trainer', args)
 
 
 if __name__ == '__main__':
