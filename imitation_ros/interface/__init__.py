@@ -19,6 +19,9 @@ Nothing here imports another part of imitation_ros (but its one exception hierar
 nor ROS: the nodes, the core and the tools agree on these facts by importing them.
 """
 
+from . import topics
 from .robot import GripperModel, MAX_URDF_BYTES, parse_urdf_joints, RobotModel, UrdfJoint
+from .topics import Topic
 
-__all__ = ['GripperModel', 'MAX_URDF_BYTES', 'parse_urdf_joints', 'RobotModel', 'UrdfJoint']
+__all__ = ['GripperModel', 'MAX_URDF_BYTES', 'parse_urdf_joints', 'RobotModel', 'Topic',
+           'topics', 'UrdfJoint']
