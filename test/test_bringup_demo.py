@@ -244,11 +244,12 @@ def test_beta_mixing_executes_the_expert_at_the_configured_rate(dagger_demo,
         assert all('no fresh expert action' in r for r in fallbacks), fallbacks[:3]
         assert at_one.count('policy') <= max(3, 0.15 * len(at_one)), at_one
         set_gate_beta(gate, 0.0)
-        _wait_for(lambda: len(watch.sources(0.0)) >= 60, 30, 'decisions at beta 0')
+        _wait_for(lambda: watch.sources(0.0)[5:].count('policy') >= 50, 60,
+                  'policy decisions at beta 0')
         # The gate reports its current beta; a decision right after the change may still
-        # come from a policy action drawn at the old one: skip a few.
-        at_zero = watch.sources(0.0)[5:]
-        assert 'expert' not in at_zero and at_zero.count('policy') >= 50
+        # come from a policy action drawn at the old one: skip a few. Holds (between
+        # episodes, a late joint state on a loaded machine) may come in between.
+        assert 'expert' not in watch.sources(0.0)[5:]
         set_gate_beta(gate, 0.5)
         _wait_for(lambda: len([s for s in watch.sources(0.5) if s != 'hold']) >= 300, 60,
                   'decisions at beta 0.5')

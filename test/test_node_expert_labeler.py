@@ -302,6 +302,37 @@ def test_each_state_is_labelled_for_its_own_episode_whatever_the_arrival_order(h
                                atol=1e-12)
 
 
+def test_no_state_is_labelled_before_the_first_start_event(ros: Context) -> None:
+    """States before any episode event wait; the start event labels the one it covers."""
+    node = ExpertLabelerNode(context=ros, namespace='/late',
+                             parameter_overrides=[Parameter('expert', value='above')])
+    probe = Probe(ros, namespace='/late')
+    spinner = Spinner(ros, node, probe)
+    try:
+        wait_for(lambda: node.count_publishers('joint_states') >= 1
+                 and probe.count_subscribers('joint_states') >= 1, what='discovery')
+        task, states = _episode(seed=13)
+        other = Task.from_vector(task.vector(), task.start + 0.05)
+        # The task topic and two states arrive before the (transient-local) start event.
+        probe.task(task)
+        probe.state(states[0])
+        wait_for(lambda: node._states == 1, what='the first state')
+        probe.task(task)
+        probe.state(states[1])
+        wait_for(lambda: node._states == 2, what='the second state')
+        time.sleep(0.3)
+        assert probe.n_labels() == 0, 'a state was labelled before its episode was known'
+        probe.start(0, other, stamp=probe._stamp_ns * 1e-9)
+        wait_for(lambda: probe.n_labels() == 1, what='the covered state labelled late')
+        assert probe.label_stamps[0] == probe._stamp_ns
+        np.testing.assert_allclose(probe.labels_since(0)[0], ABOVE.action(states[1], other),
+                                   atol=1e-12)
+    finally:
+        spinner.stop()
+        probe.destroy_node()
+        node.destroy_node()
+
+
 def test_stale_inputs_give_no_label_and_say_why(harness) -> None:
     """A task older than obs_timeout_s: no label, WARN naming it; no joint states: WARN too."""
     node, probe = harness
@@ -370,7 +401,8 @@ class Planner(Expert):
 def test_any_expert_stands_in_and_tasks_start_episodes_without_events(ros: Context) -> None:
     """A planner replaces the scripted expert; without episode events a new task starts one."""
     planner = Planner()
-    node = ExpertLabelerNode(expert=planner, context=ros, namespace='/real')
+    node = ExpertLabelerNode(expert=planner, context=ros, namespace='/real',
+                             parameter_overrides=[Parameter('episodes_from', value='task')])
     probe = Probe(ros, namespace='/real')
     spinner = Spinner(ros, node, probe)
     try:
@@ -407,7 +439,8 @@ def test_a_failing_expert_publishes_nothing_and_reports_an_error(ros: Context) -
         def action(self, q: np.ndarray, task: Task) -> np.ndarray:
             raise RuntimeError('planner found no path')
 
-    node = ExpertLabelerNode(expert=Broken(), context=ros, namespace='/broken')
+    node = ExpertLabelerNode(expert=Broken(), context=ros, namespace='/broken',
+                             parameter_overrides=[Parameter('episodes_from', value='task')])
     probe = Probe(ros, namespace='/broken')
     spinner = Spinner(ros, node, probe)
     try:

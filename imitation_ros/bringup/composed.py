@@ -17,10 +17,11 @@ Run a node graph in one process (manual composition), from the same params files
 
 The launch files start one process per node; here every node of the graph is
 created in one rclpy context whose arguments load the same ``config/*.yaml``
-params files, and a MultiThreadedExecutor spins them in a background thread.
-The nodes still talk over real DDS. Used by ``imitation-ros demo`` and by the
-end-to-end tests; training still happens in a child process (the trainer node
-starts it).
+params files, and each node spins in its own thread with its own executor, as
+it would in its own process: the gate's timer never waits behind the recorder's
+writes or a policy's inference in a shared executor queue. The nodes still talk
+over real DDS. Used by ``imitation-ros demo`` and by the end-to-end tests;
+training still happens in a child process (the trainer node starts it).
 """
 
 from __future__ import annotations
@@ -86,14 +87,13 @@ class ComposedGraph:
         self._extra: list[Any] = []
         self.errors: list[str] = []
         """Exceptions raised by callbacks (printed, and the graph kept spinning)."""
-        self._thread: Optional[threading.Thread] = None
+        self._spinners: list[tuple[threading.Thread, Any]] = []
         self._stop = threading.Event()
 
     def start(self, domain_id: Optional[int] = None) -> None:
-        """Create the context and every node, and spin them in a background thread."""
+        """Create the context and every node, and spin each in its own thread."""
         import rclpy
         from rclpy.context import Context
-        from rclpy.executors import MultiThreadedExecutor
         from rclpy.parameter import Parameter
         args = ['--ros-args']
         for spec in self.specs:
@@ -103,7 +103,6 @@ class ComposedGraph:
         self.context = Context()
         rclpy.init(args=args, context=self.context,
                    **({'domain_id': domain_id} if domain_id is not None else {}))
-        self.executor = MultiThreadedExecutor(num_threads=4, context=self.context)
         try:
             for spec in self.specs:
                 module, cls = NODE_CLASSES[spec.executable]
@@ -115,38 +114,46 @@ class ComposedGraph:
         except BaseException:
             self.stop()
             raise
-        for node in self.nodes.values():
-            self.executor.add_node(node)
+        for name, node in self.nodes.items():
+            self._spin(name, node)
+
+    def _spin(self, name: str, node: Any) -> None:
+        """Spin ``node`` with its own executor in its own thread until :meth:`stop`."""
+        from rclpy.executors import SingleThreadedExecutor
+        executor = SingleThreadedExecutor(context=self.context)
+        executor.add_node(node)
 
         def spin() -> None:
             while not self._stop.is_set() and self.context.ok():
                 try:
-                    self.executor.spin_once(timeout_sec=0.05)
+                    executor.spin_once(timeout_sec=0.05)
                 except Exception as exc:  # noqa: BLE001 - one bad callback must not stop all
                     if self._stop.is_set() or not self.context.ok():
                         break
-                    self.errors.append(f'{type(exc).__name__}: {exc}')
-                    print(f'composed graph: a callback raised {type(exc).__name__}: {exc}',
-                          file=sys.stderr)
+                    self.errors.append(f'{name}: {type(exc).__name__}: {exc}')
+                    print(f'composed graph: a callback of {name} raised '
+                          f'{type(exc).__name__}: {exc}', file=sys.stderr)
 
-        self._thread = threading.Thread(target=spin, name='composed-graph', daemon=True)
-        self._thread.start()
+        thread = threading.Thread(target=spin, name=f'composed-{name}', daemon=True)
+        self._spinners.append((thread, executor))
+        thread.start()
 
     def add(self, node: Any) -> Any:
-        """Spin one more node (created in :attr:`context`) with the graph."""
+        """Spin one more node (created in :attr:`context`) beside the graph."""
         self._extra.append(node)
-        self.executor.add_node(node)
+        self._spin(node.get_name(), node)
         return node
 
     def stop(self) -> None:
         """Stop spinning, destroy every node and shut the context down."""
         import rclpy
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10.0)
-        # Let callbacks still running in the executor's threads finish before their
-        # nodes are destroyed (else they fail on destroyed handles at exit).
-        self.executor.shutdown(timeout_sec=5.0)
+        for thread, _ in self._spinners:
+            thread.join(timeout=10.0)
+        # Callbacks still running finish before their nodes are destroyed (else they
+        # fail on destroyed handles at exit).
+        for _, executor in self._spinners:
+            executor.shutdown(timeout_sec=5.0)
         for node in [*self._extra, *self.nodes.values()]:
             try:
                 node.destroy_node()

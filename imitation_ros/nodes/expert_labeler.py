@@ -39,8 +39,10 @@ planner can stand in on a real arm: pass ``expert=`` to the node's constructor):
   (:meth:`Expert.reset`): the scripted expert's path starts at the episode's start
   posture, and ``multi`` draws a new demonstrator. Starts of episodes up to the
   current number (transient-local history) are skipped unless their ``"stamp"``
-  is newer. Without episode events (a real arm without an episode manager) a new
-  task vector starts a new episode at the next joint state, which becomes the start;
+  is newer. With ``episodes_from: task`` (a real arm without an episode manager)
+  a new task vector starts a new episode at the next joint state, which becomes
+  the start; with ``events`` (default) no state is labelled before the first start
+  event;
 * every label is the expert's answer for the episode its joint state belongs to.
   Topics are delivered independently, so the first joint state of an episode can
   arrive before its start event, and task vectors of the previous episode after
@@ -100,6 +102,8 @@ WARN_THROTTLE_S = 2.0
 IMMEDIATE_DIAG_MIN_S = 0.5
 #: Leading padding values of a label: the labelled joint state's stamp (sec, nanosec).
 STAMP_PADDING = 2
+#: Where episodes come from (the ``episodes_from`` parameter).
+EPISODE_SOURCES: tuple[str, ...] = ('events', 'task')
 #: Inputs, as named in diagnostics.
 JOINT_STATES, TASK = 'joint_states', 'imitation/task'
 #: Tolerance when comparing a joint state's header stamp with an event's stamp (s):
@@ -148,6 +152,10 @@ class ExpertParams:
     obs_timeout_s: float = param(0.25, 'Largest age of the task when a joint state arrives; '
                                  'older or missing: no label', unit='s', minimum=0.001,
                                  maximum=60.0)
+    episodes_from: str = param('events', "events: episodes begin and end with "
+                               'imitation/episode events (the sim, an episode manager), and '
+                               'a state is labelled only inside one; task: no events, a new '
+                               'task vector starts an episode', choices=EPISODE_SOURCES)
     seed: int = param(0, "Seed of the 'multi' demonstrator draws", minimum=0,
                       maximum=2 ** 31 - 1)
 
@@ -231,7 +239,7 @@ class ExpertLabelerNode(Node):
         self.episode: Optional[int] = None
         self._start_stamp: Optional[float] = None
         self._running = False
-        self._uses_events = False
+        self._uses_events = self.params.episodes_from == 'events'
         self._task: Optional[Task] = None
         self._pending_reset = False
         # Stamps (s) of the current episode's start and end events (None: unknown), whether
@@ -294,7 +302,6 @@ class ExpertLabelerNode(Node):
             self._bad(f'ignoring imitation/episode message {msg.data[:80]!r}: {exc!r}; '
                       'expected JSON with "event" and "episode"')
             return
-        self._uses_events = True
         stamp = event.get('stamp')
         if isinstance(stamp, bool) or not isinstance(stamp, (int, float)):
             stamp = None  # without stamps, episode numbers alone order the events
@@ -399,10 +406,12 @@ class ExpertLabelerNode(Node):
         """
         Place a joint state relative to the current episode by its header stamp.
 
-        'after_end': stamped after the last end event (its start event may be on the
-        way); 'before_start': stamped before the current episode's start; 'in': anything
-        else, including unstamped states and events.
+        'after_end': before any episode event, or stamped after the last end event (its
+        start event may be on the way); 'before_start': stamped before the current
+        episode's start; 'in': anything else, including unstamped states and events.
         """
+        if self._uses_events and self.episode is None:
+            return 'after_end'  # no episode known yet: its start event may be on the way
         if stamp == (0, 0):
             return 'in'
         at = stamp[0] + stamp[1] * 1e-9
