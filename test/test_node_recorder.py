@@ -27,7 +27,8 @@ import time
 from typing import Any, Callable
 
 from diagnostic_msgs.msg import DiagnosticArray
-from imitation_ros.data.bags import episode_info, find_episode_bags, read_episode
+from imitation_ros.data.bags import (episode_info, find_episode_bags, read_bag_messages,
+                                     read_episode)
 from imitation_ros.errors import DataError
 from imitation_ros.nodes.conversions import array_msg, diagnostic_level, joint_state_msg
 from imitation_ros.nodes.qos import EPISODE_QOS, MODEL_QOS, STATE_QOS
@@ -221,6 +222,33 @@ def test_episode_bag_has_every_message_and_the_episode_facts(harness: dict[str, 
     assert int(record.intervention.sum()) == 10
     np.testing.assert_allclose(record.actions[:, 0], 1.8 + 0.01 * np.arange(1, 31))
     np.testing.assert_allclose(record.task, TASK)
+
+
+def test_an_episodes_first_state_that_beats_its_start_event_is_in_the_bag(
+        harness: dict[str, Any]) -> None:
+    """States arrive before their start event: the one stamped at the start goes in the bag."""
+    rec: RecorderNode = harness['rec']
+    probe: Probe = harness['probe']
+    probe.wait_subscribers(1)
+    outside = rec.messages_outside
+    probe.state(0)  # the arm between episodes: stamped before the start
+    time.sleep(0.05)
+    first = probe.get_clock().now()
+    q = np.array([1.8, -2.6, 0.0])
+    probe.pubs[JS].publish(joint_state_msg(JOINTS, q, np.zeros(3), first.to_msg()))
+    probe.pubs[TASK_T].publish(array_msg(TASK))
+    wait_for(lambda: rec.messages_outside >= outside + 4, what='the states outside an episode')
+    probe.event('start', 61, stamp=first.nanoseconds * 1e-9)
+    wait_for(lambda: rec.current_episode() == 61, what='episode 61 to open')
+    probe.state(1)
+    wait_for(lambda: rec.current_counts().get(JS, 0) >= 2, what='the second state')
+    probe.event('end', 61, success=False, reason='timeout')
+    bag = harness['session'] / 'ep_00061'
+    wait_for(bag.exists, what='the bag of episode 61')
+    messages = read_bag_messages(bag, with_images=False)
+    assert len(messages.joint_stamps) == 2
+    assert int(messages.joint_stamps[0]) == first.nanoseconds
+    assert episode_info(bag).message_counts[TASK_T] == 2
 
 
 def test_bag_is_readable_by_mcap(harness: dict[str, Any]) -> None:

@@ -32,7 +32,12 @@
   topic and is not recorded. A start while another episode is open closes
   that one first (reason ``missing_end``); an episode open longer than
   ``max_episode_s`` is closed as ``too_long``. Messages outside an episode
-  are counted, not written.
+  are counted, not written; but the joint states, camera frames and task
+  vectors of the last ``BUFFER_S`` are kept, because topics arrive
+  independently: the episode's first joint state (stamped with its start
+  event) often beats the event, and goes into the bag once the event arrives
+  (joint states and frames by header stamp, task vectors by receive time, at or
+  after the event's stamp).
 * A bag holds a whole episode or is not written. An episode whose start event
   is stamped before the recorder came up (a recorder restarted mid-episode, or
   launched after the arm) is recorded only when nothing of it has happened
@@ -72,6 +77,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from collections import deque
 import json
 import math
 import os
@@ -103,6 +109,10 @@ WATCHDOG_PERIOD_S = 0.1
 #: Seconds between two repeats of the same throttled warning.
 WARN_THROTTLE_S = 2.0
 _NS_PER_S = 1_000_000_000
+#: How long messages received outside an episode are kept for its start event (s).
+BUFFER_S = 1.0
+#: Most messages kept outside an episode.
+BUFFER_MESSAGES = 256
 
 GATE_STATE = m.GATE_STATE
 """The gate's arbitration decision per command (std_msgs/String JSON)."""
@@ -128,6 +138,12 @@ KNOWN_TOPICS: dict[str, tuple[type, str]] = {
     MODEL_VERSION: (String, m.STRING_TYPE),
     MODEL: (String, m.STRING_TYPE),
 }
+#: Stamped topics kept outside an episode, placed by header stamp, with their type.
+STAMPED_TOPICS: dict[str, type] = {m.JOINT_STATES: JointState, m.CAMERA_IMAGE: Image}
+#: Topics kept outside an episode for its start event (see the module docstring).
+BUFFERED_TOPICS = frozenset({*STAMPED_TOPICS, m.TASK})
+#: Tolerance between an event's float-second stamp and a header stamp (ns).
+STAMP_TOLERANCE_NS = 1000
 DEFAULT_TOPICS: tuple[str, ...] = (
     m.JOINT_STATES, m.CAMERA_IMAGE, m.TASK, m.JOY, m.POLICY_ACTION, m.COMMANDS,
     m.INTERVENTION, m.EXPERT_ACTION, m.EPISODE, GATE_STATE, m.UNCERTAINTY, m.HELP_REQUEST)
@@ -263,6 +279,12 @@ def at_posture(names: Sequence[str], positions: Sequence[float], posture: dict[s
                for n, q in posture.items())
 
 
+def _header_stamp_ns(raw: bytes, kind: Any) -> int:
+    """Return the header stamp (ns) of a serialized stamped message."""
+    stamp = deserialize_message(raw, kind).header.stamp
+    return int(stamp.sec) * _NS_PER_S + int(stamp.nanosec)
+
+
 def _event_stamp_ns(event: dict[str, Any]) -> int | None:
     """Return the event's ``stamp`` (s, publisher clock) in ns, or None without one."""
     stamp = event.get('stamp')
@@ -307,6 +329,7 @@ class RecorderNode(Node):
         self.episodes_missed_start = 0
         self.messages_written = 0
         self.messages_outside = 0
+        self._before_start: deque[tuple[str, bytes, int]] = deque(maxlen=BUFFER_MESSAGES)
         self.dropped_total = 0
         self.last_bag: Path | None = None
         self._last_error = ''
@@ -378,6 +401,8 @@ class RecorderNode(Node):
                 ep = self._current
                 if ep is None:
                     self.messages_outside += 1
+                    if topic in BUFFERED_TOPICS:
+                        self._before_start.append((topic, raw, t_ns))
                     return
                 if topic == m.JOINT_STATES and ep.start_posture is not None:
                     if not self._check_start_posture(ep, raw):
@@ -477,10 +502,30 @@ class RecorderNode(Node):
             self._current.intervention.append(True)
         if self.help_request:
             self._current.help.append(True)
+        self._write_buffered(self._current, stamp, t_ns)
         self._write(self._current, m.EPISODE, raw, t_ns)
         pending = (' (it began before the recorder came up: kept only if the arm is still at '
                    'its start posture)') if posture is not None else ''
         self.get_logger().info(f'recording episode {episode} into {bag_dir.name}{pending}')
+
+    def _write_buffered(self, ep: _Episode, stamp: int | None, now_ns: int) -> None:
+        """Write what arrived before the start event but belongs to the episode."""
+        kept, self._before_start = self._before_start, deque(maxlen=BUFFER_MESSAGES)
+        if stamp is None:
+            return
+        oldest = now_ns - int(BUFFER_S * _NS_PER_S)
+        for topic, raw, t_ns in kept:
+            if t_ns < oldest:
+                continue
+            at = t_ns
+            if topic in STAMPED_TOPICS:
+                at = _header_stamp_ns(raw, STAMPED_TOPICS[topic])
+            if at >= stamp - STAMP_TOLERANCE_NS:
+                if topic == m.JOINT_STATES and ep.start_posture is not None \
+                        and not self._check_start_posture(ep, raw):
+                    return
+                self._write(ep, topic, raw, t_ns)
+                self.messages_outside -= 1
 
     def _on_end(self, episode: int, event: dict[str, Any], raw: bytes, t_ns: int) -> None:
         current = self._current
