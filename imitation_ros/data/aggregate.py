@@ -49,9 +49,9 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from ..errors import DataError
-from .bags import EpisodeInfo
 from .dataset import Dataset, SOURCE_CODES
+from .episode import EpisodeInfo
+from ..errors import DataError
 
 #: Default sampling weight of a correction sample relative to a demonstration sample.
 DEFAULT_CORRECTION_WEIGHT = 2.0

@@ -13,42 +13,16 @@
 # limitations under the License.
 
 """
-Aggregate episode bags into one training dataset of aligned samples.
+Load episode bags into one training dataset of aligned samples.
 
-Alignment rule (applied to the raw messages by log time, so it holds for bags
-recorded live, where clocks are not on a grid, as well as for bags written by
-:func:`imitation_ros.data.bags.write_episode`):
-
-* one sample per message on ``/forward_position_controller/commands`` (the
-  executed command is the sample's action);
-* when the bag holds the gate's ``/imitation/gate_state`` decisions, a command
-  pairs with the decision logged within one control period of it that carries
-  the same command, and its joint state is the one whose header stamp that
-  decision names (``state_stamp``), and ``human`` is whether the decision's
-  source was the human: exact, whatever order the recorder received the
-  messages in. Commands without such a decision use the log-time rule below;
-* its observation is the latest ``/joint_states``, the latest
-  ``/imitation/task`` and, when images are loaded, the latest
-  ``/camera/image_raw``, each with log time <= the command's log time;
-  commands before the first joint state or task (or image, when images are
-  loaded) are dropped;
-* ``human`` is the latest ``/imitation/intervention`` with log time <= the
-  command's (False when there is none);
-* the expert label is the label of the command's observed joint state: a
-  ``/imitation/expert_action`` that names its joint state (the expert node puts
-  the state's header stamp (sec, nanosec) in two leading padding values,
-  ``layout.data_offset`` = 2) labels exactly the commands observing that state,
-  whatever the log times; a label that names none counts when it is the latest
-  with log time in (command time - one control period, command time]; NaN when
-  there is none (DAgger labels only what the expert saw);
-* joint states are reordered by name to the bag's ``joint_names``
-  custom_data (the command order); a joint state lacking one of them is a
-  DataError naming the bag and the joint.
+Each bag is read (:mod:`imitation_ros.data.reader`) and its commands aligned
+with their observations by the rule written in :mod:`imitation_ros.data.alignment`;
+the bags' samples are joined into one :class:`Dataset`.
 
 One bad bag never costs the others: :func:`load_dataset` skips a bag it cannot
 read (damaged, over the read limits of :class:`~imitation_ros.data.storage.ReadLimits`,
 undecodable, inconsistent) or that does not fit the rest (other joints or task
-width than most bags) with a :class:`~imitation_ros.data.bags.DataWarning`
+width than most bags) with a :class:`~imitation_ros.data.episode.DataWarning`
 naming it and why, and lists it in :attr:`Dataset.skipped`, as it does the
 unfinished (``*.partial``) and damaged bags the scan leaves out.
 
@@ -64,8 +38,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .bags import (align_commands, episode_facts, EpisodeInfo, read_bag_messages,
-                   scan_episode_bags, SkippedBag, SOURCES, warn_skipped)
+from . import messages as m
+from .alignment import align_commands
+from .catalogue import scan_episode_bags, warn_skipped
+from .episode import EpisodeInfo, SkippedBag, SOURCES
+from .reader import episode_facts, read_bag_messages
 from .storage import ReadLimits
 from ..errors import DataError
 
@@ -75,7 +52,7 @@ SOURCE_CODES: dict[str, int] = {name: code for code, name in enumerate(SOURCES)}
 
 @dataclass(frozen=True, eq=False)
 class Dataset:
-    """N samples at the control rate, aligned by the module's rule."""
+    """N samples at the control rate, aligned (:mod:`~imitation_ros.data.alignment`)."""
 
     joint_names: tuple[str, ...]
     """Column order of every (N, n) array."""
@@ -301,7 +278,7 @@ def load_dataset(paths: Sequence[Path | str] | Path | str, *, with_images: bool 
                    + ('; ...' if len(skipped) > 5 else ''))
         msg = (f'no samples found in {len(parts_kept)} episode bag(s) under {searched}; record '
                'episodes first (`imitation-ros collect`) or point at the data directory; a '
-               'sample needs a command on /forward_position_controller/commands after a '
-               f'/joint_states and an /imitation/task message{why}')
+               f'sample needs a command on {m.COMMANDS} after a {m.JOINT_STATES} and an '
+               f'{m.TASK} message{why}')
         raise DataError(msg)
     return replace(Dataset.concat(parts_kept), skipped=tuple(skipped))

@@ -92,7 +92,7 @@ from .params import check_params, declare_and_read, param
 from .qos import DIAGNOSTICS_QOS, EPISODE_QOS, MODEL_QOS
 from .spin import spin_node
 from ..data import messages as m
-from ..data.bags import count_takeovers, EpisodeBagWriter, partial_path, SOURCES
+from ..data import count_takeovers, EpisodeBagWriter, partial_path, SOURCES
 from ..errors import ConfigError, DataError
 
 NODE_NAME = 'recorder'

@@ -39,7 +39,7 @@ import numpy as np
 
 from ..data.aggregate import (aggregate, data_digest, DEFAULT_CORRECTION_WEIGHT,
                               DEFAULT_MAX_COMMAND_STEP)
-from ..data.bags import SkippedBag
+from ..data import SkippedBag
 from ..data.dataset import load_dataset
 from ..errors import TrainingError
 from ..policies.base import TrainConfig
