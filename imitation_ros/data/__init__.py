@@ -21,19 +21,23 @@ bag's files), :mod:`.episode` (what an episode bag is: its facts and record),
 :mod:`.writer` (writing bags), :mod:`.reader` (reading them back),
 :mod:`.catalogue` (finding bags, the bag-info listing), :mod:`.alignment`
 (commands paired with observations, and the rule), :mod:`.dataset` (the
-loader), :mod:`.aggregate` (training samples per the lecture).
+loader), :mod:`.index` (what the loader keeps of each bag for the next load),
+:mod:`.summary` (what a dataset was made of), :mod:`.aggregate` (training
+samples per the lecture).
 """
 
 from . import messages
-from .aggregate import (aggregate, data_digest, DEFAULT_CORRECTION_WEIGHT,
-                        DEFAULT_MAX_COMMAND_STEP, LabelledSamples)
+from .aggregate import (aggregate, DEFAULT_CORRECTION_WEIGHT, DEFAULT_MAX_COMMAND_STEP,
+                        LabelledSamples)
 from .alignment import align_commands, Aligned, BagMessages
 from .catalogue import find_episode_bags, format_bag_info, scan_episode_bags, warn_skipped
-from .dataset import Dataset, load_dataset, SOURCE_CODES
+from .dataset import Dataset, is_lerobot_dataset, load_dataset, SOURCE_CODES
 from .episode import (count_takeovers, DataWarning, episode_info, EpisodeInfo, EpisodeRecord,
                       partial_path, PARTIAL_SUFFIX, SkippedBag, SOURCES)
 from .reader import check_bag, episode_facts, read_bag_messages, read_episode
+from .index import INDEX_DIR, IndexWarning
 from .storage import ReadLimits
+from .summary import data_digest, DataSummary, FolderSummary, SessionSummary
 from .writer import EpisodeBagWriter, write_episode
 
 __all__ = [
@@ -44,6 +48,7 @@ __all__ = [
     'check_bag',
     'count_takeovers',
     'data_digest',
+    'DataSummary',
     'DataWarning',
     'Dataset',
     'DEFAULT_CORRECTION_WEIGHT',
@@ -54,7 +59,11 @@ __all__ = [
     'EpisodeInfo',
     'EpisodeRecord',
     'find_episode_bags',
+    'FolderSummary',
     'format_bag_info',
+    'INDEX_DIR',
+    'IndexWarning',
+    'is_lerobot_dataset',
     'LabelledSamples',
     'load_dataset',
     'messages',
@@ -64,6 +73,7 @@ __all__ = [
     'read_episode',
     'ReadLimits',
     'scan_episode_bags',
+    'SessionSummary',
     'SkippedBag',
     'SOURCE_CODES',
     'SOURCES',

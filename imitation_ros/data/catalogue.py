@@ -33,6 +33,7 @@ import warnings
 
 from .episode import (bag_problem, DataWarning, episode_info, PARTIAL_REASON, PARTIAL_SUFFIX,
                       SkippedBag)
+from .index import INDEX_DIR
 from .reader import check_bag
 from .storage import ReadLimits
 from ..errors import DataError
@@ -73,7 +74,8 @@ def scan_episode_bags(root: Path | str) -> tuple[list[Path], list[SkippedBag]]:
         for d in sorted(dirnames):
             if d.endswith(PARTIAL_SUFFIX):
                 skipped.append(SkippedBag(here / d, PARTIAL_REASON))
-        dirnames[:] = [d for d in dirnames if not d.endswith(PARTIAL_SUFFIX)]
+        # The loader's episode index lives beside the bags; it holds none.
+        dirnames[:] = [d for d in dirnames if not d.endswith(PARTIAL_SUFFIX) and d != INDEX_DIR]
         storage = [f for f in filenames if re.search(r'\.(mcap|db3)(\.zstd)?$', f)]
         if 'metadata.yaml' not in filenames and not storage:
             continue
