@@ -22,8 +22,8 @@ bag's files), :mod:`.episode` (what an episode bag is: its facts and record),
 :mod:`.catalogue` (finding bags, the bag-info listing), :mod:`.alignment`
 (commands paired with observations, and the rule), :mod:`.dataset` (the
 loader), :mod:`.index` (what the loader keeps of each bag for the next load),
-:mod:`.summary` (what a dataset was made of), :mod:`.aggregate` (training
-samples per the lecture).
+:mod:`.summary` (what a dataset was made of), :mod:`.lerobot` (LeRobotDataset
+export and import), :mod:`.aggregate` (training samples per the lecture).
 """
 
 from . import messages
@@ -36,6 +36,7 @@ from .episode import (count_takeovers, DataWarning, episode_info, EpisodeInfo, E
                       partial_path, PARTIAL_SUFFIX, SkippedBag, SOURCES)
 from .reader import check_bag, episode_facts, read_bag_messages, read_episode
 from .index import INDEX_DIR, IndexWarning
+from .lerobot import export_lerobot, load_lerobot
 from .storage import ReadLimits
 from .summary import data_digest, DataSummary, FolderSummary, SessionSummary
 from .writer import EpisodeBagWriter, write_episode
@@ -58,6 +59,7 @@ __all__ = [
     'EpisodeBagWriter',
     'EpisodeInfo',
     'EpisodeRecord',
+    'export_lerobot',
     'find_episode_bags',
     'FolderSummary',
     'format_bag_info',
@@ -66,6 +68,7 @@ __all__ = [
     'is_lerobot_dataset',
     'LabelledSamples',
     'load_dataset',
+    'load_lerobot',
     'messages',
     'partial_path',
     'PARTIAL_SUFFIX',
