@@ -39,7 +39,7 @@ TOLERANCE_S = 1e-4
 
 @pytest.fixture(scope='module')
 def bags(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Collected demonstrations with camera frames and one HG-DAgger episode with labels."""
+    """Collect demonstrations with camera frames and write one HG-DAgger episode with labels."""
     root = tmp_path_factory.mktemp('bags')
     collect('multi', 5, root, seed=2, session='demos', camera_every=2, progress=False)
     rng = np.random.default_rng(0)
@@ -60,7 +60,7 @@ def bags(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope='module')
 def data(bags: Path) -> Dataset:
-    """The bags loaded with images, without the index."""
+    """Load the bags with images, without the index."""
     return load_dataset(bags, with_images=True, index=False)
 
 

@@ -548,6 +548,8 @@ def assemble_images(blocks: list[ImageBlock], scratch: Path | None) -> np.ndarra
                                     offset=last.offset)
         else:
             merged.append(b)
+    if len(merged) == 1 and merged[0].array is not None:
+        return merged[0].array
     if len(merged) == 1 and merged[0].store is not None:
         b = merged[0]
         return np.memmap(b.store, dtype=np.uint8, mode='r', offset=b.offset * frame_bytes,

@@ -117,7 +117,7 @@ def _fixed(pa: Any, values: np.ndarray) -> Any:
 
 
 def _tasks_table(pa: Any, tasks: Sequence[str]) -> Any:
-    """The tasks table with pandas metadata, so that ``pd.read_parquet`` indexes it by task."""
+    """Build the tasks table with pandas metadata (``pd.read_parquet`` indexes it by task)."""
     table = pa.table({'task_index': pa.array(range(len(tasks)), pa.int64()),
                       'task': pa.array(list(tasks), pa.string())})
     meta = {'index_columns': ['task'], 'column_indexes': [], 'columns': [
