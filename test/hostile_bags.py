@@ -32,7 +32,7 @@ import sys
 from typing import Any, Callable
 
 from imitation_ros.data import messages as m
-from imitation_ros.data.bags import EpisodeBagWriter, EpisodeRecord, write_episode
+from imitation_ros.data import EpisodeBagWriter, EpisodeRecord, write_episode
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -265,6 +265,6 @@ except DataError as exc:
 
 #: Child code: bag-info over args[0]; its text.
 BAG_INFO_CODE = '''
-from imitation_ros.data.bags import format_bag_info
+from imitation_ros.data import format_bag_info
 result.update(text=format_bag_info(args[0]))
 '''

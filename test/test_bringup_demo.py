@@ -27,8 +27,8 @@ from typing import Any, Callable
 from imitation_ros.bringup.composed import ComposedGraph
 from imitation_ros.bringup.dagger_rounds import set_gate_beta, state_runs_last
 from imitation_ros.bringup.demo import corrector_settings, run_demo
-from imitation_ros.data.bags import (align_commands, episode_info, find_episode_bags,
-                                     read_bag_messages)
+from imitation_ros.data import (align_commands, episode_info, find_episode_bags,
+                                read_bag_messages)
 from imitation_ros.data.dataset import load_dataset
 from imitation_ros.runtime.onnx_policy import OnnxPolicy
 from imitation_ros.sim.arm import ArmConfig, Task

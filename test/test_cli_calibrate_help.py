@@ -20,7 +20,7 @@ from pathlib import Path
 import shutil
 
 from imitation_ros.cli.main import main
-from imitation_ros.data.bags import EpisodeRecord, write_episode
+from imitation_ros.data import EpisodeRecord, write_episode
 from imitation_ros.errors import ConfigError
 from imitation_ros.policies.base import TrainConfig
 from imitation_ros.runtime.help import calibrate_help, label_states, write_help_threshold

@@ -22,7 +22,7 @@ import sys
 import pytest
 
 from imitation_ros.cli.main import main
-from imitation_ros.data.bags import find_episode_bags
+from imitation_ros.data import find_episode_bags
 from imitation_ros.data.dataset import load_dataset
 
 

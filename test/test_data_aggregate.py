@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from imitation_ros.data.aggregate import aggregate, DEFAULT_MAX_COMMAND_STEP
-from imitation_ros.data.bags import EpisodeRecord, write_episode
+from imitation_ros.data import EpisodeRecord, write_episode
 from imitation_ros.data.dataset import load_dataset
 from imitation_ros.errors import DataError
 

@@ -25,10 +25,9 @@ import numpy as np
 import pytest
 
 from imitation_ros.data import messages as m
-from imitation_ros.data.bags import (DataWarning, episode_info, EpisodeBagWriter,
-                                     EpisodeRecord, find_episode_bags, format_bag_info,
-                                     partial_path, read_episode, scan_episode_bags,
-                                     write_episode)
+from imitation_ros.data import (DataWarning, episode_info, EpisodeBagWriter, EpisodeRecord,
+                                find_episode_bags, format_bag_info, partial_path, read_episode,
+                                scan_episode_bags, write_episode)
 from imitation_ros.errors import DataError
 from imitation_ros.sim.arm import ArmSim
 from imitation_ros.sim.experts import make_expert

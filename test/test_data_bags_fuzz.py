@@ -39,7 +39,7 @@ import warnings
 
 from hypothesis import given, HealthCheck, settings, strategies as st
 import hostile_bags as h
-from imitation_ros.data.bags import format_bag_info, scan_episode_bags
+from imitation_ros.data import format_bag_info, scan_episode_bags
 from imitation_ros.data.dataset import Dataset, load_dataset
 from imitation_ros.data.storage import ReadLimits
 from imitation_ros.errors import DataError

@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 
 from imitation_ros.data import messages as m
-from imitation_ros.data.bags import DataWarning, EpisodeBagWriter, EpisodeRecord, write_episode
+from imitation_ros.data import DataWarning, EpisodeBagWriter, EpisodeRecord, write_episode
 from imitation_ros.data.dataset import Dataset, load_dataset, SOURCE_CODES
 from imitation_ros.errors import DataError
 from imitation_ros.sim.arm import ArmSim

@@ -21,7 +21,7 @@ import shutil
 from typing import Callable
 
 import hostile_bags as h
-from imitation_ros.data.bags import DataWarning, find_episode_bags, format_bag_info
+from imitation_ros.data import DataWarning, find_episode_bags, format_bag_info
 from imitation_ros.data.dataset import load_dataset
 import pytest
 

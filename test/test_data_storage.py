@@ -21,7 +21,7 @@ import struct
 
 import hostile_bags as h
 from imitation_ros.data import messages as m
-from imitation_ros.data.bags import episode_info, read_bag_messages
+from imitation_ros.data import episode_info, read_bag_messages
 from imitation_ros.data.storage import (Budget, load_metadata, MAX_METADATA_BYTES, read_mcap,
                                         ReadLimits)
 from imitation_ros.errors import DataError

@@ -229,7 +229,7 @@ def record_demos(tmp_path: Path):
 def test_record_demos_records_the_operators_demonstrations(probe: Probe,
                                                            tmp_path: Path) -> None:
     """sim_arm, sim_human, gate and recorder run; a finished demo bag has human steps."""
-    from imitation_ros.data.bags import episode_info, find_episode_bags
+    from imitation_ros.data import episode_info, find_episode_bags
     assert_graph_runs(probe, {'sim_arm', 'sim_human', 'intervention_gate', 'recorder'},
                       STATE_RATES)
     data = tmp_path / 'data'
@@ -306,7 +306,7 @@ def hg_dagger(tmp_path: Path):
 def test_hg_dagger_records_takeovers_and_hot_loads_retrained_models(
         probe: Probe, tmp_path: Path) -> None:
     """A takeover is recorded into a bag; the trainer's v001 and v002 drive in turn."""
-    from imitation_ros.data.bags import episode_info, find_episode_bags
+    from imitation_ros.data import episode_info, find_episode_bags
     assert_graph_runs(probe, {'sim_arm', 'sim_human', 'policy', 'intervention_gate',
                               'recorder', 'trainer'}, STATE_RATES)
     data = tmp_path / 'data'

@@ -27,8 +27,7 @@ import time
 from typing import Any, Callable
 
 from diagnostic_msgs.msg import DiagnosticArray
-from imitation_ros.data.bags import (episode_info, find_episode_bags, read_bag_messages,
-                                     read_episode)
+from imitation_ros.data import episode_info, find_episode_bags, read_bag_messages, read_episode
 from imitation_ros.errors import DataError
 from imitation_ros.nodes.conversions import array_msg, diagnostic_level, joint_state_msg
 from imitation_ros.nodes.qos import EPISODE_QOS, MODEL_QOS, STATE_QOS

@@ -22,7 +22,7 @@ import time
 from typing import Any, Callable
 
 from imitation_ros.cli.collect import collect
-from imitation_ros.data.bags import EpisodeRecord, write_episode
+from imitation_ros.data import EpisodeRecord, write_episode
 from imitation_ros.data.dataset import load_dataset
 from imitation_ros.nodes.params import defaults
 from imitation_ros.nodes.qos import MODEL_QOS

@@ -21,8 +21,7 @@ import pytest
 
 from imitation_ros.cli.collect import collect
 from imitation_ros.cli.main import main
-from imitation_ros.data.aggregate import aggregate, data_digest
-from imitation_ros.data.bags import EpisodeRecord, write_episode
+from imitation_ros.data import aggregate, data_digest, EpisodeRecord, write_episode
 from imitation_ros.data.dataset import load_dataset
 from imitation_ros.errors import TrainingError
 from imitation_ros.policies.base import TrainConfig

@@ -102,7 +102,7 @@ def set_gate_beta(gate: Any, beta: float) -> None:
 def round_bags(session_dir: Path, episodes: Iterable[int],
                timeout_s: float = 10.0) -> list[Path]:
     """Return the finished bags of ``episodes`` under ``session_dir``; wait for them to close."""
-    from ..data.bags import episode_info, find_episode_bags
+    from ..data import episode_info, find_episode_bags
     wanted = set(int(e) for e in episodes)
     deadline = time.monotonic() + timeout_s
     while True:

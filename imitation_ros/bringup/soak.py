@@ -46,7 +46,7 @@ from typing import Any, Callable, Optional
 
 from .composed import params_file
 from .graph import graph
-from ..data.bags import find_episode_bags, read_bag_messages
+from ..data import find_episode_bags, read_bag_messages
 from ..interface import topics
 
 #: The faults, in the order they are injected each cycle.

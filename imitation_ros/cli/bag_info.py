@@ -28,7 +28,7 @@ import argparse
 from pathlib import Path
 import sys
 
-from ..data.bags import format_bag_info
+from ..data import format_bag_info
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

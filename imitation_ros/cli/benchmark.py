@@ -23,6 +23,7 @@
   (doubt above a calibrated threshold holds the arm and asks the operator).
 - ``dagger``: the compounding-error study: BC on more and more demonstrations
   against DAgger and HG-DAgger (simulated operator), success per expert label.
+- ``data``: loading 1000 episode bags with images, first and incremental (bags/s, peak RAM).
 
 These take minutes; they print numbers and write files, they are not tests.
 """
@@ -76,6 +77,22 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     hp.add_argument('--no-progress', action='store_true')
     hp.set_defaults(func=run_help_cmd)
     add_dagger_parser(which)
+    dl = which.add_parser('data', help='load 1000 episode bags with images: bags/s, peak RAM')
+    dl.add_argument('--work', type=Path, default=Path('data/benchmark'),
+                    help='where the episodes are collected (kept for the next run)')
+    dl.add_argument('--out', type=Path, default=Path('results/data'))
+    dl.add_argument('--episodes', type=int, default=1000)
+    dl.add_argument('--new', type=int, default=10, help='bags added before the second load')
+    dl.add_argument('--baseline', action='store_true', help='also load without the index')
+    dl.set_defaults(func=run_data_cmd)
+
+
+def run_data_cmd(args: argparse.Namespace) -> int:
+    """Run the data loading benchmark and print the table."""
+    from ..studies.data_loading import run_data_benchmark, write_results
+    print(write_results(run_data_benchmark(args.work, episodes=args.episodes, new=args.new,
+                                           baseline=args.baseline), args.out))
+    return 0
 
 
 def run_expressivity_cmd(args: argparse.Namespace) -> int:

@@ -29,7 +29,7 @@ import time
 
 import numpy as np
 
-from ..data.bags import EpisodeRecord, write_episode
+from ..data import EpisodeRecord, write_episode
 from ..errors import DataError
 from ..sim.arm import ArmConfig, ArmSim
 from ..sim.experts import EXPERT_NAMES, make_expert

@@ -27,7 +27,8 @@ import sys
 from typing import Optional, Sequence
 
 from ..errors import ImitationError
-from . import bag_info, benchmark, calibrate_help, collect, demo, render_task, soak, train
+from . import (bag_info, benchmark, calibrate_help, collect, demo, export, render_task, soak,
+               train)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,8 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog='imitation-ros', description='Imitation learning for ROS 2 robot arms.')
     sub = parser.add_subparsers(dest='command', metavar='COMMAND')
     sub.required = True
-    for module in (collect, bag_info, train, benchmark, render_task, demo, calibrate_help,
-                   soak):
+    for module in (collect, bag_info, train, export, benchmark, render_task, demo,
+                   calibrate_help, soak):
         module.add_parser(sub)
     return parser
 

@@ -43,15 +43,12 @@ Expert labels (DAgger) are not checked: they name their state exactly.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-import hashlib
-import json
-from typing import Optional, Sequence
+from typing import Optional
 
 import numpy as np
 
-from ..errors import DataError
-from .bags import EpisodeInfo
 from .dataset import Dataset, SOURCE_CODES
+from ..errors import DataError
 
 #: Default sampling weight of a correction sample relative to a demonstration sample.
 DEFAULT_CORRECTION_WEIGHT = 2.0
@@ -155,14 +152,3 @@ def aggregate(data: Dataset, *, correction_weight: float = DEFAULT_CORRECTION_WE
         weight=weight[keep], correction=correction[keep],
         image=None if data.images is None else data.images[keep],
         misaligned=int(misaligned.sum()))
-
-
-def data_digest(episodes: Sequence[EpisodeInfo]) -> str:
-    """Return a SHA-256 over the episodes' facts (names, counts, custom data): the data's id."""
-    h = hashlib.sha256()
-    for info in sorted(episodes, key=lambda e: (str(e.path.parent.name), str(e.path.name))):
-        h.update(json.dumps({'bag': f'{info.path.parent.name}/{info.path.name}',
-                             'counts': dict(sorted(info.message_counts.items())),
-                             'custom': dict(sorted(info.custom_data.items()))},
-                            sort_keys=True).encode())
-    return h.hexdigest()

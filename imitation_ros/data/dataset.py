@@ -13,42 +13,16 @@
 # limitations under the License.
 
 """
-Aggregate episode bags into one training dataset of aligned samples.
+Load episode bags into one training dataset of aligned samples.
 
-Alignment rule (applied to the raw messages by log time, so it holds for bags
-recorded live, where clocks are not on a grid, as well as for bags written by
-:func:`imitation_ros.data.bags.write_episode`):
-
-* one sample per message on ``/forward_position_controller/commands`` (the
-  executed command is the sample's action);
-* when the bag holds the gate's ``/imitation/gate_state`` decisions, a command
-  pairs with the decision logged within one control period of it that carries
-  the same command, and its joint state is the one whose header stamp that
-  decision names (``state_stamp``), and ``human`` is whether the decision's
-  source was the human: exact, whatever order the recorder received the
-  messages in. Commands without such a decision use the log-time rule below;
-* its observation is the latest ``/joint_states``, the latest
-  ``/imitation/task`` and, when images are loaded, the latest
-  ``/camera/image_raw``, each with log time <= the command's log time;
-  commands before the first joint state or task (or image, when images are
-  loaded) are dropped;
-* ``human`` is the latest ``/imitation/intervention`` with log time <= the
-  command's (False when there is none);
-* the expert label is the label of the command's observed joint state: a
-  ``/imitation/expert_action`` that names its joint state (the expert node puts
-  the state's header stamp (sec, nanosec) in two leading padding values,
-  ``layout.data_offset`` = 2) labels exactly the commands observing that state,
-  whatever the log times; a label that names none counts when it is the latest
-  with log time in (command time - one control period, command time]; NaN when
-  there is none (DAgger labels only what the expert saw);
-* joint states are reordered by name to the bag's ``joint_names``
-  custom_data (the command order); a joint state lacking one of them is a
-  DataError naming the bag and the joint.
+Each bag is read (:mod:`imitation_ros.data.reader`) and its commands aligned
+with their observations by the rule written in :mod:`imitation_ros.data.alignment`;
+the bags' samples are joined into one :class:`Dataset`.
 
 One bad bag never costs the others: :func:`load_dataset` skips a bag it cannot
 read (damaged, over the read limits of :class:`~imitation_ros.data.storage.ReadLimits`,
 undecodable, inconsistent) or that does not fit the rest (other joints or task
-width than most bags) with a :class:`~imitation_ros.data.bags.DataWarning`
+width than most bags) with a :class:`~imitation_ros.data.episode.DataWarning`
 naming it and why, and lists it in :attr:`Dataset.skipped`, as it does the
 unfinished (``*.partial``) and damaged bags the scan leaves out.
 
@@ -64,9 +38,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .bags import (align_commands, episode_facts, EpisodeInfo, read_bag_messages,
-                   scan_episode_bags, SkippedBag, SOURCES, warn_skipped)
+from . import messages as m
+from .alignment import align_commands
+from .catalogue import scan_episode_bags, warn_skipped
+from .episode import episode_info, EpisodeInfo, SkippedBag, SOURCES
+from .index import assemble_images, Cached, ImageBlock, RootIndex
+from .reader import episode_facts, read_bag_messages
 from .storage import ReadLimits
+from .summary import DataSummary, summarize
 from ..errors import DataError
 
 #: Source name -> code stored in :attr:`Dataset.source`: demo 0, hg_dagger 1, dagger 2.
@@ -75,7 +54,7 @@ SOURCE_CODES: dict[str, int] = {name: code for code, name in enumerate(SOURCES)}
 
 @dataclass(frozen=True, eq=False)
 class Dataset:
-    """N samples at the control rate, aligned by the module's rule."""
+    """N samples at the control rate, aligned (:mod:`~imitation_ros.data.alignment`)."""
 
     joint_names: tuple[str, ...]
     """Column order of every (N, n) array."""
@@ -103,6 +82,8 @@ class Dataset:
     """Metadata of every loaded episode."""
     skipped: tuple[SkippedBag, ...] = ()
     """Bags found but left out (unfinished, damaged, unreadable, not fitting), with why."""
+    summary: DataSummary | None = None
+    """What was loaded from which folder and session (set by :func:`load_dataset`)."""
 
     def __post_init__(self) -> None:
         """Check that every column has N rows and the documented width."""
@@ -145,7 +126,7 @@ class Dataset:
             expert_actions=self.expert_actions[sel], human=self.human[sel],
             source=self.source[sel], episode_id=self.episode_id[sel], step=self.step[sel],
             images=None if self.images is None else self.images[sel], episodes=self.episodes,
-            skipped=self.skipped)
+            skipped=self.skipped, summary=self.summary)
 
     @staticmethod
     def concat(datasets: Sequence[Dataset]) -> Dataset:
@@ -189,29 +170,44 @@ class Dataset:
             skipped=tuple(s for d in datasets for s in d.skipped))
 
 
-def _one_bag(path: Path, with_images: bool, limits: ReadLimits | None) -> Dataset:
-    """Load one bag's samples, columns in the bag's own joint order (DataError naming it)."""
-    bag = read_bag_messages(path, with_images=with_images, limits=limits)
+def _read_one(path: Path, with_images: bool, limits: ReadLimits) -> Cached:
+    """Read and align one bag: its columns in its own joint order, or why it is skipped."""
     try:
-        facts = episode_facts(bag)
-        al = align_commands(bag, need_images=with_images)
-        m = len(al.command_times)
-        images = None
-        if with_images:
-            assert bag.images is not None and al.image_index is not None
-            images = bag.images.values[al.image_index]
-        return Dataset(
-            joint_names=bag.joint_names, positions=al.positions, velocities=al.velocities,
-            task=al.task, actions=al.actions, expert_actions=al.expert_actions, human=al.human,
-            source=np.full(m, SOURCE_CODES[facts['source']], dtype=np.int8),
-            episode_id=np.zeros(m, dtype=np.int64),
-            step=np.arange(m, dtype=np.int64), images=images, episodes=(bag.info,))
+        bag = read_bag_messages(path, with_images=with_images, limits=limits)
+        try:
+            facts = episode_facts(bag)
+            al = align_commands(bag, need_images=with_images)
+            count = len(al.command_times)
+            columns = {
+                'positions': al.positions, 'velocities': al.velocities, 'task': al.task,
+                'actions': al.actions, 'expert_actions': al.expert_actions, 'human': al.human,
+                'source': np.full(count, SOURCE_CODES[facts['source']], dtype=np.int8),
+                'step': np.arange(count, dtype=np.int64)}
+            images = None
+            if with_images:
+                assert bag.images is not None and al.image_index is not None
+                frames = bag.images.values[al.image_index]
+                images = ImageBlock(rows=count, frame=tuple(frames.shape[1:]), array=frames)
+            return Cached(columns, bag.joint_names, None, images)
+        except DataError as exc:
+            if str(path) in str(exc):
+                raise
+            raise DataError(f'bag {path}: {exc}') from exc
+        except Exception as exc:  # noqa: B902 - whatever breaks, it is this bag that is bad
+            raise DataError(f'bag {path}: {type(exc).__name__}: {exc}') from exc
     except DataError as exc:
-        if str(path) in str(exc):
-            raise
-        raise DataError(f'bag {path}: {exc}') from exc
-    except Exception as exc:  # noqa: B902 - whatever breaks, it is this bag that is bad
-        raise DataError(f'bag {path}: {type(exc).__name__}: {exc}') from exc
+        return Cached(None, (), str(exc), None)
+
+
+def _part(bag: Path, cached: Cached) -> Dataset:
+    """Return the :class:`Dataset` of one bag's cached columns (images aside)."""
+    assert cached.columns is not None
+    c = cached.columns
+    return Dataset(joint_names=cached.joint_names, positions=c['positions'],
+                   velocities=c['velocities'], task=c['task'], actions=c['actions'],
+                   expert_actions=c['expert_actions'], human=c['human'], source=c['source'],
+                   episode_id=np.zeros(len(c['actions']), dtype=np.int64), step=c['step'],
+                   images=None, episodes=(episode_info(bag),))
 
 
 def _reorder(part: Dataset, names: tuple[str, ...]) -> Dataset:
@@ -229,52 +225,116 @@ def _fits(part: Dataset) -> tuple[frozenset[str], int]:
     return frozenset(part.joint_names), part.task.shape[1] if len(part) else -1
 
 
+@dataclass
+class _Loaded:
+    """One loaded episode (a bag, or a LeRobot folder's episodes) before the vote."""
+
+    path: Path
+    root: int
+    part: Dataset
+    images: ImageBlock | None
+
+
+def _load_root(root: Path, r: int, with_images: bool, limits: ReadLimits, use_index: bool,
+               seen: set[Path], loaded: list[_Loaded], skipped: list[SkippedBag],
+               stats: dict[str, int]) -> Path | None:
+    """Load the bags under one data folder; return its index folder (None without one)."""
+    if is_lerobot_dataset(root):
+        from .lerobot import load_lerobot
+        part, frames = load_lerobot(root, with_images=with_images)
+        stats['read'] += len(part.episodes)
+        loaded.append(_Loaded(root, r, part, frames))
+        return None
+    found, left_out = scan_episode_bags(root)
+    warn_skipped(left_out, stacklevel=4)
+    skipped += left_out
+    bags = []
+    for bag in found:
+        key = bag.resolve()
+        if key not in seen:
+            seen.add(key)
+            bags.append(bag)
+    index = RootIndex.open(root, with_images=with_images, limits=limits) if use_index else None
+    results: list[tuple[Path, Cached]] = []
+    try:
+        for bag in bags:
+            digest, cached = (None, None) if index is None else index.lookup(bag)
+            if cached is None:
+                cached = _read_one(bag, with_images, limits)
+                stats['read'] += 1
+                if index is not None:
+                    cached = index.add(bag, digest, cached)
+            else:
+                stats['indexed'] += 1
+            results.append((bag, cached))
+        blocks = {} if index is None else index.finish([b for b, _ in results])
+    finally:
+        if index is not None:
+            index.close()
+    for bag, cached in results:
+        if cached.error is not None:
+            skip = SkippedBag(bag, cached.error)
+            warn_skipped([skip], stacklevel=4)
+            skipped.append(skip)
+            continue
+        try:
+            part = _part(bag, cached)
+        except DataError as exc:
+            skip = SkippedBag(bag, f'bag {bag}: {exc}')
+            warn_skipped([skip], stacklevel=4)
+            skipped.append(skip)
+            continue
+        loaded.append(_Loaded(bag, r, part, blocks.get(bag, cached.images)))
+    return None if index is None or not index.writable else index.folder
+
+
+def is_lerobot_dataset(path: Path | str) -> bool:
+    """Return True when ``path`` is a LeRobotDataset folder (``meta/info.json``)."""
+    return (Path(path) / 'meta' / 'info.json').is_file()
+
+
 def load_dataset(paths: Sequence[Path | str] | Path | str, *, with_images: bool = False,
-                 limits: ReadLimits | None = None) -> Dataset:
+                 limits: ReadLimits | None = None, index: bool = True) -> Dataset:
     """
     Load every finished episode bag under ``paths`` into one :class:`Dataset`.
 
-    Each path may be a data directory, a session directory or a bag. Unfinished,
+    Each path may be a data directory, a session directory, a bag, or a
+    LeRobotDataset folder (:mod:`imitation_ros.data.lerobot`). Unfinished,
     damaged and unreadable bags, and bags whose joints or task width differ from
     those of most bags, are skipped with a DataWarning each and listed in
-    :attr:`Dataset.skipped`; the others load.
+    :attr:`Dataset.skipped`; the others load. :attr:`Dataset.summary` says what
+    was loaded from which folder and session.
 
     :param with_images: also load the camera frame of every sample; a bag
-        without images is then skipped.
+        without images is then skipped. The frames come back memory-mapped
+        from the episode index (read-only), not in RAM.
     :param limits: read limits per bag (default :class:`ReadLimits`).
+    :param index: keep the episode index of each data folder
+        (:mod:`imitation_ros.data.index`) and read only the bags it does not
+        hold yet; False reads every bag and writes nothing.
     :raises DataError: a path does not exist, or no sample was found (the
         message lists the skipped bags and why).
     """
-    roots = [paths] if isinstance(paths, (str, Path)) else list(paths)
-    bags: list[Path] = []
+    roots = [Path(paths)] if isinstance(paths, (str, Path)) else [Path(p) for p in paths]
+    limits = limits or ReadLimits()
     skipped: list[SkippedBag] = []
+    loaded: list[_Loaded] = []
     seen: set[Path] = set()
-    for root in roots:
-        found, left_out = scan_episode_bags(root)
-        warn_skipped(left_out)
-        skipped += left_out
-        for bag in found:
-            key = bag.resolve()
-            if key not in seen:
-                seen.add(key)
-                bags.append(bag)
-    parts: list[tuple[Path, Dataset]] = []
-    for bag in bags:
-        try:
-            parts.append((bag, _one_bag(bag, with_images, limits)))
-        except DataError as exc:
-            skip = SkippedBag(bag, str(exc))
-            warn_skipped([skip])
-            skipped.append(skip)
+    stats = {'read': 0, 'indexed': 0}
+    scratch = None
+    for r, root in enumerate(roots):
+        folder = _load_root(root, r, with_images, limits, index, seen, loaded, skipped, stats)
+        scratch = scratch or folder
     # Bags of another robot configuration or task family than most cannot join the
     # dataset; they are left out, not allowed to block the others. An episode without
     # samples may lack task messages: it fits any task width.
-    votes = Counter(_fits(p) for _, p in parts if len(p))
+    votes = Counter(_fits(x.part) for x in loaded if len(x.part))
+    kept: list[_Loaded] = []
     if votes:
         (joints, width), _ = votes.most_common(1)[0]
-        names = next(p.joint_names for _, p in parts if _fits(p) == (joints, width))
-        kept = []
-        for bag, part in parts:
+        names = next(x.part.joint_names for x in loaded if _fits(x.part) == (joints, width))
+        for x in loaded:
+            part = x.part
             fits = frozenset(part.joint_names) == joints and (not len(part) or
                                                               part.task.shape[1] == width)
             if not fits:
@@ -282,16 +342,17 @@ def load_dataset(paths: Sequence[Path | str] | Path | str, *, with_images: bool 
                           f'{part.task.shape[1]} differ from most bags\' ({sorted(joints)}, '
                           f'{width}); load bags of one robot configuration and task family '
                           'together')
-                skip = SkippedBag(bag, reason)
+                skip = SkippedBag(x.path, reason)
                 warn_skipped([skip])
                 skipped.append(skip)
                 continue
             part = _reorder(part, names)
-            kept.append(part if len(part) else replace(part, task=np.zeros((0, width))))
-        parts_kept = kept
+            if not len(part):
+                part = replace(part, task=np.zeros((0, width)))
+            kept.append(_Loaded(x.path, x.root, part, x.images))
     else:
-        parts_kept = [p for _, p in parts]
-    total = sum(len(p) for p in parts_kept)
+        kept = loaded
+    total = sum(len(x.part) for x in kept)
     if total == 0:
         searched = ', '.join(str(r) for r in roots) or '(no paths given)'
         why = ''
@@ -299,9 +360,17 @@ def load_dataset(paths: Sequence[Path | str] | Path | str, *, with_images: bool 
             why = (f'; {len(skipped)} bag(s) skipped: '
                    + '; '.join(s.message() for s in skipped[:5])
                    + ('; ...' if len(skipped) > 5 else ''))
-        msg = (f'no samples found in {len(parts_kept)} episode bag(s) under {searched}; record '
+        msg = (f'no samples found in {len(kept)} episode bag(s) under {searched}; record '
                'episodes first (`imitation-ros collect`) or point at the data directory; a '
-               'sample needs a command on /forward_position_controller/commands after a '
-               f'/joint_states and an /imitation/task message{why}')
+               f'sample needs a command on {m.COMMANDS} after a {m.JOINT_STATES} and an '
+               f'{m.TASK} message{why}')
         raise DataError(msg)
-    return replace(Dataset.concat(parts_kept), skipped=tuple(skipped))
+    data = Dataset.concat([x.part for x in kept])
+    if with_images:
+        blocks = [x.images for x in kept if x.images is not None]
+        if len({b.frame for b in blocks if b.rows}) > 1:
+            raise DataError('cannot concatenate datasets with different image sizes')
+        data = replace(data, images=assemble_images(blocks, scratch))
+    summary = summarize(roots, [(x.path, x.root, x.part) for x in kept], skipped,
+                        read=stats['read'], indexed=stats['indexed'])
+    return replace(data, skipped=tuple(skipped), summary=summary)

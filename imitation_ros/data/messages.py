@@ -13,7 +13,7 @@
 # limitations under the License.
 
 """
-The contract's topics and CDR codecs for their messages, without rclpy.
+The topics an episode bag holds and CDR codecs for their messages, without rclpy.
 
 Bags written offline (from the sim, in tests) and bags written by the live
 recorder (rclpy's raw serialized bytes) must be byte-compatible, so every
@@ -38,56 +38,49 @@ from typing import Any
 import numpy as np
 
 from ..errors import DataError
+from ..interface import topics as _topics
 
-JOINT_STATES = '/joint_states'
+# Topic names as a bag recorded in the root namespace stores them, from the one table of
+# topics (imitation_ros.interface.topics).
+JOINT_STATES = _topics.JOINT_STATES.bag_name
 """Measured joint positions and velocities (sensor_msgs/JointState)."""
-CAMERA_IMAGE = '/camera/image_raw'
+CAMERA_IMAGE = _topics.CAMERA_IMAGE.bag_name
 """Camera frames, rgb8 (sensor_msgs/Image)."""
-TASK = '/imitation/task'
+TASK = _topics.TASK.bag_name
 """Task context the policy conditions on (std_msgs/Float64MultiArray)."""
-JOY = '/joy'
+JOY = _topics.JOY.bag_name
 """Gamepad state (sensor_msgs/Joy)."""
-POLICY_ACTION = '/imitation/policy_action'
+POLICY_ACTION = _topics.POLICY_ACTION.bag_name
 """The policy's proposed joint targets (std_msgs/Float64MultiArray), rad."""
-COMMANDS = '/forward_position_controller/commands'
+COMMANDS = _topics.COMMANDS.bag_name
 """Executed absolute joint targets (std_msgs/Float64MultiArray), rad."""
-INTERVENTION = '/imitation/intervention'
+INTERVENTION = _topics.INTERVENTION.bag_name
 """True while the human is in control (std_msgs/Bool)."""
-EXPERT_ACTION = '/imitation/expert_action'
+EXPERT_ACTION = _topics.EXPERT_ACTION.bag_name
 """DAgger expert labels (std_msgs/Float64MultiArray), rad."""
-EPISODE = '/imitation/episode'
+EPISODE = _topics.EPISODE.bag_name
 """Episode start/end events as JSON (std_msgs/String)."""
-UNCERTAINTY = '/imitation/uncertainty'
+UNCERTAINTY = _topics.UNCERTAINTY.bag_name
 """The policy's doubt, one per action (std_msgs/Float64), in the policy's own units."""
-HELP_REQUEST = '/imitation/help_request'
+HELP_REQUEST = _topics.HELP_REQUEST.bag_name
 """True while the gate holds because the policy asks for help (std_msgs/Bool)."""
-GATE_STATE = '/imitation/gate_state'
+GATE_STATE = _topics.GATE_STATE.bag_name
 """The gate's decision per command as JSON (std_msgs/String): source, the command and the
 header stamp of the joint state it was decided at."""
 
-JOINT_STATE_TYPE = 'sensor_msgs/msg/JointState'
-IMAGE_TYPE = 'sensor_msgs/msg/Image'
-JOY_TYPE = 'sensor_msgs/msg/Joy'
-FLOAT64_ARRAY_TYPE = 'std_msgs/msg/Float64MultiArray'
-BOOL_TYPE = 'std_msgs/msg/Bool'
-FLOAT64_TYPE = 'std_msgs/msg/Float64'
-STRING_TYPE = 'std_msgs/msg/String'
+JOINT_STATE_TYPE = _topics.JOINT_STATE
+IMAGE_TYPE = _topics.IMAGE
+JOY_TYPE = _topics.JOY_MSG
+FLOAT64_ARRAY_TYPE = _topics.FLOAT64_ARRAY
+BOOL_TYPE = _topics.BOOL
+FLOAT64_TYPE = _topics.FLOAT64
+STRING_TYPE = _topics.STRING
 
 #: Every topic an episode bag may hold, with its message type.
-TOPICS: dict[str, str] = {
-    JOINT_STATES: JOINT_STATE_TYPE,
-    CAMERA_IMAGE: IMAGE_TYPE,
-    TASK: FLOAT64_ARRAY_TYPE,
-    JOY: JOY_TYPE,
-    POLICY_ACTION: FLOAT64_ARRAY_TYPE,
-    COMMANDS: FLOAT64_ARRAY_TYPE,
-    INTERVENTION: BOOL_TYPE,
-    EXPERT_ACTION: FLOAT64_ARRAY_TYPE,
-    EPISODE: STRING_TYPE,
-    UNCERTAINTY: FLOAT64_TYPE,
-    HELP_REQUEST: BOOL_TYPE,
-    GATE_STATE: STRING_TYPE,
-}
+TOPICS: dict[str, str] = {t.bag_name: t.type for t in (
+    _topics.JOINT_STATES, _topics.CAMERA_IMAGE, _topics.TASK, _topics.JOY,
+    _topics.POLICY_ACTION, _topics.COMMANDS, _topics.INTERVENTION, _topics.EXPERT_ACTION,
+    _topics.EPISODE, _topics.UNCERTAINTY, _topics.HELP_REQUEST, _topics.GATE_STATE)}
 
 _NS_PER_S = 1_000_000_000
 

@@ -20,7 +20,7 @@
   subscribed RAW: the serialized CDR bytes go into the bag unchanged, with
   log time = receive time on the node clock (ns). Bags go to
   ``<data_dir>/<session>/ep_NNNNN`` through
-  :class:`~imitation_ros.data.bags.EpisodeBagWriter`, which stages a bag as
+  :class:`~imitation_ros.data.writer.EpisodeBagWriter`, which stages a bag as
   ``ep_NNNNN.partial`` and renames it only once it is complete, so loaders
   never see an unfinished one.
 * Episode boundaries come from ``/imitation/episode`` (std_msgs/String JSON,
@@ -98,7 +98,7 @@ from .params import check_params, declare_and_read, param
 from .qos import DIAGNOSTICS_QOS, EPISODE_QOS, MODEL_QOS
 from .spin import spin_node
 from ..data import messages as m
-from ..data.bags import count_takeovers, EpisodeBagWriter, partial_path, SOURCES
+from ..data import count_takeovers, EpisodeBagWriter, partial_path, SOURCES
 from ..errors import ConfigError, DataError
 
 NODE_NAME = 'recorder'

@@ -33,7 +33,7 @@ from typing import Sequence
 import numpy as np
 
 from ..cli.collect import collect
-from ..data.bags import find_episode_bags
+from ..data import find_episode_bags
 from ..policies.base import TrainConfig
 from ..policies.kinds import KINDS
 from ..runtime.onnx_policy import OnnxPolicy

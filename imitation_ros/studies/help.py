@@ -63,7 +63,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from ..data.bags import EpisodeRecord, write_episode
+from ..data import EpisodeRecord, write_episode
 from ..gate.limits import safe_command
 from ..runtime.help import calibrate_help, HelpCalibration, write_help_threshold
 from ..runtime.onnx_policy import OnnxPolicy

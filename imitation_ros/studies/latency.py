@@ -35,7 +35,7 @@ import numpy as np
 import torch
 
 from ..cli.collect import collect
-from ..data.bags import find_episode_bags
+from ..data import find_episode_bags
 from ..policies.base import TrainConfig
 from ..policies.kinds import KINDS, Policy
 from ..policies.sampling import gmm_select

@@ -50,7 +50,7 @@ import threading
 import time
 from typing import Any, Optional, Sequence
 
-from ..data.bags import episode_info
+from ..data import episode_info
 from ..errors import ImitationError, TrainingError
 from ..runtime.atomic import set_commit_check, sweep_stale_temps
 from ..runtime.model_trust import MAX_MODEL_BYTES, record_model, sha256_hex

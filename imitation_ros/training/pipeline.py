@@ -37,10 +37,8 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from ..data.aggregate import (aggregate, data_digest, DEFAULT_CORRECTION_WEIGHT,
-                              DEFAULT_MAX_COMMAND_STEP)
-from ..data.bags import SkippedBag
-from ..data.dataset import load_dataset
+from ..data import (aggregate, data_digest, DEFAULT_CORRECTION_WEIGHT,
+                    DEFAULT_MAX_COMMAND_STEP, load_dataset, SkippedBag)
 from ..errors import TrainingError
 from ..policies.base import TrainConfig
 from ..policies.kinds import KINDS, Policy
@@ -189,6 +187,7 @@ def train_from_bags(req: TrainRequest) -> TrainResult:
                     for s in data.skipped[:MAX_SKIPPED_LISTED]],
         'correction_weight': req.correction_weight, 'seed': req.seed,
         'paths': [str(p) for p in req.data], 'steps': req.config.steps,
+        'data': data.summary.as_dict() if data.summary is not None else None,
         'init_from': str(req.init_from) if req.init_from is not None else None,
         'final_train_loss': history.train_loss[-1] if history.train_loss else None,
         'final_val_loss': history.val_loss[-1] if history.val_loss else None}}
