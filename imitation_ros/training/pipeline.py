@@ -31,6 +31,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
+import json
 from pathlib import Path
 import time
 from typing import Optional, Sequence
@@ -42,10 +43,11 @@ from ..data.aggregate import (aggregate, data_digest, DEFAULT_CORRECTION_WEIGHT,
 from ..data.bags import SkippedBag
 from ..data.dataset import load_dataset
 from ..errors import TrainingError
-from ..policies.base import TrainConfig
-from ..policies.kinds import KINDS, Policy
+from ..policies.base import Policy, TrainConfig
+from ..policies.registry import get_kind, KINDS
 from ..sim.arm import ArmConfig, TASK_LAYOUT
 from .checkpoint import checkpoint_path, load_checkpoint, save_checkpoint
+from .export import export_policy
 from .trainer import build_training_set, fit_spec, History, plot_history, train_policy
 
 #: Observation feature sets: 'planar-fk' adds forward kinematics of the simulated arm.
@@ -146,13 +148,11 @@ class TrainResult:
 
 def train_from_bags(req: TrainRequest) -> TrainResult:
     """Run the whole pipeline for ``req`` (see the module docstring)."""
-    from .export import export_policy
     start = time.perf_counter()
     data = load_dataset(list(req.data), with_images=req.image)
     samples = aggregate(data, correction_weight=req.correction_weight,
                         max_command_step=req.max_command_step)
-    kind_cls, cfg_cls = KINDS[req.kind]
-    horizon = int(req.options.get('horizon', cfg_cls().horizon)) if req.kind == 'diffusion' else 1
+    horizon = get_kind(req.kind).horizon(req.options)
     tset = build_training_set(samples.state, samples.task, samples.action, samples.episode,
                               samples.step, horizon=horizon, weight=samples.weight,
                               image=samples.image)
@@ -250,6 +250,7 @@ def _as_tuple(value: object) -> object:
 
 def validate_model(path: Path, n_joints: int, task_dim: int) -> None:
     """Load ``path`` with ONNX Runtime and check that a sample action is finite."""
+    # ONNX Runtime loads after training, never beside torch while it trains.
     from ..runtime.onnx_policy import OnnxPolicy
     policy = OnnxPolicy(path)
     state = np.zeros(n_joints)
@@ -264,7 +265,6 @@ def validate_model(path: Path, n_joints: int, task_dim: int) -> None:
 
 def parse_options(pairs: Sequence[str]) -> dict:
     """Parse ``key=value`` pairs (values as JSON where possible, else strings)."""
-    import json
     out: dict = {}
     for pair in pairs:
         if '=' not in pair:
