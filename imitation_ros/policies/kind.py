@@ -261,4 +261,3 @@ class Kind:
             return 1
         opts = options or {}
         return int(opts.get('horizon', self.config().horizon))
-

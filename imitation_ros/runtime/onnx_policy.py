@@ -386,8 +386,7 @@ class OnnxPolicy:
                        ort.OrtValue.ortvalue_from_numpy(obs[n:].reshape(1, k))]
         binding.bind_ortvalue_input('state', self._bound[0])
         binding.bind_ortvalue_input('task', self._bound[1])
-        self._noise1 = {name: np.zeros(self._runtime.shape(name, 1), np.float32)
-                        for name in self._runtime.inputs}
+        self._noise1 = self._runtime.zero_feeds(1)
         for name, buffer in self._noise1.items():
             self._bound.append(ort.OrtValue.ortvalue_from_numpy(buffer))
             binding.bind_ortvalue_input(name, self._bound[-1])
@@ -610,7 +609,7 @@ class OnnxPolicy:
         return self._forward(s, t, img, noise)
 
     def draw_noise(self, rng: np.random.Generator, batch: int = 1) -> Any:
-        """Draw sampling noise for ``batch`` observations from ``rng`` (the form act_batch takes)."""
+        """Draw noise for ``batch`` observations from ``rng``, in the form act_batch takes."""
         return self._runtime.draw_noise(rng, batch)
 
     def warmup(self, iterations: int = 3) -> float:
