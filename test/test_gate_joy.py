@@ -51,7 +51,8 @@ def test_defaults_are_the_contract_and_teleop_twist_joy_s_xbox_layout() -> None:
     assert cfg.teleop_mode == 'cartesian' and cfg.deadzone == 0.05
     assert cfg.axis_map == (1, 0, 4) and cfg.rotation_button == 5
     assert cfg.rotation_axis_map == (3, 1, 0)
-    assert cfg.cartesian_task == ('x', 'y', 'z', 'roll', 'pitch', 'yaw')
+    assert cfg.cartesian_task == ('linear_x', 'linear_y', 'linear_z', 'angular_x',
+                                  'angular_y', 'angular_z')
     assert cfg.null_space == 'takeover' and cfg.elbow_axis == 3
     assert cfg.min_axes == 5 and cfg.min_buttons == 8
     joint = JoyConfig(teleop_mode='joint')
@@ -73,9 +74,9 @@ def test_defaults_are_the_contract_and_teleop_twist_joy_s_xbox_layout() -> None:
     {'axis_map': (1, 0, 3)},  # the elbow's axis
     {'scale': (1.0, 1.0)},
     {'scale': (1.0, float('nan'), 1.0)},
-    {'cartesian_task': ('x', 'y', 'w')},
-    {'cartesian_task': ('x', 'x')},
-    {'cartesian_task': ('x', 'y')},  # axis_map drives z, which the task leaves free
+    {'cartesian_task': ('linear_x', 'linear_y', 'w')},
+    {'cartesian_task': ('linear_x', 'linear_x')},
+    {'cartesian_task': ('linear_x', 'linear_y')},  # axis_map drives z, the task leaves it free
     {'rest_posture': (float('nan'),)},
     {'posture_gain': -1.0},
     {'joint_axis': -1},

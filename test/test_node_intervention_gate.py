@@ -710,7 +710,7 @@ def test_bad_parameter_exits_with_code_1(ros: Context) -> None:
     assert main(['--ros-args', '-p', 'rate_hz:=0.0']) == 1
     assert main(['--ros-args', '-p', 'estop_button:=4']) == 1
     assert main(['--ros-args', '-p', 'axis_map:=[1, 1, 4]']) == 1
-    assert main(['--ros-args', '-p', "cartesian_task:=['x', 'w']"]) == 1
+    assert main(['--ros-args', '-p', "cartesian_task:=['linear_x', 'w']"]) == 1
     assert main(['--ros-args', '-p', 'urdf_file:=/no/such/robot.urdf']) == 1
     assert main(['--ros-args', '-p', 'output:=bogus']) == 1
     assert main(['--ros-args', '-p', 'beta:=1.5']) == 1

@@ -112,7 +112,7 @@ class JoyConfig:
     """Stick values with magnitude below this are zero; motion starts smoothly at its edge."""
     cartesian_task: tuple[str, ...] = TASK_COMPONENTS
     """Components of the tip's motion the teleop controls (driven, or else held still);
-    the others are left free. ('x', 'y') for a planar arm."""
+    the others are left free. ('linear_x', 'linear_y') for a planar arm."""
     axis_map: tuple[int, ...] = (1, 0, 4)
     """Axis indices moving the tip along x, y, z (base frame); -1: not driven."""
     scale: tuple[float, ...] = (0.2, 0.2, 0.2)

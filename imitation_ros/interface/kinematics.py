@@ -31,8 +31,11 @@ from typing import Protocol, Sequence
 import numpy as np
 
 #: The rows of a 6 x n Jacobian: linear velocity along x, y, z (m/s), then angular
-#: velocity about x, y, z (rad/s), in the base frame; the names a teleop task uses.
-TASK_COMPONENTS: tuple[str, ...] = ('x', 'y', 'z', 'roll', 'pitch', 'yaw')
+#: velocity about x, y, z (rad/s), in the base frame; the names a teleop task uses
+#: (geometry_msgs/Twist's fields; never a bare 'y', which ROS parameter files read as
+#: a boolean).
+TASK_COMPONENTS: tuple[str, ...] = ('linear_x', 'linear_y', 'linear_z', 'angular_x',
+                                    'angular_y', 'angular_z')
 #: Damping of the least-squares inverse (m^2); bounds joint speed near singularities.
 DLS_DAMPING = 0.01
 #: Singular values below this (relative to the largest) count as zero in a null space.

@@ -198,7 +198,7 @@ def gate_teleop(params: OperatorParams | None = None) -> dict[str, Any]:
     :class:`~imitation_ros.gate.joy.JoyConfig` fields), lists as ROS holds them.
     """
     p = params if params is not None else OperatorParams()
-    return {'teleop_mode': 'cartesian', 'cartesian_task': ['x', 'y'],
+    return {'teleop_mode': 'cartesian', 'cartesian_task': ['linear_x', 'linear_y'],
             'axis_map': [p.axis_map[0], p.axis_map[1], -1],
             'scale': [p.linear_speed, p.linear_speed, p.linear_speed],
             'rotation_button': -1, 'elbow_axis': p.axis_map[2],
