@@ -53,25 +53,30 @@ def private_domain():
 
 
 def test_one_round_trains_publishes_and_hot_reloads(tmp_path: Path, private_domain) -> None:
-    """Round 0 runs v001; the trainer's v002 is hot-reloaded by the policy node for round 1."""
+    """Round 0 runs v001; its corrections train v002, hot-reloaded for round 1."""
     lines: list[str] = []
     rounds = run_demo(data_dir=tmp_path / 'data', models_dir=tmp_path / 'models', rounds=1,
-                      episodes=2, demos=3, policy='mse', train_steps=30, seed=1,
+                      episodes=3, demos=3, policy='mse', train_steps=30, seed=1,
                       log=lines.append, domain_id=DOMAIN_ID)
-    assert [r.version for r in rounds] == ['v001', 'v002']
-    assert all(r.episodes == 2 for r in rounds)
-    assert any('hot-reloaded' in line for line in lines)
+    assert all(r.episodes == 3 for r in rounds)
     session = next((tmp_path / 'data').iterdir())
     recorded = [episode_info(b) for b in find_episode_bags(session / 'hg_dagger')]
-    assert len(recorded) >= 4 and {i.source for i in recorded} == {'hg_dagger'}
+    assert len(recorded) >= 6 and {i.source for i in recorded} == {'hg_dagger'}
+    assert next((tmp_path / 'models').rglob('hg_dagger_rounds.png')).stat().st_size > 1000
+    if rounds[0].corrections == 0:
+        # Which tasks need help depends on DDS timing; a round without a takeover brings
+        # no new HG-DAgger data, and the demo keeps the model rather than retrain on the same.
+        assert [r.version for r in rounds] == ['v001', 'v001']
+        assert 'no new corrections in round 0: keeping v001' in '\n'.join(lines)
+        return
+    assert [r.version for r in rounds] == ['v001', 'v002']
+    assert any('hot-reloaded' in line for line in lines)
     assert {i.policy_version for i in recorded} >= {'v001', 'v002'}
     v002 = OnnxPolicy(next((tmp_path / 'models').rglob('policy_v002.onnx')))
-    # v002 was trained on the demonstrations plus the bags recorded in round 0 (with or
-    # without takeovers: a 30-step model may reach the goal alone on an easy task).
+    # v002 was trained on the demonstrations plus the bags recorded in round 0.
     sources = v002.training_data['sources']
     assert sources.get('hg_dagger', 0) >= rounds[0].episodes, sources
-    assert v002.training_data['episodes'] == sum(sources.values()) >= 5
-    assert next((tmp_path / 'models').rglob('hg_dagger_rounds.png')).stat().st_size > 1000
+    assert v002.training_data['episodes'] == sum(sources.values()) >= 6
 
 
 def _wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> Any:

@@ -26,7 +26,7 @@ import warnings
 import numpy as np
 import pytest
 
-from imitation_ros.cli.collect import collect
+from imitation_ros.collect import collect
 from imitation_ros.data import (Dataset, DataWarning, INDEX_DIR, IndexWarning, load_dataset,
                                 scan_episode_bags)
 

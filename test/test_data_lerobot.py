@@ -25,7 +25,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from imitation_ros.cli.collect import collect
+from imitation_ros.collect import collect
 from imitation_ros.cli.main import main
 from imitation_ros.data import Dataset, EpisodeRecord, load_dataset, write_episode
 from imitation_ros.data.lerobot import CAMERA_KEY, export_lerobot

@@ -179,3 +179,63 @@ def test_layering_detects_a_ros_import(tmp_path: Path) -> None:
     probe = tmp_path / 'probe.py'
     probe.write_text('import rclpy.node\nfrom std_msgs.msg import String\n')
     assert {'rclpy', 'std_msgs'} <= _imports(probe)
+
+
+#: Packages from the ground floor up: a package imports only packages on lower floors.
+LAYERS = {
+    'errors': 0, 'interface': 1,
+    'sim': 2, 'policies': 2, 'gate': 2, 'data': 2,
+    'dagger': 3, 'runtime': 3, 'collect': 3,
+    'training': 4,
+    'nodes': 5,
+    'studies': 6,
+    'bringup': 7,
+    'cli': 8,
+}
+
+
+def _package_of(path: Path) -> str:
+    rel = path.relative_to(PKG)
+    return rel.parts[0] if len(rel.parts) > 1 else rel.stem
+
+
+def _upward_imports(root: Path) -> list:
+    """Return (importing file, imported package) pairs that break the order of LAYERS."""
+    found = set()
+    for path in sorted(root.glob('**/*.py')):
+        rel = path.relative_to(root)
+        if len(rel.parts) == 1 and rel.stem in ('__init__', '__main__'):
+            continue
+        source = rel.parts[0] if len(rel.parts) > 1 else rel.stem
+        for target in _package_imports(path, root):
+            parts = target.relative_to(root).parts
+            if len(parts) == 1 and parts[0] == '__init__.py':
+                continue
+            dest = parts[0] if len(parts) > 1 else Path(parts[0]).stem
+            if dest != source and LAYERS.get(dest, 99) >= LAYERS.get(source, -1):
+                found.add((rel.as_posix(), dest))
+    return sorted(found)
+
+
+def test_every_package_has_a_floor() -> None:
+    """A new package is placed in LAYERS, so the order below covers it."""
+    packages = {p.name for p in PKG.iterdir() if (p / '__init__.py').exists()}
+    modules = {p.stem for p in PKG.glob('*.py') if p.stem not in ('__init__', '__main__')}
+    assert packages | modules <= set(LAYERS), sorted((packages | modules) - set(LAYERS))
+
+
+def test_no_package_imports_its_own_floor_or_above() -> None:
+    """Imports point down only: no upward arrow, so no package cycle."""
+    assert _upward_imports(PKG) == []
+
+
+def test_upward_import_check_can_fail(tmp_path: Path) -> None:
+    """A sim module importing the gate is reported (so the check above can fail)."""
+    root = tmp_path / 'imitation_ros'
+    for sub in ('sim', 'gate'):
+        (root / sub).mkdir(parents=True)
+        (root / sub / '__init__.py').write_text('')
+    (root / '__init__.py').write_text('')
+    (root / 'gate' / 'teleop.py').write_text('X = 1\n')
+    (root / 'sim' / 'experts.py').write_text('from ..gate.teleop import X\n')
+    assert _upward_imports(root) == [('sim/experts.py', 'gate')]

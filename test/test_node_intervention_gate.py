@@ -613,10 +613,19 @@ def test_beta_is_set_at_run_time_and_out_of_range_is_refused(
         assert remote_set(0.5).successful
         assert gate.arbiter.beta == 0.5 and gate.get_parameter('beta').value == 0.5
         mark = probe.mark()[1]
-        wait_for(lambda: len(probe.states_since(mark)) >= 150, what='150 gate states')
-        sources = [s['source'] for s in probe.states_since(mark)[:150]]
+
+        def drawn() -> list:
+            # On a loaded machine an input may go stale for a period (the gate then holds);
+            # beta decides only between the two actions it has.
+            return [s['source'] for s in probe.states_since(mark)
+                    if s['source'] in ('expert', 'policy')]
+
+        wait_for(lambda: len(drawn()) >= 150, what='150 gate decisions between the actions')
+        sources = drawn()[:150]
         share = sources.count('expert') / len(sources)
         assert set(sources) == {'expert', 'policy'} and 0.25 <= share <= 0.75, share
+        other = {s['source'] for s in probe.states_since(mark)} - {'expert', 'policy'}
+        assert other <= {'hold'}, other
         for bad in (1.5, -0.1):
             result = remote_set(bad)
             assert not result.successful

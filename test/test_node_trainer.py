@@ -21,7 +21,7 @@ from pathlib import Path
 import time
 from typing import Any, Callable
 
-from imitation_ros.cli.collect import collect
+from imitation_ros.collect import collect
 from imitation_ros.data import EpisodeRecord, write_episode
 from imitation_ros.data.dataset import load_dataset
 from imitation_ros.nodes.params import defaults

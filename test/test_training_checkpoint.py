@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 import torch
 
-from imitation_ros.cli.collect import collect
+from imitation_ros.collect import collect
 from imitation_ros.cli.main import main
 from imitation_ros.errors import ConfigError, ModelError, TrainingError
 from imitation_ros.policies.base import TrainConfig

@@ -24,7 +24,7 @@ import sys
 import textwrap
 from typing import Optional
 
-from imitation_ros.cli.collect import collect
+from imitation_ros.collect import collect
 from imitation_ros.training.jobs import child_command, GUARD_ENV, JobSpec, ORPHAN_EXIT
 import pytest
 from ros_harness import poll_until, private_domain_id

@@ -20,7 +20,7 @@ import numpy as np
 from hostile_bags import abandon
 import pytest
 
-from imitation_ros.cli.collect import collect
+from imitation_ros.collect import collect
 from imitation_ros.cli.main import main
 from imitation_ros.data import aggregate, data_digest, EpisodeRecord, write_episode
 from imitation_ros.data.dataset import load_dataset

@@ -32,6 +32,7 @@ import sys
 import threading
 from typing import Any, Optional
 
+from ..nodes.share import share_dir
 from .graph import graph, NodeSpec
 
 #: Node class per executable of this package.
@@ -44,18 +45,6 @@ NODE_CLASSES: dict[str, tuple[str, str]] = {
     'trainer': ('imitation_ros.nodes.trainer', 'TrainerNode'),
     'expert_labeler': ('imitation_ros.nodes.expert_labeler', 'ExpertLabelerNode'),
 }
-
-
-def share_dir() -> Path:
-    """Return the folder holding config/: the source tree when run from it, else the share."""
-    source = Path(__file__).resolve().parents[2]
-    if (source / 'config').is_dir() and (source / 'package.xml').exists():
-        return source
-    try:
-        from ament_index_python.packages import get_package_share_directory
-        return Path(get_package_share_directory('imitation_ros'))
-    except (ImportError, LookupError, ValueError, OSError):
-        return source
 
 
 def params_file(spec: NodeSpec) -> Optional[Path]:

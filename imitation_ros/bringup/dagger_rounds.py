@@ -29,7 +29,7 @@ from pathlib import Path
 import time
 from typing import Any, Iterable, Optional, Sequence
 
-from .monitor import EpisodeStats
+from ..nodes.monitor import EpisodeStats
 from .plots import alone_columns, alone_line, plot_round_panels
 
 #: Graph node names the demo's DAgger overrides address.

@@ -51,15 +51,15 @@ from pathlib import Path
 import time
 from typing import Callable, Optional
 
-from ..cli.collect import collect
+from ..collect import collect
 from ..dagger.beta import BetaSchedule
 from ..errors import ConfigError
+from ..nodes.monitor import EpisodeStats, SessionMonitor
 from ..sim.arm import ArmConfig
 from ..training.jobs import checkpoint_path, JobSpec, next_model_path, TrainingJob
 from .composed import ComposedGraph
 from .dagger_rounds import (count_labels, dagger_overrides, DaggerRoundStats,
                             format_dagger_rounds, plot_dagger_rounds, round_bags, set_gate_beta)
-from .monitor import EpisodeStats, SessionMonitor
 from .plots import alone_columns, alone_line, plot_round_panels
 
 

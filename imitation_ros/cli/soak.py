@@ -47,7 +47,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the soak and print its tables."""
-    from ..bringup.composed import share_dir
+    from ..nodes.share import share_dir
     from ..bringup.soak import format_report, Soak
     model = args.model or share_dir() / 'models' / 'planar_gmm_multi.onnx'
     report = Soak(args.out, minutes=args.minutes, domain_id=args.domain_id, model=model,

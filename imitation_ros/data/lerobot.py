@@ -63,6 +63,7 @@ from .dataset import Dataset, SOURCE_CODES
 from .episode import EpisodeInfo, SOURCES
 from .index import ImageBlock
 from ..errors import DataError
+from ..interface.task import PLANAR_TASK_LAYOUT
 
 #: The LeRobotDataset format version written and read.
 CODEBASE_VERSION = 'v3.0'
@@ -259,8 +260,9 @@ def export_lerobot(data: Dataset, out: Path | str, *, task: str = 'reach the goa
 
 
 def _task_names(k: int) -> list[str]:
-    from ..sim.arm import TASK_LAYOUT
-    return list(TASK_LAYOUT) if k == len(TASK_LAYOUT) else [f'task_{i}' for i in range(k)]
+    if k == len(PLANAR_TASK_LAYOUT):
+        return list(PLANAR_TASK_LAYOUT)
+    return [f'task_{i}' for i in range(k)]
 
 
 def _png_column(pa: Any, images: np.ndarray, lo: int, hi: int) -> Any:

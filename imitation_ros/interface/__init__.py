@@ -13,7 +13,7 @@
 # limitations under the License.
 
 """
-The ground floor every layer may import: the robot model, topic names, the model format.
+The ground floor every layer may import: the robot model, task layouts, topic names.
 
 Nothing here imports another part of imitation_ros (but its one exception hierarchy)
 nor ROS: the nodes, the core and the tools agree on these facts by importing them.
@@ -21,7 +21,8 @@ nor ROS: the nodes, the core and the tools agree on these facts by importing the
 
 from . import topics
 from .robot import GripperModel, MAX_URDF_BYTES, parse_urdf_joints, RobotModel, UrdfJoint
+from .task import PLANAR_TASK_LAYOUT
 from .topics import Topic
 
-__all__ = ['GripperModel', 'MAX_URDF_BYTES', 'parse_urdf_joints', 'RobotModel', 'Topic',
-           'topics', 'UrdfJoint']
+__all__ = ['GripperModel', 'MAX_URDF_BYTES', 'parse_urdf_joints', 'PLANAR_TASK_LAYOUT',
+           'RobotModel', 'Topic', 'topics', 'UrdfJoint']

@@ -91,6 +91,7 @@ from .params import check_params, declare_and_read, param
 from .qos import DIAGNOSTICS_QOS, EPISODE_QOS, STATE_QOS
 from ..dagger.expert import DEFAULT_COMMIT_M, Expert, SCRIPTED_EXPERTS, ScriptedSimExpert
 from ..errors import ConfigError, ImitationError
+from ..interface import topics
 from ..sim.arm import ArmConfig, Task, TASK_LAYOUT
 from ..sim.experts import DemonstratorStyle
 from .spin import spin_node
@@ -107,7 +108,7 @@ STAMP_PADDING = 2
 #: Where episodes come from (the ``episodes_from`` parameter).
 EPISODE_SOURCES: tuple[str, ...] = ('events', 'task')
 #: Inputs, as named in diagnostics.
-JOINT_STATES, TASK = 'joint_states', 'imitation/task'
+JOINT_STATES, TASK = topics.JOINT_STATES.name, topics.TASK.name
 #: Tolerance when comparing a joint state's header stamp with an event's stamp (s):
 #: events carry float seconds, states integer nanoseconds; states are ms apart.
 STAMP_TOLERANCE_S = 1e-6
@@ -273,14 +274,15 @@ class ExpertLabelerNode(Node):
         self._immediate_diag_at: Optional[int] = None
         self._compute_ms: list[float] = []
 
-        self._label_pub = self.create_publisher(Float64MultiArray, 'imitation/expert_action',
+        self._label_pub = self.create_publisher(Float64MultiArray, topics.EXPERT_ACTION.name,
                                                 STATE_QOS)
-        self._diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics',
+        self._diag_pub = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS.name,
                                                DIAGNOSTICS_QOS)
         # Created first, so an episode start waiting beside a joint state is handled first.
-        self.create_subscription(String, 'imitation/episode', self._on_episode, EPISODE_QOS)
-        self.create_subscription(Float64MultiArray, 'imitation/task', self._on_task, STATE_QOS)
-        self.create_subscription(JointState, 'joint_states', self._on_joint_state, STATE_QOS)
+        self.create_subscription(String, topics.EPISODE.name, self._on_episode, EPISODE_QOS)
+        self.create_subscription(Float64MultiArray, topics.TASK.name, self._on_task, STATE_QOS)
+        self.create_subscription(JointState, topics.JOINT_STATES.name, self._on_joint_state,
+                                 STATE_QOS)
         self.create_timer(DIAGNOSTICS_PERIOD_S, self._on_diagnostics)
         self.get_logger().info(
             f'expert {self.expert.describe()} labelling every joint state of '

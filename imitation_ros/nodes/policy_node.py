@@ -95,6 +95,7 @@ from .params import check_params, declare_and_read, param
 from .qos import (COMMAND_QOS, DIAGNOSTICS_QOS, EPISODE_QOS, IMAGE_SUB_QOS, MODEL_QOS,
                   STATE_QOS)
 from ..errors import ConfigError, ImitationError, ModelError
+from ..interface import topics
 from ..runtime.model_slot import ActionBounds, ModelSlot, Observation, SwapResult
 from ..runtime.model_trust import MAX_PATH_CHARS, ModelTrust
 from ..runtime.onnx_policy import OnnxPolicy
@@ -117,7 +118,7 @@ STATUS_QOS = QoSProfile(depth=10, history=HistoryPolicy.KEEP_LAST,
                         reliability=ReliabilityPolicy.RELIABLE,
                         durability=DurabilityPolicy.TRANSIENT_LOCAL)
 #: Topics of the inputs, as named in diagnostics.
-JOINT_STATES, TASK, IMAGE = 'joint_states', 'imitation/task', 'camera/image_raw'
+JOINT_STATES, TASK, IMAGE = topics.JOINT_STATES.name, topics.TASK.name, topics.CAMERA_IMAGE.name
 
 
 @dataclass(frozen=True)
@@ -207,7 +208,7 @@ class PolicyParams:
 
 def package_models_dir() -> Path:
     """Return the package's models folder: the source tree's when run from it, else the share's."""
-    from ..bringup.composed import share_dir
+    from .share import share_dir
     return share_dir() / 'models'
 
 
@@ -289,27 +290,28 @@ class PolicyNode(Node):
         self._shadow_last_failure = ''
         self._image_sub = None
 
-        self._action_pub = self.create_publisher(Float64MultiArray, 'imitation/policy_action',
+        self._action_pub = self.create_publisher(Float64MultiArray, topics.POLICY_ACTION.name,
                                                  STATE_QOS)
-        self._version_pub = self.create_publisher(String, 'imitation/model_version', MODEL_QOS)
-        self._status_pub = self.create_publisher(String, 'imitation/policy_status', STATUS_QOS)
-        self._shadow_pub = self.create_publisher(Float64, 'imitation/shadow_error', STATE_QOS)
-        self._uncertainty_pub = self.create_publisher(Float64, 'imitation/uncertainty',
+        self._version_pub = self.create_publisher(String, topics.MODEL_VERSION.name, MODEL_QOS)
+        self._status_pub = self.create_publisher(String, topics.POLICY_STATUS.name, STATUS_QOS)
+        self._shadow_pub = self.create_publisher(Float64, topics.SHADOW_ERROR.name, STATE_QOS)
+        self._uncertainty_pub = self.create_publisher(Float64, topics.UNCERTAINTY.name,
                                                       STATE_QOS)
         self._last_doubt: Optional[float] = None
         self._doubt_msg: Optional[Float64] = None
         self._doubts_published = 0
-        self._diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics',
+        self._diag_pub = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS.name,
                                                DIAGNOSTICS_QOS)
-        self.create_subscription(JointState, 'joint_states', self._on_joint_state, STATE_QOS)
-        self.create_subscription(Float64MultiArray, 'imitation/task', self._on_task, STATE_QOS)
-        self.create_subscription(String, 'imitation/model', self._on_model, MODEL_QOS)
-        self.create_subscription(String, 'imitation/shadow_model', self._on_shadow_model,
-                                 MODEL_QOS)
-        self.create_subscription(Bool, 'imitation/intervention', self._on_intervention,
+        self.create_subscription(JointState, topics.JOINT_STATES.name, self._on_joint_state,
                                  STATE_QOS)
-        self.create_subscription(String, 'imitation/episode', self._on_episode, EPISODE_QOS)
-        self.create_subscription(Float64MultiArray, 'forward_position_controller/commands',
+        self.create_subscription(Float64MultiArray, topics.TASK.name, self._on_task, STATE_QOS)
+        self.create_subscription(String, topics.MODEL.name, self._on_model, MODEL_QOS)
+        self.create_subscription(String, topics.SHADOW_MODEL.name, self._on_shadow_model,
+                                 MODEL_QOS)
+        self.create_subscription(Bool, topics.INTERVENTION.name, self._on_intervention,
+                                 STATE_QOS)
+        self.create_subscription(String, topics.EPISODE.name, self._on_episode, EPISODE_QOS)
+        self.create_subscription(Float64MultiArray, topics.COMMANDS.name,
                                  self._on_command, COMMAND_QOS)
 
         self.create_timer(1.0 / p.rate_hz, self._on_tick)
@@ -411,7 +413,7 @@ class PolicyNode(Node):
         if not path:
             self.get_logger().warning('ignoring an empty path on imitation/model')
             return
-        if not self._usable_path(path, 'imitation/model'):
+        if not self._usable_path(path, topics.MODEL.name):
             return
         try:
             self.slot.request(path)
@@ -424,7 +426,7 @@ class PolicyNode(Node):
 
     def _on_shadow_model(self, msg: String) -> None:
         path = msg.data.strip()
-        if not self._usable_path(path, 'imitation/shadow_model'):
+        if not self._usable_path(path, topics.SHADOW_MODEL.name):
             return
         self._shadow_errors.clear()
         if not path:
@@ -650,7 +652,7 @@ class PolicyNode(Node):
 
     def _ensure_image_subscription(self) -> None:
         if self._image_sub is None:
-            self._image_sub = self.create_subscription(Image, 'camera/image_raw',
+            self._image_sub = self.create_subscription(Image, topics.CAMERA_IMAGE.name,
                                                        self._on_image, IMAGE_SUB_QOS)
             self.get_logger().info('the model needs camera images: subscribed to '
                                    'camera/image_raw')

@@ -102,6 +102,7 @@ from ..data import messages as m
 from ..data import count_takeovers, EpisodeBagWriter, partial_path, SOURCES
 from ..data.reader import labelled_state_stamp
 from ..errors import ConfigError, DataError
+from ..interface import topics
 
 NODE_NAME = 'recorder'
 #: Period of ``/diagnostics`` (s).
@@ -118,9 +119,9 @@ BUFFER_MESSAGES = 256
 
 GATE_STATE = m.GATE_STATE
 """The gate's arbitration decision per command (std_msgs/String JSON)."""
-MODEL_VERSION = '/imitation/model_version'
+MODEL_VERSION = topics.MODEL_VERSION.bag_name
 """The policy's active model version (std_msgs/String, transient local)."""
-MODEL = '/imitation/model'
+MODEL = topics.MODEL.bag_name
 """The newest model path from the trainer (std_msgs/String, transient local)."""
 
 #: Every topic the recorder can record: bag topic name -> (message class, type name).
@@ -337,7 +338,7 @@ class RecorderNode(Node):
         self._last_error = ''
         self._error_latched = False
 
-        self._diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics',
+        self._diag_pub = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS.name,
                                                DIAGNOSTICS_QOS)
         self.recorded_topics = tuple(t for t in p.topics
                                      if p.record_images or t != m.CAMERA_IMAGE)

@@ -68,6 +68,7 @@ from .conversions import (array_from_msg, DIAG_OK, DIAG_WARN, diagnostic_array,
 from .params import check_params, declare_and_read, param
 from .qos import DIAGNOSTICS_QOS, EPISODE_QOS, STATE_QOS
 from ..errors import ConfigError, ImitationError
+from ..interface import topics
 from ..sim.arm import ArmConfig, Task, TASK_LAYOUT
 from ..sim.operator import N_AXES, N_BUTTONS, OperatorOutput, OperatorParams, SimulatedOperator
 from .spin import spin_node
@@ -247,14 +248,15 @@ class SimHumanNode(Node):
         self._takeovers_total = 0
         self._bad_messages = 0
 
-        self._joy_pub = self.create_publisher(Joy, 'joy', STATE_QOS)
-        self._diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics',
+        self._joy_pub = self.create_publisher(Joy, topics.JOY.name, STATE_QOS)
+        self._diag_pub = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS.name,
                                                DIAGNOSTICS_QOS)
-        self.create_subscription(JointState, 'joint_states', self._on_joint_state, STATE_QOS)
-        self.create_subscription(Float64MultiArray, 'imitation/task', self._on_task, STATE_QOS)
-        self.create_subscription(String, 'imitation/episode', self._on_episode, EPISODE_QOS)
+        self.create_subscription(JointState, topics.JOINT_STATES.name, self._on_joint_state,
+                                 STATE_QOS)
+        self.create_subscription(Float64MultiArray, topics.TASK.name, self._on_task, STATE_QOS)
+        self.create_subscription(String, topics.EPISODE.name, self._on_episode, EPISODE_QOS)
         if p.answer_help:
-            self.create_subscription(Bool, 'imitation/help_request', self._on_help_request,
+            self.create_subscription(Bool, topics.HELP_REQUEST.name, self._on_help_request,
                                      STATE_QOS)
         self.create_timer(1.0 / p.rate_hz, self._on_tick)
         self.create_timer(DIAGNOSTICS_PERIOD_S, self._on_diagnostics)

@@ -51,6 +51,7 @@ from std_msgs.msg import String
 from std_srvs.srv import Trigger
 
 from ..errors import ConfigError, ImitationError
+from ..interface import topics
 from ..runtime.atomic import sweep_stale_temps
 from ..training.jobs import (checkpoint_path, JobResult, JobSpec, LabelCounter,
                              next_model_path, TrainingJob)
@@ -133,10 +134,11 @@ class TrainerNode(Node):
         # Checkpoint of the last version this node trained: the next one starts from it.
         self._checkpoint: Optional[Path] = (Path(p.init_checkpoint) if p.init_checkpoint
                                             else None)
-        self._model_pub = self.create_publisher(String, 'imitation/model', MODEL_QOS)
-        self._status_pub = self.create_publisher(String, 'imitation/trainer_status', 10)
-        self._diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', DIAGNOSTICS_QOS)
-        self.create_subscription(String, 'imitation/episode', self._on_episode, EPISODE_LIVE_QOS)
+        self._model_pub = self.create_publisher(String, topics.MODEL.name, MODEL_QOS)
+        self._status_pub = self.create_publisher(String, topics.TRAINER_STATUS.name, 10)
+        self._diag_pub = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS.name,
+                                               DIAGNOSTICS_QOS)
+        self.create_subscription(String, topics.EPISODE.name, self._on_episode, EPISODE_LIVE_QOS)
         self.create_service(Trigger, '~/train', self._on_train)
         self.create_timer(p.check_period_s, self._check)
         self.create_timer(1.0, self._diagnostics)

@@ -39,10 +39,7 @@ import math
 import numpy as np
 
 from ..errors import ConfigError, SimError
-
-#: Layout of the task vector published on ``/imitation/task`` and stored in models.
-TASK_LAYOUT: tuple[str, ...] = ('goal_x', 'goal_y', 'obstacle_x', 'obstacle_y',
-                                'obstacle_radius')
+from ..interface.task import PLANAR_TASK_LAYOUT as TASK_LAYOUT
 
 
 @dataclass(frozen=True)

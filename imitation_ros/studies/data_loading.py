@@ -107,7 +107,7 @@ def _child(phase: str, data: Path, index: bool) -> LoadRun:
 def run_data_benchmark(work: Path, *, episodes: int = 1000, new: int = 10,
                        baseline: bool = False, progress: bool = True) -> list[LoadRun]:
     """Collect (or reuse) the episodes under ``work/data`` and measure the loads."""
-    from ..cli.collect import collect
+    from ..collect import collect
     from ..data import INDEX_DIR, scan_episode_bags
 
     data = Path(work) / 'data'

@@ -32,7 +32,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..cli.collect import collect
+from ..collect import collect
 from ..data import find_episode_bags
 from ..policies.base import TrainConfig
 from ..policies.registry import KINDS

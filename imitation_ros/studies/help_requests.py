@@ -64,7 +64,7 @@ from typing import Optional, Sequence
 import numpy as np
 import torch
 
-from ..cli.collect import collect
+from ..collect import collect
 from ..data import EpisodeRecord, write_episode
 from ..gate.limits import safe_command
 from ..policies.base import TrainConfig

@@ -36,7 +36,7 @@ from typing import Callable, Iterator, Optional
 import numpy as np
 import torch
 
-from ..cli.collect import collect
+from ..collect import collect
 from ..data import find_episode_bags
 from ..errors import ConfigError, ModelError
 from ..policies.base import Policy, TrainConfig

@@ -33,7 +33,8 @@ from rclpy.node import Node
 from std_msgs.msg import String
 from std_srvs.srv import SetBool, Trigger
 
-from ..nodes.qos import EPISODE_LIVE_QOS, MODEL_QOS
+from ..interface import topics
+from .qos import EPISODE_LIVE_QOS, MODEL_QOS
 
 
 @dataclass(frozen=True)
@@ -76,11 +77,11 @@ class SessionMonitor(Node):
         self.model_version = ''
         self.trainer_status: list[dict] = []
         self._current: Optional[dict] = None
-        self.create_subscription(String, 'imitation/episode', self._on_episode,
+        self.create_subscription(String, topics.EPISODE.name, self._on_episode,
                                  EPISODE_LIVE_QOS)
-        self.create_subscription(String, 'imitation/gate_state', self._on_gate, 50)
-        self.create_subscription(String, 'imitation/model_version', self._on_version, MODEL_QOS)
-        self.create_subscription(String, 'imitation/trainer_status', self._on_trainer, 10)
+        self.create_subscription(String, topics.GATE_STATE.name, self._on_gate, 50)
+        self.create_subscription(String, topics.MODEL_VERSION.name, self._on_version, MODEL_QOS)
+        self.create_subscription(String, topics.TRAINER_STATUS.name, self._on_trainer, 10)
         self._train = self.create_client(Trigger, 'trainer/train')
         self._pause = self.create_client(SetBool, 'sim_arm/pause')
 

@@ -1,0 +1,24 @@
+# Copyright 2026 imitation_ros contributors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+Demonstrations from scripted demonstrators, written as episode bags.
+
+Sits above the simulators and the data layer (it uses both), below studies, bringup and the
+command line, which all collect through it.
+"""
+
+from .planar import collect, CollectSummary, EPOCH_NS, to_record
+
+__all__ = ['collect', 'CollectSummary', 'EPOCH_NS', 'to_record']

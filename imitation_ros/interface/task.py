@@ -1,0 +1,22 @@
+# Copyright 2026 imitation_ros contributors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+
+"""The task vectors published on ``imitation/task`` and stored in models, by robot."""
+
+from __future__ import annotations
+
+#: The planar arm's task: goal (m, x and y) and a round obstacle (centre in m, radius in m).
+PLANAR_TASK_LAYOUT: tuple[str, ...] = ('goal_x', 'goal_y', 'obstacle_x', 'obstacle_y',
+                                       'obstacle_radius')
