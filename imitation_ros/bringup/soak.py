@@ -46,7 +46,7 @@ from typing import Any, Callable, Optional
 
 from .composed import params_file
 from .graph import graph
-from ..data import find_episode_bags, read_bag_messages
+from ..data import read_bag_messages, scan_episode_bags
 from ..interface import topics
 
 #: The faults, in the order they are injected each cycle.
@@ -58,6 +58,11 @@ HOLD_SOURCE = 'hold'
 PRECONDITION_S = 30.0
 #: Longest wait for the gate's reaction to a fault (s).
 REACTION_S = 5.0
+#: Longest wait for the arm to be driven again after a fault ends (s).
+RECOVERY_S = 20.0
+#: Largest growth of a node's resident memory from the warm-up to the end that passes (MB):
+#: over 30 minutes a steady leak of 11 KB/s.
+MEMORY_GROWTH_BOUND_MB = 20.0
 
 
 @dataclass
@@ -73,6 +78,8 @@ class FaultResult:
     """What happened, in words."""
     hold_s: Optional[float] = None
     """Time from the injection to the gate's first hold (s); None when not applicable."""
+    back_s: Optional[float] = None
+    """Time from the fault's end to the arm driven again (s); None when not applicable."""
 
 
 @dataclass
@@ -96,6 +103,8 @@ class SoakReport:
     restarts: Counter = field(default_factory=Counter)
     losses: list[tuple[int, int, list[int]]] = field(default_factory=list)
     """(episode, its joint states, indices of those missing from its bag) per lossy episode."""
+    skipped_bags: Counter = field(default_factory=Counter)
+    """Reason -> bags the loader leaves out (a recorder killed mid-episode leaves a .partial)."""
 
 
 class NodeProcess:
@@ -137,7 +146,7 @@ class NodeProcess:
             return self.proc.wait()
 
     def rss_mb(self) -> float:
-        """Return the process's resident memory (MB), its children's included; nan if gone."""
+        """Return the process's resident memory (MB; not its children's); nan if gone."""
         if self.proc is None or self.proc.poll() is not None:
             return math.nan
         return _rss_kb(self.proc.pid) / 1024.0
@@ -259,6 +268,11 @@ class Probe:
         rclpy.shutdown(context=self.context)
 
 
+def _bag_count(data: Path) -> int:
+    """Return how many finished episode bags ``data`` holds (skipped ones quietly left out)."""
+    return len(scan_episode_bags(data)[0]) if data.exists() else 0
+
+
 def _wait(predicate: Callable[[], bool], timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -327,8 +341,12 @@ class Soak:
         try:
             for proc in self.processes.values():
                 proc.start()
-            if not _wait(lambda: len(probe.gate) > 50, 120.0):
+            if not _wait(lambda: len(probe.gate) > 50 or self._exited(), 120.0):
                 raise RuntimeError(f'the gate published nothing within 120 s; logs in {self.out}')
+            exited = self._exited()
+            if exited:
+                raise RuntimeError(f'{", ".join(exited)} exited at start-up; see '
+                                   + ', '.join(str(self.processes[n].log) for n in exited))
             time.sleep(10.0)  # warm-up: imports done, first episodes running
             start_rss = {n: p.rss_mb() for n, p in self.processes.items()}
             t_start = time.monotonic()
@@ -354,6 +372,11 @@ class Soak:
                 self._keep_bags()
         return self.report
 
+    def _exited(self) -> list[str]:
+        """Return the names of the nodes whose process has exited."""
+        return [n for n, p in self.processes.items()
+                if p.proc is not None and p.proc.poll() is not None]
+
     # --- faults ---------------------------------------------------------------------
 
     def _joy_unplug(self, probe: Probe) -> FaultResult:
@@ -366,11 +389,13 @@ class Soak:
                                       REACTION_S)
         time.sleep(1.5)
         self.processes['sim_human'].signal(signal.SIGCONT)
-        back = _wait(lambda: probe.last_source() in ('human', 'policy'), 20.0)
+        resumed = time.monotonic()
+        back = probe.first_gate_after(resumed, lambda s: s.get('source') in ('human', 'policy'),
+                                      RECOVERY_S)
         done = time.monotonic()
         return FaultResult('joy_unplug', at, (at, done + 1.0),
-                           'held, then the operator took over again' if back
-                           else 'held; no source drove within 20 s', hold)
+                           'held, then driven again' if back is not None
+                           else f'held; nothing drove within {RECOVERY_S:g} s', hold, back)
 
     def _policy_stall(self, probe: Probe) -> FaultResult:
         if not _wait(lambda: probe.last_source() == 'policy', PRECONDITION_S):
@@ -381,10 +406,12 @@ class Soak:
         hold = probe.first_gate_after(at, lambda s: s.get('source') != 'policy', REACTION_S)
         time.sleep(2.0)
         self.processes['policy'].signal(signal.SIGCONT)
-        back = _wait(lambda: probe.last_source() == 'policy', 20.0)
+        resumed = time.monotonic()
+        back = probe.first_gate_after(resumed, lambda s: s.get('source') == 'policy', RECOVERY_S)
         return FaultResult('policy_stall', at, (at, time.monotonic()),
-                           'held, then the policy drove again' if back
-                           else 'held; the policy did not drive again within 20 s', hold)
+                           'held, then the policy drove again' if back is not None
+                           else f'held; the policy did not drive within {RECOVERY_S:g} s',
+                           hold, back)
 
     def _nan_actions(self, probe: Probe) -> FaultResult:
         if not _wait(lambda: probe.last_source() == 'policy', PRECONDITION_S):
@@ -406,8 +433,8 @@ class Soak:
         time.sleep(2.0)
         recorder.start()
         self.report.restarts['recorder'] += 1
-        before = len(find_episode_bags(self.data)) if self.data.exists() else 0
-        wrote = _wait(lambda: len(find_episode_bags(self.data)) > before, 90.0)
+        before = _bag_count(self.data)
+        wrote = _wait(lambda: _bag_count(self.data) > before, 90.0)
         return FaultResult('recorder_kill', at, (at, time.monotonic()),
                            'restarted; it recorded the next episode' if wrote
                            else 'restarted; no episode recorded within 90 s')
@@ -491,7 +518,9 @@ class Soak:
         starts = {e['episode']: (t, e) for t, e in events if e.get('event') == 'start'}
         ends = {e['episode']: (t, e) for t, e in events if e.get('event') == 'end'}
         bags = {}
-        for bag in find_episode_bags(self.data):
+        found, skipped = scan_episode_bags(self.data)
+        self.report.skipped_bags = Counter(s.reason.split(':')[0] for s in skipped)
+        for bag in found:
             try:
                 messages = read_bag_messages(bag, with_images=False)
             except Exception:  # noqa: BLE001 - counted as missing below
@@ -552,15 +581,16 @@ def format_report(report: SoakReport) -> str:
     """Return the soak's tables as markdown."""
     lines = [f'Soak of {report.minutes:g} min: the hg_dagger graph in separate processes, '
              'faults in turn.', '',
-             '| fault | injections | time to safe hold (s): median / max | outcomes |',
-             '|---|---|---|---|']
+             '| fault | injections | time to safe hold (s): median / max | driven again after '
+             'the fault (s): median / max | outcomes |',
+             '|---|---|---|---|---|']
     for fault in FAULTS:
         rows = [f for f in report.faults if f.fault == fault]
-        holds = sorted(f.hold_s for f in rows if f.hold_s is not None)
-        timing = (f'{holds[len(holds) // 2]:.3f} / {holds[-1]:.3f}' if holds else '-')
+        holds = _median_max([f.hold_s for f in rows])
+        backs = _median_max([f.back_s for f in rows])
         outcomes = Counter(f.outcome for f in rows)
         text = '; '.join(f'{n}x {o}' for o, n in outcomes.most_common(3))
-        lines.append(f'| {fault} | {len(rows)} | {timing} | {text} |')
+        lines.append(f'| {fault} | {len(rows)} | {holds} | {backs} | {text} |')
     ended, compared, missing = report.episodes
     lines += ['', '| topic | published in clean episodes | recorded | lost |', '|---|---|---|---|']
     for topic, (pub, rec) in report.topics.items():
@@ -572,12 +602,26 @@ def format_report(report: SoakReport) -> str:
               f'{report.largest_gap_s * 1e3:.0f} ms (during {report.largest_gap_during}); '
               'non-finite commands: '
               f'{report.non_finite_commands}.', '',
-              '| node | resident MB after warm-up | at the end | growth |', '|---|---|---|---|']
+              f'| node | resident MB after warm-up | at the end | growth | within '
+              f'{MEMORY_GROWTH_BOUND_MB:g} MB |', '|---|---|---|---|---|']
     for node, (a, b) in report.memory_mb.items():
-        lines.append(f'| {node} | {a:.0f} | {b:.0f} | {b - a:+.0f} |')
+        if report.restarts.get(node):
+            verdict = 'restarted (another process at the end)'
+        else:
+            verdict = 'yes' if b - a <= MEMORY_GROWTH_BOUND_MB else '**NO**'
+        lines.append(f'| {node} | {a:.0f} | {b:.0f} | {b - a:+.0f} | {verdict} |')
     for episode, n, lost in report.losses:
         lines.append(f'Episode {episode}: {len(lost)} of its {n} joint states missing from its '
                      f'bag (indices {lost[:10]})')
     if report.restarts:
         lines += ['', 'Restarts: ' + ', '.join(f'{n} {c}' for n, c in report.restarts.items())]
+    if report.skipped_bags:
+        lines += ['', 'Bags the loader leaves out: ' + ', '.join(
+            f'{n} ({reason})' for reason, n in report.skipped_bags.most_common())]
     return '\n'.join(lines)
+
+
+def _median_max(values: list[Optional[float]]) -> str:
+    """Return 'median / max' of the values that are not None (s, 3 decimals), or '-'."""
+    known = sorted(v for v in values if v is not None)
+    return f'{known[len(known) // 2]:.3f} / {known[-1]:.3f}' if known else '-'
