@@ -17,7 +17,10 @@ The soak: the hg_dagger graph in separate processes for minutes, with faults on 
 
 Every node runs as its own process from its executable and params file (as the
 launch file starts it). Faults come in turn, a few seconds apart: the joystick
-unplugged during a takeover (sim_human stopped), the policy stalled (SIGSTOP),
+unplugged during a takeover (sim_human stopped for 1.5 s), a short gap in the
+joystick's messages (sim_human stopped until the gate holds for it, then
+resumed: the operator must let go of the deadman and press it again), the
+policy stalled (SIGSTOP),
 NaN actions from a hostile publisher, the recorder SIGKILLed and restarted, the
 trainer SIGKILLed and restarted, the disk nearly full (data on a small tmpfs,
 filled to a few KB; skipped where no tmpfs can be mounted), and hostile model
@@ -50,7 +53,7 @@ from ..data import read_bag_messages, scan_episode_bags
 from ..interface import topics
 
 #: The faults, in the order they are injected each cycle.
-FAULTS = ('joy_unplug', 'policy_stall', 'nan_actions', 'recorder_kill', 'trainer_crash',
+FAULTS = ('joy_unplug', 'joy_gap', 'policy_stall', 'nan_actions', 'recorder_kill', 'trainer_crash',
           'disk_full', 'hostile_model')
 #: Modes of the gate that hold the arm.
 HOLD_SOURCE = 'hold'
@@ -98,6 +101,8 @@ class SoakReport:
     largest_gap_during: str = ''
     """The fault whose window the largest gap fell in ('no fault' for none)."""
     non_finite_commands: int = 0
+    largest_decision_gap_s: float = 0.0
+    """Largest gap between two of the gate's decisions, by the stamps it gives them (s)."""
     memory_mb: dict[str, tuple[float, float]] = field(default_factory=dict)
     """Node -> (resident MB after the warm-up, at the end)."""
     restarts: Counter = field(default_factory=Counter)
@@ -380,20 +385,27 @@ class Soak:
     # --- faults ---------------------------------------------------------------------
 
     def _joy_unplug(self, probe: Probe) -> FaultResult:
+        return self._joy_stop(probe, 'joy_unplug', 1.5)
+
+    def _joy_gap(self, probe: Probe) -> FaultResult:
+        return self._joy_stop(probe, 'joy_gap', 0.0)
+
+    def _joy_stop(self, probe: Probe, fault: str, stopped_s: float) -> FaultResult:
+        """Stop sim_human during a takeover until the gate holds and ``stopped_s`` more."""
         if not _wait(lambda: probe.last_source() == 'human', PRECONDITION_S):
             now = time.monotonic()
-            return FaultResult('joy_unplug', now, (now, now), 'skipped: no takeover came')
+            return FaultResult(fault, now, (now, now), 'skipped: no takeover came')
         at = time.monotonic()
         self.processes['sim_human'].signal(signal.SIGSTOP)
         hold = probe.first_gate_after(at, lambda s: s.get('mode') == 'hold_joy_lost',
                                       REACTION_S)
-        time.sleep(1.5)
+        time.sleep(stopped_s)
         self.processes['sim_human'].signal(signal.SIGCONT)
         resumed = time.monotonic()
         back = probe.first_gate_after(resumed, lambda s: s.get('source') in ('human', 'policy'),
                                       RECOVERY_S)
         done = time.monotonic()
-        return FaultResult('joy_unplug', at, (at, done + 1.0),
+        return FaultResult(fault, at, (at, done + 1.0),
                            'held, then driven again' if back is not None
                            else f'held; nothing drove within {RECOVERY_S:g} s', hold, back)
 
@@ -507,10 +519,14 @@ class Soak:
             events = list(probe.events)
             states = list(probe.states)
             commands = [t for t in probe.commands if t_start <= t <= t_end]
+            decided = [s['stamp'] for t, s in probe.gate
+                       if t_start <= t <= t_end and isinstance(s.get('stamp'), (int, float))]
             self.report.non_finite_commands = probe.non_finite
         rate = 20.0
         self.report.commands = (int((t_end - t_start) * rate), len(commands))
         gaps = [(b - a, a) for a, b in zip(commands, commands[1:])]
+        self.report.largest_decision_gap_s = max(
+            (b - a for a, b in zip(decided, decided[1:])), default=math.inf)
         self.report.largest_gap_s, at = max(gaps) if gaps else (math.inf, t_start)
         self.report.largest_gap_during = next(
             (f.fault for f in self.report.faults if f.window[0] - 1.0 <= at <= f.window[1]),
@@ -599,9 +615,10 @@ def format_report(report: SoakReport) -> str:
     lines += ['', f'Episodes ended: {ended}; compared with their bags: {compared}; bag missing '
               f'outside fault windows: {missing}.',
               f'Commands: expected {expected} at 20 Hz, sent {sent}; largest gap '
-              f'{report.largest_gap_s * 1e3:.0f} ms (during {report.largest_gap_during}); '
-              'non-finite commands: '
-              f'{report.non_finite_commands}.', '',
+              f'{report.largest_gap_s * 1e3:.0f} ms (during {report.largest_gap_during}; '
+              'between two received by the probe); largest gap between two of the gate\'s '
+              f'decisions by its own stamps {report.largest_decision_gap_s * 1e3:.0f} ms; '
+              f'non-finite commands: {report.non_finite_commands}.', '',
               f'| node | resident MB after warm-up | at the end | growth | within '
               f'{MEMORY_GROWTH_BOUND_MB:g} MB |', '|---|---|---|---|---|']
     for node, (a, b) in report.memory_mb.items():
