@@ -24,13 +24,14 @@ from typing import Any, Callable
 
 from diagnostic_msgs.msg import DiagnosticArray
 from imitation_ros.nodes.conversions import array_msg, joint_state_msg
+from imitation_ros.nodes.intervention_gate import InterventionGateNode
 from imitation_ros.nodes.params import defaults
 from imitation_ros.nodes.qos import EPISODE_QOS, STATE_QOS
 from imitation_ros.nodes.recorder import RecorderParams
 from imitation_ros.nodes.sim_human import main, SimHumanNode, SimHumanParams
 from imitation_ros.sim.arm import ArmConfig, ArmSim, end_effector, link_clearance, Task
 from imitation_ros.sim.experts import DemonstratorStyle
-from imitation_ros.sim.operator import expert_path, path_distance
+from imitation_ros.sim.operator import expert_path, gate_teleop, path_distance
 import numpy as np
 import pytest
 from rclpy.context import Context
@@ -354,6 +355,79 @@ def test_decides_on_each_joint_state(ros: Context) -> None:
         executor.shutdown()
         for node in (world, timed, reacting):
             node.destroy_node()
+
+
+class PausableSpinner(Spinner):
+    """A Spinner that can stop serving its nodes for a while, as a stopped process would."""
+
+    def __init__(self, context: Context, *nodes: Any) -> None:
+        self.paused = threading.Event()
+        super().__init__(context, *nodes)
+
+    def _spin(self) -> None:
+        while not self._stop.is_set():
+            if self.paused.is_set():
+                time.sleep(0.01)
+                continue
+            self.executor.spin_once(timeout_sec=0.05)
+
+
+def test_regrips_after_the_gates_joy_lost_hold(ros: Context) -> None:
+    """The gate latches joy-lost while sim_human is stalled; it lets go, presses, drives again."""
+    ns = 'regrip'
+    gate = InterventionGateNode(context=ros, namespace=ns, parameter_overrides=[
+        Parameter(k, value=v) for k, v in {
+            'rate_hz': 50.0, 'state_timeout_s': 2.0,
+            'urdf_file': str(ROOT / 'urdf' / 'planar3.urdf'), **gate_teleop()}.items()])
+    human = SimHumanNode(context=ros, namespace=ns, parameter_overrides=[
+        Parameter('collision_lookahead_s', value=0.0)])
+    world = Node('regrip_world', context=ros, namespace=ns)
+    task = ArmSim(CONFIG, seed=3).reset()
+    q = task.start.copy()
+    q[0] = CONFIG.joint_upper[0] - 0.05  # near a limit: the operator takes over, never lets go
+    lock = threading.Lock()
+    modes: list[tuple[float, str]] = []
+    joys: list[tuple[float, int]] = []
+    joint_pub = world.create_publisher(JointState, 'joint_states', STATE_QOS)
+    episode_pub = world.create_publisher(String, 'imitation/episode', EPISODE_QOS)
+
+    def on_gate(msg: String) -> None:
+        with lock:
+            modes.append((time.monotonic(), json.loads(msg.data)['mode']))
+
+    def on_joy(msg: Joy) -> None:
+        with lock:
+            joys.append((time.monotonic(), msg.buttons[PARAMS.enable_button]))
+
+    def seen(mode: str, after: float) -> bool:
+        with lock:
+            return any(t > after and m == mode for t, m in modes)
+
+    world.create_subscription(String, 'imitation/gate_state', on_gate, STATE_QOS)
+    world.create_subscription(Joy, 'joy', on_joy, STATE_QOS)
+    world.create_timer(CONFIG.dt, lambda: joint_pub.publish(
+        joint_state_msg(CONFIG.joint_names, q)))
+    world_spinner = Spinner(ros, gate, world)
+    human_spinner = PausableSpinner(ros, human)
+    try:
+        event = {'event': 'start', 'episode': 1, 'start': task.start.tolist(),
+                 'task': task.vector().tolist(), 'stamp': time.time()}
+        episode_pub.publish(String(data=json.dumps(event)))
+        wait_for(lambda: seen('human', 0.0), what='the takeover through the gate')
+        stalled = time.monotonic()
+        human_spinner.paused.set()
+        wait_for(lambda: seen('hold_joy_lost', stalled), what="the gate's joy-lost hold")
+        resumed = time.monotonic()
+        human_spinner.paused.clear()
+        wait_for(lambda: seen('human', resumed), what='the human driving again')
+        with lock:
+            pads = [pressed for t, pressed in joys if t > resumed]
+        assert 0 in pads, 'the deadman must be let go in between'
+        assert 1 in pads[pads.index(0):], 'and pressed again'
+        assert human.operator.regrips >= 1 and human.operator.takeovers == 1
+    finally:
+        human_spinner.close()
+        world_spinner.close()
 
 
 def test_bad_parameter_exits_with_code_1(ros: Context) -> None:

@@ -26,7 +26,7 @@ from imitation_ros.sim.arm import ArmConfig, ArmSim, end_effector, Task
 from imitation_ros.sim.experts import DemonstratorStyle, make_expert
 from imitation_ros.sim.operator import (expert_path, N_AXES, N_BUTTONS, OperatorOutput,
                                         OperatorParams, path_distance, REACTING_PREFIX,
-                                        SimulatedOperator)
+                                        REASON_REGRIP, SimulatedOperator)
 import numpy as np
 import pytest
 from gate_fixtures import PLANAR, PLANAR_JOY, planar_target, planar_velocity
@@ -357,6 +357,103 @@ def test_gate_and_operator_close_the_help_loop() -> None:
         assert GateMode.HOLD_HELP in modes and GateMode.HUMAN in modes
 
 
+def _gate_loop(lost_steps: int, seed: int = 0) -> dict:
+    """
+    Gate + operator + the straight policy; ``lost_steps`` pads go missing mid-takeover.
+
+    The operator hears the gate's mode of the previous tick, as sim_human hears
+    imitation/gate_state. Returns the modes, the pads, the counts.
+    """
+    gate = Arbiter(GateConfig(robot=PLANAR, joy=PLANAR_JOY,
+                              max_joint_step=CONFIG.max_joint_speed * CONFIG.dt))
+    sim = ArmSim(CONFIG, seed=seed)
+    task = sim.reset()
+    operator = SimulatedOperator(CONFIG)
+    operator.start_episode(task)
+    now, mode, modes, pads, lost_at = 0.0, None, [], [], None
+    while not sim.done and now < 30.0:
+        q = sim.q.copy()
+        gate.on_joint_state(q, now)
+        gate.on_policy_action(straight_policy(q, task), now)
+        pad = operator.step(q, now, joy_lost=mode is GateMode.HOLD_JOY_LOST)
+        if lost_at is None and pad.engaged and operator.takeovers == 1:
+            lost_at = len(pads) + 5  # the cable goes loose 5 pads into the first takeover
+        if lost_at is None or not lost_at <= len(pads) < lost_at + lost_steps:
+            gate.on_joy(parse_joy(pad.axes, pad.buttons, PLANAR_JOY, now), now)
+        out = gate.tick(now)
+        assert out is not None
+        mode = out.mode
+        modes.append(mode)
+        pads.append(pad)
+        sim.step(out.command)
+        now += CONFIG.dt
+    return {'modes': modes, 'pads': pads, 'operator': operator, 'gate': gate,
+            'success': sim.success, 'lost_at': lost_at}
+
+
+def test_operator_regrips_after_the_gates_joy_lost_hold() -> None:
+    """A joy-lost hold mid-takeover: the deadman let go, pressed again, the human drives on."""
+    params = OperatorParams()
+    lost = round(0.3 / CONFIG.dt)  # a 0.3 s gap: more than the gate's joy_timeout_s (0.2)
+    run = _gate_loop(lost)
+    modes, pads, operator = run['modes'], run['pads'], run['operator']
+    held = modes.index(GateMode.HOLD_JOY_LOST)
+    assert run['gate'].counts['joy_losses'] == 1
+    back = next(i for i in range(held, len(modes)) if modes[i] is GateMode.HUMAN)
+    regrip = [i for i in range(held, back) if pads[i].reason == REASON_REGRIP]
+    assert regrip, 'the deadman must be let go before the human drives again'
+    assert all(not pads[i].buttons[params.enable_button] for i in regrip)
+    assert not np.any([pads[i].axes for i in regrip])
+    # The gap is noticed once the gate reports it, after the reaction delay.
+    noticed = held + 1 + round(params.reaction_delay_s / CONFIG.dt)
+    assert regrip[0] == noticed
+    assert len(regrip) == max(1, round(params.regrip_s / CONFIG.dt))
+    assert pads[regrip[-1] + 1].engaged and pads[regrip[-1] + 1].buttons[params.enable_button]
+    assert operator.regrips == 1
+    assert operator.takeovers == run['gate'].counts['takeovers'] - 1, \
+        'the re-grip is the same takeover for the operator, a new one for the gate'
+    assert GateMode.HOLD_JOY_LOST not in modes[back:]
+
+
+def test_without_a_gap_nothing_is_regripped() -> None:
+    """No missing pads: no joy-lost hold and no re-grip in the whole episode."""
+    run = _gate_loop(0)
+    assert GateMode.HOLD_JOY_LOST not in run['modes']
+    assert run['operator'].regrips == 0
+    assert not any(p.reason == REASON_REGRIP for p in run['pads'])
+    assert run['success']
+
+
+def test_a_joy_lost_report_shorter_than_the_reaction_or_while_idle_is_ignored() -> None:
+    """A report that ends within the reaction delay, or comes with no takeover: nothing."""
+    params = OperatorParams()
+    task = _task()
+    operator = SimulatedOperator(CONFIG, params)
+    operator.start_episode(task)
+    for k in range(10):  # on the expert's start: watching, not engaged
+        out = operator.step(task.start, k * CONFIG.dt, joy_lost=True)
+        assert not out.engaged and out.reason != REASON_REGRIP
+    q = task.start.copy()
+    q[0] = CONFIG.joint_upper[0] - 0.05 if q[0] > 0 else CONFIG.joint_lower[0] + 0.05
+    t = 1.0
+    out = operator.step(q, t)
+    while not out.engaged:
+        t += CONFIG.dt
+        out = operator.step(q, t)
+    delay = round(params.reaction_delay_s / CONFIG.dt)
+    short = delay - 1  # periods of report: shorter than the reaction delay
+    for k in range(20):
+        t += CONFIG.dt
+        out = operator.step(q, t, joy_lost=k < short)
+        assert out.engaged and out.buttons[params.enable_button], k
+    assert operator.regrips == 0
+    for k in range(delay + 1):
+        t += CONFIG.dt
+        out = operator.step(q, t, joy_lost=True)
+        assert (out.reason == REASON_REGRIP) == (k == delay), k
+    assert operator.regrips == 1
+
+
 def test_stall_and_joint_limit_trigger_takeovers() -> None:
     """An arm that stops for stall_s, or nears a joint limit, gets taken over after the delay."""
     params = OperatorParams()
@@ -409,7 +506,7 @@ def test_deterministic_given_the_seed() -> None:
     {'corridor_m': 0.0}, {'reaction_delay_s': -0.1}, {'release_m': 0.2},
     {'enable_button': 11}, {'axis_map': (1, 1, 3)}, {'axis_map': (1, 0)},
     {'stall_s': float('nan')}, {'stick_noise': -1.0}, {'side': 2}, {'side': True},
-    {'side_margin_m': -0.1}])
+    {'side_margin_m': -0.1}, {'regrip_s': -0.1}])
 def test_invalid_parameters_are_rejected(bad: dict) -> None:
     """Out-of-range thresholds and malformed mappings raise ConfigError."""
     with pytest.raises(ConfigError):

@@ -17,7 +17,10 @@ The soak: the hg_dagger graph in separate processes for minutes, with faults on 
 
 Every node runs as its own process from its executable and params file (as the
 launch file starts it). Faults come in turn, a few seconds apart: the joystick
-unplugged during a takeover (sim_human stopped), the policy stalled (SIGSTOP),
+unplugged during a takeover (sim_human stopped for 1.5 s), a short gap in the
+joystick's messages (sim_human stopped until the gate holds for it, then
+resumed: the operator must let go of the deadman and press it again), the
+policy stalled (SIGSTOP),
 NaN actions from a hostile publisher, the recorder SIGKILLed and restarted, the
 trainer SIGKILLed and restarted, the disk nearly full (data on a small tmpfs,
 filled to a few KB; skipped where no tmpfs can be mounted), and hostile model
@@ -46,11 +49,11 @@ from typing import Any, Callable, Optional
 
 from .composed import params_file
 from .graph import graph
-from ..data import find_episode_bags, read_bag_messages
+from ..data import read_bag_messages, scan_episode_bags
 from ..interface import topics
 
 #: The faults, in the order they are injected each cycle.
-FAULTS = ('joy_unplug', 'policy_stall', 'nan_actions', 'recorder_kill', 'trainer_crash',
+FAULTS = ('joy_unplug', 'joy_gap', 'policy_stall', 'nan_actions', 'recorder_kill', 'trainer_crash',
           'disk_full', 'hostile_model')
 #: Modes of the gate that hold the arm.
 HOLD_SOURCE = 'hold'
@@ -58,6 +61,11 @@ HOLD_SOURCE = 'hold'
 PRECONDITION_S = 30.0
 #: Longest wait for the gate's reaction to a fault (s).
 REACTION_S = 5.0
+#: Longest wait for the arm to be driven again after a fault ends (s).
+RECOVERY_S = 20.0
+#: Largest growth of a node's resident memory from the warm-up to the end that passes (MB):
+#: over 30 minutes a steady leak of 11 KB/s.
+MEMORY_GROWTH_BOUND_MB = 20.0
 
 
 @dataclass
@@ -73,6 +81,8 @@ class FaultResult:
     """What happened, in words."""
     hold_s: Optional[float] = None
     """Time from the injection to the gate's first hold (s); None when not applicable."""
+    back_s: Optional[float] = None
+    """Time from the fault's end to the arm driven again (s); None when not applicable."""
 
 
 @dataclass
@@ -91,11 +101,15 @@ class SoakReport:
     largest_gap_during: str = ''
     """The fault whose window the largest gap fell in ('no fault' for none)."""
     non_finite_commands: int = 0
+    largest_decision_gap_s: float = 0.0
+    """Largest gap between two of the gate's decisions, by the stamps it gives them (s)."""
     memory_mb: dict[str, tuple[float, float]] = field(default_factory=dict)
     """Node -> (resident MB after the warm-up, at the end)."""
     restarts: Counter = field(default_factory=Counter)
     losses: list[tuple[int, int, list[int]]] = field(default_factory=list)
     """(episode, its joint states, indices of those missing from its bag) per lossy episode."""
+    skipped_bags: Counter = field(default_factory=Counter)
+    """Reason -> bags the loader leaves out (a recorder killed mid-episode leaves a .partial)."""
 
 
 class NodeProcess:
@@ -137,7 +151,7 @@ class NodeProcess:
             return self.proc.wait()
 
     def rss_mb(self) -> float:
-        """Return the process's resident memory (MB), its children's included; nan if gone."""
+        """Return the process's resident memory (MB; not its children's); nan if gone."""
         if self.proc is None or self.proc.poll() is not None:
             return math.nan
         return _rss_kb(self.proc.pid) / 1024.0
@@ -259,6 +273,11 @@ class Probe:
         rclpy.shutdown(context=self.context)
 
 
+def _bag_count(data: Path) -> int:
+    """Return how many finished episode bags ``data`` holds (skipped ones quietly left out)."""
+    return len(scan_episode_bags(data)[0]) if data.exists() else 0
+
+
 def _wait(predicate: Callable[[], bool], timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -327,8 +346,12 @@ class Soak:
         try:
             for proc in self.processes.values():
                 proc.start()
-            if not _wait(lambda: len(probe.gate) > 50, 120.0):
+            if not _wait(lambda: len(probe.gate) > 50 or self._exited(), 120.0):
                 raise RuntimeError(f'the gate published nothing within 120 s; logs in {self.out}')
+            exited = self._exited()
+            if exited:
+                raise RuntimeError(f'{", ".join(exited)} exited at start-up; see '
+                                   + ', '.join(str(self.processes[n].log) for n in exited))
             time.sleep(10.0)  # warm-up: imports done, first episodes running
             start_rss = {n: p.rss_mb() for n, p in self.processes.items()}
             t_start = time.monotonic()
@@ -354,23 +377,37 @@ class Soak:
                 self._keep_bags()
         return self.report
 
+    def _exited(self) -> list[str]:
+        """Return the names of the nodes whose process has exited."""
+        return [n for n, p in self.processes.items()
+                if p.proc is not None and p.proc.poll() is not None]
+
     # --- faults ---------------------------------------------------------------------
 
     def _joy_unplug(self, probe: Probe) -> FaultResult:
+        return self._joy_stop(probe, 'joy_unplug', 1.5)
+
+    def _joy_gap(self, probe: Probe) -> FaultResult:
+        return self._joy_stop(probe, 'joy_gap', 0.0)
+
+    def _joy_stop(self, probe: Probe, fault: str, stopped_s: float) -> FaultResult:
+        """Stop sim_human during a takeover until the gate holds and ``stopped_s`` more."""
         if not _wait(lambda: probe.last_source() == 'human', PRECONDITION_S):
             now = time.monotonic()
-            return FaultResult('joy_unplug', now, (now, now), 'skipped: no takeover came')
+            return FaultResult(fault, now, (now, now), 'skipped: no takeover came')
         at = time.monotonic()
         self.processes['sim_human'].signal(signal.SIGSTOP)
         hold = probe.first_gate_after(at, lambda s: s.get('mode') == 'hold_joy_lost',
                                       REACTION_S)
-        time.sleep(1.5)
+        time.sleep(stopped_s)
         self.processes['sim_human'].signal(signal.SIGCONT)
-        back = _wait(lambda: probe.last_source() in ('human', 'policy'), 20.0)
+        resumed = time.monotonic()
+        back = probe.first_gate_after(resumed, lambda s: s.get('source') in ('human', 'policy'),
+                                      RECOVERY_S)
         done = time.monotonic()
-        return FaultResult('joy_unplug', at, (at, done + 1.0),
-                           'held, then the operator took over again' if back
-                           else 'held; no source drove within 20 s', hold)
+        return FaultResult(fault, at, (at, done + 1.0),
+                           'held, then driven again' if back is not None
+                           else f'held; nothing drove within {RECOVERY_S:g} s', hold, back)
 
     def _policy_stall(self, probe: Probe) -> FaultResult:
         if not _wait(lambda: probe.last_source() == 'policy', PRECONDITION_S):
@@ -381,10 +418,12 @@ class Soak:
         hold = probe.first_gate_after(at, lambda s: s.get('source') != 'policy', REACTION_S)
         time.sleep(2.0)
         self.processes['policy'].signal(signal.SIGCONT)
-        back = _wait(lambda: probe.last_source() == 'policy', 20.0)
+        resumed = time.monotonic()
+        back = probe.first_gate_after(resumed, lambda s: s.get('source') == 'policy', RECOVERY_S)
         return FaultResult('policy_stall', at, (at, time.monotonic()),
-                           'held, then the policy drove again' if back
-                           else 'held; the policy did not drive again within 20 s', hold)
+                           'held, then the policy drove again' if back is not None
+                           else f'held; the policy did not drive within {RECOVERY_S:g} s',
+                           hold, back)
 
     def _nan_actions(self, probe: Probe) -> FaultResult:
         if not _wait(lambda: probe.last_source() == 'policy', PRECONDITION_S):
@@ -406,8 +445,8 @@ class Soak:
         time.sleep(2.0)
         recorder.start()
         self.report.restarts['recorder'] += 1
-        before = len(find_episode_bags(self.data)) if self.data.exists() else 0
-        wrote = _wait(lambda: len(find_episode_bags(self.data)) > before, 90.0)
+        before = _bag_count(self.data)
+        wrote = _wait(lambda: _bag_count(self.data) > before, 90.0)
         return FaultResult('recorder_kill', at, (at, time.monotonic()),
                            'restarted; it recorded the next episode' if wrote
                            else 'restarted; no episode recorded within 90 s')
@@ -480,10 +519,14 @@ class Soak:
             events = list(probe.events)
             states = list(probe.states)
             commands = [t for t in probe.commands if t_start <= t <= t_end]
+            decided = [s['stamp'] for t, s in probe.gate
+                       if t_start <= t <= t_end and isinstance(s.get('stamp'), (int, float))]
             self.report.non_finite_commands = probe.non_finite
         rate = 20.0
         self.report.commands = (int((t_end - t_start) * rate), len(commands))
         gaps = [(b - a, a) for a, b in zip(commands, commands[1:])]
+        self.report.largest_decision_gap_s = max(
+            (b - a for a, b in zip(decided, decided[1:])), default=math.inf)
         self.report.largest_gap_s, at = max(gaps) if gaps else (math.inf, t_start)
         self.report.largest_gap_during = next(
             (f.fault for f in self.report.faults if f.window[0] - 1.0 <= at <= f.window[1]),
@@ -491,7 +534,9 @@ class Soak:
         starts = {e['episode']: (t, e) for t, e in events if e.get('event') == 'start'}
         ends = {e['episode']: (t, e) for t, e in events if e.get('event') == 'end'}
         bags = {}
-        for bag in find_episode_bags(self.data):
+        found, skipped = scan_episode_bags(self.data)
+        self.report.skipped_bags = Counter(s.reason.split(':')[0] for s in skipped)
+        for bag in found:
             try:
                 messages = read_bag_messages(bag, with_images=False)
             except Exception:  # noqa: BLE001 - counted as missing below
@@ -552,15 +597,16 @@ def format_report(report: SoakReport) -> str:
     """Return the soak's tables as markdown."""
     lines = [f'Soak of {report.minutes:g} min: the hg_dagger graph in separate processes, '
              'faults in turn.', '',
-             '| fault | injections | time to safe hold (s): median / max | outcomes |',
-             '|---|---|---|---|']
+             '| fault | injections | time to safe hold (s): median / max | driven again after '
+             'the fault (s): median / max | outcomes |',
+             '|---|---|---|---|---|']
     for fault in FAULTS:
         rows = [f for f in report.faults if f.fault == fault]
-        holds = sorted(f.hold_s for f in rows if f.hold_s is not None)
-        timing = (f'{holds[len(holds) // 2]:.3f} / {holds[-1]:.3f}' if holds else '-')
+        holds = _median_max([f.hold_s for f in rows])
+        backs = _median_max([f.back_s for f in rows])
         outcomes = Counter(f.outcome for f in rows)
         text = '; '.join(f'{n}x {o}' for o, n in outcomes.most_common(3))
-        lines.append(f'| {fault} | {len(rows)} | {timing} | {text} |')
+        lines.append(f'| {fault} | {len(rows)} | {holds} | {backs} | {text} |')
     ended, compared, missing = report.episodes
     lines += ['', '| topic | published in clean episodes | recorded | lost |', '|---|---|---|---|']
     for topic, (pub, rec) in report.topics.items():
@@ -569,15 +615,30 @@ def format_report(report: SoakReport) -> str:
     lines += ['', f'Episodes ended: {ended}; compared with their bags: {compared}; bag missing '
               f'outside fault windows: {missing}.',
               f'Commands: expected {expected} at 20 Hz, sent {sent}; largest gap '
-              f'{report.largest_gap_s * 1e3:.0f} ms (during {report.largest_gap_during}); '
-              'non-finite commands: '
-              f'{report.non_finite_commands}.', '',
-              '| node | resident MB after warm-up | at the end | growth |', '|---|---|---|---|']
+              f'{report.largest_gap_s * 1e3:.0f} ms (during {report.largest_gap_during}; '
+              'between two received by the probe); largest gap between two of the gate\'s '
+              f'decisions by its own stamps {report.largest_decision_gap_s * 1e3:.0f} ms; '
+              f'non-finite commands: {report.non_finite_commands}.', '',
+              f'| node | resident MB after warm-up | at the end | growth | within '
+              f'{MEMORY_GROWTH_BOUND_MB:g} MB |', '|---|---|---|---|---|']
     for node, (a, b) in report.memory_mb.items():
-        lines.append(f'| {node} | {a:.0f} | {b:.0f} | {b - a:+.0f} |')
+        if report.restarts.get(node):
+            verdict = 'restarted (another process at the end)'
+        else:
+            verdict = 'yes' if b - a <= MEMORY_GROWTH_BOUND_MB else '**NO**'
+        lines.append(f'| {node} | {a:.0f} | {b:.0f} | {b - a:+.0f} | {verdict} |')
     for episode, n, lost in report.losses:
         lines.append(f'Episode {episode}: {len(lost)} of its {n} joint states missing from its '
                      f'bag (indices {lost[:10]})')
     if report.restarts:
         lines += ['', 'Restarts: ' + ', '.join(f'{n} {c}' for n, c in report.restarts.items())]
+    if report.skipped_bags:
+        lines += ['', 'Bags the loader leaves out: ' + ', '.join(
+            f'{n} ({reason})' for reason, n in report.skipped_bags.most_common())]
     return '\n'.join(lines)
+
+
+def _median_max(values: list[Optional[float]]) -> str:
+    """Return 'median / max' of the values that are not None (s, 3 decimals), or '-'."""
+    known = sorted(v for v in values if v is not None)
+    return f'{known[len(known) // 2]:.3f} / {known[-1]:.3f}' if known else '-'

@@ -36,6 +36,12 @@ steers, when it lets go):
   go by its usual rule. The value is forgotten at every episode start and end
   and after ``joint_state_timeout_s`` without a message (the gate republishes
   it steadily), so a gate that went away leaves no standing request;
+* ``imitation/gate_state`` (std_msgs/String JSON, from the intervention gate):
+  while the newest one (at most ``joint_state_timeout_s`` old) says the gate
+  holds because the pad's messages went missing (mode ``hold_joy_lost``), the
+  operator, in a takeover, lets go of the deadman and presses it again after
+  its reaction delay (the operator's re-grip): the gate's joy-lost hold lasts
+  until the deadman is released;
 * ``joy`` (sensor_msgs/Joy): published steadily at ``rate_hz`` like joy_node
   with ``autorepeat_rate``: 8 axes, 11 buttons (Xbox layout), header stamp =
   now, ``frame_id``; zeros and no button while idle. With
@@ -45,7 +51,8 @@ steers, when it lets go):
   period (the arm paused or slower than ``rate_hz``). While the operator is in
   control ``buttons[enable_button]`` = 1 and the sticks carry the scripted
   expert's motion (axes ``axis_map`` = x, y, elbow);
-* ``/diagnostics`` at 1 Hz: episode, engaged, takeovers this episode, reason.
+* ``/diagnostics`` at 1 Hz: episode, engaged, takeovers and re-grips this episode,
+  reason.
 
 Topic names are relative, so they follow the node's namespace and remap freely.
 """
@@ -68,9 +75,11 @@ from .conversions import (array_from_msg, DIAG_OK, DIAG_WARN, diagnostic_array,
 from .params import check_params, declare_and_read, param
 from .qos import DIAGNOSTICS_QOS, EPISODE_QOS, STATE_QOS
 from ..errors import ConfigError, ImitationError
+from ..gate.arbiter import GateMode
 from ..interface import topics
 from ..sim.arm import ArmConfig, Task, TASK_LAYOUT
-from ..sim.operator import N_AXES, N_BUTTONS, OperatorOutput, OperatorParams, SimulatedOperator
+from ..sim.operator import (N_AXES, N_BUTTONS, OperatorOutput, OperatorParams, REASON_REGRIP,
+                            SimulatedOperator)
 from .spin import spin_node
 
 NODE_NAME = 'sim_human'
@@ -242,6 +251,8 @@ class SimHumanNode(Node):
         self._q_at_ns: int | None = None
         self._help = False
         self._help_at_ns: int | None = None
+        self._gate_mode = ''
+        self._gate_mode_at_ns: int | None = None
         self._last: OperatorOutput = self.operator.idle_output()
         self._joy_count = 0
         self._last_publish_ns: int | None = None
@@ -258,6 +269,7 @@ class SimHumanNode(Node):
         if p.answer_help:
             self.create_subscription(Bool, topics.HELP_REQUEST.name, self._on_help_request,
                                      STATE_QOS)
+        self.create_subscription(String, topics.GATE_STATE.name, self._on_gate_state, STATE_QOS)
         self.create_timer(1.0 / p.rate_hz, self._on_tick)
         self.create_timer(DIAGNOSTICS_PERIOD_S, self._on_diagnostics)
         self.get_logger().info(
@@ -295,6 +307,27 @@ class SimHumanNode(Node):
         if not self._help or self._help_at_ns is None:
             return False
         return (now_ns - self._help_at_ns) * 1e-9 <= self.params.joint_state_timeout_s
+
+    def _on_gate_state(self, msg: String) -> None:
+        """Keep the mode of the gate's newest decision (only the joy-lost hold matters)."""
+        try:
+            mode = json.loads(msg.data)['mode']
+            if not isinstance(mode, str):
+                raise TypeError(f'mode is {type(mode).__name__}, not a string')
+        except (ValueError, TypeError, KeyError) as exc:
+            self._bad_messages += 1
+            self.get_logger().warning(
+                f'ignoring imitation/gate_state message {msg.data[:80]!r}: {exc!r}; expected '
+                'JSON with "mode"', throttle_duration_sec=WARN_THROTTLE_S)
+            return
+        self._gate_mode = mode
+        self._gate_mode_at_ns = self.get_clock().now().nanoseconds
+
+    def _joy_lost(self, now_ns: int) -> bool:
+        """Return whether the gate's newest decision (recent) is the joy-lost hold."""
+        if self._gate_mode != GateMode.HOLD_JOY_LOST.value or self._gate_mode_at_ns is None:
+            return False
+        return (now_ns - self._gate_mode_at_ns) * 1e-9 <= self.params.joint_state_timeout_s
 
     def _on_task(self, msg: Float64MultiArray) -> None:
         """Follow a task that changes during the running episode."""
@@ -390,7 +423,8 @@ class SimHumanNode(Node):
                 try:
                     out = self.operator.step(self._q, now.nanoseconds * 1e-9,
                                              help_requested=self._help_requested(
-                                                 now.nanoseconds))
+                                                 now.nanoseconds),
+                                             joy_lost=self._joy_lost(now.nanoseconds))
                 except ImitationError as exc:
                     self.get_logger().warning(f'operator step failed, pad idle: {exc}',
                                               throttle_duration_sec=WARN_THROTTLE_S)
@@ -399,7 +433,11 @@ class SimHumanNode(Node):
                     self._takeovers_total += 1
                     self.get_logger().info(f'episode {self.episode}: taking over '
                                            f'({out.reason}), side {self.operator.side:+d}')
-                elif was_engaged and not out.engaged:
+                elif out.reason == REASON_REGRIP and self._last.reason != REASON_REGRIP:
+                    self.get_logger().info(f'episode {self.episode}: the gate holds (joy '
+                                           'lost); letting go of the deadman to press it '
+                                           'again')
+                elif was_engaged and not self.operator.engaged:
                     self.get_logger().info(f'episode {self.episode}: letting go')
         self._last = out
         self._joy_pub.publish(joy_msg(out, now.to_msg(), self.params.frame_id))
@@ -427,6 +465,7 @@ class SimHumanNode(Node):
         values = {'episode': -1 if self.episode is None else self.episode,
                   'running': self._episode_running, 'engaged': out.engaged,
                   'reason': out.reason, 'takeovers': self.operator.takeovers,
+                  'regrips': self.operator.regrips,
                   'takeovers_total': self._takeovers_total, 'joy_messages': self._joy_count,
                   'help_request': self._help_requested(now.nanoseconds),
                   'joint_state_age_s': age, 'bad_messages': self._bad_messages,

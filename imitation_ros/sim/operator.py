@@ -68,6 +68,15 @@ Decision rule (all distances in m, times in s, from the ``now`` passed to
    until the episode ends. After a release the stall clock restarts, and new
    trouble starts a new takeover (with its own reaction delay).
 
+5. **Re-grip.** When the gate reports that it holds because the pad's
+   messages went missing during the takeover (``joy_lost`` passed to
+   :meth:`SimulatedOperator.step`: the gate's mode ``hold_joy_lost``, which
+   latches until the deadman is released), the operator, after its reaction
+   delay (the report held at every step of it), lets go of the deadman for
+   ``regrip_s`` (at least one period) and presses it again, as a person does
+   when the robot stopped answering the pad. The takeover goes on (same side,
+   not counted again); a hold that stays reported starts another re-grip.
+
 Between episodes (before :meth:`SimulatedOperator.start_episode`, after
 :meth:`SimulatedOperator.end_episode`) the pad is idle: all zeros.
 Deterministic given the seed.
@@ -98,6 +107,8 @@ REASON_COLLISION = 'collision_risk'
 REASON_STALLED = 'stalled'
 REASON_OFF_CORRIDOR = 'off_corridor'
 REASON_HELP = 'help'
+#: Reason while the deadman is let go to press it again (the gate's joy-lost hold).
+REASON_REGRIP = 'regrip'
 #: Prefix of the reason while trouble is seen but the reaction delay runs.
 REACTING_PREFIX = 'reacting:'
 
@@ -131,6 +142,8 @@ class OperatorParams:
     """Let go once the end effector is this close to the chosen path (m)..."""
     release_hold_s: float = 0.3
     """... for this long in a row, beyond the obstacle (s)."""
+    regrip_s: float = 0.15
+    """How long the deadman stays released when re-gripping after a joy-lost hold (s)."""
     hold_until_end: bool = False
     """Keep control until the episode ends once taken over."""
     linear_speed: float = 1.2
@@ -157,7 +170,8 @@ class OperatorParams:
         positive = ('corridor_m', 'collision_margin_m', 'stall_s', 'stall_progress_m',
                     'release_m', 'linear_speed', 'elbow_speed')
         non_negative = ('collision_lookahead_s', 'limit_margin_rad', 'reaction_delay_s',
-                        'reaction_jitter_s', 'release_hold_s', 'stick_noise', 'side_margin_m')
+                        'reaction_jitter_s', 'release_hold_s', 'stick_noise', 'side_margin_m',
+                        'regrip_s')
         if isinstance(self.side, bool) or self.side not in (0, *SIDES):
             raise ConfigError(f'operator side must be 0 (the closer path), 1 (above) or -1 '
                               f'(below), got {self.side!r}')
@@ -216,7 +230,8 @@ class OperatorOutput:
     engaged: bool
     """True while the operator holds the deadman (human in control)."""
     reason: str
-    """'idle', 'ok', 'reacting:<trouble>', or the trouble that caused the takeover."""
+    """'idle', 'ok', 'reacting:<trouble>', the trouble that caused the takeover, or
+    'regrip' while the deadman is let go to be pressed again."""
 
 
 def expert_path(config: ArmConfig, task: Task, style: DemonstratorStyle) -> np.ndarray:
@@ -259,6 +274,7 @@ class SimulatedOperator:
         self.task: Task | None = None
         self._paths: dict[int, np.ndarray] = {}
         self.takeovers = 0
+        self.regrips = 0
         self._reset_state()
 
     def _reset_state(self) -> None:
@@ -272,6 +288,9 @@ class SimulatedOperator:
         self._best_goal: float | None = None
         self._progress_at: float | None = None
         self._last_clearance: tuple[float, float] | None = None
+        self._lost_since: float | None = None
+        self._lost_delay = 0.0
+        self._released_at: float | None = None
 
     @property
     def active(self) -> bool:
@@ -288,6 +307,7 @@ class SimulatedOperator:
         self._paths = {side: expert_path(self.config, task, self._experts[side].style)
                        for side in SIDES}
         self.takeovers = 0
+        self.regrips = 0
         self._reset_state()
         self.reason = REASON_OK
 
@@ -367,7 +387,8 @@ class SimulatedOperator:
             return REASON_HELP
         return ''
 
-    def step(self, q: np.ndarray, now: float, help_requested: bool = False) -> OperatorOutput:
+    def step(self, q: np.ndarray, now: float, help_requested: bool = False,
+             joy_lost: bool = False) -> OperatorOutput:
         """
         Watch the arm at joint positions ``q`` (n,) rad at time ``now`` (s); return the pad.
 
@@ -376,6 +397,9 @@ class SimulatedOperator:
         :param help_requested: the gate asks for help now (``imitation/help_request``):
             trouble ``help`` when nothing else is wrong; ignored while engaged (the
             operator releases by its usual rule).
+        :param joy_lost: the gate holds because the pad's messages went missing during
+            the takeover (its mode ``hold_joy_lost``): while engaged, a re-grip after
+            the reaction delay; ignored otherwise.
         """
         if self.task is None:
             self.reason = REASON_IDLE
@@ -387,6 +411,10 @@ class SimulatedOperator:
                               f'got {q.tolist()}')
         now = float(now)
         trouble = self._trouble(q, now, bool(help_requested))
+        if self.engaged:
+            released = self._regrip(now, bool(joy_lost))
+            if released is not None:
+                return released
         if not self.engaged:
             if not trouble:
                 self._trouble_since = None
@@ -415,6 +443,40 @@ class SimulatedOperator:
             self._best_goal = None  # restart the stall clock
             return self.idle_output()
         return self._steer(q)
+
+    def _regrip(self, now: float, joy_lost: bool) -> OperatorOutput | None:
+        """
+        Return the pad with the deadman let go while re-gripping, else None (steer on).
+
+        The gate's joy-lost hold clears only on a released deadman, so holding on
+        would keep the arm stopped for the rest of the takeover.
+        """
+        p = self.params
+        if self._released_at is not None:
+            if now - self._released_at < p.regrip_s - 1e-9:
+                return self._let_go()
+            self._released_at = None  # press again: this period steers
+            self._lost_since = None
+            return None
+        if not joy_lost:
+            self._lost_since = None
+            return None
+        if self._lost_since is None:
+            self._lost_since = now
+            self._lost_delay = p.reaction_delay_s
+            if p.reaction_jitter_s > 0:
+                self._lost_delay += float(self._rng.uniform(0.0, p.reaction_jitter_s))
+        if now - self._lost_since < self._lost_delay - 1e-9:
+            return None  # not noticed yet: still holding the deadman, still steering
+        self._released_at = now
+        self._lost_since = None
+        self.regrips += 1
+        return self._let_go()
+
+    def _let_go(self) -> OperatorOutput:
+        """Deadman released and sticks centred during a re-grip (the takeover goes on)."""
+        return OperatorOutput(axes=np.zeros(N_AXES), buttons=np.zeros(N_BUTTONS, dtype=np.int64),
+                              engaged=False, reason=REASON_REGRIP)
 
     def _recovered(self, q: np.ndarray, now: float, trouble: str) -> bool:
         """Whether the arm has been back on the chosen path, past the obstacle, long enough."""
