@@ -24,6 +24,9 @@
 - ``dagger``: the compounding-error study: BC on more and more demonstrations
   against DAgger and HG-DAgger (simulated operator), success per expert label.
 - ``data``: loading 1000 episode bags with images, first and incremental (bags/s, peak RAM).
+- ``loop``: observation-to-command latency of policy_node and intervention_gate as
+  processes over real DDS against bare rclpy relays, per joint state rate and kind,
+  and what each option of the graph buys.
 
 These take minutes; they print numbers and write files, they are not tests.
 """
@@ -85,6 +88,43 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     dl.add_argument('--new', type=int, default=10, help='bags added before the second load')
     dl.add_argument('--baseline', action='store_true', help='also load without the index')
     dl.set_defaults(func=run_data_cmd)
+    add_loop_parser(which)
+
+
+def add_loop_parser(which: argparse._SubParsersAction) -> None:
+    """Register ``benchmark loop``."""
+    from ..studies.control_loop import KINDS, RATES, VARIANT_KEYS
+    lp = which.add_parser('loop', help='observation-to-command latency over DDS vs bare rclpy')
+    lp.add_argument('--out', type=Path, default=Path('results/loop'))
+    lp.add_argument('--rates', default=','.join(f'{r:g}' for r in RATES),
+                    help='joint state rates (Hz), comma-separated (default 20,50,100)')
+    lp.add_argument('--kinds', default=','.join(KINDS),
+                    help='policy kinds of the main table (default mse,gmm,diffusion)')
+    lp.add_argument('--variants', default=','.join(VARIANT_KEYS),
+                    help='ablation rows, each adding one change (default all: '
+                    f'{",".join(VARIANT_KEYS)}; the last is the graph of the main table)')
+    lp.add_argument('--ablation-rate', type=float, default=100.0)
+    lp.add_argument('--ablation-kind', default='mse')
+    lp.add_argument('--seconds', type=float, default=10.0,
+                    help='measured seconds per cell, after a 2 s warm-up (default 10)')
+    lp.add_argument('--domain-id', type=int, default=150,
+                    help='ROS domain of the cells (default 150)')
+    lp.set_defaults(func=run_loop_cmd)
+
+
+def run_loop_cmd(args: argparse.Namespace) -> int:
+    """Run the control loop latency benchmark and print its tables."""
+    from ..studies.control_loop import run_loop_benchmark
+    variants = [v for v in args.variants.split(',') if v]
+    results = run_loop_benchmark(args.out, rates=[float(r) for r in args.rates.split(',')],
+                                 kinds=args.kinds.split(','), variants=variants,
+                                 ablation_rate=args.ablation_rate,
+                                 ablation_kind=args.ablation_kind, seconds=args.seconds,
+                                 domain_id=args.domain_id)
+    print((args.out / 'table.md').read_text())
+    print(f'wrote {args.out / "table.md"}, {args.out / "latency.png"} and '
+          f'{args.out / "loop.json"}')
+    return 0 if results['cells'] else 1
 
 
 def run_data_cmd(args: argparse.Namespace) -> int:
