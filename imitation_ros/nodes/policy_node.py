@@ -316,7 +316,7 @@ class PolicyNode(Node):
         self._stale_key: tuple[str, ...] = ()
         self._stale_text = ''
         self._immediate_diag_at: Optional[Time] = None
-        self._ticks = self._actions = self._skipped = self._errors = 0
+        self._ticks = self._steps = self._actions = self._skipped = self._errors = 0
         self._errors_reported = 0
         self._last_error = ''
         self._queue_resets = 0
@@ -494,6 +494,7 @@ class PolicyNode(Node):
     def _on_tick(self) -> None:
         """Act (trigger timer), or swap in a new model and notice quiet inputs (joint_states)."""
         now = self.get_clock().now()
+        self._ticks += 1
         if not self._on_states:
             self._step(now)
             return
@@ -510,7 +511,7 @@ class PolicyNode(Node):
 
     def _step(self, now: Time) -> None:
         """One control step: swap in a new model, check inputs, act, shadow."""
-        self._ticks += 1
+        self._steps += 1
         self._swap(now)
         policy = self.slot.active
         shadow = self.shadow_slot.active
@@ -751,7 +752,7 @@ class PolicyNode(Node):
         latency = self._latency_ms
         values: dict[str, Any] = {
             'trigger': self.params.trigger, 'rate_hz': self.params.rate_hz,
-            'ticks': self._ticks,
+            'ticks': self._ticks, 'steps': self._steps,
             'actions_published': self._actions, 'ticks_skipped': self._skipped,
             'tick_errors': self._errors, 'last_error': self._last_error,
             'stale_inputs': self._stale_text,
