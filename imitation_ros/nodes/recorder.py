@@ -148,14 +148,16 @@ DEFAULT_TOPICS: tuple[str, ...] = (
     m.JOINT_STATES, m.CAMERA_IMAGE, m.TASK, m.JOY, m.POLICY_ACTION, m.COMMANDS,
     m.INTERVENTION, m.EXPERT_ACTION, m.EPISODE, GATE_STATE, m.UNCERTAINTY, m.HELP_REQUEST)
 
-#: Streams (joint states, commands, ...): reliable like their publishers, and a deep
-#: queue so a slow disk write never makes DDS drop a message of the episode.
-RECORD_QOS = QoSProfile(depth=100, history=HistoryPolicy.KEEP_LAST,
+#: Streams (joint states, commands, ...): reliable like their publishers, and a queue
+#: of 1000 (2 s of 500 Hz joint states) so that a recorder behind by a slow disk write
+#: or a busy CPU drops nothing it has received (docs/performance.md).
+RECORD_QOS = QoSProfile(depth=1000, history=HistoryPolicy.KEEP_LAST,
                         reliability=ReliabilityPolicy.RELIABLE,
                         durability=DurabilityPolicy.VOLATILE)
 #: Images: best effort matches both reliable publishers (sim_arm) and camera
-#: drivers that publish with the sensor-data profile.
-RECORD_IMAGE_QOS = QoSProfile(depth=10, history=HistoryPolicy.KEEP_LAST,
+#: drivers that publish with the sensor-data profile; a queue of 30 (1 s at 30 Hz,
+#: 28 MB of 640x480 rgb8 at most) rides out the same stalls.
+RECORD_IMAGE_QOS = QoSProfile(depth=30, history=HistoryPolicy.KEEP_LAST,
                               reliability=ReliabilityPolicy.BEST_EFFORT,
                               durability=DurabilityPolicy.VOLATILE)
 

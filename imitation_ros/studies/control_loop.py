@@ -18,7 +18,7 @@ Observation-to-command latency of the robot-side graph over real DDS, against ba
 One *cell* starts, each as its own process, ``policy_node`` and
 ``intervention_gate`` from their executables with params files (``config/`` plus
 the cell's overrides), a fake arm that replays recorded joint states and tasks at
-``rate_hz`` (:mod:`~imitation_ros.studies.loop_nodes`), two bare-rclpy relays and a
+``rate_hz`` (:mod:`~imitation_ros.studies.bench_nodes`), two bare-rclpy relays and a
 probe. The arm's joint state takes three DDS hops to the probe both ways: arm ->
 policy -> gate -> probe, and arm -> relay -> relay -> probe (the floor), in the
 same run.
@@ -273,7 +273,7 @@ def run_cell(work: Path, *, kind: str, model: Path, path_file: Path, rate_hz: fl
         ``work``).
     """
     from ..bringup.composed import share_dir
-    from .loop_nodes import RELAY_TOPICS
+    from .bench_nodes import RELAY_TOPICS
     name = f'{kind}_{rate_hz:g}hz_{graph.key}'
     cell = work / name
     cell.mkdir(parents=True, exist_ok=True)
@@ -299,7 +299,7 @@ def run_cell(work: Path, *, kind: str, model: Path, path_file: Path, rate_hz: fl
         path = cell / f'{role}{settings.get("index", "")}.json'
         path.write_text(json.dumps(settings))
         return _Process(f'{role}{settings.get("index", "")}',
-                        [sys.executable, '-m', 'imitation_ros.studies.loop_nodes', role,
+                        [sys.executable, '-m', 'imitation_ros.studies.bench_nodes', role,
                          str(path)], cell / f'{path.stem}.log', env)
 
     def node(executable: str, node_name: str, yaml: str) -> _Process:

@@ -13,9 +13,9 @@
 # limitations under the License.
 
 """
-The helper processes of ``imitation-ros benchmark loop``: a fake arm, a relay and a probe.
+The helper processes of the benchmarks: a fake arm, a relay, a probe and a load generator.
 
-Each runs as its own process (``python -m imitation_ros.studies.loop_nodes ROLE
+Each runs as its own process (``python -m imitation_ros.studies.bench_nodes ROLE
 CONFIG.json``) with the executor of :func:`imitation_ros.nodes.spin.make_executor`
 (``$IMITATION_ROS_EXECUTOR``) and stops on SIGINT like the package's nodes.
 
@@ -33,6 +33,14 @@ CONFIG.json``) with the executor of :func:`imitation_ros.nodes.spin.make_executo
   the last relay's output, and keeps (receive time in ns, bytes) per message. The
   window starts ``warmup_s`` after the first policy action (or relay message) and
   lasts ``seconds``; then the probe writes everything to ``out`` (npz) and stops.
+* ``load`` (``benchmark recorder``) waits for the recorder's subscriptions,
+  publishes an episode start event, streams each of its ``streams`` (joint states,
+  task, commands, gate decisions, camera images of any size) at its rate for
+  ``seconds``, waits ``drain_s`` and publishes the end event; it writes how many
+  messages and bytes of each topic it published to ``out`` (JSON) and stops.
+  Every message names its index on its topic (0, 1, ...; -1 for the one sent
+  before the episode): a joint state in its first position, an array in its
+  first value, a gate decision in its ``stamp``, an image in its ``frame_id``.
 """
 
 from __future__ import annotations
@@ -52,12 +60,12 @@ from builtin_interfaces.msg import Time
 import numpy as np
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
-from sensor_msgs.msg import JointState
+from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Float64MultiArray, MultiArrayDimension, String
 
 from ..interface import topics
 from ..nodes.conversions import array_msg, joint_state_msg
-from ..nodes.qos import MODEL_QOS, STATE_QOS
+from ..nodes.qos import EPISODE_QOS, IMAGE_PUB_QOS, MODEL_QOS, STATE_QOS
 from ..nodes.spin import spin_node
 
 #: Topic of the first relay (fed by /joint_states) and of the second (fed by the first).
@@ -230,11 +238,128 @@ class Probe(Node):
         os.replace(tmp, out)
 
 
-ROLES = {'arm': FakeArm, 'relay': Relay, 'probe': Probe}
+class LoadGenerator(Node):
+    """Streams topics at fixed rates inside one episode (see the module docstring)."""
+
+    def __init__(self, config: dict) -> None:
+        super().__init__('bench_load')
+        self.config = config
+        self.streams = [dict(s) for s in config['streams']]
+        self.pubs: dict[str, Any] = {}
+        for stream in self.streams:
+            topic = stream['topic']
+            if topic not in self.pubs:
+                kind = Image if stream['kind'] == 'image' else _STREAM_TYPES[stream['kind']]
+                qos = IMAGE_PUB_QOS if stream['kind'] == 'image' else STATE_QOS
+                depth = int(config.get('publisher_depth', 0))
+                if depth:   # a deeper writer history than the nodes' (what it buys)
+                    qos = QoSProfile(depth=depth, history=qos.history,
+                                     reliability=qos.reliability, durability=qos.durability)
+                self.pubs[topic] = self.create_publisher(kind, topic, qos)
+        self.event_pub = self.create_publisher(String, topics.EPISODE.name, EPISODE_QOS)
+        self.published = {s['topic']: 0 for s in self.streams}
+        self.bytes = {s['topic']: 0 for s in self.streams}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _message(self, stream: dict, k: int, stamp: Time) -> tuple[Any, int]:
+        """Return the k-th message of ``stream`` and its payload size (bytes)."""
+        kind = stream['kind']
+        if kind == 'joint_state':
+            # The message's index as its first position: a lost one can be named.
+            msg = joint_state_msg(('joint1', 'joint2', 'joint3'), np.array([k, 0.0, 0.0]),
+                                  np.zeros(3), stamp=stamp)
+            return msg, 48
+        if kind in ('task', 'command'):
+            n = 5 if kind == 'task' else 3
+            return array_msg(np.arange(n, dtype=np.float64) + k, 'bench'), 8 * n
+        if kind == 'gate_state':
+            text = json.dumps({'source': 'policy', 'stamp': k, 'state_stamp': k,
+                               'command': [1e-3 * (k % 1000)] * 3})
+            return String(data=text), len(text)
+        msg = stream['image']
+        msg.header.stamp = stamp
+        msg.header.frame_id = str(k)
+        return msg, len(msg.data)
+
+    def _run(self) -> None:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline and not all(
+                self.count_subscribers(t) >= 1 for t in [*self.pubs, topics.EPISODE.name]):
+            if self._stop.wait(0.05):
+                return
+        if self._stop.wait(1.0):   # endpoint matching runs slightly behind graph discovery
+            return
+        for stream in self.streams:
+            if stream['kind'] == 'image':
+                h, w, enc = int(stream['height']), int(stream['width']), stream['encoding']
+                channels = 3 if enc == 'rgb8' else 1
+                msg = Image(height=h, width=w, encoding=enc, step=w * channels)
+                msg.data = np.random.default_rng(0).integers(
+                    0, 255, h * w * channels, dtype=np.uint8).tobytes()
+                stream['image'] = msg
+        if self.config.get('prime', True):
+            # One message per topic before the episode: the first sample a new writer sends
+            # over a match can be lost (measured: index 0 of every topic, now and then).
+            for stream in self.streams:
+                msg, _ = self._message(stream, -1, _stamp(time.time_ns()))
+                self.pubs[stream['topic']].publish(msg)
+            if self._stop.wait(1.0):
+                return
+        episode = int(self.config.get('episode', 0))
+        self._event({'event': 'start', 'episode': episode, 'stamp': time.time()})
+        self._stop.wait(float(self.config.get('settle_s', 1.0)))
+        start, start_ns = time.monotonic(), time.time_ns()
+        end = start + float(self.config['seconds'])
+        while not self._stop.is_set():
+            now = time.monotonic()
+            if now >= end:
+                break
+            stamp = _stamp(time.time_ns())
+            for stream in self.streams:
+                due = int((now - start) * float(stream['rate_hz'])) + 1
+                topic = stream['topic']
+                while stream.setdefault('sent', 0) < due:
+                    msg, size = self._message(stream, stream['sent'], stamp)
+                    self.pubs[topic].publish(msg)
+                    stream['sent'] += 1
+                    self.published[topic] += 1
+                    self.bytes[topic] += size
+            nxt = min(start + stream['sent'] / float(stream['rate_hz'])
+                      for stream in self.streams)
+            self._stop.wait(max(0.0, min(nxt - time.monotonic(), 0.001)))
+        self.elapsed = time.monotonic() - start
+        end_ns = time.time_ns()
+        self._stop.wait(float(self.config.get('drain_s', 1.0)))
+        self._event({'event': 'end', 'episode': episode, 'success': True, 'reason': 'load',
+                     'stamp': time.time()})
+        Path(self.config['out']).write_text(json.dumps({
+            'published': self.published, 'bytes': self.bytes, 'seconds': self.elapsed,
+            'start_ns': start_ns, 'end_ns': end_ns}))
+        # Stay up: a reliable writer repairs what a late reader missed only while it lives.
+        self._stop.wait(float(self.config.get('linger_s', 4.0)))
+        os.kill(os.getpid(), signal.SIGINT)
+
+    def _event(self, event: dict) -> None:
+        self.event_pub.publish(String(data=json.dumps(event)))
+
+    def stop(self) -> None:
+        """Stop streaming."""
+        self._stop.set()
+        self._thread.join(timeout=5.0)
+
+
+_STREAM_TYPES = {'joint_state': JointState, 'task': Float64MultiArray,
+                 'command': Float64MultiArray, 'gate_state': String}
+
+ROLES = {'arm': FakeArm, 'relay': Relay, 'probe': Probe, 'load': LoadGenerator}
 
 
 def _on_stop(node: Node) -> None:
-    if isinstance(node, FakeArm):
+    if isinstance(node, LoadGenerator):
+        node.stop()
+    elif isinstance(node, FakeArm):
         node.stop()
         print(json.dumps({'published': node.published, 'late': node.late}), flush=True)
     elif isinstance(node, Probe):
