@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 import threading
 import time
 from typing import Any
@@ -44,6 +45,7 @@ import torch
 from ros_harness import poll_until, private_domain_id, Spinner
 
 DOMAIN_ID = private_domain_id(90)
+ROOT = Path(__file__).resolve().parents[1]
 JOINTS = ('joint1', 'joint2', 'joint3')
 LABEL = ','.join(JOINTS)
 T0 = 1_700_000_000_000_000_000
@@ -191,7 +193,8 @@ def test_gate_executes_stamped_actions_and_the_probe_pairs_each_state(
         Parameter('model_path', value=model),
         Parameter('model_dirs', value=str(model.rsplit('/', 1)[0]))])
     gate = InterventionGateNode(context=ros, parameter_overrides=[
-        Parameter('forward_on_action', value=True), Parameter('max_joint_step', value=3.2)])
+        Parameter('forward_on_action', value=True), Parameter('max_joint_step', value=3.2),
+        Parameter('urdf_file', value=str(ROOT / 'urdf' / 'planar3.urdf'))])
     probe = RawProbe(ros)
     spinner = Spinner(ros, policy, gate, probe)
     try:

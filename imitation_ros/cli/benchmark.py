@@ -27,6 +27,8 @@
 - ``loop``: observation-to-command latency of policy_node and intervention_gate as
   processes over real DDS against bare rclpy relays, per joint state rate and kind,
   and what each option of the graph buys.
+- ``recorder``: the recorder's throughput per load (messages and MB per second, messages
+  lost per topic, CPU %) against rosbag2's C++ recorder.
 
 These take minutes; they print numbers and write files, they are not tests.
 """
@@ -89,6 +91,35 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     dl.add_argument('--baseline', action='store_true', help='also load without the index')
     dl.set_defaults(func=run_data_cmd)
     add_loop_parser(which)
+    add_recorder_parser(which)
+
+
+def add_recorder_parser(which: argparse._SubParsersAction) -> None:
+    """Register ``benchmark recorder``."""
+    from ..studies.recorder_throughput import LOADS
+    rp = which.add_parser('recorder', help='recorder throughput: msg/s, MB/s, lost per topic')
+    rp.add_argument('--out', type=Path, default=Path('results/recorder'))
+    rp.add_argument('--loads', default=','.join(LOADS),
+                    help=f'loads to record, lightest first (default all: {",".join(LOADS)})')
+    rp.add_argument('--seconds', type=float, default=10.0,
+                    help='streaming seconds per load (default 10)')
+    rp.add_argument('--publisher-depth', type=int, default=0,
+                    help="history depth of the load's publishers (default 0: the nodes' own "
+                    'QoS profiles)')
+    rp.add_argument('--domain-id', type=int, default=160,
+                    help='ROS domain of the runs (default 160)')
+    rp.set_defaults(func=run_recorder_cmd)
+
+
+def run_recorder_cmd(args: argparse.Namespace) -> int:
+    """Run the recorder throughput benchmark and print its table."""
+    from ..studies.recorder_throughput import run_recorder_benchmark
+    rows = run_recorder_benchmark(args.out, loads=[n for n in args.loads.split(',') if n],
+                                  seconds=args.seconds, domain_id=args.domain_id,
+                                  publisher_depth=args.publisher_depth)
+    print((args.out / 'table.md').read_text())
+    print(f'wrote {args.out / "table.md"} and {args.out / "recorder.json"}')
+    return 0 if rows else 1
 
 
 def add_loop_parser(which: argparse._SubParsersAction) -> None:

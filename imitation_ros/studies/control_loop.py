@@ -287,7 +287,8 @@ def run_cell(work: Path, *, kind: str, model: Path, path_file: Path, rate_hz: fl
         # Never clamping keeps every command equal to its action (the pairing).
         'intervention_gate': {'rate_hz': float(rate_hz),
                               'forward_on_action': graph.forward_on_action,
-                              'max_joint_step': 3.2},
+                              'max_joint_step': 3.2,
+                              'urdf_file': str(share_dir() / 'urdf' / 'planar3.urdf')},
     }
     params = cell / 'params.yaml'
     params.write_text(json.dumps({n: {'ros__parameters': v} for n, v in overrides.items()}))

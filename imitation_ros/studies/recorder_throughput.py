@@ -244,49 +244,66 @@ def largest_episode_s(result: dict) -> float:
 
 def run_recorder_benchmark(out: Path, *, loads: Sequence[str] = tuple(LOADS),
                            seconds: float = 10.0, domain_id: int = 160,
-                           executor: str = '', log: Callable[[str], None] = print) -> list[dict]:
+                           executor: str = '', publisher_depth: int = 0,
+                           log: Callable[[str], None] = print) -> list[dict]:
     """Record every load in turn; write ``out/recorder.json`` and ``out/table.md``."""
+    unknown = [n for n in loads if n not in LOADS]
+    if unknown:
+        raise ValueError(f'unknown load {unknown[0]!r}; choose from {", ".join(LOADS)}')
     out.mkdir(parents=True, exist_ok=True)
     work = out / 'work'
     rows = []
     for name in loads:
-        if name not in LOADS:
-            raise ValueError(f'unknown load {name!r}; choose from {", ".join(LOADS)}')
-        rows.append(run_load(work, name, LOADS[name][1], seconds=seconds, domain_id=domain_id,
-                             executor=executor, log=log))
+        load_avg = os.getloadavg()
+        row = run_load(work, name, LOADS[name][1], seconds=seconds, domain_id=domain_id,
+                       executor=executor, publisher_depth=publisher_depth, log=log)
+        row['load_avg'] = [round(a, 2) for a in (*load_avg, os.getloadavg()[0])]
+        rows.append(row)
         shutil.rmtree(work / name / 'data', ignore_errors=True)   # big bags: keep the numbers
     (out / 'recorder.json').write_text(json.dumps(rows, indent=1))
     (out / 'table.md').write_text(format_recorder(rows) + '\n')
     return rows
 
 
-def format_recorder(rows: list[dict], load_avg: Optional[tuple] = None) -> str:
+def format_recorder(rows: list[dict]) -> str:
     """Return the per-load table and the per-topic counts as markdown."""
-    lines = ['| load | what | msg/s recorded | MB/s recorded | lost (published) | recorder CPU % '
-             '| bag MB/s | largest readable episode (s) |', '|---|---|---|---|---|---|---|---|']
+    lines = []
+    if rows:
+        r0 = rows[0]
+        depth = r0.get('publisher_depth', 0)
+        publishers = (f'a history depth of {depth}' if depth else
+                      "the nodes' QoS profiles (joint states etc. keep last 10, images 2)")
+        lines += [f"Recorder throughput over real DDS, {r0['seconds']:.0f} s of streaming per "
+                  'load, one episode each, messages counted per topic by the index each '
+                  f'names; publishers with {publishers}; recorder executor '
+                  f"{r0.get('executor', 'default')}. CPU: % of one core.", '']
+    lines += ['| load | what | msg/s recorded | MB/s recorded | lost (published) | recorder '
+              'CPU % | bag MB/s | largest readable episode (s) | load average (before, after) |',
+              '|---|---|---|---|---|---|---|---|---|']
     for r in rows:
         published = sum(t['published'] for t in r['topics'].values())
+        avg = r.get('load_avg')
+        avg_text = f'{avg[0]:.1f}, {avg[3]:.1f}' if avg else '-'
         lines.append(f"| {r['load']} | {LOADS.get(r['load'], ('',))[0]} | {r['msg_per_s']:,.0f} "
                      f"| {r['mb_per_s']:.1f} | {r['lost']} ({published:,}) | "
                      f"{r['cpu_percent']:.0f} | {r['bag_mb_per_s']:.1f} | "
-                     f"{r['largest_episode_s']:,.0f} |")
-    lines += ['', '| load | topic | published | recorded | lost |', '|---|---|---|---|---|']
+                     f"{r['largest_episode_s']:,.0f} | {avg_text} |")
+    lines += ['', '| load | topic | published | recorded | lost | extra (before the episode, '
+              'repeats) |', '|---|---|---|---|---|---|']
     for r in rows:
         for topic, t in r['topics'].items():
             lines.append(f"| {r['load']} | {topic} | {t['published']:,} | {t['recorded']:,} | "
-                         f"{t['lost']} |")
-    small = [r for r in rows if r['load'].startswith('small') and r['lost'] == 0]
-    big = [r for r in rows if r['load'].startswith('big') and r['lost'] == 0]
-    if small or big:
-        lines.append('')
-    if small:
-        best = max(small, key=lambda r: r['msg_per_s'])
-        lines.append(f"Small messages, most without loss: {best['msg_per_s']:,.0f} msg/s = "
-                     f"{best['msg_per_s'] / ROSBAG2_SMALL_MSG_S:.3f} of rosbag2's C++ recorder "
-                     f"(about {ROSBAG2_SMALL_MSG_S:,.0f} msg/s for 100 B messages).")
-    if big:
-        best = max(big, key=lambda r: r['mb_per_s'])
-        lines.append(f"1 MiB messages, most without loss: {best['mb_per_s']:,.0f} MB/s = "
-                     f"{best['mb_per_s'] / ROSBAG2_BIG_MB_S:.3f} of rosbag2's C++ recorder "
-                     f"(about {ROSBAG2_BIG_MB_S:,.0f} MB/s).")
+                         f"{t['lost']} | {t.get('extra', 0)} |")
+    for prefix, what, ref, unit, key in (
+            ('small', 'Small messages', ROSBAG2_SMALL_MSG_S, 'msg/s for 100 B messages',
+             'msg_per_s'),
+            ('big', '1 MiB messages', ROSBAG2_BIG_MB_S, 'MB/s for 1 MiB messages', 'mb_per_s')):
+        group = [r for r in rows if r['load'].startswith(prefix)]
+        if not group:
+            continue
+        clean = [r for r in group if r['lost'] == 0]
+        best = max(clean or group, key=lambda r: r[key])
+        how = 'most without loss' if clean else f"none without loss; most, losing {best['lost']}"
+        lines += ['', f"{what}, {how}: {best[key]:,.1f} {unit.split(' ')[0]} ({best['load']}) = "
+                  f"{best[key] / ref:.4f} of rosbag2's C++ recorder (about {ref:,.0f} {unit})."]
     return '\n'.join(lines)
