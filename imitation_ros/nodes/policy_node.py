@@ -22,7 +22,7 @@
   and publishes absolute joint targets (rad) on ``imitation/policy_action``
   (std_msgs/Float64MultiArray). With ``trigger: joint_states`` (default) a step
   runs as each new joint state arrives: one action per joint state, without
-  waiting for a timer (docs/latency.md has the measurements); with ``timer`` a
+  waiting for a timer (docs/performance.md has the measurements); with ``timer`` a
   step runs every ``1 / rate_hz`` s and a step without a new joint state
   repeats the last action. The timer at ``rate_hz`` runs in both modes: it
   swaps in new models and notices inputs that went quiet. When an input the

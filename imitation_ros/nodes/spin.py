@@ -24,7 +24,7 @@ usually gets two). However many arrive, the node finishes what it does, runs its
 The executor is rclpy's ``EventsExecutor`` where rclpy has it (Jazzy and later): it
 waits on the middleware's events in C++ instead of rebuilding a wait set in Python
 for every callback, which measured about 1.5 times faster per message hop here
-(docs/latency.md). ``$IMITATION_ROS_EXECUTOR`` picks another for every node of a
+(docs/performance.md). ``$IMITATION_ROS_EXECUTOR`` picks another for every node of a
 process: ``events``, ``single`` (``SingleThreadedExecutor``, the one an rclpy without
 the events executor gets) or ``multi`` (``MultiThreadedExecutor``; our nodes keep
 their callbacks in one mutually exclusive group, so it runs them one at a time).
