@@ -756,7 +756,7 @@ class RecorderNode(Node):
 
     @property
     def image_reliability(self) -> ReliabilityPolicy | None:
-        """The reliability of the image subscription (None when images are not recorded)."""
+        """Return the image subscription's reliability (None when images are not recorded)."""
         return None if self._image_sub is None else self._image_sub.qos_profile.reliability
 
     def _on_diagnostics(self) -> None:
