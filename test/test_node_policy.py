@@ -22,6 +22,7 @@ import threading
 import time
 from typing import Any, Callable, Optional
 
+from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from imitation_ros.nodes.conversions import (array_from_msg, array_msg, diagnostic_level,
                                              image_msg, joint_state_msg)
@@ -128,9 +129,11 @@ def expected_action(path: str) -> np.ndarray:
 class Probe(Node):
     """The policy node's surroundings: feeds inputs, sends models, records what comes out."""
 
-    def __init__(self, context: Context) -> None:
-        super().__init__('policy_probe', context=context)
+    def __init__(self, context: Context, namespace: str = '') -> None:
+        super().__init__('policy_probe', context=context, namespace=namespace)
         self.lock = threading.Lock()
+        #: Header stamp (ns) each action names through its padding; -1 for none.
+        self.stamps: list[int] = []
         self.feed = False
         self.feed_image = False
         self.feed_command = False
@@ -178,8 +181,21 @@ class Probe(Node):
             self._command_pub.publish(array_msg(COMMAND))
 
     def _on_action(self, msg: Float64MultiArray) -> None:
+        stamp = -1
+        if msg.layout.data_offset == 2:
+            stamp = int(msg.data[0]) * 1_000_000_000 + int(msg.data[1])
         with self.lock:
             self.actions.append((time.monotonic(), array_from_msg(msg, 3)))
+            self.stamps.append(stamp)
+
+    def send_state(self, node: PolicyNode, stamp_ns: int) -> None:
+        """Publish the task, wait until ``node`` has it, then one joint state (0: unstamped)."""
+        before = node._task.at
+        self._task_pub.publish(array_msg(self.task))
+        # Topics arrive independently: a state before its task would find the task stale.
+        wait_for(lambda: node._task.at != before, what='the task at the node')
+        stamp = Time(sec=stamp_ns // 1_000_000_000, nanosec=stamp_ns % 1_000_000_000)
+        self._joint_pub.publish(joint_state_msg(JOINTS, self.state, stamp=stamp))
 
     def _on_version(self, msg: String) -> None:
         with self.lock:
@@ -278,31 +294,93 @@ def test_stale_inputs_publish_nothing_and_warn(harness: tuple[PolicyNode, Probe]
     assert probe.n_actions() == 0
 
 
-def test_fresh_inputs_give_actions_at_the_rate(harness: tuple[PolicyNode, Probe],
-                                               models: dict[str, str]) -> None:
-    """Fresh inputs: v1's action for the observation, at rate_hz, and an OK diagnostic."""
+def test_fresh_inputs_give_actions_and_an_ok_diagnostic(harness: tuple[PolicyNode, Probe],
+                                                        models: dict[str, str]) -> None:
+    """Fresh inputs: v1's action for the observation, and an OK diagnostic."""
     node, probe = harness
     probe.feed = True
     want = expected_action(models['v1'])
     _acting(probe, want)
     start = probe.n_actions()
-    wait_for(lambda: probe.n_actions() >= start + 41, what='41 more actions')
-    with probe.lock:
-        times = [t for t, _ in probe.actions[start:start + 41]]
-        actions = [a for _, a in probe.actions[start:start + 41]]
-    rate = 40 / (times[-1] - times[0])
-    assert 0.6 * node.params.rate_hz <= rate <= 1.25 * node.params.rate_hz, rate
-    assert all(np.allclose(a, want, atol=1e-6) for a in actions)
+    wait_for(lambda: probe.n_actions() >= start + 20, what='20 more actions')
+    assert all(np.allclose(a, want, atol=1e-6) for a in probe.actions_since(start))
     status = wait_for(lambda: probe.diag('control', lambda s: diagnostic_level(s) == 0),
                       what='an OK control diagnostic')
     assert 'v1' in status.message
+
+
+def test_one_action_per_joint_state_naming_its_stamp(harness: tuple[PolicyNode, Probe],
+                                                     models: dict[str, str]) -> None:
+    """With trigger joint_states each new state gets exactly one action, padded with its stamp."""
+    node, probe = harness
+    assert node.params.trigger == 'joint_states'
+    probe.feed = False
+    probe.load(models['v1'], 'v1')
+    time.sleep(0.3)  # actions of the fed states still on their way
+    start = probe.n_actions()
+    stamps = [1_700_000_000_000_000_000 + k * 1_000_003 for k in range(1, 31)]
+    for k, stamp in enumerate(stamps):
+        # One state at a time: the next goes out once this one's action came back.
+        probe.send_state(node, stamp)
+        wait_for(lambda: probe.n_actions() >= start + k + 1, what=f'the action of state {k}')
+    time.sleep(0.5)  # several timer periods (20 Hz): a timer would repeat actions here
+    with probe.lock:
+        got = probe.stamps[start:]
+        actions = [a for _, a in probe.actions[start:]]
+    assert got == stamps
+    want = expected_action(models['v1'])
+    assert all(np.allclose(a, want, atol=1e-6) for a in actions)
+
+
+def test_unstamped_joint_state_gives_an_action_without_padding(
+        harness: tuple[PolicyNode, Probe], models: dict[str, str]) -> None:
+    """A joint state stamped 0 names no state: the action has data_offset 0 and n values."""
+    node, probe = harness
+    probe.feed = False
+    probe.load(models['v1'], 'v1')
+    time.sleep(0.3)
+    start = probe.n_actions()
+    probe.send_state(node, 0)
+    wait_for(lambda: probe.n_actions() > start, what='the action of the unstamped state')
+    with probe.lock:
+        assert probe.stamps[start] == -1
+        assert np.allclose(probe.actions[start][1], expected_action(models['v1']), atol=1e-6)
+
+
+def test_timer_trigger_acts_at_the_rate_and_repeats(ros: Context,
+                                                    models: dict[str, str]) -> None:
+    """With trigger timer: actions at rate_hz whatever the states; a repeat names its state."""
+    node = PolicyNode(context=ros, namespace='timer', parameter_overrides=[
+        Parameter('model_path', value=models['v1']), Parameter('model_dirs', value=models['dir']),
+        Parameter('trigger', value='timer')])
+    probe = Probe(ros, namespace='timer')
+    spinner = Spinner(ros, node, probe)
+    try:
+        probe.feed = True
+        want = expected_action(models['v1'])
+        _acting(probe, want)
+        start = probe.n_actions()
+        wait_for(lambda: probe.n_actions() >= start + 41, what='41 more actions')
+        with probe.lock:
+            times = [t for t, _ in probe.actions[start:start + 41]]
+        rate = 40 / (times[-1] - times[0])
+        assert 0.6 * node.params.rate_hz <= rate <= 1.25 * node.params.rate_hz, rate
+        probe.feed = False
+        stamp = 1_700_000_000_123_456_789
+        probe.send_state(node, stamp)
+        # The timer (20 Hz) repeats the action of the one state until its inputs go stale.
+        wait_for(lambda: probe.stamps.count(stamp) >= 2, what='a repeated action of the state')
+    finally:
+        spinner.close()
 
 
 def test_inputs_going_stale_stop_the_actions(harness: tuple[PolicyNode, Probe]) -> None:
     """When joint states and the task stop, actions stop within obs_timeout_s; WARN with age."""
     node, probe = harness
     probe.feed = True
-    wait_for(lambda: probe.n_actions() > 0, what='actions')
+    count = probe.n_actions()
+    # Long enough that the first state (perhaps before its task) is not the last report.
+    wait_for(lambda: probe.n_actions() > count + 30, what='actions')
     with probe.lock:
         n_diag = len(probe.diagnostics)
     probe.feed = False

@@ -30,15 +30,16 @@ from diagnostic_msgs.msg import DiagnosticArray
 from imitation_ros.data import episode_info, find_episode_bags, read_bag_messages, read_episode
 from imitation_ros.errors import DataError
 from imitation_ros.nodes.conversions import array_msg, diagnostic_level, joint_state_msg
-from imitation_ros.nodes.qos import EPISODE_QOS, MODEL_QOS, STATE_QOS
+from imitation_ros.nodes.qos import EPISODE_QOS, IMAGE_PUB_QOS, MODEL_QOS, STATE_QOS
 from imitation_ros.nodes.expert_labeler import label_msg
-from imitation_ros.nodes.recorder import count_key, main, RecorderNode
+from imitation_ros.nodes.recorder import count_key, main, offered_reliability, RecorderNode
 import numpy as np
 import pytest
 from rclpy.context import Context
 from rclpy.node import Node
 from rclpy.parameter import Parameter
-from sensor_msgs.msg import Joy, JointState
+from rclpy.qos import qos_profile_sensor_data, ReliabilityPolicy
+from sensor_msgs.msg import Image, Joy, JointState
 from std_msgs.msg import Bool, Float64, Float64MultiArray, String
 from ros_harness import Spinner, poll_until, private_domain_id
 
@@ -57,6 +58,7 @@ JS, TASK_T, JOY, POLICY, CMD = ('/joint_states', '/imitation/task', '/joy',
 IV, EXPERT, EPISODE, GATE = ('/imitation/intervention', '/imitation/expert_action',
                              '/imitation/episode', '/imitation/gate_state')
 DOUBT, HELP = '/imitation/uncertainty', '/imitation/help_request'
+CAMERA = '/camera/image_raw'
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float = TIMEOUT_S, what: str = '') -> Any:
@@ -283,6 +285,39 @@ def test_bag_is_readable_by_mcap(harness: dict[str, Any]) -> None:
     assert schemas[DOUBT] == 'std_msgs/msg/Float64' and schemas[HELP] == 'std_msgs/msg/Bool'
     assert [e['event'] for e in events] == ['start', 'end']
     assert all(e['episode'] == 7 for e in events)
+
+
+def test_images_are_subscribed_as_reliable_as_every_publisher_offers(
+        harness: dict[str, Any]) -> None:
+    """Reliable while every camera publisher is; a best-effort camera joins and is recorded."""
+    rec: RecorderNode = harness['rec']
+    probe: Probe = harness['probe']
+    assert offered_reliability([]) == ReliabilityPolicy.BEST_EFFORT
+    reliable = probe.create_publisher(Image, CAMERA, IMAGE_PUB_QOS)
+    wait_for(lambda: rec.image_reliability == ReliabilityPolicy.RELIABLE,
+             what='a reliable image subscription')
+    best_effort = probe.create_publisher(Image, CAMERA, qos_profile_sensor_data)
+    try:
+        wait_for(lambda: rec.image_reliability == ReliabilityPolicy.BEST_EFFORT,
+                 what='a best-effort image subscription')
+        wait_for(lambda: best_effort.get_subscription_count() >= 1, what='the camera matched')
+        probe.event('start', 63)
+        wait_for(lambda: rec.current_episode() == 63, what='episode 63 to open')
+        frame = Image(height=4, width=4, encoding='rgb8', step=12, data=bytes(48))
+
+        def recorded() -> bool:
+            frame.header.stamp = probe.get_clock().now().to_msg()
+            best_effort.publish(frame)   # best effort: send again until one arrives
+            time.sleep(0.05)
+            return rec.current_counts().get(CAMERA, 0) >= 1
+        wait_for(recorded, what='a best-effort frame in the episode')
+        probe.event('end', 63, success=False, reason='timeout')
+        bag = harness['session'] / 'ep_00063'
+        wait_for(bag.exists, what='the bag of episode 63')
+        assert episode_info(bag).message_counts[CAMERA] >= 1
+    finally:
+        probe.destroy_publisher(reliable)
+        probe.destroy_publisher(best_effort)
 
 
 def test_history_and_repeated_events_are_not_recorded(harness: dict[str, Any]) -> None:

@@ -24,6 +24,11 @@
 - ``dagger``: the compounding-error study: BC on more and more demonstrations
   against DAgger and HG-DAgger (simulated operator), success per expert label.
 - ``data``: loading 1000 episode bags with images, first and incremental (bags/s, peak RAM).
+- ``loop``: observation-to-command latency of policy_node and intervention_gate as
+  processes over real DDS against bare rclpy relays, per joint state rate and kind,
+  and what each option of the graph buys.
+- ``recorder``: the recorder's throughput per load (messages and MB per second, messages
+  lost per topic, CPU %) against rosbag2's C++ recorder.
 
 These take minutes; they print numbers and write files, they are not tests.
 """
@@ -85,6 +90,72 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     dl.add_argument('--new', type=int, default=10, help='bags added before the second load')
     dl.add_argument('--baseline', action='store_true', help='also load without the index')
     dl.set_defaults(func=run_data_cmd)
+    add_loop_parser(which)
+    add_recorder_parser(which)
+
+
+def add_recorder_parser(which: argparse._SubParsersAction) -> None:
+    """Register ``benchmark recorder``."""
+    from ..studies.recorder_throughput import LOADS
+    rp = which.add_parser('recorder', help='recorder throughput: msg/s, MB/s, lost per topic')
+    rp.add_argument('--out', type=Path, default=Path('results/recorder'))
+    rp.add_argument('--loads', default=','.join(LOADS),
+                    help=f'loads to record, lightest first (default all: {",".join(LOADS)})')
+    rp.add_argument('--seconds', type=float, default=10.0,
+                    help='streaming seconds per load (default 10)')
+    rp.add_argument('--publisher-depth', type=int, default=0,
+                    help="history depth of the load's publishers (default 0: the nodes' own "
+                    'QoS profiles)')
+    rp.add_argument('--domain-id', type=int, default=160,
+                    help='ROS domain of the runs (default 160)')
+    rp.set_defaults(func=run_recorder_cmd)
+
+
+def run_recorder_cmd(args: argparse.Namespace) -> int:
+    """Run the recorder throughput benchmark and print its table."""
+    from ..studies.recorder_throughput import run_recorder_benchmark
+    rows = run_recorder_benchmark(args.out, loads=[n for n in args.loads.split(',') if n],
+                                  seconds=args.seconds, domain_id=args.domain_id,
+                                  publisher_depth=args.publisher_depth)
+    print((args.out / 'table.md').read_text())
+    print(f'wrote {args.out / "table.md"} and {args.out / "recorder.json"}')
+    return 0 if rows else 1
+
+
+def add_loop_parser(which: argparse._SubParsersAction) -> None:
+    """Register ``benchmark loop``."""
+    from ..studies.control_loop import KINDS, RATES, VARIANT_KEYS
+    lp = which.add_parser('loop', help='observation-to-command latency over DDS vs bare rclpy')
+    lp.add_argument('--out', type=Path, default=Path('results/loop'))
+    lp.add_argument('--rates', default=','.join(f'{r:g}' for r in RATES),
+                    help='joint state rates (Hz), comma-separated (default 20,50,100)')
+    lp.add_argument('--kinds', default=','.join(KINDS),
+                    help='policy kinds of the main table (default mse,gmm,diffusion)')
+    lp.add_argument('--variants', default=','.join(VARIANT_KEYS),
+                    help='ablation rows, each adding one change (default all: '
+                    f'{",".join(VARIANT_KEYS)}; the last is the graph of the main table)')
+    lp.add_argument('--ablation-rate', type=float, default=100.0)
+    lp.add_argument('--ablation-kind', default='mse')
+    lp.add_argument('--seconds', type=float, default=10.0,
+                    help='measured seconds per cell, after a 2 s warm-up (default 10)')
+    lp.add_argument('--domain-id', type=int, default=150,
+                    help='ROS domain of the cells (default 150)')
+    lp.set_defaults(func=run_loop_cmd)
+
+
+def run_loop_cmd(args: argparse.Namespace) -> int:
+    """Run the control loop latency benchmark and print its tables."""
+    from ..studies.control_loop import run_loop_benchmark
+    variants = [v for v in args.variants.split(',') if v]
+    results = run_loop_benchmark(args.out, rates=[float(r) for r in args.rates.split(',')],
+                                 kinds=args.kinds.split(','), variants=variants,
+                                 ablation_rate=args.ablation_rate,
+                                 ablation_kind=args.ablation_kind, seconds=args.seconds,
+                                 domain_id=args.domain_id)
+    print((args.out / 'table.md').read_text())
+    print(f'wrote {args.out / "table.md"}, {args.out / "latency.png"} and '
+          f'{args.out / "loop.json"}')
+    return 0 if results['cells'] else 1
 
 
 def run_data_cmd(args: argparse.Namespace) -> int:

@@ -15,16 +15,26 @@
 """
 ``policy_node``: run the ONNX policy at a fixed rate, hot-reload new models, shadow a candidate.
 
-* A timer at ``rate_hz`` (node clock) builds the observation from the newest
-  ``joint_states`` (sensor_msgs/JointState, ``joint_names`` order),
-  ``imitation/task`` (std_msgs/Float64MultiArray) and, for image policies,
-  ``camera/image_raw`` (sensor_msgs/Image, subscribed only once a model needs it),
-  runs the policy and publishes absolute joint targets (rad) on
-  ``imitation/policy_action`` (std_msgs/Float64MultiArray). When an input the
+* Each control step builds the observation from the newest ``joint_states``
+  (sensor_msgs/JointState, ``joint_names`` order), ``imitation/task``
+  (std_msgs/Float64MultiArray) and, for image policies, ``camera/image_raw``
+  (sensor_msgs/Image, subscribed only once a model needs it), runs the policy
+  and publishes absolute joint targets (rad) on ``imitation/policy_action``
+  (std_msgs/Float64MultiArray). With ``trigger: joint_states`` (default) a step
+  runs as each new joint state arrives: one action per joint state, without
+  waiting for a timer (docs/performance.md has the measurements); with ``timer`` a
+  step runs every ``1 / rate_hz`` s and a step without a new joint state
+  repeats the last action. The timer at ``rate_hz`` runs in both modes: it
+  swaps in new models and notices inputs that went quiet. When an input the
   policy needs is missing or older than ``obs_timeout_s`` (receive time), it
   publishes nothing and says on ``/diagnostics`` (WARN) which input and how old:
   the intervention gate then holds the arm, which is safer than acting on a
   stale observation.
+* Every action names the joint state it was computed at: ``layout.data_offset``
+  = 2 and the two leading values are that state's header stamp (sec, nanosec),
+  the convention of the expert's labels; readers that honour ``data_offset``
+  (every reader in this package, and the gate) see just the n targets. A state
+  stamped 0 gives an action without padding.
 * Action chunks (diffusion) run with a receding horizon; the queue is dropped at
   every episode start (``imitation/episode``, keyed on the episode number) and
   when control comes back from the operator (``imitation/intervention`` true ->
@@ -70,6 +80,7 @@ Topic names are relative, so they follow the node's namespace and remap freely.
 
 from __future__ import annotations
 
+import array
 from collections import deque
 from dataclasses import dataclass
 import json
@@ -86,9 +97,9 @@ from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.time import Time
 from sensor_msgs.msg import Image, JointState
-from std_msgs.msg import Bool, Float64, Float64MultiArray, String
+from std_msgs.msg import Bool, Float64, Float64MultiArray, MultiArrayDimension, String
 
-from .conversions import (array_from_msg, array_msg, DIAG_ERROR, DIAG_OK, DIAG_WARN,
+from .conversions import (array_from_msg, DIAG_ERROR, DIAG_OK, DIAG_WARN,
                           diagnostic_array, diagnostic_status, image_from_msg,
                           joint_state_arrays)
 from .params import check_params, declare_and_read, param
@@ -117,6 +128,10 @@ SHADOW_WINDOW = 200
 STATUS_QOS = QoSProfile(depth=10, history=HistoryPolicy.KEEP_LAST,
                         reliability=ReliabilityPolicy.RELIABLE,
                         durability=DurabilityPolicy.TRANSIENT_LOCAL)
+#: Values of the ``trigger`` parameter: what starts a control step.
+TRIGGERS: tuple[str, ...] = ('joint_states', 'timer')
+#: Leading values of an action that hold its joint state's header stamp (sec, nanosec).
+STAMP_PADDING = 2
 #: Topics of the inputs, as named in diagnostics.
 JOINT_STATES, TASK, IMAGE = topics.JOINT_STATES.name, topics.TASK.name, topics.CAMERA_IMAGE.name
 
@@ -127,8 +142,12 @@ class PolicyParams:
 
     model_path: str = param('', 'ONNX model loaded at start-up (off the control thread); '
                             'empty: wait for a path on imitation/model', unit='path')
-    rate_hz: float = param(20.0, 'Control rate: one observation, inference and action per '
-                           'period', unit='Hz', minimum=1.0, maximum=1000.0)
+    rate_hz: float = param(20.0, 'trigger timer: control rate, one observation, inference '
+                           'and action per period. Both triggers: how often model swaps and '
+                           'quiet inputs are checked', unit='Hz', minimum=1.0, maximum=1000.0)
+    trigger: str = param('joint_states', 'When to act: joint_states (at once on each new joint '
+                         'state, one action per state) or timer (every 1 / rate_hz)',
+                         choices=TRIGGERS)
     obs_timeout_s: float = param(0.25, 'Largest age of joint_states, the task and (image '
                                  'policies) the camera image; older or missing: no action',
                                  unit='s', minimum=0.001, maximum=60.0)
@@ -206,6 +225,26 @@ class PolicyParams:
                 'execute': self.execute or None}
 
 
+def action_msg(action: np.ndarray, label: str, stamp: tuple[int, int]) -> Float64MultiArray:
+    """
+    Build an action message: the targets after the observed joint state's stamp as padding.
+
+    :param action: absolute joint targets, shape (n,), rad.
+    :param label: the joint names, comma-separated (``layout.dim[0].label``).
+    :param stamp: header stamp (sec, nanosec) of the joint state the action was computed
+        at; (0, 0): none, and the message has no padding.
+    """
+    values = np.asarray(action, dtype=np.float64).tolist()
+    n = len(values)
+    msg = Float64MultiArray()
+    msg.layout.dim = [MultiArrayDimension(label=label, size=n, stride=n)]
+    if stamp != (0, 0):
+        msg.layout.data_offset = STAMP_PADDING
+        values = [float(stamp[0]), float(stamp[1]), *values]
+    msg.data = array.array('d', values)
+    return msg
+
+
 def package_models_dir() -> Path:
     """Return the package's models folder: the source tree's when run from it, else the share's."""
     from .share import share_dir
@@ -266,6 +305,9 @@ class PolicyNode(Node):
         # The shadow never actuates: where its actions go is what shadowing measures.
         self.shadow_slot = ModelSlot(name='policy-shadow-loader', **options)
         self._label = ','.join(p.joint_names)
+        self._on_states = p.trigger == 'joint_states'
+        # Header stamp (sec, nanosec) of the newest joint state: the action names it.
+        self._joint_stamp = (0, 0)
         self._acted_on: Any = None
         self._last_msg: Optional[Float64MultiArray] = None
         self._joints, self._task, self._image, self._command = (_Latest(), _Latest(),
@@ -275,7 +317,7 @@ class PolicyNode(Node):
         self._stale_key: tuple[str, ...] = ()
         self._stale_text = ''
         self._immediate_diag_at: Optional[Time] = None
-        self._ticks = self._actions = self._skipped = self._errors = 0
+        self._ticks = self._steps = self._actions = self._skipped = self._errors = 0
         self._errors_reported = 0
         self._last_error = ''
         self._queue_resets = 0
@@ -321,8 +363,10 @@ class PolicyNode(Node):
             self.slot.request(p.model_path)
         if p.shadow_model_path:
             self.shadow_slot.request(p.shadow_model_path)
+        pace = (f'acting on each joint state (inputs checked at {p.rate_hz:g} Hz)'
+                if self._on_states else f'acting at {p.rate_hz:g} Hz')
         self.get_logger().info(
-            f'policy running at {p.rate_hz:g} Hz, joints {list(p.joint_names)}, providers '
+            f'policy {pace}, joints {list(p.joint_names)}, providers '
             f'{list(p.providers)}; models only from {directories}; '
             + (f'loading {p.model_path}' if p.model_path else 'waiting for imitation/model')
             + (f'; shadowing {p.shadow_model_path}' if p.shadow_model_path else ''))
@@ -348,7 +392,12 @@ class PolicyNode(Node):
             self.get_logger().warning(f'ignoring joint_states: {exc}',
                                       throttle_duration_sec=WARN_THROTTLE_S)
             return
-        self._joints.set(q, self.get_clock().now())
+        now = self.get_clock().now()
+        self._joints.set(q, now)
+        stamp = msg.header.stamp
+        self._joint_stamp = (int(stamp.sec), int(stamp.nanosec))
+        if self._on_states:
+            self._step(now)
 
     def _on_task(self, msg: Float64MultiArray) -> None:
         try:
@@ -445,23 +494,37 @@ class PolicyNode(Node):
     # --- control ----------------------------------------------------------------------
 
     def _on_tick(self) -> None:
-        """One control period: swap in a new model, check inputs, act, shadow."""
+        """Act (trigger timer), or swap in a new model and notice quiet inputs (joint_states)."""
         now = self.get_clock().now()
         self._ticks += 1
+        if not self._on_states:
+            self._step(now)
+            return
+        self._swap(now)
+        policy = self.slot.active
+        self._note_stale(self._stale_inputs(now, policy is not None and policy.needs_image), now)
+
+    def _swap(self, now: Time) -> None:
         try:
             self._apply_swaps(now)
         except Exception as exc:  # never let a status report kill the control loop
             self.get_logger().error(f'model swap bookkeeping failed: {exc}',
                                     throttle_duration_sec=WARN_THROTTLE_S)
+
+    def _step(self, now: Time) -> None:
+        """One control step: swap in a new model, check inputs, act, shadow."""
+        self._steps += 1
+        self._swap(now)
         policy = self.slot.active
         shadow = self.shadow_slot.active
         stale = self._stale_inputs(now, policy is not None and policy.needs_image)
         self._note_stale(stale, now)
-        self._record_observation(now, stale)
         if policy is None or stale:
             self._skipped += 1
         else:
             self._act(policy)
+        # After the action: keeping the observation for model checks need not delay it.
+        self._record_observation(now, stale)
         if shadow is not None and not self._stale_inputs(now, shadow.needs_image):
             self._run_shadow(shadow, now)
 
@@ -545,7 +608,7 @@ class PolicyNode(Node):
             if action.shape != q.shape or not np.all(np.isfinite(action)):
                 raise ModelError(f'model {policy.version} returned {action.tolist()}; '
                                  f'expected {len(q)} finite joint targets')
-            msg = array_msg(action, self._label)
+            msg = action_msg(action, self._label, self._joint_stamp)
         except Exception as exc:  # a callback never raises: skip the tick, fail safe
             self._errors += 1
             self._last_error = f'{type(exc).__name__}: {exc}'
@@ -690,7 +753,8 @@ class PolicyNode(Node):
             level, message = DIAG_OK, f'publishing actions of {policy.version}'
         latency = self._latency_ms
         values: dict[str, Any] = {
-            'rate_hz': self.params.rate_hz, 'ticks': self._ticks,
+            'trigger': self.params.trigger, 'rate_hz': self.params.rate_hz,
+            'ticks': self._ticks, 'steps': self._steps,
             'actions_published': self._actions, 'ticks_skipped': self._skipped,
             'tick_errors': self._errors, 'last_error': self._last_error,
             'stale_inputs': self._stale_text,

@@ -23,6 +23,10 @@
   :class:`~imitation_ros.data.writer.EpisodeBagWriter`, which stages a bag as
   ``ep_NNNNN.partial`` and renames it only once it is complete, so loaders
   never see an unfinished one.
+* Camera images are subscribed reliable while every publisher of the topic
+  offers reliable (sim_arm), best effort otherwise (camera drivers with the
+  sensor-data profile), checked once a second: best effort loses large frames
+  under load, reliable would not hear a best-effort camera.
 * Episode boundaries come from ``/imitation/episode`` (std_msgs/String JSON,
   transient local); the start and end event messages are written into the
   bag. Events are keyed on the episode number: events of an episode already
@@ -151,16 +155,27 @@ DEFAULT_TOPICS: tuple[str, ...] = (
     m.JOINT_STATES, m.CAMERA_IMAGE, m.TASK, m.JOY, m.POLICY_ACTION, m.COMMANDS,
     m.INTERVENTION, m.EXPERT_ACTION, m.EPISODE, GATE_STATE, m.UNCERTAINTY, m.HELP_REQUEST)
 
-#: Streams (joint states, commands, ...): reliable like their publishers, and a deep
-#: queue so a slow disk write never makes DDS drop a message of the episode.
-RECORD_QOS = QoSProfile(depth=100, history=HistoryPolicy.KEEP_LAST,
+#: Streams (joint states, commands, ...): reliable like their publishers, and a queue
+#: of 1000 (2 s of 500 Hz joint states) so that a recorder behind by a slow disk write
+#: or a busy CPU drops nothing it has received (docs/performance.md).
+RECORD_QOS = QoSProfile(depth=1000, history=HistoryPolicy.KEEP_LAST,
                         reliability=ReliabilityPolicy.RELIABLE,
                         durability=DurabilityPolicy.VOLATILE)
-#: Images: best effort matches both reliable publishers (sim_arm) and camera
-#: drivers that publish with the sensor-data profile.
-RECORD_IMAGE_QOS = QoSProfile(depth=10, history=HistoryPolicy.KEEP_LAST,
+#: Images: a queue of 30 (1 s at 30 Hz, 28 MB of 640x480 rgb8 at most) rides out
+#: the same stalls. Reliable only while every publisher offers reliable (sim_arm):
+#: a best-effort subscription loses most large frames whose fragments a busy
+#: receiver misses (docs/performance.md), and a reliable one would not match camera
+#: drivers publishing with the sensor-data profile (best effort).
+RECORD_IMAGE_QOS = QoSProfile(depth=30, history=HistoryPolicy.KEEP_LAST,
                               reliability=ReliabilityPolicy.BEST_EFFORT,
                               durability=DurabilityPolicy.VOLATILE)
+
+
+def offered_reliability(offered: Sequence[ReliabilityPolicy]) -> ReliabilityPolicy:
+    """Return what to subscribe with: reliable when every publisher offers it (and one does)."""
+    if offered and all(r == ReliabilityPolicy.RELIABLE for r in offered):
+        return ReliabilityPolicy.RELIABLE
+    return ReliabilityPolicy.BEST_EFFORT
 
 
 def _qos_for(topic: str) -> QoSProfile:
@@ -342,7 +357,11 @@ class RecorderNode(Node):
                                                DIAGNOSTICS_QOS)
         self.recorded_topics = tuple(t for t in p.topics
                                      if p.record_images or t != m.CAMERA_IMAGE)
+        self._image_sub: Any = None
         for topic in self.recorded_topics:
+            if topic == m.CAMERA_IMAGE:
+                self._adapt_image_qos()
+                continue
             self.create_subscription(KNOWN_TOPICS[topic][0], topic, self._raw_callback(topic),
                                      _qos_for(topic), raw=True)
         # Bookkeeping needs these even when they are not recorded.
@@ -718,8 +737,33 @@ class RecorderNode(Node):
 
     # --- diagnostics -------------------------------------------------------------------
 
+    def _adapt_image_qos(self) -> None:
+        """Subscribe to images with the reliability their publishers offer (RECORD_IMAGE_QOS)."""
+        offered = [p.qos_profile.reliability
+                   for p in self.get_publishers_info_by_topic(m.CAMERA_IMAGE)]
+        wanted = offered_reliability(offered)
+        if self._image_sub is not None:
+            if not offered or self._image_sub.qos_profile.reliability == wanted:
+                return  # keep the subscription while no publisher is up
+            self.destroy_subscription(self._image_sub)
+        base = RECORD_IMAGE_QOS
+        qos = QoSProfile(depth=base.depth, history=base.history, reliability=wanted,
+                         durability=base.durability)
+        self._image_sub = self.create_subscription(
+            Image, m.CAMERA_IMAGE, self._raw_callback(m.CAMERA_IMAGE), qos, raw=True)
+        if offered:
+            self.get_logger().info(f'{m.CAMERA_IMAGE}: subscribed {wanted.name.lower()}, as '
+                                   'its publishers offer')
+
+    @property
+    def image_reliability(self) -> ReliabilityPolicy | None:
+        """Return the image subscription's reliability (None when images are not recorded)."""
+        return None if self._image_sub is None else self._image_sub.qos_profile.reliability
+
     def _on_diagnostics(self) -> None:
         """Publish the recorder's state on /diagnostics."""
+        if self._image_sub is not None:
+            self._adapt_image_qos()
         now = self.get_clock().now()
         with self._lock:
             ep = self._current
