@@ -63,6 +63,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     la.add_argument('--calls', type=int, default=1000)
     la.add_argument('--cpu', type=int, default=0,
                     help='pin both timings to this CPU (default 0; -1: no pinning)')
+    la.add_argument('--providers', nargs='+', default=['cpu'],
+                    help='ONNX Runtime providers in order: cpu, cuda, tensorrt (CPU fallback; '
+                    'the table names those that ran)')
     la.add_argument('--no-progress', action='store_true')
     la.set_defaults(func=run_latency_cmd)
     hp = which.add_parser('help', help='the same policy with and without help requests')
@@ -113,7 +116,7 @@ def run_latency_cmd(args: argparse.Namespace) -> int:
     """Run the latency study and print the table."""
     from ..studies.latency import format_latency, run_latency
     rows = run_latency(args.out, calls=args.calls, progress=not args.no_progress,
-                       cpu=None if args.cpu < 0 else args.cpu)
+                       cpu=None if args.cpu < 0 else args.cpu, providers=args.providers)
     table = format_latency(rows)
     (args.out / 'table.md').write_text(table + '\n')
     (args.out / 'latency.json').write_text(json.dumps(rows, indent=1))

@@ -98,6 +98,9 @@ class TrainerParams:
                                  "e.g. the deployed model's; '' starts from scratch")
     warm_start_steps: int = param(300, 'Gradient steps of a warm-started training',
                                   unit='steps', minimum=1, maximum=10_000_000)
+    nproc: int = param(1, 'Training processes (DistributedDataParallel under torchrun when '
+                       '> 1; with device cuda one GPU each)', unit='processes', minimum=1,
+                       maximum=1024)
 
     def __post_init__(self) -> None:
         check_params(self)
@@ -204,7 +207,7 @@ class TrainerNode(Node):
                        steps=steps, seed=p.seed + self._versions,
                        correction_weight=p.correction_weight, features=p.features,
                        device=p.device, options=p.options(), val_fraction=p.val_fraction,
-                       max_command_step=p.max_command_step, init_from=init)
+                       max_command_step=p.max_command_step, init_from=init, nproc=p.nproc)
         self._job = TrainingJob(spec)
         self._requested = False
         self._trained_on = corrections
