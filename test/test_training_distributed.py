@@ -20,6 +20,7 @@ import signal
 import subprocess
 import sys
 import time
+from typing import Callable, Sequence
 
 import numpy as np
 import pytest
@@ -31,7 +32,8 @@ from imitation_ros.cli.train import LAUNCH_OPTIONS, worker_argv
 from imitation_ros.errors import ConfigError
 from imitation_ros.runtime.model_trust import read_manifest
 from imitation_ros.runtime.onnx_policy import OnnxPolicy
-from imitation_ros.training.distributed import FAULT_ENV, LaunchOptions, STATE_ENV
+from imitation_ros.training.distributed import (FAULT_ENV, LaunchOptions, STATE_ENV,
+                                                sweep_stale_states)
 from imitation_ros.training.jobs import JobSpec, TrainingJob
 from imitation_ros.training.trainer import draw, sampling_cdf
 
@@ -42,6 +44,8 @@ DEADLINE_S = 300.0
 TRAIN = ['--policy', 'mse', '--steps', '120', '--batch-size', '64', '--option',
          'hidden=[32,32]', '--doubt-ensemble', '2', '--seed', '3', '--no-progress',
          '--version', 'v-ddp']
+#: The same, long enough to be killed or cancelled mid-run, with a training state every 20 steps.
+LONG = ['--checkpoint-every', '20', *[a if a != '120' else '1000000' for a in TRAIN]]
 
 
 def _env(**extra: str) -> dict:
@@ -180,20 +184,13 @@ def test_killed_worker_without_restarts_fails_cleanly(bags: Path, tmp_path: Path
     tmp, out = tmp_path / 'tmp', tmp_path / 'models'
     tmp.mkdir()
     args = ['--data', str(bags), '--out', str(out / 'mse.onnx'), '--nproc', '2',
-            '--max-restarts', '0', '--checkpoint-every', '20',
-            *[a if a != '120' else '1000000' for a in TRAIN]]
+            '--max-restarts', '0', *LONG]
     proc = subprocess.Popen([sys.executable, '-m', 'imitation_ros.cli.main', 'train', *args],
                             env=_env(TMPDIR=str(tmp)), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, cwd=ROOT)
     try:
-        deadline = time.monotonic() + DEADLINE_S
         # Mid-run: after rank 0 wrote its first training state.
-        while not list(tmp.glob('imitation-ros-ddp-*/resume.pt')):
-            assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline, 'no training state written'
-            time.sleep(0.05)
-        workers = _worker_pids(str(tmp))
-        assert sorted(workers) == [0, 1]
+        workers = _wait_for_workers(tmp, lambda: proc.poll() is None)
         os.kill(workers[1], signal.SIGKILL)
         stdout, stderr = proc.communicate(timeout=DEADLINE_S)
     finally:
@@ -208,7 +205,69 @@ def test_killed_worker_without_restarts_fails_cleanly(bags: Path, tmp_path: Path
     assert not out.exists() or not list(out.iterdir())
     # The state folder and torchrun's logs are removed (torch's own caches may stay).
     assert not list(tmp.glob('imitation-ros-ddp-*')) and not list(tmp.glob('torchelastic_*'))
-    assert not any(_alive(pid) for pid in workers.values())
+    _wait_gone(list(workers.values()))
+
+
+def _wait_for_workers(tmp: Path, proc_alive: Callable[[], bool],
+                      sign: str = 'resume.pt') -> dict[int, int]:
+    """Wait until rank 0 under ``tmp`` made ``sign`` (the training state: it trains)."""
+    deadline = time.monotonic() + DEADLINE_S
+    while not list(tmp.glob(f'imitation-ros-ddp-*/{sign}')):
+        assert proc_alive(), 'the launcher ended early'
+        assert time.monotonic() < deadline, 'the workers did not start training'
+        time.sleep(0.05)
+    workers = _worker_pids(str(tmp))
+    assert sorted(workers) == [0, 1]
+    return workers
+
+
+def _wait_gone(pids: Sequence[int]) -> None:
+    deadline = time.monotonic() + DEADLINE_S
+    while any(_alive(pid) for pid in pids):
+        assert time.monotonic() < deadline, f'workers {pids} still run'
+        time.sleep(0.05)
+
+
+def test_workers_end_with_a_killed_launcher(bags: Path, tmp_path: Path) -> None:
+    """The launcher killed with SIGKILL: its workers end; the next launch sweeps its folder."""
+    tmp = tmp_path / 'tmp'
+    tmp.mkdir()
+    proc = subprocess.Popen([sys.executable, '-m', 'imitation_ros.cli.main', 'train', '--data',
+                             str(bags), '--out', str(tmp_path / 'm' / 'mse.onnx'), '--nproc',
+                             '2', *LONG], env=_env(TMPDIR=str(tmp)), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, cwd=ROOT)
+    try:
+        workers = _wait_for_workers(tmp, lambda: proc.poll() is None)
+        proc.kill()
+        proc.wait(timeout=DEADLINE_S)
+        _wait_gone(list(workers.values()))
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert not (tmp_path / 'm').exists()
+    (state,) = tmp.glob('imitation-ros-ddp-*')
+    assert sweep_stale_states(tmp) == [state] and not state.exists()
+
+
+def test_cancelled_job_stops_every_worker(bags: Path, tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cancelling the trainer's job stops torchrun and both workers; nothing is written."""
+    tmp = tmp_path / 'tmp'
+    tmp.mkdir()
+    monkeypatch.setenv('TMPDIR', str(tmp))
+    out = tmp_path / 'models' / 'policy_v001.onnx'
+    job = TrainingJob(JobSpec(data=(bags,), out=out, version='v001', policy='mse',
+                              steps=1_000_000, options=('hidden=[16,16]',), nproc=2))
+    # The stage folder appears once both workers joined the process group.
+    workers = _wait_for_workers(tmp, lambda: job.poll() is None, sign='stage')
+    job.cancel()
+    result = job.poll()
+    assert result is not None and not result.ok
+    _wait_gone(list(workers.values()))
+    assert [p.name for p in out.parent.iterdir()] == []
+    sweep_stale_states(tmp)
+    assert not list(tmp.glob('imitation-ros-ddp-*'))
 
 
 def test_trainer_job_in_two_processes_is_listed(bags: Path, tmp_path: Path) -> None:

@@ -31,6 +31,9 @@ and never writes a model once the node is gone. With ``warm_start`` each version
 first this node trains fine-tunes the previous one's weights (its ``NAME.pt``
 checkpoint) for ``warm_start_steps`` instead of training ``train_steps`` from
 scratch; a failed training drops the checkpoint, so the next starts fresh.
+With ``nproc`` > 1 the child trains in that many processes
+(DistributedDataParallel under torchrun, ``imitation-ros train --nproc``); the
+model appears only when all of them succeeded, and the same rules hold.
 Progress and failures go to
 ``imitation/trainer_status`` (String JSON) and ``/diagnostics``; a failed
 training publishes nothing on ``imitation/model``. The executor never blocks:

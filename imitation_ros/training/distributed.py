@@ -61,7 +61,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from ..errors import ConfigError, ImitationError, TrainingError
+from ..errors import ConfigError, TrainingError
 from ..runtime.atomic import write_atomic
 from .jobs import guard_parent
 
@@ -70,10 +70,14 @@ if TYPE_CHECKING:
     from .trainer import TrainingSet
 
 __all__ = ['DistributedRun', 'FAULT_ENV', 'launch', 'LaunchOptions', 'Published',
-           'STATE_ENV', 'worker_state_dir']
+           'STATE_ENV', 'sweep_stale_states', 'worker_state_dir']
 
 #: Environment variable the launcher sets for its workers: the state folder.
 STATE_ENV = 'IMITATION_ROS_DDP_STATE'
+#: Environment variable the launcher sets for its workers: its pid (their parent).
+LAUNCHER_ENV = 'IMITATION_ROS_DDP_LAUNCHER'
+#: Name of a state folder (in the temporary directory): prefix, the launcher's pid, random.
+STATE_PREFIX = 'imitation-ros-ddp-'
 #: Fault drill: ``RANK:STEP`` makes that rank kill itself (SIGKILL) after that training
 #: step in the first attempt, to check that a run survives a lost worker.
 FAULT_ENV = 'IMITATION_ROS_DDP_FAULT'
@@ -184,12 +188,15 @@ def launch(worker_argv: Sequence[str], out: Path, options: LaunchOptions, *,
         if options.nproc > torch.cuda.device_count():
             raise TrainingError(f'--nproc {options.nproc} with --device cuda needs one GPU per '
                                 f'process; torch sees {torch.cuda.device_count()} here')
+    from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.run import parse_args, run
 
-    state = Path(tempfile.mkdtemp(prefix='imitation-ros-ddp-'))
-    before = os.environ.get(STATE_ENV)
+    sweep_stale_states()
+    state = Path(tempfile.mkdtemp(prefix=f'{STATE_PREFIX}{os.getpid()}-'))
+    before = {key: os.environ.get(key) for key in (STATE_ENV, LAUNCHER_ENV)}
     os.environ[STATE_ENV] = str(state)
+    os.environ[LAUNCHER_ENV] = str(os.getpid())
     try:
         # torchrun's own log folders go with the state folder.
         argv = [*options.torchrun_args(), '--log-dir', str(state / 'logs'), '--module',
@@ -198,13 +205,44 @@ def launch(worker_argv: Sequence[str], out: Path, options: LaunchOptions, *,
             run(parse_args(argv))
         except ChildFailedError as exc:
             raise TrainingError(_failure_message(exc, state, options)) from None
+        except SignalException as exc:
+            # torchrun has stopped the workers; nothing is published.
+            raise TrainingError(f'distributed training stopped by {exc.sigval.name}; no model '
+                                'was written') from None
         return _publish(state, Path(out))
     finally:
-        if before is None:
-            os.environ.pop(STATE_ENV, None)
-        else:
-            os.environ[STATE_ENV] = before
+        for key, value in before.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
         shutil.rmtree(state, ignore_errors=True)
+
+
+def sweep_stale_states(directory: Optional[Path] = None) -> list[Path]:
+    """
+    Remove state folders of launchers that are gone (killed before they cleaned up).
+
+    :param directory: where they are (default: the temporary directory).
+    :returns: the folders removed.
+    """
+    removed = []
+    for folder in Path(directory or tempfile.gettempdir()).glob(f'{STATE_PREFIX}*'):
+        owner = folder.name[len(STATE_PREFIX):].split('-', 1)[0]
+        if owner.isdigit() and not _alive(int(owner)):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True
 
 
 def _failure_message(exc: Any, state: Path, options: LaunchOptions) -> str:
@@ -263,8 +301,9 @@ class DistributedRun:
         self.resumed_from: Optional[int] = None
         if guard:
             # torchrun starts workers in sessions of their own: a worker outliving its agent
-            # (killed with SIGKILL) would train on; end with it instead.
-            guard_parent(os.getppid())
+            # (killed with SIGKILL) would train on; end with it instead (also when it died
+            # before this worker got here).
+            guard_parent(int(os.environ.get(LAUNCHER_ENV, os.getppid())))
         fatal = self.state_dir / FATAL_FILE
         if fatal.is_file():
             # A restart after an error a restart cannot cure: end at once with it.
@@ -468,8 +507,3 @@ def _parse_fault(value: str) -> Optional[tuple[int, int]]:
     except ValueError:
         raise ConfigError(f'{FAULT_ENV} must be RANK:STEP, got {value!r}') from None
     return rank, step
-
-
-def fatal_error(exc: BaseException) -> bool:
-    """Return True for an error a restart cannot cure (the project's own errors)."""
-    return isinstance(exc, ImitationError)
