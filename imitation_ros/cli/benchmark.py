@@ -24,6 +24,7 @@
 - ``dagger``: the compounding-error study: BC on more and more demonstrations
   against DAgger and HG-DAgger (simulated operator), success per expert label.
 - ``data``: loading 1000 episode bags with images, first and incremental (bags/s, peak RAM).
+- ``scale``: training in 1 process vs ``--nproc 2`` (same model, samples/s, a killed worker).
 
 These take minutes; they print numbers and write files, they are not tests.
 """
@@ -88,6 +89,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     dl.add_argument('--new', type=int, default=10, help='bags added before the second load')
     dl.add_argument('--baseline', action='store_true', help='also load without the index')
     dl.set_defaults(func=run_data_cmd)
+    sc = which.add_parser('scale', help='train in 1 process vs --nproc 2: same model, '
+                          'samples/s, a killed worker')
+    sc.add_argument('--work', type=Path, default=Path('data/benchmark_scale'),
+                    help='where the episodes are collected (kept for the next run)')
+    sc.add_argument('--out', type=Path, default=Path('results/scale'))
+    sc.add_argument('--episodes', type=int, default=100)
+    sc.add_argument('--policy', default='mse')
+    sc.add_argument('--steps', type=int, default=1000)
+    sc.add_argument('--batch-size', type=int, default=256)
+    sc.add_argument('--repeats', type=int, default=3, help='interleaved repeats per setup')
+    sc.add_argument('--eval-episodes', type=int, default=100)
+    sc.add_argument('--no-faults', action='store_true', help='skip the killed-worker drills')
+    sc.set_defaults(func=run_scale_cmd)
 
 
 def run_data_cmd(args: argparse.Namespace) -> int:
@@ -95,6 +109,16 @@ def run_data_cmd(args: argparse.Namespace) -> int:
     from ..studies.data_loading import run_data_benchmark, write_results
     print(write_results(run_data_benchmark(args.work, episodes=args.episodes, new=args.new,
                                            baseline=args.baseline), args.out))
+    return 0
+
+
+def run_scale_cmd(args: argparse.Namespace) -> int:
+    """Run the training scale benchmark and print the tables."""
+    from ..studies.scale import run_scale_benchmark, write_results
+    settings = {k: getattr(args, k) for k in ('episodes', 'policy', 'steps', 'batch_size',
+                                              'repeats', 'eval_episodes')}
+    runs = run_scale_benchmark(args.work, faults=not args.no_faults, **settings)
+    print(write_results(runs, args.out, settings))
     return 0
 
 
