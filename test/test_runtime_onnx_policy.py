@@ -421,6 +421,24 @@ def test_providers(models: dict) -> None:
         OnnxPolicy(path, providers=['gpu9000'])
 
 
+@pytest.mark.parametrize('name,provider', [('cuda', 'CUDAExecutionProvider'),
+                                           ('tensorrt', 'TensorrtExecutionProvider')])
+def test_gpu_provider_really_runs(models: dict, name: str, provider: str) -> None:
+    """On a GPU build the session runs on the accelerator (get_providers) and agrees with CPU."""
+    if provider not in ort.get_available_providers():
+        pytest.skip(f'{provider} is not in this onnxruntime build (available: '
+                    f'{", ".join(ort.get_available_providers())}): no GPU here; the CPU '
+                    'fallback is checked by test_providers')
+    path = models['mse'][1]
+    runtime = OnnxPolicy(path, providers=[name])
+    assert runtime.providers[0] == provider, runtime.providers
+    state, task = _observations(4, seed=21)
+    cpu = OnnxPolicy(path, providers=['cpu'])
+    for i in range(4):
+        np.testing.assert_allclose(runtime.act(state[i], task[i]), cpu.act(state[i], task[i]),
+                                   atol=1e-3)
+
+
 def test_diffusion_schedule_is_one_numpy_module() -> None:
     """The torch model and the runtime share the numpy DDIM schedule rather than copying it."""
     assert diffusion_model.ddim_schedule is schedule.ddim_schedule

@@ -72,3 +72,17 @@ def test_latency_in_a_fresh_process(models: dict, name: str, tmp_path: Path) -> 
         measure_policy_process(str(bad), state[0], task[0], calls=3, warmup=0)
     with pytest.raises(ConfigError, match='cannot pin'):
         measure_policy_process(str(path), state[0], task[0], cpu=10_000)
+
+
+def test_latency_process_names_the_provider_that_ran(models: dict) -> None:
+    """The timed process reports the providers its session ran with; a missing GPU is CPU."""
+    import onnxruntime as ort
+    state, task = np.zeros(3), np.array([0.5, 0.0, 0.3, 0.0, 0.1])
+    stats = measure_policy_process(str(models['mse']), state, task, calls=3, warmup=0)
+    assert stats['providers'] == ['CPUExecutionProvider']
+    stats = measure_policy_process(str(models['mse']), state, task, calls=3, warmup=0,
+                                   providers=['cuda', 'cpu'])
+    if 'CUDAExecutionProvider' in ort.get_available_providers():
+        assert stats['providers'][0] == 'CUDAExecutionProvider'
+    else:
+        assert stats['providers'] == ['CPUExecutionProvider']

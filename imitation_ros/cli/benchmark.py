@@ -29,6 +29,7 @@
   and what each option of the graph buys.
 - ``recorder``: the recorder's throughput per load (messages and MB per second, messages
   lost per topic, CPU %) against rosbag2's C++ recorder.
+- ``scale``: training in 1 process vs ``--nproc 2`` (same model, samples/s, a killed worker).
 
 These take minutes; they print numbers and write files, they are not tests.
 """
@@ -68,6 +69,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     la.add_argument('--calls', type=int, default=1000)
     la.add_argument('--cpu', type=int, default=0,
                     help='pin both timings to this CPU (default 0; -1: no pinning)')
+    la.add_argument('--providers', nargs='+', default=['cpu'],
+                    help='ONNX Runtime providers in order: cpu, cuda, tensorrt (CPU fallback; '
+                    'the table names those that ran)')
     la.add_argument('--no-progress', action='store_true')
     la.set_defaults(func=run_latency_cmd)
     hp = which.add_parser('help', help='the same policy with and without help requests')
@@ -92,6 +96,24 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     dl.set_defaults(func=run_data_cmd)
     add_loop_parser(which)
     add_recorder_parser(which)
+    add_scale_parser(which)
+
+
+def add_scale_parser(which: argparse._SubParsersAction) -> None:
+    """Register ``benchmark scale``."""
+    sc = which.add_parser('scale', help='train in 1 process vs --nproc 2: same model, '
+                          'samples/s, a killed worker')
+    sc.add_argument('--work', type=Path, default=Path('data/benchmark_scale'),
+                    help='where the episodes are collected (kept for the next run)')
+    sc.add_argument('--out', type=Path, default=Path('results/scale'))
+    sc.add_argument('--episodes', type=int, default=100)
+    sc.add_argument('--policy', default='mse')
+    sc.add_argument('--steps', type=int, default=1000)
+    sc.add_argument('--batch-size', type=int, default=256)
+    sc.add_argument('--repeats', type=int, default=3, help='interleaved repeats per setup')
+    sc.add_argument('--eval-episodes', type=int, default=100)
+    sc.add_argument('--no-faults', action='store_true', help='skip the killed-worker drills')
+    sc.set_defaults(func=run_scale_cmd)
 
 
 def add_recorder_parser(which: argparse._SubParsersAction) -> None:
@@ -166,6 +188,16 @@ def run_data_cmd(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_scale_cmd(args: argparse.Namespace) -> int:
+    """Run the training scale benchmark and print the tables."""
+    from ..studies.scale import run_scale_benchmark, write_results
+    settings = {k: getattr(args, k) for k in ('episodes', 'policy', 'steps', 'batch_size',
+                                              'repeats', 'eval_episodes')}
+    runs = run_scale_benchmark(args.work, faults=not args.no_faults, **settings)
+    print(write_results(runs, args.out, settings))
+    return 0
+
+
 def run_expressivity_cmd(args: argparse.Namespace) -> int:
     """Run the expressivity study and print the table."""
     from ..studies.expressivity import run_expressivity
@@ -184,7 +216,7 @@ def run_latency_cmd(args: argparse.Namespace) -> int:
     """Run the latency study and print the table."""
     from ..studies.latency import format_latency, run_latency
     rows = run_latency(args.out, calls=args.calls, progress=not args.no_progress,
-                       cpu=None if args.cpu < 0 else args.cpu)
+                       cpu=None if args.cpu < 0 else args.cpu, providers=args.providers)
     table = format_latency(rows)
     (args.out / 'table.md').write_text(table + '\n')
     (args.out / 'latency.json').write_text(json.dumps(rows, indent=1))

@@ -31,6 +31,9 @@ and never writes a model once the node is gone. With ``warm_start`` each version
 first this node trains fine-tunes the previous one's weights (its ``NAME.pt``
 checkpoint) for ``warm_start_steps`` instead of training ``train_steps`` from
 scratch; a failed training drops the checkpoint, so the next starts fresh.
+With ``nproc`` > 1 the child trains in that many processes
+(DistributedDataParallel under torchrun, ``imitation-ros train --nproc``); the
+model appears only when all of them succeeded, and the same rules hold.
 Progress and failures go to
 ``imitation/trainer_status`` (String JSON) and ``/diagnostics``; a failed
 training publishes nothing on ``imitation/model``. The executor never blocks:
@@ -99,6 +102,9 @@ class TrainerParams:
                                  "e.g. the deployed model's; '' starts from scratch")
     warm_start_steps: int = param(300, 'Gradient steps of a warm-started training',
                                   unit='steps', minimum=1, maximum=10_000_000)
+    nproc: int = param(1, 'Training processes (DistributedDataParallel under torchrun when '
+                       '> 1; with device cuda one GPU each)', unit='processes', minimum=1,
+                       maximum=1024)
 
     def __post_init__(self) -> None:
         check_params(self)
@@ -206,7 +212,7 @@ class TrainerNode(Node):
                        steps=steps, seed=p.seed + self._versions,
                        correction_weight=p.correction_weight, features=p.features,
                        device=p.device, options=p.options(), val_fraction=p.val_fraction,
-                       max_command_step=p.max_command_step, init_from=init)
+                       max_command_step=p.max_command_step, init_from=init, nproc=p.nproc)
         self._job = TrainingJob(spec)
         self._requested = False
         self._trained_on = corrections

@@ -31,7 +31,7 @@ from __future__ import annotations
 import contextlib
 import os
 from pathlib import Path
-from typing import Callable, Iterator, Optional
+from typing import Callable, Iterator, Optional, Sequence
 
 import numpy as np
 import torch
@@ -119,11 +119,13 @@ def measure_diffusion_exports(policy: Policy, directory: Path | str, *,
 
 def run_latency(out: Path, *, calls: int = 1000, warmup: int = 50,
                 train_steps: int = 300, progress: bool = True,
-                cpu: Optional[int] = 0) -> list[dict]:
+                cpu: Optional[int] = 0, providers: Sequence[str] = ('cpu',)) -> list[dict]:
     """
     Train each kind briefly on a small dataset, export, time both runtimes; print a table.
 
     :param cpu: pin both timings to this CPU (None: no pinning).
+    :param providers: ONNX Runtime providers to ask for ('cpu', 'cuda', 'tensorrt');
+        each row records those that really ran (``ort['providers']``).
     """
     check_cpu(cpu)
     out.mkdir(parents=True, exist_ok=True)
@@ -143,7 +145,7 @@ def run_latency(out: Path, *, calls: int = 1000, warmup: int = 50,
         state, task = mean[:n], mean[n:n + k]
         # As on the robot: a process with numpy and ONNX Runtime only (no torch).
         ort_stats = measure_policy_process(str(res.model), state, task, calls=calls,
-                                           warmup=warmup, cpu=cpu)
+                                           warmup=warmup, cpu=cpu, providers=providers)
         if ort_stats.pop('torch_imported'):
             raise ModelError('the ONNX Runtime timing process imported torch; the robot-side '
                              'runtime must not')
@@ -176,4 +178,6 @@ def format_latency(rows: list[dict]) -> str:
             for v in ('denoiser', 'sampler'):
                 lines.append(f"| {v} | {e[v]['p50_ms']:.3f} | {e[v]['p99_ms']:.3f} |")
             lines.append(f"\nkept: {e['best_variant']}")
+    ran = sorted({', '.join(r['ort'].get('providers', ['?'])) for r in rows})
+    lines += ['', f"ONNX Runtime ran on: {' / '.join(ran)} (session.get_providers())"]
     return '\n'.join(lines)

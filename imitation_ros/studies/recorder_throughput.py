@@ -42,6 +42,7 @@ import sys
 import time
 from typing import Callable, Optional, Sequence
 
+from ..interface import topics
 from .control_loop import _executable, _Process
 
 #: rosbag2's own recorder (C++, MCAP storage), as published: messages per second for
@@ -55,15 +56,15 @@ _MIB = 1 << 20
 def _streams(state_hz: float, image_hz: float, width: int, height: int,
              encoding: str = 'rgb8', extra: bool = True) -> list[dict]:
     """Joint states (and task, commands, gate decisions at the same rate) and a camera."""
-    streams = [{'topic': '/joint_states', 'kind': 'joint_state', 'rate_hz': state_hz}]
+    streams = [{'topic': topics.JOINT_STATES.bag_name, 'kind': 'joint_state', 'rate_hz': state_hz}]
     if extra:
-        streams += [{'topic': '/imitation/task', 'kind': 'task', 'rate_hz': state_hz},
-                    {'topic': '/forward_position_controller/commands', 'kind': 'command',
+        streams += [{'topic': topics.TASK.bag_name, 'kind': 'task', 'rate_hz': state_hz},
+                    {'topic': topics.COMMANDS.bag_name, 'kind': 'command',
                      'rate_hz': state_hz},
-                    {'topic': '/imitation/gate_state', 'kind': 'gate_state',
+                    {'topic': topics.GATE_STATE.bag_name, 'kind': 'gate_state',
                      'rate_hz': state_hz}]
     if image_hz > 0:
-        streams.append({'topic': '/camera/image_raw', 'kind': 'image', 'rate_hz': image_hz,
+        streams.append({'topic': topics.CAMERA_IMAGE.bag_name, 'kind': 'image', 'rate_hz': image_hz,
                         'width': width, 'height': height, 'encoding': encoding})
     return streams
 

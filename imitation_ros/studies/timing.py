@@ -73,7 +73,8 @@ def _policy_child() -> None:
     req = json.loads(sys.stdin.read())
     if req['cpu'] is not None:
         os.sched_setaffinity(0, {int(req['cpu'])})
-    policy = OnnxPolicy(req['model'], seed=0, threads=int(req['threads']))
+    policy = OnnxPolicy(req['model'], seed=0, threads=int(req['threads']),
+                        providers=req.get('providers') or None)
     policy.warmup()
     state = np.asarray(req['state'], dtype=np.float64)
     task = np.asarray(req['task'], dtype=np.float64)
@@ -82,12 +83,14 @@ def _policy_child() -> None:
     else:
         stats = measure(lambda: policy.act(state, task), req['calls'], req['warmup'])
     stats['torch_imported'] = 'torch' in sys.modules
+    stats['providers'] = policy.providers
     print(json.dumps(stats))
 
 
 def measure_policy_process(model: str, state: Sequence[float], task: Sequence[float], *,
                            calls: int = 1000, warmup: int = 50, threads: int = 1,
-                           cpu: Optional[int] = None, timeout_s: float = 600.0) -> dict:
+                           cpu: Optional[int] = None, timeout_s: float = 600.0,
+                           providers: Sequence[str] = ('cpu',)) -> dict:
     """
     Time ``OnnxPolicy.act`` (diffusion: ``predict_chunk``, one chunk) in a fresh process.
 
@@ -98,7 +101,10 @@ def measure_policy_process(model: str, state: Sequence[float], task: Sequence[fl
     small machine it also keeps the scheduler from moving the loop between cores,
     which costs the caches); None lets it run anywhere.
 
-    :returns: :func:`measure`'s dict plus ``torch_imported``.
+    ``providers`` are asked of ONNX Runtime in that order (CPU fallback).
+
+    :returns: :func:`measure`'s dict plus ``torch_imported`` and ``providers``, the
+        providers the session really ran with (``session.get_providers()``).
     :raises ModelError: the process failed (its stderr is in the message).
     """
     if calls < 1 or warmup < 0:
@@ -106,7 +112,8 @@ def measure_policy_process(model: str, state: Sequence[float], task: Sequence[fl
     check_cpu(cpu)
     request = json.dumps({'cpu': cpu, 'model': str(model), 'state': [float(v) for v in state],
                           'task': [float(v) for v in task], 'calls': int(calls),
-                          'warmup': int(warmup), 'threads': int(threads)})
+                          'warmup': int(warmup), 'threads': int(threads),
+                          'providers': [str(p) for p in providers]})
     try:
         proc = subprocess.run([sys.executable, '-c', _CHILD], input=request, text=True,
                               capture_output=True, timeout=timeout_s, check=False)

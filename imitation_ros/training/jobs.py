@@ -191,6 +191,9 @@ class JobSpec:
     init_from: Optional[Path] = None
     """Warm start from this checkpoint (the previous version's ``NAME.pt``); None: from
     scratch."""
+    nproc: int = 1
+    """Training processes (DistributedDataParallel under torchrun when > 1); the files
+    appear only when all of them succeeded."""
 
     def command(self) -> list[str]:
         """Return the child process command line."""
@@ -205,6 +208,8 @@ class JobSpec:
             cmd += ['--option', option]
         if self.init_from is not None:
             cmd += ['--init-from', str(self.init_from)]
+        if self.nproc > 1:
+            cmd += ['--nproc', str(self.nproc)]
         return cmd
 
 

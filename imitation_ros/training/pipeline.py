@@ -25,6 +25,9 @@ go next to the model as a checkpoint (``NAME.pt``,
 start (``init_from``): it then keeps that checkpoint's spec (normalization) and
 settings and fine-tunes its weights. Used by
 ``imitation-ros train``, the trainer node and the benchmarks.
+:func:`train_distributed` is the same in one worker of a distributed run
+(:mod:`~imitation_ros.training.distributed`): rank 0 prepares the data and
+writes every file, all ranks train.
 """
 
 from __future__ import annotations
@@ -34,19 +37,23 @@ from datetime import datetime, timezone
 import json
 from pathlib import Path
 import time
-from typing import Optional, Sequence
+from typing import Optional, Sequence, TYPE_CHECKING
 
 import numpy as np
 
-from ..data import (aggregate, data_digest, DEFAULT_CORRECTION_WEIGHT,
-                    DEFAULT_MAX_COMMAND_STEP, load_dataset, SkippedBag)
+from ..data import (aggregate, data_digest, Dataset, DEFAULT_CORRECTION_WEIGHT,
+                    DEFAULT_MAX_COMMAND_STEP, LabelledSamples, load_dataset, SkippedBag)
 from ..errors import TrainingError
-from ..policies.base import Policy, TrainConfig
+from ..policies.base import Policy, PolicySpec, TrainConfig
 from ..policies.registry import get_kind, KINDS
 from ..sim.arm import ArmConfig, TASK_LAYOUT
 from .checkpoint import checkpoint_path, load_checkpoint, save_checkpoint
 from .export import export_policy
-from .trainer import build_training_set, fit_spec, History, plot_history, train_policy
+from .trainer import (build_training_set, fit_spec, History, plot_history, train_policy,
+                      TrainingSet)
+
+if TYPE_CHECKING:
+    from .distributed import DistributedRun
 
 #: Observation feature sets: 'planar-fk' adds forward kinematics of the simulated arm.
 FEATURES = ('planar-fk', 'raw')
@@ -137,6 +144,8 @@ class TrainResult:
     skipped: tuple[SkippedBag, ...] = ()
     """Bags found under the data paths but left out (unfinished, damaged, unreadable or not
     fitting the others), with why; each was also warned about (DataWarning)."""
+    processes: int = 1
+    """Processes that trained (all machines together)."""
 
     @property
     def skipped_bags(self) -> int:
@@ -145,8 +154,43 @@ class TrainResult:
 
 
 def train_from_bags(req: TrainRequest) -> TrainResult:
-    """Run the whole pipeline for ``req`` (see the module docstring)."""
-    start = time.perf_counter()
+    """Run the whole pipeline for ``req`` (see the module docstring) in this process."""
+    result = _train(req, None)
+    assert result is not None
+    return result
+
+
+def train_distributed(req: TrainRequest, dist: 'DistributedRun') -> Optional[TrainResult]:
+    """
+    Run the pipeline as one worker of a distributed training; every rank calls it.
+
+    Rank 0 loads the data, fits the normalization and shares both; every rank
+    trains its share of each batch; rank 0 exports, validates and writes the
+    files to ``req.out`` and returns the result, the other ranks None.
+    """
+    return _train(req, dist)
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """What rank 0 (or the single process) made of the data before training."""
+
+    tset: TrainingSet
+    """Samples with their action chunks."""
+    spec: PolicySpec
+    """Layout and normalization."""
+    options: dict
+    """The kind's settings (the warm start's when there is one)."""
+    init: Optional[Policy]
+    """The warm start, or None."""
+    data: Dataset
+    """The loaded episodes."""
+    samples: LabelledSamples
+    """The selected samples."""
+
+
+def _prepare(req: TrainRequest) -> _Prepared:
+    """Load, select, chunk and normalize the data (or take the warm start's spec)."""
     data = load_dataset(list(req.data), with_images=req.image)
     samples = aggregate(data, correction_weight=req.correction_weight,
                         max_command_step=req.max_command_step)
@@ -169,9 +213,31 @@ def train_from_bags(req: TrainRequest) -> TrainResult:
     else:
         spec = fit_spec(tset, data.joint_names, task_layout, with_image=req.image,
                         link_lengths=link_lengths)
+    return _Prepared(tset, spec, dict(options), init, data, samples)
+
+
+def _train(req: TrainRequest, dist: Optional['DistributedRun']) -> Optional[TrainResult]:
+    start = time.perf_counter()
+    if dist is None:
+        prep = _prepare(req)
+        tset, spec, options = prep.tset, prep.spec, prep.options
+    else:
+        made: list[_Prepared] = []
+
+        def make() -> tuple:
+            made.append(_prepare(req))
+            return made[0].tset, made[0].spec, made[0].options
+
+        # Rank 0 alone reads the data and fits the normalization; all ranks get both.
+        tset, spec, options = dist.share_training_set(make)
+        prep = made[0] if made else None
     policy, history = train_policy(req.kind, tset, spec, req.config, options=options,
                                    seed=req.seed, device=req.device, progress=req.progress,
-                                   desc=f'train {req.kind}', init=init)
+                                   desc=f'train {req.kind}',
+                                   init=prep.init if prep is not None else None, dist=dist)
+    if prep is None:
+        return None
+    data, samples = prep.data, prep.samples
     version = req.version or datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%SZ')
     digest = data_digest(data.episodes)
     req.out.parent.mkdir(parents=True, exist_ok=True)
@@ -190,7 +256,10 @@ def train_from_bags(req: TrainRequest) -> TrainResult:
         'data': data.summary.as_dict() if data.summary is not None else None,
         'init_from': str(req.init_from) if req.init_from is not None else None,
         'final_train_loss': history.train_loss[-1] if history.train_loss else None,
-        'final_val_loss': history.val_loss[-1] if history.val_loss else None}}
+        'final_val_loss': history.val_loss[-1] if history.val_loss else None,
+        'processes': 1 if dist is None else dist.world_size,
+        'distributed': None if dist is None else dist.describe(),
+        'samples_per_s': round(history.samples_per_s, 1)}}
     model = export_policy(policy, req.out, metadata_extra=extra, variant=req.variant)
     plot = plot_history(history, req.out.with_suffix('.loss.png'),
                         title=f'{req.kind} on {len(samples)} samples ({version})')
@@ -202,7 +271,8 @@ def train_from_bags(req: TrainRequest) -> TrainResult:
                        episodes=len(np.unique(samples.episode)), digest=digest,
                        version=version, parameters=policy.parameter_count(),
                        seconds=time.perf_counter() - start, policy=policy,
-                       misaligned=samples.misaligned, skipped=data.skipped)
+                       misaligned=samples.misaligned, skipped=data.skipped,
+                       processes=1 if dist is None else dist.world_size)
 
 
 def _load_init(req: TrainRequest, joint_names: Sequence[str], task_layout: Sequence[str],

@@ -18,7 +18,10 @@ The training loop shared by every policy kind.
 Episodes are split into training and validation sets (whole episodes, so the
 validation loss measures generalization to new episodes); batches are drawn
 with per-sample weights, which is how correction data (human takeovers) mixes
-with the base demonstrations without replacing them.
+with the base demonstrations without replacing them. With a
+:class:`~imitation_ros.training.distributed.DistributedRun` the same loop runs
+in every worker of a DistributedDataParallel training: each takes its stride
+of the same global batch, and the step equals the single-process step.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from dataclasses import dataclass, field
 import math
 from pathlib import Path
 import time
-from typing import Optional, Sequence
+from typing import Any, Callable, Optional, Sequence, TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -38,6 +41,9 @@ from ..policies.base import (Batch, Normalizer, observation_features, Policy, Po
                              TrainConfig)
 from ..policies.ensemble import DoubtConfig, DoubtEnsemble
 from ..policies.registry import make_policy
+
+if TYPE_CHECKING:
+    from .distributed import DistributedRun
 
 
 @dataclass(frozen=True)
@@ -140,6 +146,8 @@ class History:
     """Validation loss (weighted mean over the held-out episodes)."""
     seconds: float = 0.0
     """Wall time of training (s)."""
+    samples_per_s: float = 0.0
+    """Training samples drawn per second of wall time, all processes together."""
 
 
 def split_episodes(episode: np.ndarray, val_fraction: float,
@@ -175,7 +183,8 @@ def resolve_device(device: str) -> torch.device:
 def train_policy(kind: str, data: TrainingSet, spec: PolicySpec, config: TrainConfig, *,
                  options: Optional[dict] = None, seed: int = 0, device: str = 'cpu',
                  progress: bool = True, desc: str = '',
-                 init: Optional[Policy] = None) -> tuple[Policy, History]:
+                 init: Optional[Policy] = None,
+                 dist: Optional['DistributedRun'] = None) -> tuple[Policy, History]:
     """
     Train a policy of ``kind`` on ``data``.
 
@@ -184,13 +193,19 @@ def train_policy(kind: str, data: TrainingSet, spec: PolicySpec, config: TrainCo
     :param init: warm start: a policy of the same kind, spec and options whose weights
         (and doubt ensemble, when both have one) training starts from, instead of a
         fresh initialization.
+    :param dist: train as one worker of a distributed run (every rank calls this with
+        the same data, spec and settings; ``device`` is then the run's): the gradients
+        are averaged with DistributedDataParallel, rank 0's weights are everyone's
+        start, and rank 0 writes the training state every ``checkpoint_every`` steps
+        and resumes from it after a restart.
     :returns: the trained policy in eval mode (on the CPU) and its loss history. With
         ``config.doubt_ensemble`` members, the doubt ensemble trained alongside is
         attached as ``policy.doubt`` (exported as the ``doubt`` output).
     """
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    dev = resolve_device(device)
+    rank, world = (dist.rank, dist.world_size) if dist is not None else (0, 1)
+    dev = dist.device if dist is not None else resolve_device(device)
     policy = make_policy(kind, spec, options)
     if init is not None:
         _load_init(policy, init)
@@ -199,7 +214,11 @@ def train_policy(kind: str, data: TrainingSet, spec: PolicySpec, config: TrainCo
     train, val = data.subset(~val_mask), data.subset(val_mask)
     if len(train) == 0:
         raise TrainingError('the training split is empty; give more episodes')
-    p = train.weight / train.weight.sum()
+    batch = min(config.batch_size, len(train))
+    if batch < world:
+        raise TrainingError(f'a batch of {batch} samples cannot be split over {world} '
+                            'processes; raise --batch-size or use fewer processes')
+    cdf = sampling_cdf(train.weight)
     # The fused implementation is several times faster on the CPU for small networks.
     opt = torch.optim.AdamW(policy.parameters(), lr=config.lr,
                             weight_decay=config.weight_decay, fused=True)
@@ -230,39 +249,139 @@ def train_policy(kind: str, data: TrainingSet, spec: PolicySpec, config: TrainCo
             except RuntimeError:
                 pass  # another member shape: the ensemble starts fresh, the policy does not
     history = History()
+    first, running, count = 0, 0.0, 0
+    fingerprint = {'kind': kind, 'samples': len(data), 'steps': config.steps, 'seed': seed,
+                   'batch_size': config.batch_size, 'doubt_ensemble': config.doubt_ensemble}
+    loss_of: Callable[..., torch.Tensor] = policy.loss
+    doubt_loss_of: Optional[Callable[..., torch.Tensor]] = None
+    if doubt is not None:
+        doubt_loss_of = doubt.loss
+    if dist is not None:
+        saved = dist.load_resume(fingerprint)
+        if saved is not None:
+            first, running, count = _restore(saved, policy, opt, sched, doubt, doubt_opt,
+                                             doubt_sched, rng, doubt_rng, history)
+        # Wrapping broadcasts rank 0's weights: every rank starts from the same ones.
+        loss_of = dist.wrap(policy)
+        if doubt is not None:
+            doubt_loss_of = dist.wrap(doubt)
+        if rank or first:
+            # Each rank its own stream for what the kinds draw in their loss (noise,
+            # timesteps); rank 0 of a fresh run keeps the single-process stream.
+            stream = np.random.SeedSequence([seed, rank, first]).generate_state(1)[0]
+            torch.manual_seed(int(stream))
     eval_every = max(1, config.steps // 20)
     bar = None
-    if progress:
-        bar = tqdm(total=config.steps, desc=desc or f'train {kind}', unit='step', leave=False)
+    if progress and rank == 0:
+        bar = tqdm(total=config.steps, initial=first, desc=desc or f'train {kind}', unit='step',
+                   leave=False)
     start = time.perf_counter()
-    running, count = 0.0, 0
     policy.train()
-    for step in range(config.steps):
-        idx = rng.choice(len(train), size=min(config.batch_size, len(train)), p=p)
-        loss = policy.loss(_batch(train, idx, dev)).mean()
-        _optimizer_step(loss, policy, opt, f'{kind} loss', f' at step {step}')
+    for step in range(first, config.steps):
+        idx = draw(rng, cdf, batch)
+        own = idx[rank::world]
+        loss = loss_of(_batch(train, own, dev)).mean()
+        if world > 1:
+            # DDP averages over ranks: scaled so the step is the mean over the whole batch.
+            loss = loss * (len(own) * world / len(idx))
+        _optimizer_step(loss, policy, opt, f'{kind} loss', f' at step {step}',
+                        collective=world > 1)
         sched.step()
         if doubt is not None:
-            _doubt_step(doubt, doubt_opt, train, p, config.batch_size, doubt_rng, dev)
+            _doubt_step(doubt_loss_of, doubt, doubt_opt, train, cdf, config.batch_size,
+                        doubt_rng, dev, rank, world)
             doubt_sched.step()
         running += float(loss.item())
         count += 1
         if (step + 1) % eval_every == 0 or step + 1 == config.steps:
+            total = running if dist is None else float(dist.all_sum([running])[0]) / world
             history.steps.append(step + 1)
-            history.train_loss.append(running / count)
+            history.train_loss.append(total / count)
             running, count = 0.0, 0
             if len(val):
                 history.val_steps.append(step + 1)
-                history.val_loss.append(evaluate_loss(policy, val, dev))
+                history.val_loss.append(evaluate_loss(policy, val, dev, dist=dist))
             if bar is not None:
                 bar.set_postfix(loss=f'{history.train_loss[-1]:.4f}')
         if bar is not None:
             bar.update(1)
+        if dist is not None:
+            if dist.due(step + 1, config.steps):
+                dist.save_resume(lambda: _training_state(
+                    step + 1, running, count, history, policy, opt, sched, doubt, doubt_opt,
+                    doubt_sched, rng, doubt_rng, time.perf_counter() - start), fingerprint)
+            dist.after_step(step + 1)
     if bar is not None:
         bar.close()
-    history.seconds = time.perf_counter() - start
+    elapsed = time.perf_counter() - start
+    history.seconds += elapsed
+    history.samples_per_s = (config.steps - first) * batch / max(elapsed, 1e-9)
     policy.attach_doubt(doubt)
     return policy.cpu().eval(), history
+
+
+def sampling_cdf(weight: np.ndarray) -> np.ndarray:
+    """Return the cumulative distribution of drawing each sample with probability ~ weight."""
+    cdf = np.cumsum(np.asarray(weight, dtype=np.float64) / np.sum(weight))
+    cdf /= cdf[-1]
+    return cdf
+
+
+def draw(rng: np.random.Generator, cdf: np.ndarray, size: Any) -> np.ndarray:
+    """
+    Draw sample indices from ``cdf`` (:func:`sampling_cdf`); ``size`` an int or shape.
+
+    The same indices ``rng.choice(len(cdf), size, p=weight / weight.sum())``
+    draws, from the same random numbers, without rebuilding the distribution
+    (O(N)) every call.
+    """
+    return cdf.searchsorted(rng.random(size), side='right')
+
+
+def _training_state(step: int, running: float, count: int, history: History, policy: Policy,
+                    opt: torch.optim.Optimizer, sched: Any, doubt: Optional[DoubtEnsemble],
+                    doubt_opt: Optional[torch.optim.Optimizer], doubt_sched: Any,
+                    rng: np.random.Generator, doubt_rng: np.random.Generator,
+                    seconds: float) -> dict:
+    """Return what resuming after ``step`` steps needs, as plain containers and tensors."""
+    def cpu(state: dict) -> dict:
+        return {k: v.detach().cpu().clone() if torch.is_tensor(v) else v
+                for k, v in state.items()}
+
+    return {'step': step, 'running': running, 'count': count,
+            'history': {'steps': list(history.steps), 'train_loss': list(history.train_loss),
+                        'val_steps': list(history.val_steps),
+                        'val_loss': list(history.val_loss),
+                        'seconds': history.seconds + seconds},
+            'policy': cpu(policy.state_dict()), 'opt': opt.state_dict(),
+            'sched': sched.state_dict(),
+            'doubt': None if doubt is None else {
+                'model': cpu(doubt.state_dict()), 'opt': doubt_opt.state_dict(),
+                'sched': doubt_sched.state_dict()},
+            'rng': rng.bit_generator.state, 'doubt_rng': doubt_rng.bit_generator.state}
+
+
+def _restore(state: dict, policy: Policy, opt: torch.optim.Optimizer, sched: Any,
+             doubt: Optional[DoubtEnsemble], doubt_opt: Optional[torch.optim.Optimizer],
+             doubt_sched: Any, rng: np.random.Generator, doubt_rng: np.random.Generator,
+             history: History) -> tuple[int, float, int]:
+    """Load a :func:`_training_state` into the training's objects; return step, running, count."""
+    policy.load_state_dict(state['policy'])
+    opt.load_state_dict(state['opt'])
+    sched.load_state_dict(state['sched'])
+    if doubt is not None:
+        doubt.load_state_dict(state['doubt']['model'])
+        doubt_opt.load_state_dict(state['doubt']['opt'])
+        doubt_sched.load_state_dict(state['doubt']['sched'])
+    rng.bit_generator.state = state['rng']
+    doubt_rng.bit_generator.state = state['doubt_rng']
+    saved = state['history']
+    history.steps[:] = saved['steps']
+    history.train_loss[:] = saved['train_loss']
+    history.val_steps[:] = saved['val_steps']
+    history.val_loss[:] = saved['val_loss']
+    history.seconds = float(saved['seconds'])
+    return int(state['step']), float(state['running']), int(state['count'])
 
 
 def _load_init(policy: Policy, init: Policy) -> None:
@@ -286,53 +405,75 @@ def _load_init(policy: Policy, init: Policy) -> None:
                           'from scratch')
 
 
-def _doubt_step(doubt: DoubtEnsemble, opt: torch.optim.Optimizer, train: TrainingSet,
-                p: np.ndarray, batch_size: int, rng: np.random.Generator,
-                device: torch.device) -> None:
+def _doubt_step(loss_of: Callable[..., torch.Tensor], doubt: DoubtEnsemble,
+                opt: torch.optim.Optimizer, train: TrainingSet, cdf: np.ndarray,
+                batch_size: int, rng: np.random.Generator, device: torch.device,
+                rank: int = 0, world: int = 1) -> None:
     """One gradient step of the doubt ensemble: each member on its own (bootstrap) batch."""
     k, b = doubt.members, min(batch_size, len(train))
     if doubt.config.bootstrap:
-        idx = rng.choice(len(train), size=(k, b), p=p)
+        idx = draw(rng, cdf, (k, b))
     else:
-        idx = np.broadcast_to(rng.choice(len(train), size=b, p=p), (k, b))
+        idx = np.broadcast_to(draw(rng, cdf, b), (k, b))
+    own = idx[:, rank::world]
 
     def tensor(x: np.ndarray) -> torch.Tensor:
         return torch.as_tensor(x, dtype=torch.float32, device=device)
 
-    loss = doubt.loss(tensor(train.state[idx]), tensor(train.task[idx]),
-                      tensor(train.actions[idx, 0])).mean()
-    _optimizer_step(loss, doubt, opt, 'the doubt ensemble loss')
+    loss = loss_of(tensor(train.state[own]), tensor(train.task[own]),
+                   tensor(train.actions[own, 0])).mean()
+    if world > 1:
+        loss = loss * (own.shape[1] * world / b)
+    _optimizer_step(loss, doubt, opt, 'the doubt ensemble loss', collective=world > 1)
 
 
 def _optimizer_step(loss: torch.Tensor, module: torch.nn.Module, opt: torch.optim.Optimizer,
-                    what: str, where: str = '') -> None:
-    """Check ``loss`` is finite (TrainingError if not), backpropagate, clip, step."""
-    if not torch.isfinite(loss):
+                    what: str, where: str = '', *, collective: bool = False) -> None:
+    """
+    Check the step is finite (TrainingError if not), backpropagate, clip, step.
+
+    A single process checks its loss before the backward pass. In a distributed
+    run every rank checks the averaged gradient norm, the same on every rank,
+    so all of them stop together.
+    """
+    if not collective and not torch.isfinite(loss):
         raise TrainingError(f'{what} became {loss.item()}{where}; lower the learning rate or '
                             'check the data for outliers')
     opt.zero_grad(set_to_none=True)
     loss.backward()
-    torch.nn.utils.clip_grad_norm_(module.parameters(), 10.0)
+    norm = torch.nn.utils.clip_grad_norm_(module.parameters(), 10.0)
+    if collective and not torch.isfinite(norm):
+        raise TrainingError(f'the gradient of {what} became {norm.item()}{where} (on some '
+                            'process); lower the learning rate or check the data for outliers')
     opt.step()
 
 
 @torch.no_grad()
 def evaluate_loss(policy: Policy, data: TrainingSet, device: torch.device,
-                  batch_size: int = 2048) -> float:
-    """Return the weighted mean loss of ``policy`` on ``data`` (eval mode, no gradients)."""
+                  batch_size: int = 2048, *, dist: Optional['DistributedRun'] = None) -> float:
+    """
+    Return the weighted mean loss of ``policy`` on ``data`` (eval mode, no gradients).
+
+    With ``dist`` every rank evaluates its stride of ``data`` and the sums are
+    added over the ranks (every rank returns the same value).
+    """
     was_training = policy.training
     policy.eval()
     total, weight = 0.0, 0.0
     gen = torch.random.get_rng_state()
     torch.manual_seed(12345)  # diffusion's loss draws timesteps: keep validation comparable
-    for start in range(0, len(data), batch_size):
-        idx = np.arange(start, min(start + batch_size, len(data)))
+    rows = np.arange(len(data)) if dist is None else np.arange(dist.rank, len(data),
+                                                               dist.world_size)
+    for start in range(0, len(rows), batch_size):
+        idx = rows[start:start + batch_size]
         losses = policy.loss(_batch(data, idx, device)).cpu().numpy()
         total += float((losses * data.weight[idx]).sum())
         weight += float(data.weight[idx].sum())
     torch.random.set_rng_state(gen)
     policy.train(was_training)
-    return total / max(weight, 1e-12)
+    if dist is not None:
+        total, weight = dist.all_sum([total, weight])
+    return float(total / max(weight, 1e-12))
 
 
 def plot_history(history: History, path: Path | str, title: str = '') -> Path:
