@@ -64,8 +64,9 @@ def _streams(state_hz: float, image_hz: float, width: int, height: int,
                     {'topic': topics.GATE_STATE.bag_name, 'kind': 'gate_state',
                      'rate_hz': state_hz}]
     if image_hz > 0:
-        streams.append({'topic': topics.CAMERA_IMAGE.bag_name, 'kind': 'image', 'rate_hz': image_hz,
-                        'width': width, 'height': height, 'encoding': encoding})
+        streams.append({'topic': topics.CAMERA_IMAGE.bag_name, 'kind': 'image',
+                        'rate_hz': image_hz, 'width': width, 'height': height,
+                        'encoding': encoding})
     return streams
 
 
