@@ -29,6 +29,7 @@ import re
 import struct
 import subprocess
 import sys
+import time
 from typing import Any, Callable
 
 from imitation_ros.data import messages as m
@@ -268,3 +269,11 @@ BAG_INFO_CODE = '''
 from imitation_ros.data import format_bag_info
 result.update(text=format_bag_info(args[0]))
 '''
+
+
+def abandon(partial: Path) -> Path:
+    """Date a ``*.partial`` bag an hour back: what a recorder killed long ago leaves."""
+    then = time.time() - 3600.0
+    for path in (partial, *partial.rglob('*')):
+        os.utime(path, (then, then))
+    return partial

@@ -23,7 +23,7 @@ from imitation_ros.cli.main import main
 from imitation_ros.data import EpisodeRecord, write_episode
 from imitation_ros.errors import ConfigError
 from imitation_ros.policies.base import TrainConfig
-from imitation_ros.runtime.help import calibrate_help, label_states, write_help_threshold
+from imitation_ros.studies.help_threshold import calibrate_help, label_states, write_help_threshold
 from imitation_ros.training.export import export_policy
 from imitation_ros.training.trainer import build_training_set, fit_spec, train_policy
 import numpy as np
@@ -173,7 +173,7 @@ def test_missing_key_and_section_are_added(tmp_path: Path) -> None:
 def test_model_without_doubt_is_refused(bags: Path, tmp_path: Path,
                                         capsys: pytest.CaptureFixture) -> None:
     """An old model without a doubt output: exit 1 with how to fix it."""
-    from imitation_ros.policies.kinds import make_policy
+    from imitation_ros.policies.registry import make_policy
     state, task = _familiar(100, np.random.default_rng(2))
     data = build_training_set(state, task, state, np.arange(100), np.zeros(100, int))
     policy = make_policy('mse', fit_spec(data, JOINTS, TASK), {'hidden': (8,)}).eval()

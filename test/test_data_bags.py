@@ -22,6 +22,7 @@ from pathlib import Path
 import shutil
 
 import numpy as np
+from hostile_bags import abandon
 import pytest
 
 from imitation_ros.data import messages as m
@@ -188,22 +189,26 @@ def test_uncertainty_and_help_topics_do_not_change_loading(
     np.testing.assert_array_equal(plain.actions, helped.actions)
 
 
-def test_partial_bags_are_skipped_with_a_warning(record: EpisodeRecord, tmp_path: Path) -> None:
-    """A bag being written lives in <dir>.partial: skipped, with a warning, until close()."""
+def test_partial_bags_are_skipped_warned_about_once_abandoned(
+        record: EpisodeRecord, tmp_path: Path) -> None:
+    """A bag being written lives in <dir>.partial: skipped until close(), warned if abandoned."""
     done = write_episode(record, tmp_path / 's' / 'ep0')
     writer = EpisodeBagWriter(tmp_path / 's' / 'ep1')
     writer.write(m.COMMANDS, m.encode_float64_array([0.0, 0.0, 0.0]), T0)
     assert writer.partial_dir == partial_path(tmp_path / 's' / 'ep1')
     assert writer.partial_dir.is_dir() and not (tmp_path / 's' / 'ep1').exists()
-    # A finished-looking copy inside a .partial directory is skipped too.
-    shutil.copytree(done, tmp_path / 's' / 'ep9.partial' / 'ep9')
+    # A finished-looking copy inside a .partial directory nobody writes any more.
+    abandon(shutil.copytree(done, tmp_path / 's' / 'ep9.partial' / 'ep9').parent)
     with pytest.warns(DataWarning) as caught:
         assert find_episode_bags(tmp_path) == [done]
-    assert sorted(str(w.message).split(':')[0] for w in caught) == [
-        f'skipping bag {tmp_path / "s" / "ep1.partial"}',
+    # The one being written is left out without a warning; the abandoned one is named.
+    assert [str(w.message).split(':')[0] for w in caught] == [
         f'skipping bag {tmp_path / "s" / "ep9.partial"}']
     bags, skipped = scan_episode_bags(tmp_path / 's' / 'ep9.partial')
     assert bags == [] and [s.path.name for s in skipped] == ['ep9.partial']
+    abandon(writer.partial_dir)
+    skipped = [s.path.name for s in scan_episode_bags(tmp_path)[1]]
+    assert skipped == ['ep1.partial', 'ep9.partial']
     path = writer.close(_facts())
     assert path == tmp_path / 's' / 'ep1' and not writer.partial_dir.exists()
     with pytest.warns(DataWarning, match='ep9.partial'):

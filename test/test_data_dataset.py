@@ -21,6 +21,7 @@ from pathlib import Path
 import shutil
 
 import numpy as np
+from hostile_bags import abandon
 import pytest
 
 from imitation_ros.data import messages as m
@@ -233,7 +234,7 @@ def test_damaged_and_partial_bags_are_skipped(tmp_path: Path) -> None:
     shutil.copytree(good, tmp_path / 's' / 'b')
     mcap = next((tmp_path / 's' / 'b').glob('*.mcap'))
     mcap.write_bytes(mcap.read_bytes()[:mcap.stat().st_size // 2])
-    shutil.copytree(good, tmp_path / 's' / 'c.partial')
+    abandon(shutil.copytree(good, tmp_path / 's' / 'c.partial'))
     with pytest.warns(DataWarning) as caught:
         ds = load_dataset([tmp_path])
     assert len(ds) == rec.steps and len(ds.episodes) == 1

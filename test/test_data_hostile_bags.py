@@ -116,6 +116,7 @@ def test_killed_recorders_partial_bag_is_warned_about_and_counted(tmp_path: Path
     shutil.copytree(done, staged)
     (staged / 'metadata.yaml').unlink()
     shutil.rmtree(tmp_path / 'tmp')
+    h.abandon(staged.parent)
     with pytest.warns(DataWarning, match=r'ep_00001\.partial.*unfinished'):
         assert find_episode_bags(tmp_path) == [tmp_path / 's' / 'ep_00000']
     with pytest.warns(DataWarning, match=r'ep_00001\.partial'):

@@ -16,6 +16,8 @@
 
 import ast
 from pathlib import Path
+import subprocess
+import sys
 
 import pytest
 
@@ -38,6 +40,73 @@ def _imports(path: Path) -> set:
     return names
 
 
+#: Torch-free modules of the torch packages: the policy kinds' run-time halves, their
+#: options and registry (the robot loads them), and the trainer node's job control.
+TORCH_FREE = ('policies/__init__.py', 'policies/kind.py', 'policies/registry.py',
+              'policies/*/__init__.py', 'policies/*/config.py', 'policies/*/runtime.py',
+              'policies/diffusion/schedule.py', 'training/__init__.py', 'training/jobs.py')
+
+
+def _robot_side_files() -> list:
+    files = []
+    for sub in ('runtime', 'sim', 'gate', 'dagger'):
+        files += sorted((PKG / sub).glob('**/*.py'))
+    for pattern in TORCH_FREE:
+        files += sorted(PKG.glob(pattern))
+    return files
+
+
+def _module_file(root: Path, dotted: str):
+    """Return the file of module ``dotted`` (a.b.c) under ``root``'s parent, or None."""
+    path = root.parent.joinpath(*dotted.split('.'))
+    for candidate in (path / '__init__.py', path.with_suffix('.py')):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _package_imports(path: Path, root: Path) -> set:
+    """Return the files of ``root``'s package that ``path`` imports (anywhere in it)."""
+    rel = path.relative_to(root.parent).with_suffix('')
+    package = list(rel.parts[:-1])  # the package a relative import starts from
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding='utf-8'))):
+        names = []
+        if isinstance(node, ast.ImportFrom):
+            base = package[:len(package) - node.level + 1] if node.level else []
+            module = base + (node.module.split('.') if node.module else [])
+            names = ['.'.join(module)] + ['.'.join(module + [a.name]) for a in node.names]
+        elif isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        for name in names:
+            if name.split('.')[0] != root.name:
+                continue
+            dotted = name.split('.')
+            # Importing a.b.c runs a/__init__, a/b/__init__ and a/b/c.
+            for i in range(1, len(dotted) + 1):
+                file = _module_file(root, '.'.join(dotted[:i]))
+                if file is not None:
+                    found.add(file)
+    return found
+
+
+def _closure(files: list, root: Path) -> set:
+    """Return every file of the package that importing ``files`` can load (any import)."""
+    seen, todo = set(), list(files)
+    while todo:
+        path = todo.pop()
+        if path in seen:
+            continue
+        seen.add(path)
+        rel = path.relative_to(root.parent).parts
+        for i in range(1, len(rel)):  # the packages above it run their __init__ first
+            init = root.parent.joinpath(*rel[:i], '__init__.py')
+            if init.is_file():
+                todo.append(init)
+        todo += _package_imports(path, root)
+    return seen
+
+
 def _core_files() -> list:
     files = [PKG / 'errors.py', PKG / '__init__.py']
     for sub in CORE:
@@ -52,14 +121,42 @@ def test_core_imports_no_ros(path: Path) -> None:
     assert not bad, f'{path.relative_to(ROOT)} imports {sorted(bad)}; move it to nodes/'
 
 
-@pytest.mark.parametrize('path', sorted((PKG / 'runtime').glob('**/*.py'))
-                         + sorted((PKG / 'sim').glob('**/*.py'))
-                         + sorted((PKG / 'gate').glob('**/*.py'))
-                         + sorted((PKG / 'dagger').glob('**/*.py')),
-                         ids=lambda p: str(p.relative_to(ROOT)))
+@pytest.mark.parametrize('path', _robot_side_files(), ids=lambda p: str(p.relative_to(ROOT)))
 def test_robot_side_imports_no_torch(path: Path) -> None:
-    """The robot-side code (runtime, sim, gate) needs only numpy and onnxruntime."""
+    """The robot-side code (runtime, sim, gate, the kinds' runtimes) needs no torch."""
     assert 'torch' not in _imports(path), f'{path.relative_to(ROOT)} imports torch'
+
+
+def test_robot_side_loads_no_torch_through_any_import() -> None:
+    """Nothing the robot-side code imports, package __init__ files included, imports torch."""
+    loaded = _closure(_robot_side_files(), PKG)
+    bad = sorted(str(p.relative_to(ROOT)) for p in loaded if 'torch' in _imports(p))
+    assert not bad, f'the robot side reaches torch through {bad}'
+
+
+def test_robot_side_imports_leave_torch_unloaded() -> None:
+    """Importing the runtime, every kind's runtime and the trainer's job control loads no torch."""
+    modules = ['imitation_ros.training.jobs', 'imitation_ros.runtime.model_slot',
+               'imitation_ros.policies.registry']
+    modules += ['imitation_ros.' + '.'.join(p.relative_to(PKG).with_suffix('').parts)
+                for p in sorted(PKG.glob('policies/*/runtime.py'))]
+    code = (f'import sys, importlib; [importlib.import_module(m) for m in {modules!r}]; '
+            "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, '-c', code], cwd=ROOT, capture_output=True,
+                         text=True, check=True)
+    assert out.stdout.strip() == 'False', out.stderr
+
+
+def test_closure_follows_package_inits(tmp_path: Path) -> None:
+    """The import walker reaches torch through a package __init__ (so the check can fail)."""
+    root = tmp_path / 'pkg'
+    (root / 'heavy').mkdir(parents=True)
+    (root / '__init__.py').write_text('')
+    (root / 'heavy' / '__init__.py').write_text('import torch\n')
+    (root / 'heavy' / 'light.py').write_text('import numpy\n')
+    (root / 'robot.py').write_text('def f():\n    from .heavy.light import x\n')
+    loaded = _closure([root / 'robot.py'], root)
+    assert root / 'heavy' / '__init__.py' in loaded
 
 
 @pytest.mark.parametrize('path', sorted((PKG / 'interface').glob('**/*.py')),

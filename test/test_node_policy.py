@@ -31,7 +31,7 @@ from imitation_ros.nodes.qos import (COMMAND_QOS, EPISODE_QOS, IMAGE_PUB_QOS, MO
                                      STATE_QOS)
 from imitation_ros.policies.base import Normalizer, PolicySpec
 from imitation_ros.policies.ensemble import DoubtConfig, DoubtEnsemble
-from imitation_ros.policies.kinds import make_policy
+from imitation_ros.policies.registry import make_policy
 from imitation_ros.runtime.model_trust import OUTSIDE, record_model
 from imitation_ros.runtime.onnx_policy import OnnxPolicy
 from imitation_ros.training.export import export_policy

@@ -29,7 +29,7 @@ from imitation_ros.nodes.qos import MODEL_QOS
 from imitation_ros.nodes.trainer import TrainerNode, TrainerParams
 from imitation_ros.runtime.model_trust import ModelTrust, read_manifest
 from imitation_ros.runtime.onnx_policy import OnnxPolicy
-from imitation_ros.training.jobs import count_labels, next_model_path
+from imitation_ros.training.jobs import count_training_samples, next_model_path
 import numpy as np
 import pytest
 from rclpy.context import Context
@@ -189,7 +189,7 @@ def test_missing_init_checkpoint_refused(ros: Context, tmp_path: Path) -> None:
 def test_counts_and_versions(tmp_path: Path) -> None:
     """Label counting reads metadata only; versions continue from existing files."""
     collect('above', 2, tmp_path / 'd', seed=0, session='s', camera_every=0, progress=False)
-    counts = count_labels([tmp_path / 'd', tmp_path / 'missing'])
+    counts = count_training_samples([tmp_path / 'd', tmp_path / 'missing'])
     assert counts.episodes == 2 and counts.demo_steps > 40 and counts.correction_steps == 0
     (tmp_path / 'm').mkdir()
     (tmp_path / 'm' / 'policy_v007.onnx').write_bytes(b'x')

@@ -20,8 +20,8 @@ import torch
 
 from imitation_ros.errors import ConfigError
 from imitation_ros.policies.base import Normalizer, PolicySpec, TrainConfig
-from imitation_ros.policies.kinds import make_policy
-from imitation_ros.policies.sampling import gmm_select
+from imitation_ros.policies.registry import make_policy
+from imitation_ros.policies.gmm import gmm_select
 from imitation_ros.training.trainer import build_training_set, train_policy
 
 MODE = 0.5  # the two modes: joint 1 moves by +MODE or -MODE (rad), joint 2 stays

@@ -28,7 +28,7 @@ import torch
 
 from imitation_ros.errors import ConfigError, ModelError
 from imitation_ros.policies.base import Normalizer, PolicySpec
-from imitation_ros.policies.kinds import make_policy
+from imitation_ros.policies.registry import make_policy
 from imitation_ros.runtime.model_slot import (ActionBounds, check_candidate,
                                               check_observations, load_candidate, ModelSlot,
                                               SwapResult)

@@ -25,7 +25,7 @@ import threading
 
 from imitation_ros.errors import ModelError
 from imitation_ros.policies.base import Normalizer, PolicySpec
-from imitation_ros.policies.kinds import make_policy
+from imitation_ros.policies.registry import make_policy
 from imitation_ros.runtime.model_trust import (main, MANIFEST, ModelTrust, OUTSIDE,
                                                read_manifest, record_model)
 from imitation_ros.training.export import export_policy

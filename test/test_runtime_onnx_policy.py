@@ -17,7 +17,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 import subprocess
 import sys
@@ -29,10 +28,11 @@ import pytest
 import torch
 
 from imitation_ros.errors import ConfigError, ImitationError, ModelError
-from imitation_ros.policies import kinds, sampling
+from imitation_ros.policies.ar import ArConfig
 from imitation_ros.policies.base import Normalizer, observation_features, PolicySpec
-from imitation_ros.policies.kinds import ArConfig, make_policy
-from imitation_ros.runtime.latency import measure, measure_policy_process
+from imitation_ros.policies.diffusion import model as diffusion_model, schedule
+from imitation_ros.policies.gmm import gmm_select
+from imitation_ros.policies.registry import make_policy
 from imitation_ros.runtime.onnx_policy import OnnxPolicy
 from imitation_ros.training.export import export_policy
 
@@ -101,10 +101,10 @@ def test_runtime_matches_torch(models: dict, name: str) -> None:
         elif name == 'gmm':
             lw, means, stds = (v.double().numpy() for v in policy.export_module()(s, t))
             noise = (rng.random(6), rng.standard_normal((6, N)))
-            pairs = [(runtime.act_batch(state, task), sampling.gmm_select(
+            pairs = [(runtime.act_batch(state, task), gmm_select(
                 lw, means, stds, mode='argmax', uniform=noise[0], normal=noise[1]))]
             sampler = OnnxPolicy(path, mode='sample')
-            pairs.append((sampler.act_batch(state, task, noise=noise), sampling.gmm_select(
+            pairs.append((sampler.act_batch(state, task, noise=noise), gmm_select(
                 lw, means, stds, mode='sample', uniform=noise[0], normal=noise[1])))
         elif name == 'ar':
             gumbel = (0.7 * rng.gumbel(size=(6, N, BINS))).astype(np.float32)
@@ -421,49 +421,24 @@ def test_providers(models: dict) -> None:
         OnnxPolicy(path, providers=['gpu9000'])
 
 
-def test_gmm_select_lives_in_numpy_module() -> None:
-    """The torch module re-exports the numpy sampling helpers rather than copying them."""
-    assert kinds.gmm_select is sampling.gmm_select
-    assert kinds.cosine_alphas_cumprod is sampling.cosine_alphas_cumprod
-    assert kinds.ddim_timesteps is sampling.ddim_timesteps
-    schedule = sampling.ddim_schedule(100, 10)
-    assert [s[0] for s in schedule] == list(range(90, -1, -10)) and schedule[-1][2] == 1.0
+def test_diffusion_schedule_is_one_numpy_module() -> None:
+    """The torch model and the runtime share the numpy DDIM schedule rather than copying it."""
+    assert diffusion_model.ddim_schedule is schedule.ddim_schedule
+    assert diffusion_model.cosine_alphas_cumprod is schedule.cosine_alphas_cumprod
+    steps = schedule.ddim_schedule(100, 10)
+    assert [s[0] for s in steps] == list(range(90, -1, -10)) and steps[-1][2] == 1.0
 
 
 def test_runtime_imports_no_torch() -> None:
-    """Importing the runtime (and its sampling helpers) does not import torch."""
-    code = ('import sys, imitation_ros.runtime.onnx_policy, imitation_ros.runtime.latency; '
+    """Importing the runtime, the model slot and every kind's run-time half loads no torch."""
+    code = ('import sys, imitation_ros.runtime.onnx_policy, imitation_ros.runtime.model_slot, '
+            'imitation_ros.policies.registry; '
+            'from imitation_ros.policies import KINDS; '
+            'assert [k.runtime for k in KINDS.values()]; '
             "assert 'torch' not in sys.modules, 'torch imported'")
     proc = subprocess.run([sys.executable, '-c', code], cwd=ROOT, capture_output=True,
                           text=True, env={'PYTHONPATH': str(ROOT), 'PATH': '/usr/bin:/bin'})
     assert proc.returncode == 0, proc.stderr
-
-
-def test_latency_measure() -> None:
-    """The latency helper calls warmup + calls times and reports ordered percentiles."""
-    count = []
-    stats = measure(lambda: count.append(1), calls=40, warmup=5)
-    assert len(count) == 45 and stats['calls'] == 40
-    assert 0 <= stats['p50_ms'] <= stats['p99_ms'] <= stats['max_ms']
-    with pytest.raises(ConfigError):
-        measure(lambda: None, calls=0)
-
-
-@pytest.mark.parametrize('name', ['mse', 'sampler'])
-def test_latency_in_a_fresh_process(models: dict, name: str, tmp_path: Path) -> None:
-    """A policy is timed in a process without torch; a bad file is a ModelError."""
-    _, path = models[name]
-    state, task = _observations(1, seed=5)
-    cpu = min(os.sched_getaffinity(0))
-    stats = measure_policy_process(str(path), state[0], task[0], calls=30, warmup=3, cpu=cpu)
-    assert stats['calls'] == 30 and stats['torch_imported'] is False
-    assert 0 < stats['p50_ms'] <= stats['p99_ms'] <= stats['max_ms']
-    bad = tmp_path / 'bad.onnx'
-    bad.write_bytes(b'not onnx')
-    with pytest.raises(ModelError, match='fresh process failed'):
-        measure_policy_process(str(bad), state[0], task[0], calls=3, warmup=0)
-    with pytest.raises(ConfigError, match='cannot pin'):
-        measure_policy_process(str(path), state[0], task[0], cpu=10_000)
 
 
 @pytest.fixture(scope='module')

@@ -27,10 +27,10 @@ import pytest
 import torch
 
 from imitation_ros.errors import ConfigError, ModelError
-from imitation_ros.policies.base import TrainConfig
-from imitation_ros.policies.kinds import make_policy, Policy
+from imitation_ros.policies.base import Policy, TrainConfig
+from imitation_ros.policies.registry import make_policy
 from imitation_ros.training import export as ex
-from imitation_ros.training.export import export_policy, measure_diffusion_exports
+from imitation_ros.training.export import export_policy
 from imitation_ros.training.trainer import build_training_set, fit_spec, train_policy
 
 JOINTS = ('joint1', 'joint2', 'joint3')
@@ -92,7 +92,7 @@ def _inputs(policy: Policy, variant: str | None, batch: int = 6, seed: int = 1) 
 def _torch_outputs(policy: Policy, variant: str | None, feeds: dict) -> list[np.ndarray]:
     """Run the export module in torch on ``feeds``."""
     module = policy.export_module(variant) if variant else policy.export_module()
-    names = policy.onnx_inputs(variant) if variant else policy.onnx_inputs()
+    names = list(ex.io_shapes(policy, variant)[0])
     with torch.no_grad():
         out = module(*(torch.from_numpy(feeds[name]) for name in names))
     return [t.numpy() for t in (out if isinstance(out, tuple) else (out,))]
@@ -242,18 +242,6 @@ def test_trained_policy_exports_and_matches(tmp_path: Path) -> None:
     feeds = _inputs(policy, None)
     for ref, got in zip(_torch_outputs(policy, None, feeds), _ort_outputs(path, feeds)):
         np.testing.assert_allclose(got, ref, atol=1e-4, rtol=0)
-
-
-def test_measure_diffusion_exports(tmp_path: Path) -> None:
-    """Both variants are exported and timed; the faster one is named."""
-    result = measure_diffusion_exports(_policy('diffusion'), tmp_path, calls=5)
-    for variant in ('sampler', 'denoiser'):
-        assert Path(result[variant]['path']).is_file()
-        assert 0 < result[variant]['p50_ms'] <= result[variant]['p99_ms']
-    assert result['best_variant'] in ('sampler', 'denoiser')
-    assert result['sample_steps'] == 10
-    with pytest.raises(ConfigError):
-        measure_diffusion_exports(_policy('mse'), tmp_path, calls=5)
 
 
 def test_doubt_output_is_gated_and_matches_torch(tmp_path: Path) -> None:

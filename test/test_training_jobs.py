@@ -41,7 +41,7 @@ _STALLED_EXPORT = textwrap.dedent('''
     import numpy as np
     import torch
     from imitation_ros.policies.base import Normalizer, PolicySpec
-    from imitation_ros.policies.kinds import make_policy
+    from imitation_ros.policies.registry import make_policy
     from imitation_ros.training.checkpoint import save_checkpoint
     from imitation_ros.training.export import export_policy
 
@@ -122,7 +122,7 @@ def _training_child(parent: int) -> Optional[int]:
             maps = Path(f'/proc/{pid}/maps').read_text()
         except OSError:
             continue
-        if b'run_child' in cmdline and 'libtorch' in maps:
+        if b'guard_child' in cmdline and 'libtorch' in maps:
             return pid
     return None
 
@@ -209,6 +209,6 @@ def test_child_command_runs_the_train_command_behind_the_guard(tmp_path: Path) -
     """The child gets the parent's pid, then exactly the train command line."""
     spec = JobSpec(data=(tmp_path,), out=tmp_path / 'm.onnx', version='v001')
     command = child_command(spec, parent=4242)
-    assert command[:2] == [sys.executable, '-c'] and 'run_child' in command[2]
+    assert command[:2] == [sys.executable, '-c'] and 'guard_child' in command[2]
     assert command[3] == '4242' and command[4:] == spec.command()[3:]
     assert command[4] == 'train'

@@ -17,6 +17,7 @@
 from pathlib import Path
 
 import numpy as np
+from hostile_bags import abandon
 import pytest
 
 from imitation_ros.cli.collect import collect
@@ -79,7 +80,7 @@ def test_skipped_bags_are_counted_in_the_summary_and_the_model(
     shutil.copytree(good, broken)
     mcap = next(broken.glob('*.mcap'))
     mcap.write_bytes(mcap.read_bytes()[:-40] + mcap.read_bytes()[-8:])  # footer gone
-    shutil.copytree(good, extra / 'ep_00009.partial' / 'ep_00009')
+    abandon(shutil.copytree(good, extra / 'ep_00009.partial' / 'ep_00009').parent)
     out = tmp_path / 'mse.onnx'
     with pytest.warns(UserWarning, match='broken'):
         rc = main(['train', '--data', str(bags), str(extra), '--policy', 'mse', '--out',

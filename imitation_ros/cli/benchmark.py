@@ -209,7 +209,7 @@ def run_dagger_cmd(args: argparse.Namespace) -> int:
 
 def run_help_cmd(args: argparse.Namespace) -> int:
     """Run the help-request study and print the table."""
-    from ..studies.help import HelpStudyConfig, run_help_study
+    from ..studies.help_requests import HelpStudyConfig, run_help_study
     config = HelpStudyConfig(kind=args.kind, train_episodes=args.train_episodes,
                              steps=args.steps, calib_episodes=args.calib_episodes,
                              eval_episodes=args.eval_episodes,

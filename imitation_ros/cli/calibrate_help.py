@@ -31,8 +31,8 @@ import argparse
 import json
 from pathlib import Path
 
-from ..runtime.help import (calibrate_help, DEFAULT_MARGIN_S, DEFAULT_WINDOW_S,
-                            write_help_threshold)
+from ..studies.help_threshold import (calibrate_help, DEFAULT_MARGIN_S, DEFAULT_WINDOW_S,
+                                      write_help_threshold)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

@@ -32,7 +32,7 @@ from pathlib import Path
 
 from ..data.aggregate import DEFAULT_CORRECTION_WEIGHT, DEFAULT_MAX_COMMAND_STEP
 from ..policies.base import TrainConfig
-from ..policies.kinds import KINDS
+from ..policies.registry import KINDS
 from ..training.pipeline import FEATURES, parse_options, train_from_bags, TrainRequest
 
 

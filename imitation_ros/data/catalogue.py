@@ -28,6 +28,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 import re
+import time
 from typing import Any, Sequence
 import warnings
 
@@ -45,12 +46,29 @@ def _natural_key(path: Path) -> list[Any]:
     return [int(p) if i % 2 else p for i, p in enumerate(parts)]
 
 
+#: A ``*.partial`` bag changed within this many seconds is being written (a recorder
+#: writes every message of an episode as it comes): left out without a warning.
+ACTIVE_PARTIAL_S = 30.0
+
+
+def being_written(partial: Path) -> bool:
+    """Return whether a ``*.partial`` bag changed within :data:`ACTIVE_PARTIAL_S`."""
+    newest = 0.0
+    try:
+        for path in (partial, *partial.rglob('*')):
+            newest = max(newest, path.stat().st_mtime)
+    except OSError:
+        return False
+    return time.time() - newest < ACTIVE_PARTIAL_S
+
+
 def scan_episode_bags(root: Path | str) -> tuple[list[Path], list[SkippedBag]]:
     """
     Find the finished episode bags under ``root`` (or ``root`` itself) and the ones left out.
 
     A bag is a directory with ``metadata.yaml``. Left out, with the reason:
-    ``*.partial`` directories (with everything in them), bags whose metadata
+    ``*.partial`` directories (with everything in them; silently while one is being
+    written, see :func:`being_written`), bags whose metadata
     is unreadable, over the limits of :mod:`~imitation_ros.data.storage` or
     inconsistent (message counts, times, custom_data values), bags whose
     storage file is missing or truncated, and directories holding storage
@@ -66,13 +84,13 @@ def scan_episode_bags(root: Path | str) -> tuple[list[Path], list[SkippedBag]]:
                '(its data_dir parameter) or a session or episode directory inside it')
         raise DataError(msg)
     if root.name.endswith(PARTIAL_SUFFIX):
-        return [], [SkippedBag(root, PARTIAL_REASON)]
+        return [], [] if being_written(root) else [SkippedBag(root, PARTIAL_REASON)]
     found: list[Path] = []
     skipped: list[SkippedBag] = []
     for dirpath, dirnames, filenames in os.walk(root):
         here = Path(dirpath)
         for d in sorted(dirnames):
-            if d.endswith(PARTIAL_SUFFIX):
+            if d.endswith(PARTIAL_SUFFIX) and not being_written(here / d):
                 skipped.append(SkippedBag(here / d, PARTIAL_REASON))
         # The loader's episode index lives beside the bags; it holds none.
         dirnames[:] = [d for d in dirnames if not d.endswith(PARTIAL_SUFFIX) and d != INDEX_DIR]

@@ -13,10 +13,10 @@
 # limitations under the License.
 
 """
-What every policy kind shares.
+What every policy kind's torch model shares.
 
-The observation/action layout, normalization, the training batch, and the
-small networks.
+The observation/action layout, normalization, the training batch, the small
+networks and :class:`Policy`, the base class of every kind's model.
 
 Observations are the measured joint positions (n,) rad, the task vector (5,)
 and optionally a camera frame (H, W, 3) uint8. Actions are predicted relative to
@@ -27,15 +27,18 @@ absolute joint target.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 import math
-from typing import Optional
+from typing import Any, Optional, TYPE_CHECKING
 
 import numpy as np
 import torch
 from torch import nn
 
 from ..errors import ConfigError
+
+if TYPE_CHECKING:  # ensemble.py builds on this module
+    from .ensemble import DoubtEnsemble
 
 #: Smallest standard deviation used for normalization; a dimension that is
 #: constant in the data gets std 1 instead, so nothing divides by zero at run time.
@@ -292,3 +295,56 @@ def sinusoidal_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
     freqs = torch.exp(-math.log(10000.0) * torch.arange(half, dtype=torch.float32) / half)
     args = t.to(torch.float32).unsqueeze(-1) * freqs
     return torch.cat([torch.sin(args), torch.cos(args)], dim=-1)
+
+
+class Policy(nn.Module):
+    """
+    Base of every kind's torch model: observation encoder, action scaler, options.
+
+    A kind's model sets ``kind`` (its registry name), builds its networks after
+    ``super().__init__(spec, config)`` and implements :meth:`loss` and
+    :meth:`export_module`; chunked kinds set ``horizon``.
+    """
+
+    kind = ''
+    horizon = 1
+
+    def __init__(self, spec: PolicySpec, config: Any) -> None:
+        """Create the shared parts for ``spec``; ``config`` is the kind's options dataclass."""
+        super().__init__()
+        self.spec = spec
+        self.config = config
+        self.encoder = ObservationEncoder(spec)
+        self.scaler = ActionScaler(spec)
+        #: The doubt ensemble trained alongside (exported as the ``doubt`` output), or None.
+        self.doubt: Optional[DoubtEnsemble] = None
+
+    def loss(self, batch: Batch) -> torch.Tensor:
+        """Return the per-sample training loss, (B,)."""
+        raise NotImplementedError
+
+    def export_module(self, variant: str = 'default') -> nn.Module:
+        """
+        Return the graph exported to ONNX for ``variant``.
+
+        Its forward takes the inputs the kind's runtime lists
+        (:meth:`~imitation_ros.policies.kind.KindRuntime.graph_io`) in order:
+        ``state``, ``task``, the kind's own, then ``image`` when the spec has one.
+        """
+        raise NotImplementedError
+
+    def settings(self) -> dict:
+        """Return the settings stored in the model metadata (the options as ``config``)."""
+        return {'config': asdict(self.config)}
+
+    def parameter_count(self) -> int:
+        """Return the number of trainable parameters of the policy (the doubt ensemble not)."""
+        return sum(p.numel() for name, p in self.named_parameters()
+                   if p.requires_grad and not name.startswith('doubt.'))
+
+    def attach_doubt(self, doubt: Optional[DoubtEnsemble]) -> None:
+        """Attach (or with None remove) the doubt ensemble exported with this policy."""
+        if doubt is not None and doubt.spec != self.spec:
+            raise ConfigError('the doubt ensemble was built for another spec; build it from '
+                              'this policy\'s spec')
+        self.doubt = doubt

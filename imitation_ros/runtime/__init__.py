@@ -12,4 +12,19 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""The ONNX Runtime policy: load, validate metadata, sample (numpy + onnxruntime only)."""
+"""
+What runs on the robot: the ONNX Runtime policy and its hot reload (numpy + onnxruntime only).
+
+- :mod:`.onnx_policy`: :class:`~.onnx_policy.OnnxPolicy` loads one exported
+  model, checks it, and turns observations into joint targets.
+- :mod:`.model_slot`: loads and checks a new model off the control thread and
+  swaps it in between ticks.
+- :mod:`.model_trust`: models load only from allowed folders, listed in their
+  manifest with the SHA-256 of the bytes.
+- :mod:`.atomic`: model files appear in one step.
+
+The package imports none of them itself, so a process that needs only
+:mod:`.atomic` or :mod:`.model_trust` (the trainer node) does not load ONNX Runtime.
+"""
+
+__all__ = ['atomic', 'model_slot', 'model_trust', 'onnx_policy']

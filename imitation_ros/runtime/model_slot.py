@@ -138,26 +138,10 @@ def _representative_observation(
     return values[:n].copy(), values[n:n + k].copy(), image
 
 
-def _explicit_noise(policy: OnnxPolicy, rng: np.random.Generator, batch: int = 1) -> Any:
-    """Draw sampling noise for ``batch`` observations from ``rng`` (not the policy's own)."""
-    n = len(policy.joint_names)
-    if policy.kind == 'gmm':
-        return rng.random(batch), rng.standard_normal((batch, n))
-    if policy.kind == 'ar':
-        bins = int((policy.settings.get('config') or {}).get('bins', 0))
-        if bins < 1:
-            raise ModelError(f'{policy.path}: settings.config.bins is missing')
-        return (max(policy.temperature, 0.0)
-                * rng.gumbel(size=(batch, n, bins))).astype(np.float32)
-    if policy.kind == 'diffusion':
-        return rng.standard_normal((batch, policy.horizon, n)).astype(np.float32)
-    return None
-
-
 def _run_checked(policy: OnnxPolicy, states: np.ndarray, tasks: np.ndarray,
                  images: Optional[np.ndarray], seed: int, where: str) -> np.ndarray:
     """Run a batch with explicit noise; check shape and finiteness; return the actions."""
-    noise = _explicit_noise(policy, np.random.default_rng(seed), len(states))
+    noise = policy.draw_noise(np.random.default_rng(seed), len(states))
     try:
         out = policy.act_batch(states, tasks, images, noise=noise)
     except ModelError as exc:
@@ -167,7 +151,7 @@ def _run_checked(policy: OnnxPolicy, states: np.ndarray, tasks: np.ndarray,
                          f'({type(exc).__name__}: {exc})') from exc
     n = len(policy.joint_names)
     b = len(states)
-    want = (b, n) if policy.kind != 'diffusion' else (b, policy.horizon, n)
+    want = (b, policy.horizon, n) if policy.chunked else (b, n)
     out = np.asarray(out)
     if out.shape != want:
         raise ModelError(f'{policy.path}: the model returned shape {out.shape} on {where}, '
@@ -292,7 +276,7 @@ def load_candidate(path: str, *, joint_names: Sequence[str],
 
     try:
         policy = build(None)
-        if policy.kind == 'diffusion' and execute is not None and execute != policy.execute:
+        if policy.chunked and execute is not None and execute != policy.execute:
             if not 1 <= execute <= policy.horizon:
                 raise ModelError(f'{path}: the execute override {execute} is outside 1..'
                                  f'{policy.horizon} (the chunk length of this model); set '

@@ -274,7 +274,7 @@ class ModelTrust:
 
 
 def _add(paths: Sequence[Path]) -> int:
-    from .onnx_policy import OnnxPolicy
+    from .onnx_policy import OnnxPolicy  # ONNX Runtime: only this command; the trainer imports us
     status = 0
     for path in paths:
         try:

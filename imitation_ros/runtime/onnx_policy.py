@@ -18,13 +18,16 @@ Run an exported policy with ONNX Runtime (numpy and onnxruntime only, no torch).
 :class:`OnnxPolicy` loads one ``.onnx`` file written by
 :func:`imitation_ros.training.export.export_policy`, checks that the graph
 agrees with the metadata inside the file (and, if asked, with the robot's
-joint names), and turns observations into absolute joint targets. Sampling
-happens here, with the policy's own seeded generator, and the graph gets the
-noise as an input: ``gmm`` picks a mixture component in numpy, ``ar`` feeds
-temperature-scaled Gumbel noise, ``diffusion`` feeds the initial noise and
-executes ``execute`` actions of each predicted chunk before re-planning
-(receding horizon). Both diffusion export variants run: 'sampler' (the whole
-DDIM in the graph) and 'denoiser' (the DDIM loop here, one graph call per step).
+joint names), and turns observations into absolute joint targets. What
+differs between the policy kinds (the graph's inputs and outputs, the sampling
+noise, how outputs become actions) is each kind's run-time half
+(:class:`~imitation_ros.policies.kind.KindRuntime`, found by the kind's name in
+:data:`~imitation_ros.policies.registry.KINDS`): ``gmm`` picks a mixture
+component in numpy, ``ar`` feeds temperature-scaled Gumbel noise, ``diffusion``
+feeds the initial noise (or runs the DDIM loop of its 'denoiser' export). Noise
+comes from the policy's own seeded generator. For chunked kinds (diffusion)
+this class executes ``execute`` actions of each predicted chunk before
+re-planning (receding horizon).
 
 Doubt: a model trained with a doubt ensemble (the default since the ensemble
 was added) has a ``doubt`` output (B,) and a ``doubt`` metadata key saying what
@@ -58,28 +61,22 @@ import numpy as np
 import onnxruntime as ort
 
 from ..errors import ConfigError, ModelError
-from ..policies.sampling import ddim_schedule, ddim_step, gmm_select
+from ..policies.kind import DOUBT_GATE, DOUBT_OUTPUT, KindRuntime, ModelInfo
+from ..policies.registry import KINDS
+
+__all__ = ['OnnxPolicy', 'PROVIDER_ALIASES', 'REQUIRED_KEYS', 'resolve_providers',
+           'SUPPORTED_FORMATS']
 
 #: Metadata formats this runtime reads.
 SUPPORTED_FORMATS = ('1',)
-#: Policy kinds this runtime runs.
-KINDS = ('mse', 'gmm', 'ar', 'diffusion')
-#: Diffusion export variants.
-DIFFUSION_VARIANTS = ('sampler', 'denoiser')
-#: Metadata every model file must carry.
+#: Metadata every model file must carry (a kind may need more: its ``metadata_keys``).
 REQUIRED_KEYS = ('imitation_ros.format', 'kind', 'variant', 'joint_names', 'task_layout',
                  'observation', 'action', 'inputs', 'outputs', 'settings', 'horizon',
                  'execute', 'version')
-#: Extra metadata of diffusion models (the DDIM schedule).
-DIFFUSION_KEYS = ('ddim_steps', 'train_steps', 'ddim_clip')
 #: Short provider names accepted in ``providers``.
 PROVIDER_ALIASES = {'cpu': 'CPUExecutionProvider', 'cuda': 'CUDAExecutionProvider',
                     'tensorrt': 'TensorrtExecutionProvider', 'trt': 'TensorrtExecutionProvider'}
-#: Output of the doubt ensemble's disagreement, (B,), and the bool input that switches it on.
-DOUBT_OUTPUT, DOUBT_GATE = 'doubt', 'want_doubt'
 _WANT_DOUBT = np.array(True)
-#: Graph element types; inputs not listed are float32.
-_TYPES = {'image': 'tensor(uint8)', 'timestep': 'tensor(int64)'}
 _FIX = 're-export it with imitation_ros.training.export.export_policy (imitation-ros train)'
 
 
@@ -129,8 +126,8 @@ class OnnxPolicy:
         'sample'; default from the model's settings. Ignored by other kinds.
     :param temperature: ar only: 0 takes the most probable bin, > 0 samples
         at that temperature; default from the model's settings. Ignored by other kinds.
-    :param execute: diffusion only: actions executed per predicted chunk before
-        re-planning, 1 <= execute <= horizon; default from the model.
+    :param execute: chunked kinds (diffusion) only: actions executed per predicted
+        chunk before re-planning, 1 <= execute <= horizon; default from the model.
     :param seed: seed of the runtime's random generator (all sampling noise).
     :param threads: ONNX Runtime intra-op threads (small models are fastest with 1;
         0 lets ONNX Runtime choose).
@@ -226,19 +223,21 @@ class OnnxPolicy:
                              f'{", ".join(SUPPORTED_FORMATS)}: update imitation_ros on the robot '
                              'or re-export the model with this version')
         kind = meta.get('kind', '')
+        entry = KINDS.get(kind)
         missing = [k for k in REQUIRED_KEYS if k not in meta]
-        if kind == 'diffusion':
-            missing += [k for k in DIFFUSION_KEYS if k not in meta]
+        if entry is not None:
+            missing += [k for k in entry.runtime.metadata_keys if k not in meta]
         if missing:
             raise ModelError(f'{path} lacks required metadata {", ".join(missing)}; {_FIX}')
-        if kind not in KINDS:
+        if entry is None:
             raise ModelError(f'{path} has unknown policy kind {kind!r} (this runtime runs '
                              f'{", ".join(KINDS)}); update imitation_ros or {_FIX}')
         self._kind = kind
         self._variant = meta['variant']
-        if kind == 'diffusion' and self._variant not in DIFFUSION_VARIANTS:
-            raise self._bad(f'unknown diffusion variant {self._variant!r} (expected one of '
-                            f'{", ".join(DIFFUSION_VARIANTS)})')
+        variants = entry.runtime.variants
+        if self._variant not in variants:
+            raise self._bad(f'unknown {kind} variant {self._variant!r} (expected one of '
+                            f'{", ".join(variants)})')
         joints = self._json('joint_names')
         layout = self._json('task_layout')
         if not isinstance(joints, list) or not joints or not isinstance(layout, list):
@@ -274,22 +273,19 @@ class OnnxPolicy:
         self._obs_mean = np.asarray(obs_norm.get('mean') or [0.0] * (n + k), dtype=np.float64)
         self._horizon = self._int('horizon')
         self._default_execute = self._int('execute')
-        if self._kind != 'diffusion' and self._horizon != 1:
+        if not entry.runtime.chunked and self._horizon != 1:
             raise self._bad(f'a {self._kind} policy has horizon 1, metadata says {self._horizon}')
         if not 1 <= self._default_execute <= self._horizon:
             raise self._bad(f'execute {self._default_execute} must be in 1..horizon '
                             f'({self._horizon})')
         config = self._settings.get('config') or {}
-        self._config = config if isinstance(config, dict) else {}
-        if self._kind == 'diffusion':
-            steps, train = self._int('ddim_steps'), self._int('train_steps')
-            if not 1 <= steps <= train:
-                raise self._bad(f'ddim_steps {steps} must be in 1..train_steps ({train})')
-            try:
-                self._clip = float(meta['ddim_clip'])
-            except ValueError as exc:
-                raise self._bad(f'ddim_clip must be a number, got {meta["ddim_clip"]!r}') from exc
-            self._schedule = ddim_schedule(train, steps)
+        try:
+            self._runtime: KindRuntime = entry.runtime(ModelInfo(
+                n_joints=n, horizon=self._horizon, variant=self._variant,
+                config=config if isinstance(config, dict) else {}, metadata=meta,
+                action_mean=self._act_mean, action_std=self._act_std))
+        except ConfigError as exc:  # the kind's settings in the file do not fit the kind
+            raise self._bad(str(exc)) from exc
         self._doubt_info: Optional[dict] = None
         if 'doubt' in meta:
             info = self._json('doubt')
@@ -299,34 +295,14 @@ class OnnxPolicy:
             self._doubt_info = info
 
     def _expected_io(self) -> tuple[dict, dict]:
-        n, k, h = len(self._joint_names), len(self._task_layout), self._horizon
-        inputs: dict[str, list] = {'state': ['B', n], 'task': ['B', k]}
-        outputs: dict[str, list]
-        if self._kind == 'mse':
-            outputs = {'action': ['B', n]}
-        elif self._kind == 'gmm':
-            c = self._config_int('components')
-            outputs = {'log_weights': ['B', c], 'means': ['B', c, n], 'stds': ['B', c, n]}
-        elif self._kind == 'ar':
-            inputs['gumbel'] = ['B', n, self._config_int('bins')]
-            outputs = {'action': ['B', n]}
-        elif self._variant == 'sampler':
-            inputs['noise'] = ['B', h, n]
-            outputs = {'actions': ['B', h, n]}
-        else:
-            inputs.update(sample=['B', h, n], timestep=['B'])
-            outputs = {'eps': ['B', h, n]}
+        n, k = len(self._joint_names), len(self._task_layout)
+        inputs: dict[str, list] = {'state': ['B', n], 'task': ['B', k], **self._runtime.inputs}
+        outputs: dict[str, list] = dict(self._runtime.outputs)
         if self._image_shape is not None:
             inputs['image'] = ['B', *self._image_shape]
         if self._doubt_info is not None:
             outputs[DOUBT_OUTPUT] = ['B']
         return inputs, outputs
-
-    def _config_int(self, key: str) -> int:
-        value = self._config.get(key)
-        if not isinstance(value, int) or value < 1:
-            raise self._bad(f'settings.config.{key} must be a positive integer, got {value!r}')
-        return value
 
     def _check_graph(self) -> None:
         expected = self._expected_io()
@@ -337,6 +313,8 @@ class OnnxPolicy:
         self._output_names = [name for name in expected[1] if name != DOUBT_OUTPUT]
         self._doubt_gated = DOUBT_GATE in {a.name for a in
                                            self._session.get_overridable_initializers()}
+        # Graph element types; inputs not listed are float32.
+        types = {'image': 'tensor(uint8)', **self._runtime.input_types}
         desc = (f'a {self._kind} policy with {len(self._joint_names)} joints, task dim '
                 f'{len(self._task_layout)}, horizon {self._horizon}')
         for side, want, meta, got in zip(('input', 'output'), expected, claimed, graph):
@@ -354,7 +332,7 @@ class OnnxPolicy:
                 if not ok:
                     raise self._bad(f'graph {side} {name!r} has shape {_shape_str(dims)} but the '
                                     f'metadata says {_shape_str(shape)} ({desc})')
-                dtype = _TYPES.get(name, 'tensor(float)')
+                dtype = types.get(name, 'tensor(float)')
                 if arg.type != dtype:
                     raise self._bad(f'graph {side} {name!r} has type {arg.type}, expected {dtype}')
 
@@ -369,14 +347,7 @@ class OnnxPolicy:
 
     def _configure(self, mode: Optional[str], temperature: Optional[float],
                    execute: Optional[int]) -> None:
-        self._mode = str(mode if mode is not None else self._config.get('mode', 'argmax'))
-        if self._kind == 'gmm' and self._mode not in ('argmax', 'sample'):
-            raise ConfigError(f"gmm mode must be 'argmax' or 'sample', got {self._mode!r}")
-        temp = temperature if temperature is not None else self._config.get('temperature', 0.0)
-        self._temperature = float(temp)
-        if self._kind == 'ar' and not (np.isfinite(self._temperature)
-                                       and self._temperature >= 0):
-            raise ConfigError(f'ar temperature must be >= 0 (0: most probable bin), got {temp}')
+        self._runtime.configure(mode, temperature)
         self._execute = int(execute if execute is not None else self._default_execute)
         if not 1 <= self._execute <= self._horizon:
             raise ConfigError(f'execute must be in 1..{self._horizon} (the chunk length), got '
@@ -391,14 +362,15 @@ class OnnxPolicy:
         as much as a small graph. Here the observation (state then task) and all
         outputs each live in one preallocated float32 block bound through an
         IOBinding, so a call copies the observation in, runs, and checks each block
-        once. Image and diffusion policies keep the general path (their cost is the
-        graph, not the Python).
+        once; the kind's noise inputs are bound as well (zero until the kind writes
+        them). Image policies and chunked kinds keep the general path (their cost is
+        the graph, not the Python).
         """
         self._binding: Optional[Any] = None
         # The buffers are shared state: a call finding them busy (another thread inside
         # act) takes the general path instead of waiting or racing.
         self._single_lock = threading.Lock()
-        if self._kind == 'diffusion' or self._image_shape is not None:
+        if self._runtime.chunked or self._image_shape is not None:
             return
         n, k = len(self._joint_names), len(self._task_layout)
         obs = np.zeros(n + k, np.float32)
@@ -414,10 +386,10 @@ class OnnxPolicy:
                        ort.OrtValue.ortvalue_from_numpy(obs[n:].reshape(1, k))]
         binding.bind_ortvalue_input('state', self._bound[0])
         binding.bind_ortvalue_input('task', self._bound[1])
-        if self._kind == 'ar':
-            self._gumbel1 = np.zeros((1, n, self._config_int('bins')), np.float32)
-            self._bound.append(ort.OrtValue.ortvalue_from_numpy(self._gumbel1))
-            binding.bind_ortvalue_input('gumbel', self._bound[-1])
+        self._noise1 = self._runtime.zero_feeds(1)
+        for name, buffer in self._noise1.items():
+            self._bound.append(ort.OrtValue.ortvalue_from_numpy(buffer))
+            binding.bind_ortvalue_input(name, self._bound[-1])
         start = 0
         for name, shape in sizes.items():
             view = out[start:start + int(np.prod(shape))].reshape(shape)
@@ -435,8 +407,13 @@ class OnnxPolicy:
 
     @property
     def kind(self) -> str:
-        """Return the policy kind: mse, gmm, ar or diffusion."""
+        """Return the policy kind: mse, gmm, ar, diffusion or another registered one."""
         return self._kind
+
+    @property
+    def chunked(self) -> bool:
+        """Return whether the kind predicts chunks (act_batch: (B, horizon, n))."""
+        return self._runtime.chunked
 
     @property
     def variant(self) -> str:
@@ -481,16 +458,16 @@ class OnnxPolicy:
     @property
     def mode(self) -> str:
         """Return the gmm selection mode: 'argmax' or 'sample'."""
-        return self._mode
+        return self._runtime.mode
 
     @property
     def temperature(self) -> float:
         """Return the ar sampling temperature."""
-        return self._temperature
+        return self._runtime.temperature
 
     @property
     def pending(self) -> int:
-        """Return the diffusion actions still queued from the last chunk."""
+        """Return the actions still queued from the last chunk (chunked kinds)."""
         return len(self._queue)
 
     @property
@@ -542,9 +519,9 @@ class OnnxPolicy:
         """
         Return the absolute joint targets (n,) float64 for one observation.
 
-        Diffusion policies predict a chunk and return its first ``execute``
-        actions on successive calls before predicting again; call :meth:`reset`
-        at the start of each episode.
+        Chunked kinds (diffusion) predict a chunk and return its first
+        ``execute`` actions on successive calls before predicting again; call
+        :meth:`reset` at the start of each episode.
         """
         if self._binding is not None and not self._fetch_doubt \
                 and self._single_lock.acquire(blocking=False):
@@ -553,7 +530,7 @@ class OnnxPolicy:
             finally:
                 self._single_lock.release()
         s, t, img = self._observation(state, task, image)
-        if self._kind != 'diffusion':
+        if not self._runtime.chunked:
             return self._forward(s, t, img, None)[0]
         if not self._queue:
             chunk = self._forward(s, t, img, None)[0]
@@ -567,14 +544,14 @@ class OnnxPolicy:
         Return :meth:`act`'s action and the model's doubt at this observation.
 
         The doubt comes from the same graph call as the action (one more small
-        network in the graph). Diffusion: on calls served from the queued
+        network in the graph). Chunked kinds: on calls served from the queued
         chunk, the doubt of the current observation costs one extra graph
         call. Returns None for the doubt when the model has none
         (:attr:`has_doubt`).
         """
         if self._doubt_info is None:
             return self.act(state, task, image), None
-        if self._kind == 'diffusion' and self._queue:
+        if self._queue:
             action = self.act(state, task, image)
             s, t, img = self._observation(state, task, image)
             return action, float(self._doubt_only(s, t, img)[0])
@@ -612,23 +589,28 @@ class OnnxPolicy:
         :param noise: as in :meth:`act_batch`, without the batch axis or with batch 1.
         """
         s, t, img = self._observation(state, task, image)
-        out = self._forward(s, t, img, self._single_noise(noise))
+        out = self._forward(s, t, img, self._runtime.one_noise(noise))
         return out.reshape(self._horizon, len(self._joint_names))
 
     def act_batch(self, states: np.ndarray, tasks: np.ndarray,
                   images: Optional[np.ndarray] = None,
                   noise: Optional[Any] = None) -> np.ndarray:
         """
-        Run a batch: (B, n) targets, or (B, horizon, n) chunks for diffusion (float64).
+        Run a batch: (B, n) targets, or (B, horizon, n) chunks when chunked (float64).
 
         :param states: (B, n) rad; ``tasks`` (B, k); ``images`` (B, H, W, 3) uint8.
-        :param noise: exactly the sampling noise, instead of the runtime's generator:
-            ar: the graph's ``gumbel`` input (B, n, bins), already temperature-scaled;
-            diffusion: the initial noise (B, H, n); gmm: a tuple (uniform (B,),
-            standard normal (B, n)), used in 'sample' mode; mse: must be None.
+        :param noise: exactly the sampling noise, instead of the runtime's generator
+            (:meth:`draw_noise` makes some): ar: the graph's ``gumbel`` input
+            (B, n, bins), already temperature-scaled; diffusion: the initial noise
+            (B, H, n); gmm: a tuple (uniform (B,), standard normal (B, n)), used in
+            'sample' mode; mse: must be None.
         """
         s, t, img = self._batch(states, tasks, images)
         return self._forward(s, t, img, noise)
+
+    def draw_noise(self, rng: np.random.Generator, batch: int = 1) -> Any:
+        """Draw noise for ``batch`` observations from ``rng``, in the form act_batch takes."""
+        return self._runtime.draw_noise(rng, batch)
 
     def warmup(self, iterations: int = 3) -> float:
         """
@@ -642,7 +624,7 @@ class OnnxPolicy:
         s = (mean[:n] if len(mean) >= n else np.zeros(n)).astype(np.float32)[None]
         t = (mean[n:n + k] if len(mean) >= n + k else np.zeros(k)).astype(np.float32)[None]
         img = None if self._image_shape is None else np.zeros((1, *self._image_shape), np.uint8)
-        noise = self._zero_noise(1)
+        noise = self._runtime.zero_noise(1)
         elapsed = 0.0
         for _ in range(max(1, int(iterations))):
             start = time.perf_counter()
@@ -659,7 +641,7 @@ class OnnxPolicy:
 
     # ------------------------------------------------------------------ internals
     def _act_single(self, state: Any, task: Any) -> np.ndarray:
-        """Run :meth:`act` for mse, gmm and ar through the bound batch-1 buffers."""
+        """Run :meth:`act` through the bound batch-1 buffers (kinds that are not chunked)."""
         state, task = np.asarray(state), np.asarray(task)
         if state.shape != self._state1.shape or task.shape != self._task1.shape:
             self._observation(state, task, None)  # raises the same errors as the batch path
@@ -671,28 +653,11 @@ class OnnxPolicy:
         if not all(map(math.isfinite, self._obs_block.tolist())):
             raise ConfigError('state or task contains NaN or Inf; check the joint state and '
                               'task sources before calling the policy')
-        kind = self._kind
-        if kind == 'ar' and self._temperature > 0:
-            self._gumbel1[...] = self._temperature * self._rng.gumbel(size=self._gumbel1.shape)
+        self._runtime.fill_bound(self._noise1, self._rng)
         self._session.run_with_iobinding(self._binding)
         if self._check_finite and not all(map(math.isfinite, self._out_block.tolist())):
-            for name, out in zip(self._output_names, self._outs1):
-                if not np.all(np.isfinite(out)):
-                    raise ModelError(f'{self._path}: output {name!r} contains NaN or Inf; the '
-                                     'model is broken or the observation is far outside its '
-                                     'training data: stop the robot and check the model')
-        if kind != 'gmm':
-            return self._outs1[0][0].astype(np.float64)
-        log_w, means, stds = self._outs1
-        if self._mode == 'argmax':
-            # gmm_select's argmax on the float64 copies picks the same component (the
-            # cast is exact and keeps the order and ties), so skip copying (K, n) arrays.
-            return means[0, int(np.argmax(log_w[0]))].astype(np.float64)
-        n = len(self._joint_names)
-        uniform, normal = self._rng.random(1), self._rng.standard_normal((1, n))
-        return gmm_select(log_w.astype(np.float64), means.astype(np.float64),
-                          stds.astype(np.float64), mode='sample', uniform=uniform,
-                          normal=normal)[0]
+            self._check_outputs(self._output_names, self._outs1)
+        return self._runtime.single_action(self._outs1, self._rng)
 
     def _observation(self, state: np.ndarray, task: np.ndarray,
                      image: Optional[np.ndarray]) -> tuple[np.ndarray, ...]:
@@ -731,40 +696,12 @@ class OnnxPolicy:
             img = np.ascontiguousarray(img)
         return s, t, img
 
-    def _single_noise(self, noise: Any) -> Any:
-        if noise is None or self._kind == 'mse':
-            return noise
-        if self._kind == 'gmm':
-            uniform, normal = noise
-            return np.reshape(uniform, (1,)), np.reshape(normal, (1, -1))
-        arr = np.asarray(noise)
-        return arr[None] if arr.ndim == 2 else arr
-
-    def _zero_noise(self, b: int) -> Any:
-        n = len(self._joint_names)
-        if self._kind == 'gmm':
-            return np.full(b, 0.5), np.zeros((b, n))
-        if self._kind == 'ar':
-            return np.zeros((b, n, self._config_int('bins')), np.float32)
-        if self._kind == 'diffusion':
-            return np.zeros((b, self._horizon, n), np.float32)
-        return None
-
     def _doubt_only(self, s: np.ndarray, t: np.ndarray,
                     img: Optional[np.ndarray]) -> np.ndarray:
         """Run the graph for the doubt alone (zero noise inputs), (B,) float64."""
-        feeds: dict[str, Any] = {'state': s, 'task': t}
+        feeds: dict[str, Any] = {'state': s, 'task': t, **self._runtime.zero_feeds(len(s))}
         if img is not None:
             feeds['image'] = img
-        b, n = s.shape
-        if self._kind == 'ar':
-            feeds['gumbel'] = np.zeros((b, n, self._config_int('bins')), np.float32)
-        elif self._kind == 'diffusion':
-            zero = np.zeros((b, self._horizon, n), np.float32)
-            if self._variant == 'sampler':
-                feeds['noise'] = zero
-            else:
-                feeds.update(sample=zero, timestep=np.zeros(b, np.int64))
         if self._doubt_gated:
             feeds[DOUBT_GATE] = _WANT_DOUBT
         doubt = self._session.run([DOUBT_OUTPUT], feeds)[0]
@@ -778,76 +715,30 @@ class OnnxPolicy:
             return self._run_with_doubt(feeds)
         outs = self._session.run(self._output_names, feeds)
         if self._check_finite:
-            for name, out in zip(self._output_names, outs):
-                if not np.all(np.isfinite(out)):
-                    raise ModelError(f'{self._path}: output {name!r} contains NaN or Inf; the '
-                                     'model is broken or the observation is far outside its '
-                                     'training data: stop the robot and check the model')
+            self._check_outputs(self._output_names, outs)
         return outs
+
+    def _check_outputs(self, names: Sequence[str], outs: Sequence[np.ndarray]) -> None:
+        """Raise ModelError naming the first output that holds NaN or Inf."""
+        for name, out in zip(names, outs):
+            if not np.all(np.isfinite(out)):
+                raise ModelError(f'{self._path}: output {name!r} contains NaN or Inf; the '
+                                 'model is broken or the observation is far outside its '
+                                 'training data: stop the robot and check the model')
 
     def _run_with_doubt(self, feeds: dict) -> list[np.ndarray]:
         if self._doubt_gated:
             feeds = {**feeds, DOUBT_GATE: _WANT_DOUBT}
-        outs = self._session.run([*self._output_names, DOUBT_OUTPUT], feeds)
-        for name, out in zip([*self._output_names, DOUBT_OUTPUT], outs):
-            if self._check_finite and not np.all(np.isfinite(out)):
-                raise ModelError(f'{self._path}: output {name!r} contains NaN or Inf; the '
-                                 'model is broken or the observation is far outside its '
-                                 'training data: stop the robot and check the model')
+        names = [*self._output_names, DOUBT_OUTPUT]
+        outs = self._session.run(names, feeds)
+        if self._check_finite:
+            self._check_outputs(names, outs)
         self._doubt_out = outs[-1]
         return outs[:-1]
 
-    def _noise_array(self, noise: Any, shape: tuple[int, ...], what: str) -> np.ndarray:
-        arr = np.ascontiguousarray(noise, dtype=np.float32)
-        if arr.shape != shape:
-            raise ConfigError(f'{what} noise must have shape {shape}, got {arr.shape}')
-        return arr
-
     def _forward(self, s: np.ndarray, t: np.ndarray, img: Optional[np.ndarray],
                  noise: Any) -> np.ndarray:
-        b, n = s.shape
         feeds: dict[str, np.ndarray] = {'state': s, 'task': t}
         if img is not None:
             feeds['image'] = img
-        kind = self._kind
-        if kind == 'mse':
-            if noise is not None:
-                raise ConfigError('an mse policy is deterministic; pass noise=None')
-            return self._run(feeds)[0].astype(np.float64)
-        if kind == 'gmm':
-            log_w, means, stds = self._run(feeds)
-            if self._mode == 'sample':
-                if noise is None:
-                    uniform, normal = self._rng.random(b), self._rng.standard_normal((b, n))
-                else:
-                    uniform, normal = (np.asarray(v, dtype=np.float64) for v in noise)
-                    if uniform.shape != (b,) or normal.shape != (b, n):
-                        raise ConfigError(f'gmm noise must be (uniform ({b},), normal ({b}, {n}))'
-                                          f', got {uniform.shape}, {normal.shape}')
-            else:
-                uniform, normal = np.zeros(b), np.zeros((b, n))
-            return gmm_select(log_w.astype(np.float64), means.astype(np.float64),
-                              stds.astype(np.float64), mode=self._mode, uniform=uniform,
-                              normal=normal)
-        if kind == 'ar':
-            shape = (b, n, self._config_int('bins'))
-            if noise is not None:
-                gumbel = self._noise_array(noise, shape, 'ar gumbel')
-            elif self._temperature > 0:
-                gumbel = (self._temperature * self._rng.gumbel(size=shape)).astype(np.float32)
-            else:
-                gumbel = np.zeros(shape, np.float32)
-            feeds['gumbel'] = gumbel
-            return self._run(feeds)[0].astype(np.float64)
-        shape = (b, self._horizon, n)
-        x = (self._noise_array(noise, shape, 'diffusion') if noise is not None
-             else self._rng.standard_normal(shape).astype(np.float32))
-        if self._variant == 'sampler':
-            feeds['noise'] = x
-            return self._run(feeds)[0].astype(np.float64)
-        for step, a_t, a_prev in self._schedule:
-            feeds['sample'] = x
-            feeds['timestep'] = np.full(b, step, dtype=np.int64)
-            x = ddim_step(x, self._run(feeds)[0], a_t, a_prev, self._clip)
-        chunk = x * self._act_std + self._act_mean + s[:, None, :]
-        return chunk.astype(np.float64)
+        return self._runtime.forward(self._run, feeds, s, noise, self._rng)

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 import numpy as np
+from tqdm import tqdm
 
 from ..gate.limits import safe_command
 from ..runtime.onnx_policy import OnnxPolicy
@@ -83,7 +84,6 @@ def evaluate_policy(policy: OnnxPolicy, *, episodes: int = 100, seed: int = 10_0
     paths = []
     bar = None
     if progress:
-        from tqdm import tqdm
         bar = tqdm(total=episodes, desc=desc, unit='ep', leave=False)
     for i in range(episodes):
         policy.reset()

@@ -35,7 +35,7 @@ import numpy as np
 from ..cli.collect import collect
 from ..data import find_episode_bags
 from ..policies.base import TrainConfig
-from ..policies.kinds import KINDS
+from ..policies.registry import KINDS
 from ..runtime.onnx_policy import OnnxPolicy
 from ..training.pipeline import train_from_bags, TrainRequest
 from .evaluate import evaluate_policy, EvalResult

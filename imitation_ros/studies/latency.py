@@ -17,11 +17,13 @@ Inference latency per policy kind: ONNX Runtime against PyTorch eager on the sam
 
 Single observation (batch 1), one thread each, after warm-up; p50 and p99 over
 ``calls`` calls. ONNX Runtime is timed in a fresh process without torch, as the
-robot runs it (:func:`~imitation_ros.runtime.latency.measure_policy_process`);
-PyTorch eager in this process. Both are pinned to one CPU (``cpu``, default 0).
-For diffusion one call is one chunk (``sample_steps`` DDIM steps), and both
-exports (the denoiser called once per step, and the whole sampler in one graph)
-are timed.
+robot runs it (:func:`~imitation_ros.studies.timing.measure_policy_process`);
+PyTorch eager in this process: the exported graph's torch module on the same
+inputs, its outputs turned into the action by the same kind runtime code
+(:mod:`~imitation_ros.policies.kind`). Both are pinned to one CPU (``cpu``,
+default 0). For chunked kinds (diffusion) one call is one chunk
+(``sample_steps`` DDIM steps), and both diffusion exports (the denoiser
+called once per step, and the whole sampler in one graph) are timed.
 """
 
 from __future__ import annotations
@@ -36,13 +38,13 @@ import torch
 
 from ..cli.collect import collect
 from ..data import find_episode_bags
-from ..policies.base import TrainConfig
-from ..policies.kinds import KINDS, Policy
-from ..policies.sampling import gmm_select
-from ..errors import ModelError
-from ..runtime.latency import check_cpu, measure, measure_policy_process
-from ..training.export import measure_diffusion_exports
+from ..errors import ConfigError, ModelError
+from ..policies.base import Policy, TrainConfig
+from ..policies.registry import get_kind, KINDS
+from ..runtime.onnx_policy import OnnxPolicy
+from ..training.export import export_policy, io_shapes, kind_runtime, resolve_variant
 from ..training.pipeline import train_from_bags, TrainRequest
+from .timing import check_cpu, measure, measure_policy_process
 
 
 @contextlib.contextmanager
@@ -61,27 +63,58 @@ def pinned(cpu: Optional[int]) -> Iterator[None]:
 
 def _torch_call(policy: Policy, state: np.ndarray, task: np.ndarray) -> Callable[[], object]:
     """Return a closure doing, in torch eager, what the runtime does for one observation."""
-    st = torch.as_tensor(state[None], dtype=torch.float32)
-    tk = torch.as_tensor(task[None], dtype=torch.float32)
-    n = policy.spec.n_joints
-    if policy.kind == 'mse':
-        return lambda: policy(st, tk)
-    if policy.kind == 'gmm':
-        heads = policy.export_module()
-        zeros_u, zeros_n = np.zeros(1), np.zeros((1, n))
+    variant = resolve_variant(policy, None)
+    runtime = kind_runtime(policy, variant)
+    graph = policy.export_module(variant)
+    feeds = {'state': state[None].astype(np.float32), 'task': task[None].astype(np.float32),
+             **runtime.zero_feeds(1)}
+    inputs, _ = io_shapes(policy, variant)
+    args = [torch.as_tensor(feeds[name]) for name in inputs]
+    if runtime.chunked:
+        return lambda: graph(*args)   # one chunk, as the runtime's predict_chunk
+    rng = np.random.default_rng(0)
 
-        def gmm() -> np.ndarray:
-            lw, m, s = heads(st, tk)
-            return gmm_select(lw.numpy(), m.numpy(), s.numpy(), mode='argmax',
-                              uniform=zeros_u, normal=zeros_n)
-        return gmm
-    if policy.kind == 'ar':
-        sampler = policy.export_module()
-        gumbel = torch.zeros(1, n, policy.config.bins)
-        return lambda: sampler(st, tk, gumbel)
-    sampler = policy.export_module('sampler')
-    noise = torch.randn(1, policy.horizon, n, generator=torch.Generator().manual_seed(0))
-    return lambda: sampler(st, tk, noise)
+    def call() -> np.ndarray:
+        outs = graph(*args)
+        outs = outs if isinstance(outs, tuple) else (outs,)
+        return runtime.single_action([o.numpy() for o in outs], rng)
+    return call
+
+
+def measure_diffusion_exports(policy: Policy, directory: Path | str, *,
+                              calls: int = 200) -> dict:
+    """
+    Export both diffusion variants and time one chunk of each with ONNX Runtime.
+
+    The denoiser variant runs the DDIM loop in numpy (``sample_steps`` session
+    calls per chunk); the sampler variant is one call. Both run single-threaded
+    on the CPU with batch 1 and the same noise.
+
+    :returns: ``{'sampler': {...}, 'denoiser': {...}, 'best_variant': ...}``
+        where each variant has 'path', 'p50_ms', 'p99_ms', 'mean_ms', plus
+        'sample_steps' and 'parameter_count'.
+    """
+    if policy.kind != 'diffusion':
+        raise ConfigError(f'measure_diffusion_exports needs a diffusion policy, got {policy.kind}')
+    variants = get_kind(policy.kind).runtime.variants
+    directory = Path(directory)
+    spec = policy.spec
+    n, k = spec.n_joints, len(spec.task_layout)
+    mean = np.asarray(spec.state_norm.mean)
+    state, task = mean[:n], mean[n:n + k]
+    image = np.zeros(spec.image_shape, dtype=np.uint8) if spec.image_shape else None
+    noise = np.random.default_rng(0).standard_normal((1, policy.horizon, n)).astype(np.float32)
+    result: dict = {'sample_steps': int(policy.config.sample_steps),
+                    'parameter_count': policy.parameter_count()}
+    for variant in variants:
+        path = export_policy(policy, directory / f'diffusion-{variant}.onnx', variant=variant)
+        runtime = OnnxPolicy(path, threads=1)
+        runtime.warmup()
+        stats = measure(lambda: runtime.predict_chunk(state, task, image, noise=noise),
+                        calls=calls, warmup=min(50, calls))
+        result[variant] = {'path': str(path), **stats}
+    result['best_variant'] = min(variants, key=lambda v: result[v]['p50_ms'])
+    return result
 
 
 def run_latency(out: Path, *, calls: int = 1000, warmup: int = 50,

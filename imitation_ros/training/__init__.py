@@ -12,4 +12,15 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""The training loop and the torch to ONNX export."""
+"""
+Training: the torch parts, and the torch-free job control the trainer node uses.
+
+Torch: :mod:`.trainer` (the training loop), :mod:`.export` (torch to ONNX),
+:mod:`.checkpoint` (``NAME.pt`` beside each model), :mod:`.pipeline` (bags to
+model, what ``imitation-ros train`` runs). Torch-free: :mod:`.jobs` (the
+trainer node's retraining in a child process, sample counts, model paths).
+
+The package imports none of them itself, so importing :mod:`.jobs` loads no torch.
+"""
+
+__all__ = ['checkpoint', 'export', 'jobs', 'pipeline', 'trainer']

@@ -34,9 +34,9 @@ from pathlib import Path
 import torch
 
 from ..errors import ModelError
-from ..policies.base import PolicySpec
+from ..policies.base import Policy, PolicySpec
 from ..policies.ensemble import DoubtConfig, DoubtEnsemble
-from ..policies.kinds import make_policy, Policy
+from ..policies.registry import make_policy
 from ..runtime.atomic import write_atomic
 from .jobs import checkpoint_path
 

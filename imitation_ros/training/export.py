@@ -28,8 +28,12 @@ Metadata keys (format ``1``):
 ``imitation_ros.format``, ``kind``, ``variant``, ``joint_names``,
 ``task_layout``, ``observation``, ``action``, ``inputs``, ``outputs``,
 ``settings``, ``horizon``, ``execute``, ``training_data``, ``version``,
-``created``, ``torch_version``, ``parameter_count``, ``opset``; diffusion also
-``ddim_steps``, ``train_steps``, ``ddim_clip`` and ``noise_schedule``.
+``created``, ``torch_version``, ``parameter_count``, ``opset``, and the kind's
+own keys (:meth:`~imitation_ros.policies.kind.KindRuntime.export_metadata`;
+diffusion: ``ddim_steps``, ``train_steps``, ``ddim_clip`` and ``noise_schedule``).
+The graph's inputs and outputs are the kind's
+(:meth:`~imitation_ros.policies.kind.KindRuntime.graph_io`), the same
+description the runtime checks the file against.
 
 A policy trained with a doubt ensemble (``TrainConfig.doubt_ensemble``, on by
 default) has one more graph output, ``doubt`` (B,) float32, listed last in
@@ -55,77 +59,81 @@ from onnx import numpy_helper
 import torch
 
 from ..errors import ConfigError, ModelError
+from ..policies.base import Policy
 from ..policies.ensemble import WithDoubt
-from ..policies.kinds import Policy
+from ..policies.kind import DOUBT_GATE, DOUBT_OUTPUT, KindRuntime, ModelInfo
+from ..policies.registry import get_kind, KINDS
 from ..runtime.atomic import write_atomic
+
+__all__ = ['export_policy', 'FORMAT', 'gate_doubt', 'io_shapes', 'kind_runtime', 'OPSET',
+           'policy_metadata', 'resolve_variant']
 
 #: Version of the metadata layout; the runtime refuses files of another format.
 FORMAT = '1'
 #: ONNX opset of exported graphs (Mish needs 18).
 OPSET = 18
-#: Diffusion export variants: the whole DDIM in one graph, or one noise prediction.
-DIFFUSION_VARIANTS = ('sampler', 'denoiser')
 #: Batch size of the example inputs used for tracing (the batch axis is dynamic).
 _TRACE_BATCH = 2
-#: Output name of the doubt ensemble's disagreement, (B,) float32.
-DOUBT_OUTPUT = 'doubt'
-#: Optional bool input (default false) that switches the doubt computation on.
-DOUBT_GATE = 'want_doubt'
+#: Torch types of the graph's element types; float32 when not listed.
+_TORCH_TYPES = {'tensor(uint8)': torch.uint8, 'tensor(int64)': torch.int64}
 
 
 def resolve_variant(policy: Policy, variant: Optional[str]) -> str:
-    """Return the export variant: 'sampler' or 'denoiser' for diffusion, else 'default'."""
-    if policy.kind == 'diffusion':
-        variant = variant or 'sampler'
-        if variant not in DIFFUSION_VARIANTS:
-            raise ConfigError(f'diffusion export variant must be one of {DIFFUSION_VARIANTS}, '
-                              f'got {variant!r}')
+    """Return the export variant: the given one, or the kind's default (its first)."""
+    variants = get_kind(policy.kind).runtime.variants
+    variant = variant or variants[0]
+    if variant in variants:
         return variant
-    if variant not in (None, '', 'default'):
-        raise ConfigError(f'only diffusion policies have export variants; {policy.kind} has none '
-                          f'(got {variant!r}); leave variant unset')
-    return 'default'
+    if len(variants) > 1:
+        raise ConfigError(f'{policy.kind} export variant must be one of {variants}, '
+                          f'got {variant!r}')
+    having = [name for name, kind in KINDS.items() if len(kind.runtime.variants) > 1]
+    raise ConfigError(f'only {", ".join(having) or "no"} policies have export variants; '
+                      f'{policy.kind} has none (got {variant!r}); leave variant unset')
+
+
+def _config(policy: Policy) -> dict:
+    """Return the kind's options as the metadata stores them (``settings.config``)."""
+    return policy.settings().get('config') or {}
 
 
 def io_shapes(policy: Policy, variant: Optional[str] = None) -> tuple[dict, dict]:
     """Return the graph's input and output shapes, name -> list with 'B' for the batch axis."""
     variant = resolve_variant(policy, variant)
     spec = policy.spec
-    n, k = spec.n_joints, len(spec.task_layout)
-    cfg = getattr(policy, 'config', None)
-    horizon = int(policy.horizon)
-    known: dict[str, list] = {
-        'state': ['B', n], 'task': ['B', k],
-        'image': ['B', *spec.image_shape] if spec.image_shape else None,
-        'noise': ['B', horizon, n], 'sample': ['B', horizon, n], 'timestep': ['B'],
-        'gumbel': ['B', n, getattr(cfg, 'bins', 0)],
-        'action': ['B', n], 'actions': ['B', horizon, n], 'eps': ['B', horizon, n],
-        'log_weights': ['B', getattr(cfg, 'components', 0)],
-        'means': ['B', getattr(cfg, 'components', 0), n],
-        'stds': ['B', getattr(cfg, 'components', 0), n],
-        'doubt': ['B'],
-    }
-    inputs, outputs = _io_names(policy, variant)
-    return {name: known[name] for name in inputs}, {name: known[name] for name in outputs}
-
-
-def _io_names(policy: Policy, variant: str) -> tuple[list[str], list[str]]:
-    if policy.kind == 'diffusion':
-        inputs, outputs = policy.onnx_inputs(variant), policy.onnx_outputs(variant)
-    else:
-        inputs, outputs = policy.onnx_inputs(), policy.onnx_outputs()
+    own_inputs, own_outputs = get_kind(policy.kind).runtime.graph_io(
+        spec.n_joints, int(policy.horizon), _config(policy), variant)
+    inputs = {'state': ['B', spec.n_joints], 'task': ['B', len(spec.task_layout)],
+              **own_inputs}
+    if spec.image_shape:
+        inputs['image'] = ['B', *spec.image_shape]
+    outputs = dict(own_outputs)
     if getattr(policy, 'doubt', None) is not None:
-        outputs = [*outputs, 'doubt']
+        outputs[DOUBT_OUTPUT] = ['B']
     return inputs, outputs
 
 
-def _example(name: str, shape: list) -> torch.Tensor:
+def kind_runtime(policy: Policy, variant: Optional[str] = None) -> KindRuntime:
+    """
+    Return the run-time half of ``policy``'s kind as the runtime builds it from the export.
+
+    With the model's default sampling options; for running the torch graph
+    through the same sampling code as ONNX Runtime (benchmarks, parity checks).
+    """
+    variant = resolve_variant(policy, variant)
+    spec = policy.spec
+    runtime = get_kind(policy.kind).runtime(ModelInfo(
+        n_joints=spec.n_joints, horizon=int(policy.horizon), variant=variant,
+        config=_config(policy), metadata=policy_metadata(policy, variant),
+        action_mean=np.asarray(spec.action_norm.mean, np.float32),
+        action_std=np.asarray(spec.action_norm.std, np.float32)))
+    runtime.configure()
+    return runtime
+
+
+def _example(name: str, shape: list, types: dict) -> torch.Tensor:
     dims = [_TRACE_BATCH if d == 'B' else int(d) for d in shape]
-    if name == 'image':
-        return torch.zeros(dims, dtype=torch.uint8)
-    if name == 'timestep':
-        return torch.zeros(dims, dtype=torch.int64)
-    return torch.zeros(dims, dtype=torch.float32)
+    return torch.zeros(dims, dtype=_TORCH_TYPES.get(types.get(name, ''), torch.float32))
 
 
 def _json_default(value: Any) -> Any:
@@ -162,7 +170,7 @@ def policy_metadata(policy: Policy, variant: Optional[str] = None,
                           f'{type(training).__name__}')
     training = {**training, **extra}
     inputs, outputs = io_shapes(policy, variant)
-    execute = int(getattr(policy.config, 'execute', 1)) if hasattr(policy, 'config') else 1
+    execute = int(getattr(policy.config, 'execute', 1))
     meta = {
         'imitation_ros.format': FORMAT,
         'kind': policy.kind,
@@ -197,10 +205,7 @@ def policy_metadata(policy: Policy, variant: Optional[str] = None,
         'parameter_count': str(policy.parameter_count()),
         'opset': str(OPSET),
     }
-    if policy.kind == 'diffusion':
-        cfg = policy.config
-        meta.update({'ddim_steps': str(cfg.sample_steps), 'train_steps': str(cfg.train_steps),
-                     'ddim_clip': repr(float(cfg.clip)), 'noise_schedule': 'cosine'})
+    meta.update(get_kind(policy.kind).runtime.export_metadata(_config(policy)))
     if getattr(policy, 'doubt', None) is not None:
         meta['doubt'] = _dumps(policy.doubt.metadata())
     return meta
@@ -208,11 +213,11 @@ def policy_metadata(policy: Policy, variant: Optional[str] = None,
 
 def _export_bytes(policy: Policy, variant: str) -> bytes:
     inputs, outputs = io_shapes(policy, variant)
-    module = policy.export_module(variant) if policy.kind == 'diffusion' \
-        else policy.export_module()
+    module = policy.export_module(variant)
     if getattr(policy, 'doubt', None) is not None:
         module = WithDoubt(module, policy.doubt, policy.encoder)
-    args = tuple(_example(name, shape) for name, shape in inputs.items())
+    types = {'image': 'tensor(uint8)', **get_kind(policy.kind).runtime.input_types}
+    args = tuple(_example(name, shape, types) for name, shape in inputs.items())
     dynamic = {name: {0: 'B'} for name in [*inputs, *outputs]}
     buf = io.BytesIO()
     was_training = policy.training
@@ -311,8 +316,9 @@ def export_policy(policy: Policy, path: Path | str, *, metadata_extra: Optional[
 
     :param metadata_extra: 'version' (model version string) and 'training_data'
         (data digest, episode counts, ...); other keys join 'training_data'.
-    :param variant: diffusion only: 'sampler' (default; the whole DDIM in one
-        graph) or 'denoiser' (one noise prediction; the runtime loops).
+    :param variant: the kind's export variant (default its first); diffusion:
+        'sampler' (the whole DDIM in one graph) or 'denoiser' (one noise
+        prediction; the runtime loops).
     """
     path = Path(path)
     variant = resolve_variant(policy, variant)
@@ -334,40 +340,3 @@ def export_policy(policy: Policy, path: Path | str, *, metadata_extra: Optional[
                          'this is an export bug, not a data problem') from exc
     write_atomic(path, model.SerializeToString())
     return path
-
-
-def measure_diffusion_exports(policy: Policy, directory: Path | str, *,
-                              calls: int = 200) -> dict:
-    """
-    Export both diffusion variants and time one chunk of each with ONNX Runtime.
-
-    The denoiser variant runs the DDIM loop in numpy (``sample_steps`` session
-    calls per chunk); the sampler variant is one call. Both run single-threaded
-    on the CPU with batch 1 and the same noise.
-
-    :returns: ``{'sampler': {...}, 'denoiser': {...}, 'best_variant': ...}``
-        where each variant has 'path', 'p50_ms', 'p99_ms', 'mean_ms', plus
-        'sample_steps' and 'parameter_count'.
-    """
-    from ..runtime.latency import measure
-    from ..runtime.onnx_policy import OnnxPolicy
-    if policy.kind != 'diffusion':
-        raise ConfigError(f'measure_diffusion_exports needs a diffusion policy, got {policy.kind}')
-    directory = Path(directory)
-    spec = policy.spec
-    n, k = spec.n_joints, len(spec.task_layout)
-    mean = np.asarray(spec.state_norm.mean)
-    state, task = mean[:n], mean[n:n + k]
-    image = np.zeros(spec.image_shape, dtype=np.uint8) if spec.image_shape else None
-    noise = np.random.default_rng(0).standard_normal((1, policy.horizon, n)).astype(np.float32)
-    result: dict = {'sample_steps': int(policy.config.sample_steps),
-                    'parameter_count': policy.parameter_count()}
-    for variant in DIFFUSION_VARIANTS:
-        path = export_policy(policy, directory / f'diffusion-{variant}.onnx', variant=variant)
-        runtime = OnnxPolicy(path, threads=1)
-        runtime.warmup()
-        stats = measure(lambda: runtime.predict_chunk(state, task, image, noise=noise),
-                        calls=calls, warmup=min(50, calls))
-        result[variant] = {'path': str(path), **stats}
-    result['best_variant'] = min(DIFFUSION_VARIANTS, key=lambda v: result[v]['p50_ms'])
-    return result

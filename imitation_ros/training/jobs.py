@@ -13,11 +13,15 @@
 # limitations under the License.
 
 """
-Retraining as a background job: what the trainer node runs, without ROS.
+Retraining as a background job: what the trainer node runs, without ROS and without torch.
 
-- :func:`count_labels` reads only bag metadata (cheap) to count the samples a
-  new training would add: human-controlled steps of HG-DAgger episodes and
-  expert-labelled steps of DAgger episodes.
+This module imports no torch (test_layering checks it, with everything it
+imports): the trainer node controls training from here, and torch loads only
+in the child process that trains.
+
+- :func:`count_training_samples` reads only bag metadata (cheap) to count the
+  samples a new training would add: human-controlled steps of HG-DAgger
+  episodes and expert-labelled steps of DAgger episodes.
 - :func:`next_model_path` numbers model versions (``<prefix>_v007.onnx``).
 - :class:`TrainingJob` runs ``imitation-ros train`` in a child process: torch
   and ONNX Runtime in one process slow each other down badly, and the node's
@@ -50,6 +54,8 @@ import threading
 import time
 from typing import Any, Optional, Sequence
 
+import numpy as np
+
 from ..data import episode_info
 from ..errors import ImitationError, TrainingError
 from ..runtime.atomic import set_commit_check, sweep_stale_temps
@@ -62,9 +68,11 @@ ORPHAN_EXIT = 70
 #: Environment variable: 'poll' makes the child rely on its watcher thread alone
 #: (what happens where prctl is missing); anything else: PR_SET_PDEATHSIG first.
 GUARD_ENV = 'IMITATION_ROS_CHILD_GUARD'
-#: The child's program: guard against outliving the parent, then run the command line.
-_CHILD_CODE = ('import sys; from imitation_ros.training.jobs import run_child; '
-               'sys.exit(run_child(sys.argv[1:]))')
+#: The child's program: guard against outliving the parent, then run the ``imitation-ros``
+#: command line (a program of its own: torch loads there, after the guard is in place).
+_CHILD_CODE = ('import sys; from imitation_ros.training.jobs import guard_child; '
+               'guard_child(sys.argv[1]); from imitation_ros.cli.main import main; '
+               'sys.exit(main(sys.argv[2:]))')
 _PR_SET_PDEATHSIG = 1
 
 _spawner: Optional[ThreadPoolExecutor] = None
@@ -129,7 +137,7 @@ class LabelCounter:
         return LabelCounts(episodes, demo, corrections)
 
 
-def count_labels(roots: Sequence[Path]) -> LabelCounts:
+def count_training_samples(roots: Sequence[Path]) -> LabelCounts:
     """Count episodes and labelled steps under ``roots`` from metadata only (uncached)."""
     return LabelCounter(roots).count()
 
@@ -254,11 +262,9 @@ def guard_parent(parent: int, *, death_signal: bool = True) -> str:
     return how
 
 
-def run_child(argv: Sequence[str]) -> int:
-    """Entry of the training child: ``PARENT_PID ARGS...``; guard, then run ``imitation-ros``."""
-    guard_parent(int(argv[0]), death_signal=os.environ.get(GUARD_ENV, '') != 'poll')
-    from ..cli.main import main  # torch loads here, after the guard is in place
-    return main(list(argv[1:]))
+def guard_child(parent: str) -> str:
+    """Guard the training child against outliving ``parent`` (a pid); see guard_parent."""
+    return guard_parent(int(parent), death_signal=os.environ.get(GUARD_ENV, '') != 'poll')
 
 
 def child_command(spec: JobSpec, parent: Optional[int] = None) -> list[str]:
@@ -345,9 +351,7 @@ def validate(path: Path) -> bytes:
     :raises TrainingError: the file is missing, too large or gives non-finite actions.
     :raises ModelError: ONNX Runtime cannot load it.
     """
-    import numpy as np
-
-    from ..runtime.onnx_policy import OnnxPolicy
+    from ..runtime.onnx_policy import OnnxPolicy  # ONNX Runtime loads only when validating
     if not path.exists():
         raise TrainingError(f'{path} was not written')
     size = path.stat().st_size

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
+import json
 from pathlib import Path
 import time
 from typing import Optional, Sequence
@@ -40,10 +41,11 @@ import numpy as np
 from ..data import (aggregate, data_digest, DEFAULT_CORRECTION_WEIGHT,
                     DEFAULT_MAX_COMMAND_STEP, load_dataset, SkippedBag)
 from ..errors import TrainingError
-from ..policies.base import TrainConfig
-from ..policies.kinds import KINDS, Policy
+from ..policies.base import Policy, TrainConfig
+from ..policies.registry import get_kind, KINDS
 from ..sim.arm import ArmConfig, TASK_LAYOUT
 from .checkpoint import checkpoint_path, load_checkpoint, save_checkpoint
+from .export import export_policy
 from .trainer import build_training_set, fit_spec, History, plot_history, train_policy
 
 #: Observation feature sets: 'planar-fk' adds forward kinematics of the simulated arm.
@@ -144,13 +146,11 @@ class TrainResult:
 
 def train_from_bags(req: TrainRequest) -> TrainResult:
     """Run the whole pipeline for ``req`` (see the module docstring)."""
-    from .export import export_policy
     start = time.perf_counter()
     data = load_dataset(list(req.data), with_images=req.image)
     samples = aggregate(data, correction_weight=req.correction_weight,
                         max_command_step=req.max_command_step)
-    kind_cls, cfg_cls = KINDS[req.kind]
-    horizon = int(req.options.get('horizon', cfg_cls().horizon)) if req.kind == 'diffusion' else 1
+    horizon = get_kind(req.kind).horizon(req.options)
     tset = build_training_set(samples.state, samples.task, samples.action, samples.episode,
                               samples.step, horizon=horizon, weight=samples.weight,
                               image=samples.image)
@@ -249,6 +249,7 @@ def _as_tuple(value: object) -> object:
 
 def validate_model(path: Path, n_joints: int, task_dim: int) -> None:
     """Load ``path`` with ONNX Runtime and check that a sample action is finite."""
+    # ONNX Runtime loads after training, never beside torch while it trains.
     from ..runtime.onnx_policy import OnnxPolicy
     policy = OnnxPolicy(path)
     state = np.zeros(n_joints)
@@ -263,7 +264,6 @@ def validate_model(path: Path, n_joints: int, task_dim: int) -> None:
 
 def parse_options(pairs: Sequence[str]) -> dict:
     """Parse ``key=value`` pairs (values as JSON where possible, else strings)."""
-    import json
     out: dict = {}
     for pair in pairs:
         if '=' not in pair:

@@ -31,11 +31,13 @@ from typing import Optional, Sequence
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from ..errors import ConfigError, TrainingError
-from ..policies.base import Batch, Normalizer, observation_features, PolicySpec, TrainConfig
+from ..policies.base import (Batch, Normalizer, observation_features, Policy, PolicySpec,
+                             TrainConfig)
 from ..policies.ensemble import DoubtConfig, DoubtEnsemble
-from ..policies.kinds import make_policy, Policy
+from ..policies.registry import make_policy
 
 
 @dataclass(frozen=True)
@@ -231,7 +233,6 @@ def train_policy(kind: str, data: TrainingSet, spec: PolicySpec, config: TrainCo
     eval_every = max(1, config.steps // 20)
     bar = None
     if progress:
-        from tqdm import tqdm
         bar = tqdm(total=config.steps, desc=desc or f'train {kind}', unit='step', leave=False)
     start = time.perf_counter()
     running, count = 0.0, 0
@@ -336,7 +337,7 @@ def evaluate_loss(policy: Policy, data: TrainingSet, device: torch.device,
 
 def plot_history(history: History, path: Path | str, title: str = '') -> Path:
     """Write the loss curves as a PNG and return its path."""
-    import matplotlib
+    import matplotlib  # heavy, and needed only for the plot
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)

@@ -24,7 +24,7 @@ Offline (no ROS): every rollout is the closed loop of :mod:`imitation_ros.studie
    trained with its doubt ensemble (the ``doubt`` output).
 2. **Calibration** on separate tasks: ``calib_episodes`` HG-DAgger episodes
    (policy drives, operator takes over on trouble, no help requests) written as
-   hg_dagger bags, then :func:`~imitation_ros.runtime.help.calibrate_help` on
+   hg_dagger bags, then :func:`~imitation_ros.studies.help_threshold.calibrate_help` on
    them for ``false_alarm_rate`` (what ``imitation-ros calibrate-help`` does).
 3. **Evaluation** on ``eval_episodes`` other tasks, the same tasks and per-episode
    noise seeds and the same operator seed for every condition:
@@ -62,13 +62,17 @@ import time
 from typing import Optional, Sequence
 
 import numpy as np
+import torch
 
+from ..cli.collect import collect
 from ..data import EpisodeRecord, write_episode
 from ..gate.limits import safe_command
-from ..runtime.help import calibrate_help, HelpCalibration, write_help_threshold
+from ..policies.base import TrainConfig
 from ..runtime.onnx_policy import OnnxPolicy
 from ..sim.arm import ArmConfig, ArmSim, Task
 from ..sim.operator import SimulatedOperator
+from ..training.pipeline import train_from_bags, TrainRequest
+from .help_threshold import calibrate_help, HelpCalibration, write_help_threshold
 from .loop import Episode, gate_config, run_episodes, sample_tasks
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -210,10 +214,6 @@ def write_calibration_bags(episodes: Sequence[Episode], config: ArmConfig, out: 
 def run_help_study(out: Path, config: HelpStudyConfig = HelpStudyConfig(), *,
                    progress: bool = True) -> dict:
     """Run the study (module docstring); write the table, plot and JSON; return the results."""
-    import torch
-    from ..cli.collect import collect
-    from ..policies.base import TrainConfig
-    from ..training.pipeline import train_from_bags, TrainRequest
     torch.set_num_threads(1)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -310,7 +310,7 @@ def write_table(rows: Sequence[ConditionResult], calibration: HelpCalibration,
 
 def plot_help(rows: Sequence[ConditionResult], path: Path) -> Path:
     """Bar chart: failures and collisions per 100 episodes, takeovers and false alarms per ep."""
-    import matplotlib
+    import matplotlib  # heavy, and needed only for the plot
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), dpi=100)

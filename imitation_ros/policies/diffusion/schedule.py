@@ -12,11 +12,11 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""
-Sampling helpers shared by the torch policies and the ONNX Runtime side (numpy only).
 
-The GMM component pick, the diffusion noise schedule, the DDIM timesteps and
-one DDIM update. :class:`~imitation_ros.policies.kinds.DiffusionPolicy` and the
+"""
+The diffusion noise schedule, the DDIM timesteps and one DDIM update (numpy only).
+
+:meth:`~imitation_ros.policies.diffusion.model.DiffusionPolicy.sample` and the
 runtime's denoiser loop use the same functions, so both produce the same chunk
 from the same noise.
 """
@@ -26,27 +26,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-
-
-def gmm_select(log_weights: np.ndarray, means: np.ndarray, stds: np.ndarray, *,
-               mode: str, uniform: np.ndarray, normal: np.ndarray) -> np.ndarray:
-    """
-    Pick actions from mixture parameters (shared by the runtime and the parity tests).
-
-    :param log_weights: (B, K); ``means``, ``stds``: (B, K, n) absolute.
-    :param mode: 'argmax' (mean of the most probable component) or 'sample'.
-    :param uniform: (B,) in [0, 1), picks the component when sampling.
-    :param normal: (B, n) standard normal noise for the within-component sample.
-    :returns: (B, n) absolute joint targets.
-    """
-    if mode == 'argmax':
-        k = np.argmax(log_weights, axis=-1)
-        return means[np.arange(len(k)), k]
-    w = np.exp(log_weights - log_weights.max(axis=-1, keepdims=True))
-    cdf = np.cumsum(w / w.sum(axis=-1, keepdims=True), axis=-1)
-    k = np.minimum((cdf < uniform[:, None]).sum(axis=-1), cdf.shape[-1] - 1)
-    idx = np.arange(len(k))
-    return means[idx, k] + stds[idx, k] * normal
 
 
 def cosine_alphas_cumprod(steps: int) -> np.ndarray:
@@ -68,8 +47,7 @@ def ddim_schedule(train_steps: int, sample_steps: int) -> list[tuple[int, float,
     """
     Return the DDIM loop as (timestep, alpha-bar at it, alpha-bar of the next step).
 
-    The last step goes to alpha-bar 1 (the clean sample), as in
-    :meth:`~imitation_ros.policies.kinds.DiffusionPolicy.sample`.
+    The last step goes to alpha-bar 1 (the clean sample).
     """
     ts = ddim_timesteps(train_steps, sample_steps)
     ac = cosine_alphas_cumprod(train_steps)

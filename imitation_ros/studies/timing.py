@@ -13,7 +13,7 @@
 # limitations under the License.
 
 """
-Wall-clock latency of a callable: median, 99th percentile and mean (numpy only).
+Wall-clock latency of a callable: median, 99th percentile and mean (numpy, no torch).
 
 :func:`measure_policy_process` times an ONNX policy in a fresh Python process that
 imports only numpy and ONNX Runtime, as the robot runs it (``policy_node`` never
@@ -35,7 +35,7 @@ import numpy as np
 from ..errors import ConfigError, ModelError
 
 #: What the fresh process runs: read the request from stdin, print the result as JSON.
-_CHILD = 'from imitation_ros.runtime.latency import _policy_child; _policy_child()'
+_CHILD = 'from imitation_ros.studies.timing import _policy_child; _policy_child()'
 
 
 def measure(fn: Callable[[], object], calls: int = 1000, warmup: int = 50) -> dict:
@@ -68,7 +68,7 @@ def check_cpu(cpu: Optional[int]) -> None:
 
 def _policy_child() -> None:
     """Time one ONNX policy as described on stdin; print the result as one JSON line."""
-    from .onnx_policy import OnnxPolicy
+    from ..runtime.onnx_policy import OnnxPolicy  # ONNX Runtime loads in the timed process only
 
     req = json.loads(sys.stdin.read())
     if req['cpu'] is not None:
@@ -77,7 +77,7 @@ def _policy_child() -> None:
     policy.warmup()
     state = np.asarray(req['state'], dtype=np.float64)
     task = np.asarray(req['task'], dtype=np.float64)
-    if policy.kind == 'diffusion':
+    if policy.chunked:
         stats = measure(lambda: policy.predict_chunk(state, task), req['calls'], req['warmup'])
     else:
         stats = measure(lambda: policy.act(state, task), req['calls'], req['warmup'])

@@ -48,9 +48,11 @@ import re
 from typing import Optional, Sequence
 
 import numpy as np
+import yaml
 
+from ..data.dataset import load_dataset, SOURCE_CODES
 from ..errors import ConfigError, DataError
-from .onnx_policy import OnnxPolicy
+from ..runtime.onnx_policy import OnnxPolicy
 
 #: Default seconds before a takeover whose states count as takeover moments.
 DEFAULT_WINDOW_S = 1.0
@@ -164,7 +166,6 @@ def doubt_at_recorded_states(model: OnnxPolicy, data: Sequence[Path | str], *,
     :raises DataError: no hg_dagger episode with policy-controlled states.
     :raises ModelError: the model has no doubt output.
     """
-    from ..data.dataset import load_dataset, SOURCE_CODES
     if not model.has_doubt:
         model.doubt_batch(np.zeros((1, len(model.joint_names))),
                           np.zeros((1, len(model.task_layout))))  # raises, saying how to fix
@@ -267,7 +268,6 @@ def write_help_threshold(path: Path | str, threshold: float, *, node: str = GATE
 
     :raises ConfigError: the file cannot be read or written, or is not a params file.
     """
-    import yaml
     path = Path(path)
     value = format_yaml_float(threshold)
     try:

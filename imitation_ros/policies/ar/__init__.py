@@ -1,0 +1,26 @@
+# Copyright 2026 imitation_ros contributors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+
+"""
+The ``ar`` kind: each action dimension discretized and decoded in order (version 1).
+
+``config`` (options) and ``runtime`` (numpy: the Gumbel noise) are imported
+here; the torch model is :class:`imitation_ros.policies.ar.model.ArPolicy`.
+"""
+
+from .config import ArConfig
+from .runtime import ArRuntime
+
+__all__ = ['ArConfig', 'ArRuntime']
