@@ -24,7 +24,7 @@ import pytest
 import torch
 
 from imitation_ros.errors import ConfigError, ModelError
-from imitation_ros.policies.kinds import make_policy
+from imitation_ros.policies import make_policy
 from imitation_ros.runtime.onnx_policy import OnnxPolicy
 from imitation_ros.training.checkpoint import load_checkpoint, save_checkpoint
 from imitation_ros.training.rl import (load_policy, prepare_actor, ResidualGmm, save_finetuned,

@@ -25,7 +25,7 @@ import torch
 
 from imitation_ros.errors import TrainingError
 from imitation_ros.gate.limits import safe_command
-from imitation_ros.policies.kinds import make_policy
+from imitation_ros.policies import make_policy
 from imitation_ros.runtime.onnx_policy import OnnxPolicy
 from imitation_ros.sim.arm import ArmConfig, ArmSim, TASK_LAYOUT
 from imitation_ros.sim.operator import OperatorParams, SimulatedOperator

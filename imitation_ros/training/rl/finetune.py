@@ -237,7 +237,7 @@ def check_gated(states: np.ndarray, commands: np.ndarray, gate: GateConfig) -> N
     limits and margin): clamping it again changes nothing. A command that moves
     is one that did not pass the gate.
     """
-    lower, upper = gate.arm.lower, gate.arm.upper
+    lower, upper = gate.robot.lower, gate.robot.upper
     for t, (q, a) in enumerate(zip(np.asarray(states), np.asarray(commands))):
         again, _ = safe_command(a, q, lower, upper, max_step=gate.max_joint_step,
                                 margin=gate.limit_margin)
@@ -277,8 +277,8 @@ def finetune_in_sim(policy: nn.Module, prior: Optional[Transitions], *, arm: Any
     if not isinstance(gate, GateConfig):
         raise TrainingError('RL episodes run only through the gate: pass the gate\'s '
                             f'GateConfig (got {type(gate).__name__})')
-    if tuple(gate.arm.joint_names) != tuple(policy.spec.joint_names):
-        raise ConfigError(f'the gate drives joints {list(gate.arm.joint_names)} but the policy '
+    if tuple(gate.robot.joint_names) != tuple(policy.spec.joint_names):
+        raise ConfigError(f'the gate drives joints {list(gate.robot.joint_names)} but the policy '
                           f'was trained for {list(policy.spec.joint_names)}')
     links = _link_lengths(policy)
     cfg = config

@@ -44,7 +44,9 @@ from torch import nn
 from ...errors import ConfigError, ModelError
 from ...policies.base import mlp, PolicySpec
 from ...policies.ensemble import DoubtConfig, DoubtEnsemble
-from ...policies.kinds import GmmConfig, GmmPolicy, make_policy
+from ...policies.gmm.config import GmmConfig
+from ...policies.gmm.model import GmmPolicy
+from ...policies.registry import make_policy
 from ...runtime.atomic import write_atomic
 
 #: Format tag of a residual policy's checkpoint (NAME.pt beside its NAME.onnx).
