@@ -41,6 +41,8 @@ import json
 from pathlib import Path
 import sys
 
+from .benchmark_rl import add_rl_parser
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register ``benchmark``."""
@@ -86,6 +88,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     hp.add_argument('--no-progress', action='store_true')
     hp.set_defaults(func=run_help_cmd)
     add_dagger_parser(which)
+    add_rl_parser(which)
     dl = which.add_parser('data', help='load 1000 episode bags with images: bags/s, peak RAM')
     dl.add_argument('--work', type=Path, default=Path('data/benchmark'),
                     help='where the episodes are collected (kept for the next run)')

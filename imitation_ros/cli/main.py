@@ -27,8 +27,8 @@ import sys
 from typing import Optional, Sequence
 
 from ..errors import ImitationError
-from . import (bag_info, benchmark, calibrate_help, collect, demo, export, render_task, soak,
-               train)
+from . import (bag_info, benchmark, calibrate_help, collect, demo, export, finetune, render_task,
+               soak, train)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest='command', metavar='COMMAND')
     sub.required = True
     for module in (collect, bag_info, train, export, benchmark, render_task, demo,
-                   calibrate_help, soak):
+                   calibrate_help, soak, finetune):
         module.add_parser(sub)
     return parser
 
