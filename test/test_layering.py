@@ -185,12 +185,13 @@ def test_layering_detects_a_ros_import(tmp_path: Path) -> None:
 LAYERS = {
     'errors': 0, 'interface': 1,
     'sim': 2, 'policies': 2, 'gate': 2, 'data': 2,
-    'dagger': 3, 'runtime': 3, 'collect': 3,
-    'training': 4,
-    'nodes': 5,
-    'studies': 6,
-    'bringup': 7,
-    'cli': 8,
+    'runtime': 3, 'collect': 3,
+    'dagger': 4,
+    'training': 5,
+    'nodes': 6,
+    'studies': 7,
+    'bringup': 8,
+    'cli': 9,
 }
 
 

@@ -23,13 +23,13 @@ import numpy as np
 import pytest
 import torch
 
+from imitation_ros.dagger.loop import gate_config, run_episode, sample_tasks
 from imitation_ros.errors import TrainingError
 from imitation_ros.gate.limits import safe_command
 from imitation_ros.policies import make_policy
 from imitation_ros.runtime.onnx_policy import OnnxPolicy
 from imitation_ros.sim.arm import ArmConfig, ArmSim, TASK_LAYOUT
 from imitation_ros.sim.operator import OperatorParams, SimulatedOperator
-from imitation_ros.studies.loop import gate_config, run_episode, sample_tasks
 from imitation_ros.training.rl import (check_gated, finetune_in_sim, FinetuneConfig,
                                        prepare_actor, save_finetuned)
 from imitation_ros.training.trainer import build_training_set, fit_spec

@@ -12,7 +12,7 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""The offline closed loop (studies/loop.py) and the compounding-error study (dagger.py)."""
+"""The offline closed loop (dagger/loop.py) and the compounding-error study (dagger.py)."""
 
 from dataclasses import replace
 import json
@@ -25,11 +25,10 @@ from imitation_ros.errors import ConfigError
 from imitation_ros.sim.arm import ArmConfig, ArmSim, link_clearance
 from imitation_ros.sim.experts import DemonstratorStyle, ScriptedExpert
 from imitation_ros.sim.operator import SimulatedOperator
+from imitation_ros.dagger.loop import (gate_config, run_episode, run_episodes, sample_tasks,
+                                       SOURCE_EXPERT, SOURCE_HOLD, SOURCE_HUMAN, SOURCE_POLICY)
 from imitation_ros.studies.dagger import (curve, LabelBank, run_dagger_study, StudyConfig,
                                           verdict)
-from imitation_ros.studies.loop import (gate_config, run_episode, run_episodes, sample_tasks,
-                                        SOURCE_EXPERT, SOURCE_HOLD, SOURCE_HUMAN,
-                                        SOURCE_POLICY)
 
 NOISY = replace(ArmConfig(), actuation_noise=0.01)
 

@@ -272,7 +272,7 @@ def run_cell(work: Path, *, kind: str, model: Path, path_file: Path, rate_hz: fl
     :raises RuntimeError: the probe did not finish (its and the nodes' logs are in
         ``work``).
     """
-    from ..bringup.composed import share_dir
+    from ..nodes.share import share_dir
     from .bench_nodes import RELAY_TOPICS
     name = f'{kind}_{rate_hz:g}hz_{graph.key}'
     cell = work / name
@@ -378,7 +378,7 @@ def prepare(work: Path, kinds: Sequence[str], *, steps: int = 300,
     :returns: model per kind, the arm's path file (npz: positions, tasks) and each
         kind's ``execute`` (None when not chunked).
     """
-    from ..cli.collect import collect
+    from ..collect import collect
     from ..data import find_episode_bags, load_dataset
     from ..policies.base import TrainConfig
     from ..runtime.model_trust import record_model

@@ -15,7 +15,7 @@
 """
 The compounding-error study: behavioral cloning against DAgger and HG-DAgger, per label.
 
-Offline (no ROS): every rollout is the closed loop of :mod:`imitation_ros.studies.loop`
+Offline (no ROS): every rollout is the closed loop of :mod:`imitation_ros.dagger.loop`
 (the sim with actuation noise, the gate's arbitration and clamp, the simulated
 operator behind ``sim_human``). One demonstrator (``above``: the question is
 compounding error, not mode collapse), one policy kind (``mse`` by default).
@@ -62,9 +62,9 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from .loop import Episode, gate_config, run_episodes, sample_tasks
 from .parallel import spawn_pool
 from ..dagger.beta import BetaSchedule
+from ..dagger.loop import Episode, gate_config, run_episodes, sample_tasks
 from ..data.aggregate import DEFAULT_CORRECTION_WEIGHT
 from ..errors import ConfigError
 from ..runtime.onnx_policy import OnnxPolicy

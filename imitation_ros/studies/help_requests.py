@@ -15,7 +15,7 @@
 """
 Asking for help, measured: the same policy and seeds with and without help requests.
 
-Offline (no ROS): every rollout is the closed loop of :mod:`imitation_ros.studies.loop`
+Offline (no ROS): every rollout is the closed loop of :mod:`imitation_ros.dagger.loop`
 (sim, gate arbitration and clamp, the simulated operator behind ``sim_human``).
 
 1. **Policy.** ``train_episodes`` multi-demonstrator demonstrations, one policy
@@ -65,6 +65,7 @@ import numpy as np
 import torch
 
 from ..collect import collect
+from ..dagger.loop import Episode, gate_config, run_episodes, sample_tasks
 from ..data import EpisodeRecord, write_episode
 from ..gate.limits import safe_command
 from ..policies.base import TrainConfig
@@ -73,7 +74,6 @@ from ..sim.arm import ArmConfig, ArmSim, Task
 from ..sim.operator import SimulatedOperator
 from ..training.pipeline import train_from_bags, TrainRequest
 from .help_threshold import calibrate_help, HelpCalibration, write_help_threshold
-from .loop import Episode, gate_config, run_episodes, sample_tasks
 
 ROOT = Path(__file__).resolve().parents[2]
 CONDITIONS = ('policy alone', 'without help requests', 'with help requests')

@@ -162,7 +162,7 @@ def run_load(work: Path, name: str, streams: list[dict], *, seconds: float, doma
     :raises RuntimeError: the load generator or the recorder did not finish (logs in
         ``work/name``).
     """
-    from ..bringup.composed import share_dir
+    from ..nodes.share import share_dir
     from ..data import find_episode_bags
     folder = work / name
     shutil.rmtree(folder, ignore_errors=True)

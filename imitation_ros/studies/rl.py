@@ -50,7 +50,7 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 from .dagger import _evaluation, _Runner, evaluate, LabelBank, StudyConfig, train_model
-from .loop import gate_config, run_episodes, sample_tasks
+from ..dagger.loop import gate_config, run_episodes, sample_tasks
 from .parallel import spawn_pool
 from ..errors import ConfigError
 from ..sim.operator import OperatorParams, SimulatedOperator

@@ -139,7 +139,7 @@ def run_scale_benchmark(work: Path, *, episodes: int = 100, policy: str = 'mse',
                         eval_episodes: int = 100, seed: int = 0,
                         faults: bool = True, progress: bool = True) -> list[ScaleRun]:
     """Collect (or reuse) ``episodes`` under ``work/data``; train each configuration."""
-    from ..cli.collect import collect
+    from ..collect import collect
     from ..data import scan_episode_bags
     from ..training.distributed import FAULT_ENV
 

@@ -20,7 +20,7 @@ Two entry points, one algorithm (:mod:`~imitation_ros.training.rl.td3`):
 * :func:`finetune_in_sim`: online RL episodes in the simulated arm. Every
   command of every episode goes through the gate's state machine
   (:class:`~imitation_ros.gate.arbiter.Arbiter`, via
-  :func:`~imitation_ros.studies.loop.run_episode`, as the studies run the live
+  :func:`~imitation_ros.dagger.loop.run_episode`, as the studies run the live
   loop), with the simulated operator watching when one is given: a takeover
   stops the RL actor's commands and the human's steps are recorded and join the
   prior data. After each episode the executed commands are checked against the
@@ -53,6 +53,7 @@ from torch import nn
 from ...errors import ConfigError, ModelError, TrainingError
 from ...gate.arbiter import GateConfig
 from ...gate.limits import safe_command
+from ...interface import topics
 from ..checkpoint import FORMAT as CHECKPOINT_FORMAT, load_checkpoint, save_checkpoint
 from ..export import export_policy
 from .replay import from_dataset, from_episode, ReplayBuffer, symmetric_sample, Transitions
@@ -61,7 +62,7 @@ from .reward import RewardConfig
 from .td3 import Td3Agent, Td3Config
 
 #: Bag topic of the gate's per-command decisions (what proves the gate decided them).
-GATE_STATE_TOPIC = '/imitation/gate_state'
+GATE_STATE_TOPIC = topics.GATE_STATE.bag_name
 
 
 @dataclass(frozen=True)
@@ -258,7 +259,7 @@ def finetune_in_sim(policy: nn.Module, prior: Optional[Transitions], *, arm: Any
     Fine-tune ``policy`` (from :func:`prepare_actor`) with online episodes in the simulated arm.
 
     Each episode runs the actor (plus exploration noise) through the gate's state
-    machine (:func:`~imitation_ros.studies.loop.run_episode` with ``gate``) and,
+    machine (:func:`~imitation_ros.dagger.loop.run_episode` with ``gate``) and,
     when given, the simulated ``operator``, whose takeovers replace the actor's
     commands; the human-driven steps are added to the prior buffer. The first
     ``warmup_episodes`` train nothing; then the critic alone trains for
@@ -267,13 +268,13 @@ def finetune_in_sim(policy: nn.Module, prior: Optional[Transitions], *, arm: Any
 
     :param prior: demonstrations (and earlier takeovers): the prior buffer's start.
     :param arm: the sim's :class:`~imitation_ros.sim.arm.ArmConfig` (its actuation noise).
-    :param gate: the gate's configuration (``studies.loop.gate_config(arm)`` builds the
+    :param gate: the gate's configuration (``dagger.loop.gate_config(arm)`` builds the
         one ``intervention_gate`` uses); required: no episode runs without the gate.
     :param tasks: the episodes' tasks (default: drawn from seed ``50_000 + seed``).
     :param on_episode: called after every episode with its log and the current policy.
     """
     from ...sim.arm import ArmSim
-    from ...studies.loop import episode_seed, run_episode, sample_tasks
+    from ...dagger.loop import episode_seed, run_episode, sample_tasks
     if not isinstance(gate, GateConfig):
         raise TrainingError('RL episodes run only through the gate: pass the gate\'s '
                             f'GateConfig (got {type(gate).__name__})')
@@ -514,7 +515,7 @@ def run_rl_request(request: RlRequest) -> RlSummary:
     if req.sim:
         from ...sim.arm import ArmConfig
         from ...sim.operator import OperatorParams, SimulatedOperator
-        from ...studies.loop import gate_config
+        from ...dagger.loop import gate_config
         arm = replace(ArmConfig(), actuation_noise=req.actuation_noise)
         if tuple(arm.joint_names) != tuple(policy.spec.joint_names):
             raise ConfigError(f'the simulated arm has joints {list(arm.joint_names)}; this '

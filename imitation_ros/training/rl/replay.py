@@ -93,7 +93,7 @@ class Transitions:
 def from_episode(episode: Any, reward: RewardConfig,
                  link_lengths: Sequence[float], *, all_human: bool = False) -> Transitions:
     """
-    Return the transitions of one closed-loop episode (a ``studies.loop.Episode``).
+    Return the transitions of one closed-loop episode (a ``dagger.loop.Episode``).
 
     :param all_human: mark every step as human-driven (a demonstration); otherwise
         the episode's own mask (takeovers) says which were.
