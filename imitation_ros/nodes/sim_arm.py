@@ -425,7 +425,7 @@ def create_sim_arm(**kwargs: Any) -> Node:
     :raises ConfigError: a parameter is invalid.
     """
     if robot_parameter(**kwargs) == 'panda':
-        from ..sim.panda.interface import prefer_egl
+        from ..sim.panda.headless import prefer_egl
         prefer_egl()  # before MuJoCo is imported: it picks its OpenGL backend then
         from .sim_panda import SimPandaNode
         return SimPandaNode(**kwargs)

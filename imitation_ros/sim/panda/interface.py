@@ -28,8 +28,6 @@ the thread that made it).
 
 from __future__ import annotations
 
-import os
-import sys
 from typing import Any, Sequence
 
 import numpy as np
@@ -53,20 +51,6 @@ URDF_TOLERANCE_M = 1e-6
 TIP_LINK = 'panda_hand_tcp'
 #: The URDF's root link, where the sim's world frame is.
 BASE_LINK = 'panda_link0'
-
-
-def prefer_egl() -> None:
-    """
-    Choose MuJoCo's EGL backend on a headless Linux machine when nothing else is chosen.
-
-    MuJoCo reads ``MUJOCO_GL`` once, when it is imported; without a display its
-    default (GLFW) cannot render. Call this before anything imports MuJoCo; a
-    set ``MUJOCO_GL`` or a display is left alone, and a missing libEGL only costs
-    the camera (``gl.py`` imports MuJoCo again without OpenGL).
-    """
-    headless = not (os.environ.get('DISPLAY') or os.environ.get('WAYLAND_DISPLAY'))
-    if sys.platform.startswith('linux') and headless and not os.environ.get('MUJOCO_GL'):
-        os.environ['MUJOCO_GL'] = 'egl'
 
 
 def panda_config(*, rate_hz: float, max_steps: int, speed_scale: float, image_size: int,
