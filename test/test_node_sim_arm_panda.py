@@ -12,7 +12,7 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""sim_arm with robot panda over real DDS: commands, gripper, episodes, camera, operator loop."""
+"""sim_arm with robot panda over DDS: commands, gripper, episodes, camera, operator, expert."""
 
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ from diagnostic_msgs.msg import DiagnosticArray
 from imitation_ros.interface.robot import RobotModel
 from imitation_ros.nodes.conversions import (array_from_msg, array_msg, image_from_msg,
                                              joint_positions)
+from imitation_ros.nodes.expert_labeler import ExpertLabelerNode
 from imitation_ros.nodes.intervention_gate import InterventionGateNode
 from imitation_ros.nodes.qos import (COMMAND_QOS, EPISODE_QOS, IMAGE_SUB_QOS,
                                      ROBOT_DESCRIPTION_QOS, STATE_QOS)
@@ -398,3 +399,32 @@ def test_sim_human_takes_over_through_the_gate_and_reaches_the_goal(ros: Context
             spinner.close()
     assert end['reason'] == 'success', end
     assert human._takeovers_total >= 1
+
+
+# --- the DAgger expert labelling the Panda ----------------------------------------------
+
+def test_expert_labeler_labels_the_panda_and_its_labels_reach_the_goal(
+        harness: tuple[SimPandaNode, Probe], ros: Context) -> None:
+    """expert_labeler (robot panda) labels each joint state; executing the labels succeeds."""
+    _, probe = harness
+    expert = ExpertLabelerNode(context=ros, parameter_overrides=[
+        Parameter('robot', value='panda'), Parameter('expert', value='below')])
+    labels: list[np.ndarray] = []
+    relay = Node('label_relay', context=ros)
+
+    def forward(msg: Float64MultiArray) -> None:
+        action = np.asarray(msg.data, dtype=np.float64)[int(msg.layout.data_offset):]
+        labels.append(action)
+        probe.commands.publish(array_msg(action))
+
+    relay.create_subscription(Float64MultiArray, 'imitation/expert_action', forward, STATE_QOS)
+    spinner = Spinner(ros, expert, relay)
+    try:
+        event = probe.reset()
+        end = wait_for(lambda: probe.event('end', event['episode']), timeout=60.0,
+                       what='the episode end')
+    finally:
+        spinner.close()
+    assert end['reason'] == 'success', end
+    assert labels and all(label.shape == (7,) for label in labels)
+    assert expert.expert.describe().startswith('Panda reach below')

@@ -280,11 +280,12 @@ class SimHumanNode(Node):
                                      STATE_QOS)
         self.create_timer(1.0 / p.rate_hz, self._on_tick)
         self.create_timer(DIAGNOSTICS_PERIOD_S, self._on_diagnostics)
+        o = self.operator.params  # the thresholds in use (the Panda operator has its own)
         self.get_logger().info(
-            f'sim_human publishing joy at {p.rate_hz:g} Hz; takes over (deadman button '
-            f'{p.enable_button}) {p.reaction_delay_s:g} s after the arm leaves the expert '
-            f'corridor ({p.corridor_m:g} m), nears the obstacle ({p.collision_margin_m:g} m), '
-            f'stalls ({p.stall_s:g} s), nears a joint limit ({p.limit_margin_rad:g} rad)'
+            f'sim_human ({p.robot}) publishing joy at {p.rate_hz:g} Hz; takes over (deadman '
+            f'button {o.enable_button}) {o.reaction_delay_s:g} s after the arm leaves the expert '
+            f'corridor ({o.corridor_m:g} m), nears the obstacle ({o.collision_margin_m:g} m), '
+            f'stalls ({o.stall_s:g} s), nears a joint limit ({o.limit_margin_rad:g} rad)'
             f'{" or the gate asks for help" if p.answer_help else ""}')
 
     # --- callbacks --------------------------------------------------------------------
