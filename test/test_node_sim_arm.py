@@ -273,10 +273,14 @@ def test_bad_parameter_exits_with_code_1(ros: Context) -> None:
 
 
 def test_yaml_defaults_equal_code_defaults() -> None:
-    """config/sim_arm.yaml holds exactly the code defaults, every key commented."""
+    """config/sim_arm.yaml holds exactly the code defaults of both arms, every key commented."""
+    from imitation_ros.nodes.sim_panda import SimPandaParams
+    planar, panda = defaults(SimArmParams), defaults(SimPandaParams)
+    shared = (set(planar) & set(panda)) - {'robot'}
+    assert shared and all(planar[k] == panda[k] for k in shared), 'shared keys differ'
     text = (ROOT / 'config' / 'sim_arm.yaml').read_text(encoding='utf-8')
     data = yaml.safe_load(text)
-    assert data['sim_arm']['ros__parameters'] == defaults(SimArmParams)
-    for key in defaults(SimArmParams):
+    assert data['sim_arm']['ros__parameters'] == {**panda, **planar}
+    for key in {**panda, **planar}:
         line = next(ln for ln in text.splitlines() if ln.strip().startswith(f'{key}:'))
         assert '#' in line, f'{key} has no comment with its unit'

@@ -37,7 +37,7 @@ from .graph import graph, NodeSpec
 
 #: Node class per executable of this package.
 NODE_CLASSES: dict[str, tuple[str, str]] = {
-    'sim_arm': ('imitation_ros.nodes.sim_arm', 'SimArmNode'),
+    'sim_arm': ('imitation_ros.nodes.sim_arm', 'create_sim_arm'),
     'sim_human': ('imitation_ros.nodes.sim_human', 'SimHumanNode'),
     'policy_node': ('imitation_ros.nodes.policy_node', 'PolicyNode'),
     'intervention_gate': ('imitation_ros.nodes.intervention_gate', 'InterventionGateNode'),

@@ -123,6 +123,10 @@ _STYLE = DemonstratorStyle()
 class ExpertParams:
     """Parameters of ``expert_labeler`` (see config/expert.yaml)."""
 
+    robot: str = param('planar3', 'The arm labelled: planar3 (the planar arm of link_lengths) '
+                       'or panda (the MuJoCo Panda of sim_arm robot panda, its reach task: '
+                       'above = the +y side of the pole, below = -y; the planar geometry '
+                       'parameters are not used)', choices=('planar3', 'panda'))
     expert: str = param('nearest', "Scripted expert: 'above' / 'below' (that side of the "
                         "obstacle), 'multi' (a new demonstrator per episode) or 'nearest' "
                         '(the side the arm is nearer to, latched per episode)',
@@ -189,8 +193,11 @@ class ExpertParams:
         return DemonstratorStyle(speed=self.speed, clearance=self.clearance,
                                  lookahead=self.lookahead, entry=self.entry)
 
-    def make_expert(self) -> ScriptedSimExpert:
+    def make_expert(self) -> Expert:
         """Return the scripted expert these parameters describe."""
+        if self.robot == 'panda':
+            from ..sim.panda.dagger_expert import PandaReachExpert
+            return PandaReachExpert(self.expert, seed=self.seed, commit_m=self.commit_m)
         return ScriptedSimExpert(self.arm_config(), self.expert, style=self.style(),
                                  seed=self.seed, commit_m=self.commit_m)
 
@@ -239,8 +246,10 @@ class ExpertLabelerNode(Node):
             self.destroy_node()
             raise
         p = self.params
-        self._label = ','.join(p.joint_names)
-        self._n = len(p.joint_names)
+        # The Panda's joints and task come with its expert (imported only when used).
+        self._names = self.expert.joint_names if p.robot == 'panda' else p.joint_names
+        self._label = ','.join(self._names)
+        self._n = len(self._names)
         # Episode: number and start stamp (events), the task in use (with its start).
         self.episode: Optional[int] = None
         self._start_stamp: Optional[float] = None
@@ -286,7 +295,7 @@ class ExpertLabelerNode(Node):
         self.create_timer(DIAGNOSTICS_PERIOD_S, self._on_diagnostics)
         self.get_logger().info(
             f'expert {self.expert.describe()} labelling every joint state of '
-            f'{list(p.joint_names)} on imitation/expert_action (control period {p.dt:g} s)')
+            f'{list(self._names)} on imitation/expert_action (control period {p.dt:g} s)')
 
     # --- inputs -----------------------------------------------------------------------
 
@@ -327,7 +336,7 @@ class ExpertLabelerNode(Node):
                 if start.shape != (self._n,) or not np.all(np.isfinite(start)):
                     raise ConfigError(f'"start" must be {self._n} finite joint positions, '
                                       f'got {start.tolist()}')
-                task = Task.from_vector(vector, start)
+                task = self._task_of(vector, start)
             except (KeyError, TypeError, ValueError, ImitationError) as exc:
                 self._running = False
                 self._bad(f'episode {episode}: start event without a usable "task" and '
@@ -349,7 +358,8 @@ class ExpertLabelerNode(Node):
 
     def _on_task(self, msg: Float64MultiArray) -> None:
         try:
-            vector = array_from_msg(msg, len(TASK_LAYOUT), what='task')
+            size = self.expert.task_size if self.params.robot == 'panda' else len(TASK_LAYOUT)
+            vector = array_from_msg(msg, size, what='task')
         except ImitationError as exc:
             self._bad(f'ignoring imitation/task: {exc}')
             return
@@ -368,7 +378,7 @@ class ExpertLabelerNode(Node):
             if self._uses_events:
                 if self._running and self._task is not None:
                     # Goal or obstacle moved during the episode: same start, no reset.
-                    self._task = Task.from_vector(vector, self._task.start)
+                    self._task = self._task_of(vector, self._task.start)
                     self.get_logger().info(f'episode {self.episode}: task changed to '
                                            f'{vector.tolist()}')
                 return  # between episodes: the next start event brings the task
@@ -384,7 +394,7 @@ class ExpertLabelerNode(Node):
         """Label this state once: the expert's action for it, or nothing (stale, error)."""
         now = self._now_ns()
         try:
-            q = joint_positions(msg, self.params.joint_names)
+            q = joint_positions(msg, self._names)
         except ImitationError as exc:
             self._bad(f'ignoring joint_states: {exc}')
             return
@@ -444,6 +454,13 @@ class ExpertLabelerNode(Node):
             else:
                 self._outside += 1
 
+    def _task_of(self, vector: np.ndarray, start: np.ndarray) -> Any:
+        """Return the labelled arm's task of a task vector and a start posture."""
+        if self.params.robot == 'panda':
+            from ..sim.panda.tasks import PandaTask
+            return PandaTask.from_vector('reach', vector, start)
+        return Task.from_vector(vector, start)
+
     def _begin(self, task: Task, why: str) -> None:
         """Start an episode at ``task.start``: reset the expert."""
         self._task = task
@@ -461,7 +478,7 @@ class ExpertLabelerNode(Node):
             return
         assert self._task_vector is not None
         if self._pending_reset or self._task is None:
-            self._begin(Task.from_vector(self._task_vector, q),
+            self._begin(self._task_of(self._task_vector, q),
                         why=f'new task {self._task_vector.tolist()}')
         assert self._task is not None
         start = time.perf_counter()  # wall time: the node clock may be simulated

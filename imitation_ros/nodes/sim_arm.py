@@ -44,6 +44,11 @@ A thin adapter around :class:`~imitation_ros.sim.arm.ArmSim`:
   kinematics within 1e-6 m), or the node does not start;
 * ``/diagnostics`` at 1 Hz: episode, steps, last command age, rejected commands.
 
+The parameter ``robot`` picks the simulated arm: ``planar3`` (this module) or
+``panda``, the MuJoCo Franka Panda behind the same topics
+(:mod:`imitation_ros.nodes.sim_panda`, parameters ``panda_*``);
+:func:`create_sim_arm` builds the one it names.
+
 Topic names are relative (:mod:`imitation_ros.interface.topics`), so they follow
 the node's namespace and remap freely.
 """
@@ -87,6 +92,8 @@ WARN_THROTTLE_S = 2.0
 DEFAULT_URDF = 'planar3.urdf'
 #: Largest distance between the URDF's tip and the sim's end effector (m).
 URDF_TOLERANCE_M = 1e-6
+#: Values of the ``robot`` parameter: the simulated arms.
+ROBOTS: tuple[str, ...] = ('planar3', 'panda')
 
 
 def package_urdf(name: str = DEFAULT_URDF) -> Path:
@@ -122,6 +129,8 @@ def check_urdf_is_the_sim(robot: RobotModel, config: ArmConfig) -> None:
 class SimArmParams:
     """Parameters of ``sim_arm`` (see config/sim_arm.yaml)."""
 
+    robot: str = param('planar3', 'The simulated arm: planar3 (the planar 3-joint arm) or panda '
+                       '(the MuJoCo Franka Panda, parameters panda_*)', choices=ROBOTS)
     rate_hz: float = param(20.0, 'Control rate: the sim steps and publishes joint_states and '
                            'the task this often; the sim step is 1 / rate_hz',
                            unit='Hz', minimum=1.0, maximum=1000.0)
@@ -154,6 +163,9 @@ class SimArmParams:
 
     def __post_init__(self) -> None:
         check_params(self)
+        if self.robot != 'planar3':
+            raise ConfigError(f'SimArmParams is the planar arm, got robot {self.robot!r}; '
+                              'create_sim_arm builds the node of the robot parameter')
         n = ArmConfig().n_joints
         if len(self.joint_names) != n:
             raise ConfigError(f'parameter joint_names has {len(self.joint_names)} names but the '
@@ -380,9 +392,49 @@ class SimArmNode(Node):
             self._task_pub.publish(array_msg(sim.task.vector(), TASK_LABEL))
 
 
+def robot_parameter(**kwargs: Any) -> str:
+    """
+    Return the ``robot`` parameter a ``sim_arm`` node built with ``kwargs`` would get.
+
+    Parameters come from overrides, params files and the command line, which only a
+    node of that name resolves: a short-lived one reads it.
+
+    :raises ConfigError: a value that is not a string of :data:`ROBOTS`.
+    """
+    from rcl_interfaces.msg import ParameterDescriptor
+    from rclpy.exceptions import InvalidParameterTypeException
+    node = Node(NODE_NAME, **kwargs)
+    try:
+        value = node.declare_parameter('robot', 'planar3', ParameterDescriptor()).value
+    except InvalidParameterTypeException as exc:
+        raise ConfigError(f'parameter robot must be a string: one of {", ".join(ROBOTS)}: '
+                          f'{exc}') from None
+    finally:
+        node.destroy_node()
+    if value not in ROBOTS:
+        raise ConfigError(f'parameter robot = {value!r} is not allowed; use one of '
+                          f'{", ".join(ROBOTS)}')
+    return value
+
+
+def create_sim_arm(**kwargs: Any) -> Node:
+    """
+    Build the ``sim_arm`` node of the ``robot`` parameter: the planar arm or the MuJoCo Panda.
+
+    :param kwargs: passed to the node (``parameter_overrides``, ``context``, ``namespace``...).
+    :raises ConfigError: a parameter is invalid.
+    """
+    if robot_parameter(**kwargs) == 'panda':
+        from ..sim.panda.headless import prefer_egl
+        prefer_egl()  # before MuJoCo is imported: it picks its OpenGL backend then
+        from .sim_panda import SimPandaNode
+        return SimPandaNode(**kwargs)
+    return SimArmNode(**kwargs)
+
+
 def main(args: list[str] | None = None) -> int:
     """Run ``sim_arm`` until shut down; returns 1 (after logging why) on a bad parameter."""
-    return spin_node(SimArmNode, NODE_NAME, args)
+    return spin_node(create_sim_arm, NODE_NAME, args)
 
 
 if __name__ == '__main__':

@@ -54,6 +54,15 @@ steers, when it lets go):
 * ``/diagnostics`` at 1 Hz: episode, engaged, takeovers and re-grips this episode,
   reason.
 
+With ``robot: panda`` the operator watches the MuJoCo Panda's reach task
+(``sim_arm`` with ``robot: panda``) instead:
+:class:`~imitation_ros.sim.panda.operator.PandaOperator`, the seven arm joints
+of ``joint_states``, its own thresholds; the sticks carry the tool's x, y, z
+(:func:`imitation_ros.sim.panda.operator.gate_teleop` gives the gate's mapping).
+The planar parameters (joint_names, link_lengths, thresholds) are not used
+then; enable_button, reaction_delay_s, reaction_jitter_s, hold_until_end,
+stick_noise and side are.
+
 Topic names are relative, so they follow the node's namespace and remap freely.
 """
 
@@ -97,6 +106,9 @@ _DEFAULTS = OperatorParams()
 class SimHumanParams:
     """Parameters of ``sim_human`` (see config/sim_human.yaml)."""
 
+    robot: str = param('planar3', 'The arm watched: planar3 (the planar arm of link_lengths) '
+                       'or panda (the MuJoCo Panda of sim_arm robot panda, its reach task)',
+                       choices=('planar3', 'panda'))
     rate_hz: float = param(20.0, 'Rate of joy messages, like joy_node with autorepeat_rate; '
                            'the operator decides once per message', unit='Hz', minimum=1.0,
                            maximum=1000.0)
@@ -213,6 +225,15 @@ class SimHumanParams:
             stick_noise=self.stick_noise, side=self.side, side_margin_m=self.side_margin_m)
 
 
+def panda_operator(params: SimHumanParams) -> Any:
+    """Return the Panda's simulated operator with the shared parameters of ``params``."""
+    from ..sim.panda.operator import PandaOperator, PandaOperatorParams
+    return PandaOperator(PandaOperatorParams(
+        enable_button=params.enable_button, reaction_delay_s=params.reaction_delay_s,
+        reaction_jitter_s=params.reaction_jitter_s, hold_until_end=params.hold_until_end,
+        stick_noise=params.stick_noise, side=params.side), seed=params.seed)
+
+
 def joy_msg(out: OperatorOutput, stamp: Any, frame_id: str) -> Joy:
     """Build the sensor_msgs/Joy of one operator output (float axes, int buttons)."""
     msg = Joy()
@@ -237,8 +258,9 @@ class SimHumanNode(Node):
         try:
             self.params = declare_and_read(self, SimHumanParams)
             self.config = self.params.arm_config()
-            self.operator = SimulatedOperator(self.config, self.params.operator_params(),
-                                              seed=self.params.seed)
+            self.operator = (panda_operator(self.params) if self.params.robot == 'panda' else
+                             SimulatedOperator(self.config, self.params.operator_params(),
+                                               seed=self.params.seed))
         except ConfigError:
             self.destroy_node()
             raise
@@ -272,11 +294,12 @@ class SimHumanNode(Node):
         self.create_subscription(String, topics.GATE_STATE.name, self._on_gate_state, STATE_QOS)
         self.create_timer(1.0 / p.rate_hz, self._on_tick)
         self.create_timer(DIAGNOSTICS_PERIOD_S, self._on_diagnostics)
+        o = self.operator.params  # the thresholds in use (the Panda operator has its own)
         self.get_logger().info(
-            f'sim_human publishing joy at {p.rate_hz:g} Hz; takes over (deadman button '
-            f'{p.enable_button}) {p.reaction_delay_s:g} s after the arm leaves the expert '
-            f'corridor ({p.corridor_m:g} m), nears the obstacle ({p.collision_margin_m:g} m), '
-            f'stalls ({p.stall_s:g} s), nears a joint limit ({p.limit_margin_rad:g} rad)'
+            f'sim_human ({p.robot}) publishing joy at {p.rate_hz:g} Hz; takes over (deadman '
+            f'button {o.enable_button}) {o.reaction_delay_s:g} s after the arm leaves the expert '
+            f'corridor ({o.corridor_m:g} m), nears the obstacle ({o.collision_margin_m:g} m), '
+            f'stalls ({o.stall_s:g} s), nears a joint limit ({o.limit_margin_rad:g} rad)'
             f'{" or the gate asks for help" if p.answer_help else ""}')
 
     # --- callbacks --------------------------------------------------------------------
@@ -284,7 +307,7 @@ class SimHumanNode(Node):
     def _on_joint_state(self, msg: JointState) -> None:
         """Keep the newest joint positions."""
         try:
-            self._q = joint_positions(msg, self.params.joint_names)
+            self._q = joint_positions(msg, self._joint_names())
         except ImitationError as exc:
             self._bad_messages += 1
             self.get_logger().warning(f'ignoring joint_states: {exc}',
@@ -332,7 +355,7 @@ class SimHumanNode(Node):
     def _on_task(self, msg: Float64MultiArray) -> None:
         """Follow a task that changes during the running episode."""
         try:
-            vector = array_from_msg(msg, len(TASK_LAYOUT), what='task')
+            vector = array_from_msg(msg, self._task_size(), what='task')
         except ImitationError as exc:
             self._bad_messages += 1
             self.get_logger().warning(f'ignoring imitation/task: {exc}',
@@ -343,7 +366,7 @@ class SimHumanNode(Node):
             return
         if np.allclose(vector, task.vector(), atol=1e-9):
             return
-        self.operator.update_task(Task.from_vector(vector, task.start))
+        self.operator.update_task(self._task(vector, task.start))
         self.get_logger().info(f'episode {self.episode}: task changed to {vector.tolist()}')
 
     def _on_episode(self, msg: String) -> None:
@@ -367,8 +390,7 @@ class SimHumanNode(Node):
             if self.episode is not None and episode <= self.episode and not newer:
                 return  # a repeat, or history of an episode that is over (transient local)
             try:
-                task = Task.from_vector(np.asarray(event['task'], dtype=np.float64),
-                                        np.asarray(event['start'], dtype=np.float64))
+                task = self._task(event['task'], event['start'])
                 self.operator.start_episode(task)
             except (KeyError, TypeError, ValueError, ImitationError) as exc:
                 self._bad_messages += 1
@@ -393,6 +415,23 @@ class SimHumanNode(Node):
                 # An end without its start (we came up after it): nothing to watch.
                 self.episode = episode
                 self._end_episode('')
+
+    def _joint_names(self) -> tuple[str, ...]:
+        """Return the joints the operator watches, base to tip."""
+        if self.params.robot == 'panda':
+            return self.operator.joint_names
+        return self.params.joint_names
+
+    def _task_size(self) -> int:
+        """Return the length of the task vector of the watched arm."""
+        return self.operator.task_size if self.params.robot == 'panda' else len(TASK_LAYOUT)
+
+    def _task(self, vector: Any, start: Any) -> Any:
+        """Return the watched arm's task from a task vector and a start posture."""
+        if self.params.robot == 'panda':
+            return self.operator.task_from_vector(vector, start)
+        return Task.from_vector(np.asarray(vector, dtype=np.float64),
+                                np.asarray(start, dtype=np.float64))
 
     def _end_episode(self, reason: str) -> None:
         if self._episode_running and self.operator.takeovers:

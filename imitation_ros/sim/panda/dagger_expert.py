@@ -1,0 +1,130 @@
+# Copyright 2026 imitation_ros contributors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+The Panda's reach demonstrators as a DAgger expert that labels any state (expert_labeler).
+
+The interface of :class:`imitation_ros.dagger.expert.Expert` (``reset(task)``,
+``action(q, task)``) over :class:`~imitation_ros.sim.panda.experts.ReachExpert`,
+with the names of the planar expert: ``above`` passes the pole on the +y side
+(left), ``below`` on the -y side (right), ``multi`` draws a new demonstrator per
+episode, ``nearest`` follows the side whose path is nearer to the tool until one
+is nearer by ``commit_m``, then keeps it for the episode. Labels are the seven
+arm joints' targets (rad); reach only, as the simulated operator.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+
+from ...dagger.expert import DEFAULT_COMMIT_M, Expert, SCRIPTED_EXPERTS
+from ...errors import ConfigError
+from ..operator import path_distance
+from .experts import ReachExpert, ReachStyle, sample_style
+from .kinematics import Kinematics
+from .model import ARM_JOINTS, GRIPPER_MAX_WIDTH, PandaConfig, PandaModel
+from .observe import observation_from_joints
+from .tasks import PandaTask, TASK_LAYOUTS
+
+#: Side of the pole of each fixed expert name: +1 left (+y), -1 right.
+SIDES = {'above': 1, 'below': -1}
+
+
+class PandaReachExpert(Expert):
+    """
+    A reach demonstrator of the Panda labelling any state (see the module docstring).
+
+    :param name: one of :data:`~imitation_ros.dagger.expert.SCRIPTED_EXPERTS`.
+    :param seed: seed of the ``multi`` draws.
+    :param commit_m: ``nearest``: margin (m) that latches the side.
+    :param config: the sim's settings (control period, speed limits).
+    """
+
+    #: Joints the labels are for, base to tip.
+    joint_names: tuple[str, ...] = ARM_JOINTS
+    #: Length of the task vector.
+    task_size: int = len(TASK_LAYOUTS['reach'])
+
+    def __init__(self, name: str = 'nearest', seed: int = 0,
+                 commit_m: float = DEFAULT_COMMIT_M, config: PandaConfig | None = None) -> None:
+        if name not in SCRIPTED_EXPERTS:
+            raise ConfigError(f'unknown expert {name!r}; choose one of '
+                              f'{", ".join(SCRIPTED_EXPERTS)}')
+        if not commit_m > 0:
+            raise ConfigError(f'commit_m must be > 0 m, got {commit_m}')
+        self.name = name
+        self.commit_m = float(commit_m)
+        self.config = config if config is not None else PandaConfig(camera=False)
+        self.kinematics = Kinematics(PandaModel(self.config))
+        self._rng = np.random.default_rng(seed)
+        self.style = ReachStyle(side=SIDES.get(name, 1))
+        self._committed: int | None = None
+        self.episodes = 0
+
+    @staticmethod
+    def task_from_vector(vector: Any, start: Any) -> PandaTask:
+        """Return the reach task of a task vector and a start posture (7,)."""
+        return PandaTask.from_vector('reach', np.asarray(vector, dtype=np.float64),
+                                     np.asarray(start, dtype=np.float64))
+
+    def reset(self, task: PandaTask) -> None:
+        """Begin an episode: ``multi`` draws a new demonstrator, ``nearest`` unlatches."""
+        self.episodes += 1
+        self._committed = None
+        if self.name == 'multi':
+            style = sample_style('reach', 'multi', self._rng)
+            assert isinstance(style, ReachStyle)
+            self.style = style
+        elif self.name == 'nearest':
+            self.style = replace(self.style, side=1)
+
+    def _expert(self, side: int) -> ReachExpert:
+        return ReachExpert(self.kinematics, self.config, replace(self.style, side=side))
+
+    def _choose_side(self, q: np.ndarray, task: PandaTask) -> None:
+        if self._committed is not None:
+            return
+        tool = self.kinematics.tcp(q)[0]
+        dist = {side: path_distance(self._expert(side).path(task), tool) for side in (1, -1)}
+        side = 1 if dist[1] <= dist[-1] else -1
+        if abs(dist[1] - dist[-1]) >= self.commit_m:
+            self._committed = side
+        self.style = replace(self.style, side=side)
+
+    def action(self, q: np.ndarray, task: PandaTask) -> np.ndarray:
+        """
+        Return the demonstrator's absolute arm joint targets (7,) rad at ``q`` (7,) rad.
+
+        :raises ConfigError: ``q`` is not 7 finite values, or the task is not a reach task.
+        """
+        q = np.asarray(q, dtype=np.float64)
+        if q.shape != (len(ARM_JOINTS),) or not np.all(np.isfinite(q)):
+            raise ConfigError(f'joint positions must be {len(ARM_JOINTS)} finite values (rad), '
+                              f'got {q.tolist()}')
+        if task.kind != 'reach':
+            raise ConfigError(f'the Panda labelling expert knows the reach task only, got '
+                              f'{task.kind!r}')
+        if self.name == 'nearest':
+            self._choose_side(q, task)
+        obs = observation_from_joints(np.concatenate([q, [GRIPPER_MAX_WIDTH]]))
+        return self._expert(self.style.side).action(obs, task)[:len(ARM_JOINTS)]
+
+    def describe(self) -> str:
+        """Return e.g. ``Panda reach nearest (side +1, committed)``."""
+        state = '' if self.name != 'nearest' else (
+            ', committed' if self._committed is not None else ', not committed yet')
+        return f'Panda reach {self.name} (side {self.style.side:+d}{state})'
