@@ -22,6 +22,7 @@ from imitation_ros.errors import ConfigError, SimError
 from imitation_ros.gate.arbiter import Arbiter, GateConfig
 from imitation_ros.gate.joy import JoyConfig, parse_joy
 from imitation_ros.interface.robot import GripperModel, RobotModel
+from imitation_ros.sim.operator import REASON_REGRIP
 from imitation_ros.sim.panda.experts import ReachExpert, ReachStyle
 from imitation_ros.sim.panda.interface import (BASE_LINK, check_urdf_is_the_sim,
                                                gripper_width, TIP_LINK)
@@ -164,3 +165,25 @@ def test_urdf_check_and_gripper_command_of_the_interface() -> None:
     for bad in ([], [0.01, 0.01, 0.01], [float('nan')], [0.05], [-0.01]):
         with pytest.raises(SimError):
             gripper_width(bad)
+
+
+def test_operator_regrips_after_the_gates_joy_lost_hold(sim: PandaSim) -> None:
+    """Told the gate holds for a lost pad, it lets go after its reaction delay, presses again."""
+    p = PandaOperatorParams(hold_until_end=True)
+    operator = PandaOperator(p, seed=0)
+    task = sim.reset(seed=0)
+    operator.start_episode(task)
+    now, dt = 0.0, sim.config.dt
+    while not operator.step(task.start, now).engaged:  # the arm held still stalls
+        now += dt
+        assert now < 10.0
+    lost = [operator.step(task.start, now + k * dt, joy_lost=True)
+            for k in range(1, int((p.reaction_delay_s + p.regrip_s) / dt) + 4)]
+    released = [i for i, out in enumerate(lost) if not out.engaged]
+    assert released, 'never let go'
+    first = released[0]
+    assert first * dt >= p.reaction_delay_s - dt  # it noticed after its reaction delay
+    assert lost[first].reason == REASON_REGRIP and not lost[first].buttons.any()
+    again = operator.step(task.start, now + (len(lost) + 1 + p.regrip_s / dt) * dt)
+    assert again.engaged and again.buttons[p.enable_button] == 1
+    assert operator.takeovers == 1 and operator.regrips >= 1

@@ -196,7 +196,7 @@ class ExpertParams:
     def make_expert(self) -> Expert:
         """Return the scripted expert these parameters describe."""
         if self.robot == 'panda':
-            from ..sim.panda.dagger_expert import PandaReachExpert
+            from ..dagger.panda_expert import PandaReachExpert
             return PandaReachExpert(self.expert, seed=self.seed, commit_m=self.commit_m)
         return ScriptedSimExpert(self.arm_config(), self.expert, style=self.style(),
                                  seed=self.seed, commit_m=self.commit_m)

@@ -253,6 +253,64 @@ def path_distance(path: np.ndarray, point: np.ndarray) -> float:
     return float(np.min(np.linalg.norm(a + t[:, None] * ab - point, axis=1)))
 
 
+def let_go() -> OperatorOutput:
+    """Return the pad with the deadman released and sticks centred (a re-grip)."""
+    return OperatorOutput(axes=np.zeros(N_AXES), buttons=np.zeros(N_BUTTONS, dtype=np.int64),
+                          engaged=False, reason=REASON_REGRIP)
+
+
+class Regrip:
+    """
+    A person's answer to the gate's joy-lost hold: notice it, let go, press again.
+
+    The hold clears only on a released deadman, so an operator who holds on keeps
+    the arm stopped for the rest of the takeover.
+
+    :param reaction_delay_s: time to notice the hold (s), plus up to
+        ``reaction_jitter_s`` drawn from ``rng``.
+    :param regrip_s: how long the deadman stays released (s).
+    """
+
+    def __init__(self, reaction_delay_s: float, reaction_jitter_s: float, regrip_s: float,
+                 rng: np.random.Generator) -> None:
+        self.reaction_delay_s = float(reaction_delay_s)
+        self.reaction_jitter_s = float(reaction_jitter_s)
+        self.regrip_s = float(regrip_s)
+        self._rng = rng
+        self.count = 0
+        """Re-grips since ``count`` was last set to 0."""
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget a hold being noticed or a re-grip under way."""
+        self._lost_since: float | None = None
+        self._delay = 0.0
+        self._released_at: float | None = None
+
+    def letting_go(self, now: float, joy_lost: bool) -> bool:
+        """Return True while the deadman is let go; call once per period while in control."""
+        if self._released_at is not None:
+            if now - self._released_at < self.regrip_s - 1e-9:
+                return True
+            self._released_at = None  # press again: this period steers
+            self._lost_since = None
+            return False
+        if not joy_lost:
+            self._lost_since = None
+            return False
+        if self._lost_since is None:
+            self._lost_since = now
+            self._delay = self.reaction_delay_s
+            if self.reaction_jitter_s > 0:
+                self._delay += float(self._rng.uniform(0.0, self.reaction_jitter_s))
+        if now - self._lost_since < self._delay - 1e-9:
+            return False  # not noticed yet: still holding the deadman, still steering
+        self._released_at = now
+        self._lost_since = None
+        self.count += 1
+        return True
+
+
 class SimulatedOperator:
     """
     A simulated human with a gamepad; the decision rule is in the module docstring.
@@ -274,7 +332,8 @@ class SimulatedOperator:
         self.task: Task | None = None
         self._paths: dict[int, np.ndarray] = {}
         self.takeovers = 0
-        self.regrips = 0
+        self._regripper = Regrip(self.params.reaction_delay_s, self.params.reaction_jitter_s,
+                                 self.params.regrip_s, self._rng)
         self._reset_state()
 
     def _reset_state(self) -> None:
@@ -288,9 +347,7 @@ class SimulatedOperator:
         self._best_goal: float | None = None
         self._progress_at: float | None = None
         self._last_clearance: tuple[float, float] | None = None
-        self._lost_since: float | None = None
-        self._lost_delay = 0.0
-        self._released_at: float | None = None
+        self._regripper.reset()
 
     @property
     def active(self) -> bool:
@@ -307,7 +364,7 @@ class SimulatedOperator:
         self._paths = {side: expert_path(self.config, task, self._experts[side].style)
                        for side in SIDES}
         self.takeovers = 0
-        self.regrips = 0
+        self._regripper.count = 0
         self._reset_state()
         self.reason = REASON_OK
 
@@ -445,38 +502,13 @@ class SimulatedOperator:
         return self._steer(q)
 
     def _regrip(self, now: float, joy_lost: bool) -> OperatorOutput | None:
-        """
-        Return the pad with the deadman let go while re-gripping, else None (steer on).
+        """Return the pad with the deadman let go while re-gripping, else None (steer on)."""
+        return let_go() if self._regripper.letting_go(now, joy_lost) else None
 
-        The gate's joy-lost hold clears only on a released deadman, so holding on
-        would keep the arm stopped for the rest of the takeover.
-        """
-        p = self.params
-        if self._released_at is not None:
-            if now - self._released_at < p.regrip_s - 1e-9:
-                return self._let_go()
-            self._released_at = None  # press again: this period steers
-            self._lost_since = None
-            return None
-        if not joy_lost:
-            self._lost_since = None
-            return None
-        if self._lost_since is None:
-            self._lost_since = now
-            self._lost_delay = p.reaction_delay_s
-            if p.reaction_jitter_s > 0:
-                self._lost_delay += float(self._rng.uniform(0.0, p.reaction_jitter_s))
-        if now - self._lost_since < self._lost_delay - 1e-9:
-            return None  # not noticed yet: still holding the deadman, still steering
-        self._released_at = now
-        self._lost_since = None
-        self.regrips += 1
-        return self._let_go()
-
-    def _let_go(self) -> OperatorOutput:
-        """Deadman released and sticks centred during a re-grip (the takeover goes on)."""
-        return OperatorOutput(axes=np.zeros(N_AXES), buttons=np.zeros(N_BUTTONS, dtype=np.int64),
-                              engaged=False, reason=REASON_REGRIP)
+    @property
+    def regrips(self) -> int:
+        """Return the re-grips of this episode."""
+        return self._regripper.count
 
     def _recovered(self, q: np.ndarray, now: float, trouble: str) -> bool:
         """Whether the arm has been back on the chosen path, past the obstacle, long enough."""

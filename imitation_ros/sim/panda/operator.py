@@ -59,9 +59,10 @@ from typing import Any
 import numpy as np
 
 from ...errors import ConfigError
-from ..operator import (N_AXES, N_BUTTONS, OperatorOutput, path_distance, REACTING_PREFIX,
-                        REASON_COLLISION, REASON_HELP, REASON_IDLE, REASON_JOINT_LIMIT,
-                        REASON_OFF_CORRIDOR, REASON_OK, REASON_STALLED)
+from ..operator import (let_go, N_AXES, N_BUTTONS, OperatorOutput, path_distance,
+                        REACTING_PREFIX, REASON_COLLISION, REASON_HELP, REASON_IDLE,
+                        REASON_JOINT_LIMIT, REASON_OFF_CORRIDOR, REASON_OK, REASON_STALLED,
+                        Regrip)
 from .experts import ReachExpert, ReachStyle
 from .interface import BASE_LINK, TIP_LINK
 from .kinematics import Kinematics
@@ -103,6 +104,8 @@ class PandaOperatorParams:
     """Reaction time between seeing trouble and grabbing the pad (s)."""
     reaction_jitter_s: float = 0.0
     """Extra reaction time drawn uniformly from [0, this] per takeover (s)."""
+    regrip_s: float = 0.15
+    """How long the deadman stays released when re-gripping after a joy-lost hold (s)."""
     release_m: float = 0.02
     """Let go once the tool is this close to the chosen path (m)..."""
     release_hold_s: float = 0.3
@@ -130,7 +133,8 @@ class PandaOperatorParams:
         positive = ('corridor_m', 'collision_margin_m', 'table_margin_m', 'stall_s',
                     'stall_progress_m', 'release_m', 'linear_speed')
         non_negative = ('collision_lookahead_s', 'limit_margin_rad', 'reaction_delay_s',
-                        'reaction_jitter_s', 'release_hold_s', 'stick_noise', 'side_margin_m')
+                        'reaction_jitter_s', 'regrip_s', 'release_hold_s', 'stick_noise',
+                        'side_margin_m')
         for name in positive + non_negative:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) \
@@ -202,6 +206,8 @@ class PandaOperator:
         self.task: PandaTask | None = None
         self._paths: dict[int, np.ndarray] = {}
         self.takeovers = 0
+        self._regripper = Regrip(self.params.reaction_delay_s, self.params.reaction_jitter_s,
+                                 self.params.regrip_s, self._rng)
         self._reset_state()
 
     @staticmethod
@@ -226,6 +232,12 @@ class PandaOperator:
         self._best_goal: float | None = None
         self._progress_at: float | None = None
         self._last_clearance: tuple[float, float] | None = None
+        self._regripper.reset()
+
+    @property
+    def regrips(self) -> int:
+        """Return the re-grips of this episode (after the gate's joy-lost hold)."""
+        return self._regripper.count
 
     @property
     def active(self) -> bool:
@@ -249,6 +261,7 @@ class PandaOperator:
         self.task = task
         self._paths = {side: self._experts[side].path(task) for side in SIDES}
         self.takeovers = 0
+        self._regripper.count = 0
         self._reset_state()
         self.reason = REASON_OK
 
@@ -336,11 +349,13 @@ class PandaOperator:
             return REASON_HELP
         return ''
 
-    def step(self, q: np.ndarray, now: float, help_requested: bool = False) -> OperatorOutput:
+    def step(self, q: np.ndarray, now: float, help_requested: bool = False,
+             joy_lost: bool = False) -> OperatorOutput:
         """
         Watch the arm at joint positions ``q`` (7,) rad at time ``now`` (s); return the pad.
 
-        Call it once per control period with a monotonic ``now``.
+        Call it once per control period with a monotonic ``now``. ``help_requested`` and
+        ``joy_lost`` as for :meth:`~imitation_ros.sim.operator.SimulatedOperator.step`.
 
         :raises ConfigError: ``q`` is not 7 finite values.
         """
@@ -354,6 +369,8 @@ class PandaOperator:
                               f'{q.tolist()}')
         now = float(now)
         trouble = self._trouble(q, now, bool(help_requested))
+        if self.engaged and self._regripper.letting_go(now, bool(joy_lost)):
+            return let_go()
         if not self.engaged:
             if not trouble:
                 self._trouble_since = None

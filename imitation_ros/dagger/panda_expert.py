@@ -31,14 +31,14 @@ from typing import Any
 
 import numpy as np
 
-from ...dagger.expert import DEFAULT_COMMIT_M, Expert, SCRIPTED_EXPERTS
-from ...errors import ConfigError
-from ..operator import path_distance
-from .experts import ReachExpert, ReachStyle, sample_style
-from .kinematics import Kinematics
-from .model import ARM_JOINTS, GRIPPER_MAX_WIDTH, PandaConfig, PandaModel
-from .observe import observation_from_joints
-from .tasks import PandaTask, TASK_LAYOUTS
+from .expert import DEFAULT_COMMIT_M, Expert, SCRIPTED_EXPERTS
+from ..errors import ConfigError
+from ..sim.operator import path_distance
+from ..sim.panda.experts import ReachExpert, ReachStyle, sample_style
+from ..sim.panda.kinematics import Kinematics
+from ..sim.panda.model import ARM_JOINTS, GRIPPER_MAX_WIDTH, PandaConfig, PandaModel
+from ..sim.panda.observe import observation_from_joints
+from ..sim.panda.tasks import PandaTask, TASK_LAYOUTS
 
 #: Side of the pole of each fixed expert name: +1 left (+y), -1 right.
 SIDES = {'above': 1, 'below': -1}
