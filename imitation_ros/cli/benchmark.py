@@ -67,6 +67,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help='panda: the image models\' encoder (cnn, spatial-softmax, resnet18)')
     e.add_argument('--tasks', default='reach,pick', help='panda: tasks')
     e.add_argument('--observations', default='state,image', help='panda: observations')
+    e.add_argument('--image-steps', action='append', default=[], metavar='KIND=N',
+                   help='panda: gradient steps of the image models (defaults: mse, gmm, ar 2000, '
+                   'diffusion 4000; --steps sets the state models\': mse, gmm, ar 5000, '
+                   'diffusion 20000)')
     e.set_defaults(func=run_expressivity_cmd)
     v = which.add_parser('vision', help='parameters and ONNX Runtime latency per kind and '
                          'image encoder (96x96)')
@@ -132,6 +136,8 @@ def run_expressivity_panda_cmd(args: argparse.Namespace) -> int:
                            kinds=tuple(args.kinds.split(',')), tasks=tuple(args.tasks.split(',')),
                            observations=tuple(args.observations.split(',')),
                            steps={k: int(v) for k, v in (s.split('=', 1) for s in args.steps)},
+                           image_steps={k: int(v) for k, v in
+                                        (s.split('=', 1) for s in args.image_steps)},
                            encoder=args.encoder, progress=not args.no_progress,
                            device=args.device, workers=max(1, args.workers))
     print((out / 'table.md').read_text())

@@ -48,8 +48,11 @@ TASKS: tuple[str, ...] = ('reach', 'pick')
 OBSERVATIONS: tuple[str, ...] = ('state', 'image')
 #: The two modes of each task, as the demonstrators' trajectories show them.
 MODES: dict[str, tuple[str, str]] = {'reach': ('left', 'right'), 'pick': ('straight', 'turned')}
-#: Gradient steps per kind (state and image models alike).
-DEFAULT_STEPS = {'mse': 3000, 'gmm': 3000, 'ar': 3000, 'diffusion': 6000}
+#: Gradient steps per kind of the state models (an MLP step costs milliseconds).
+DEFAULT_STEPS = {'mse': 5000, 'gmm': 5000, 'ar': 5000, 'diffusion': 20000}
+#: Gradient steps per kind of the image models (the encoder makes a step about 10 times
+#: dearer on the CPU; see docs/panda.md for the budget).
+DEFAULT_IMAGE_STEPS = {'mse': 2000, 'gmm': 2000, 'ar': 2000, 'diffusion': 4000}
 #: Batch sizes: image batches cost the encoder's forward and backward per frame.
 STATE_BATCH = 256
 IMAGE_BATCH = 64
@@ -96,14 +99,20 @@ class PandaEval:
 
 def evaluate_panda(policy: OnnxPolicy, task: str, *, episodes: int = 100,
                    seed: int = EVAL_SEED, keep_paths: int = 40, progress: bool = False,
-                   desc: str = 'evaluate', config=None) -> PandaEval:
+                   desc: str = 'evaluate', config=None,
+                   binary_gripper: bool = True) -> PandaEval:
     """
     Roll ``policy`` on ``episodes`` tasks of ``task`` (task i from seed ``seed + i``).
 
-    The policy runs through ONNX Runtime; its commands pass the gate's safety
-    layer (finite, inside the joint limits; the finger gap within 0..0.08 m).
-    An image policy gets the camera frame of the state it acts on, every step.
-    No torch is loaded on this path, as on the robot.
+    The policy runs through ONNX Runtime; its arm commands pass the gate's
+    safety layer (finite, inside the joint limits). The finger gap command goes
+    to the nearer of the demonstrators' two commands, open (0.08 m) or closed
+    (0 m), as a gripper driver with open and grasp actions takes it: a gap a
+    little under open would otherwise read, on the next step, as the start of a
+    grasp, which the policy then continues (with ``binary_gripper=False`` the
+    gap is only clipped to 0..0.08 m). An image policy gets the camera frame of
+    the state it acts on, every step. No torch is loaded on this path, as on the
+    robot.
 
     :param config: the sim's :class:`~imitation_ros.sim.panda.model.PandaConfig`
         (default: the package's); the camera opens only for an image policy.
@@ -130,6 +139,8 @@ def evaluate_panda(policy: OnnxPolicy, task: str, *, episodes: int = 100,
         action = policy.act(joints, current.vector(), image)
         arm, _ = safe_command(action[:7], joints[:7], JOINT_LOWER, JOINT_UPPER)
         gap = float(action[7]) if np.isfinite(action[7]) else float(joints[7])
+        if binary_gripper:
+            gap = GRIPPER_MAX_WIDTH if gap > GRIPPER_MAX_WIDTH / 2 else 0.0
         return np.concatenate([arm, [np.clip(gap, 0.0, GRIPPER_MAX_WIDTH)]])
 
     reasons: Counter = Counter()
@@ -208,20 +219,24 @@ def run_expressivity_panda(out: Path, *, train_episodes: int = 200, eval_episode
                            kinds: Sequence[str] = tuple(KINDS),
                            tasks: Sequence[str] = TASKS,
                            observations: Sequence[str] = OBSERVATIONS,
-                           steps: Optional[dict] = None, encoder: str = 'spatial-softmax',
+                           steps: Optional[dict] = None, image_steps: Optional[dict] = None,
+                           encoder: str = 'spatial-softmax',
                            options: Optional[dict] = None, progress: bool = True,
                            device: str = 'cpu', workers: int = 1) -> list[PandaCell]:
     """
     Run the study and write ``table.md``, ``rollouts.png`` and ``cells.json`` into ``out``.
 
-    :param steps: gradient steps per kind (defaults :data:`DEFAULT_STEPS`).
+    :param steps: gradient steps per kind of the state models (defaults
+        :data:`DEFAULT_STEPS`); ``image_steps`` of the image models
+        (:data:`DEFAULT_IMAGE_STEPS`).
     :param encoder: the image models' encoder (one of ``IMAGE_ENCODERS``).
     :param workers: cells trained and evaluated at once, one process (one thread) each.
     """
     from ..policies.vision import IMAGE_ENCODERS
     if encoder not in IMAGE_ENCODERS:
         raise ValueError(f'encoder must be one of {IMAGE_ENCODERS}, got {encoder!r}')
-    steps_for = {**DEFAULT_STEPS, **(steps or {})}
+    steps_for = {'state': {**DEFAULT_STEPS, **(steps or {})},
+                 'image': {**DEFAULT_IMAGE_STEPS, **(image_steps or {})}}
     out.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault('MUJOCO_GL', 'egl')  # spawned workers inherit it
     start = time.perf_counter()
@@ -232,7 +247,8 @@ def run_expressivity_panda(out: Path, *, train_episodes: int = 200, eval_episode
             for seed in seeds]
     jobs = [dict(task=task, observation=obs, kind=kind, seed=seed, session=sessions[task],
                  out=out / 'models' / f'{task}_{obs}_{kind}_s{seed}.onnx',
-                 steps=steps_for[kind], encoder=encoder, options=(options or {}).get(kind, {}),
+                 steps=steps_for[obs][kind], encoder=encoder,
+                 options=(options or {}).get(kind, {}),
                  eval_episodes=eval_episodes, device=device,
                  progress=progress and workers == 1) for task, obs, kind, seed in plan]
     cells: list[PandaCell] = []
@@ -240,7 +256,7 @@ def run_expressivity_panda(out: Path, *, train_episodes: int = 200, eval_episode
 
     def report(cell: PandaCell) -> None:
         cells.append(cell)
-        _append_partial(out, cell, _setup(jobs[0]), steps_for[cell.kind])
+        _append_partial(out, cell, _setup(jobs[0]), steps_for[cell.observation][cell.kind])
         r = cell.result
         print(f'[{len(cells)}/{len(plan)}] {cell.task:5s} {cell.observation:5s} {cell.kind:9s} '
               f'seed {cell.seed}: success {r.success_rate:.2f} modes {r.modes} {r.reasons} '
@@ -262,8 +278,8 @@ def run_expressivity_panda(out: Path, *, train_episodes: int = 200, eval_episode
         from concurrent.futures import as_completed
         with spawn_pool(workers) as pool:
             # The longest first (image models, diffusion), so they do not start last.
-            ordered = sorted(todo, key=lambda j: -(j['steps'] * (8 if j['observation'] ==
-                                                                 'image' else 1)))
+            cost = {'state': 1, 'image': 10}  # an image step costs about 10 state steps
+            ordered = sorted(todo, key=lambda j: -j['steps'] * cost[j['observation']])
             for future in as_completed([pool.submit(run_panda_cell, job) for job in ordered]):
                 report(future.result())
     order = {key: i for i, key in enumerate(plan)}
@@ -382,15 +398,17 @@ def write_panda_table(cells: Sequence[PandaCell], path: Path, *, train_episodes:
     tasks = list(dict.fromkeys(c.task for c in cells))
     observations = list(dict.fromkeys(c.observation for c in cells))
     seeds = sorted({c.seed for c in cells})
-    per_kind = ', '.join(f'{k} {steps[k]}' for k in kinds)
+    per_kind = '; '.join(
+        f"{obs} (batch {STATE_BATCH if obs == 'state' else IMAGE_BATCH}) "
+        + ', '.join(f'{k} {steps[obs][k]}' for k in kinds) for obs in observations)
     train_s = sum(c.train_seconds for c in cells)
     eval_s = sum(c.result.seconds for c in cells)
     lines = [f'Training data: {train_episodes} multi-demonstrator episodes per task (camera '
-             f'frame every control step, 96x96); gradient steps {per_kind} (batch '
-             f'{STATE_BATCH} state, {IMAGE_BATCH} image; no doubt ensemble); image encoder '
-             f'{encoder}; {len(seeds)} training seeds; {eval_episodes} evaluation episodes per '
-             'model in the MuJoCo sim through ONNX Runtime (the same tasks for every model).',
-             '']
+             f'frame every control step, 96x96); gradient steps: {per_kind} (no doubt '
+             f'ensemble); image encoder {encoder}; {len(seeds)} training seeds; '
+             f'{eval_episodes} evaluation episodes per model in the MuJoCo sim through ONNX '
+             'Runtime (the same tasks for every model; finger gap commands snapped to open or '
+             'closed).', '']
     for task in tasks:
         a, b = MODES[task]
         lines += [f'**{task}**', '',
