@@ -37,7 +37,6 @@ import numpy as np
 
 from ..errors import ModelError
 from ..policies.registry import KINDS
-from ..policies.vision import IMAGE_ENCODERS
 from .timing import check_cpu, measure
 
 #: The Panda's joint layout and reach task layout (as sim/panda names them), without MuJoCo.
@@ -50,6 +49,7 @@ _CHILD = 'from imitation_ros.studies.vision_latency import _child; _child()'
 def panda_spec(encoder: Optional[str]):
     """Return a PolicySpec of the Panda's shapes (unit normalization), with ``encoder`` or none."""
     from ..policies.base import Normalizer, PolicySpec
+    from ..policies.vision import IMAGE_ENCODERS
     n, k = len(PANDA_JOINTS), len(PANDA_TASK)
     return PolicySpec(joint_names=PANDA_JOINTS, task_layout=PANDA_TASK,
                       state_norm=Normalizer((0.0,) * (n + k), (1.0,) * (n + k)),
@@ -104,10 +104,18 @@ def _child() -> None:
 
 def run_vision_latency(out: Path, *, calls: int = 300, warmup: int = 20,
                        kinds: Sequence[str] = tuple(KINDS),
-                       encoders: Sequence[Optional[str]] = (None, *IMAGE_ENCODERS),
+                       encoders: Optional[Sequence[Optional[str]]] = None,
                        cpu: Optional[int] = 0) -> list[dict]:
-    """Export every (kind, encoder) and time it; return one row each (also ``latency.json``)."""
+    """
+    Export every (kind, encoder) and time it; return one row each (also ``latency.json``).
+
+    :param encoders: image encoders (None in the list: the state-only model); default
+        the state-only model and every encoder.
+    """
     import torch
+    from ..policies.vision import IMAGE_ENCODERS
+    if encoders is None:
+        encoders = (None, *IMAGE_ENCODERS)
     from ..policies.registry import make_policy
     from ..training.export import export_policy
     check_cpu(cpu)
