@@ -68,8 +68,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     e.add_argument('--tasks', default='reach,pick', help='panda: tasks')
     e.add_argument('--observations', default='state,image', help='panda: observations')
     e.add_argument('--image-steps', action='append', default=[], metavar='KIND=N',
-                   help='panda: gradient steps of the image models (defaults: mse, gmm, ar 2000, '
-                   'diffusion 4000; --steps sets the state models\': mse, gmm, ar 5000, '
+                   help='panda: gradient steps of the image models (defaults: mse, gmm, ar 1500, '
+                   'diffusion 3000; --steps sets the state models\': mse, gmm, ar 5000, '
                    'diffusion 20000)')
     e.set_defaults(func=run_expressivity_cmd)
     v = which.add_parser('vision', help='parameters and ONNX Runtime latency per kind and '

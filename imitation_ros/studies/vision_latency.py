@@ -22,7 +22,9 @@ in a fresh process that imports numpy and ONNX Runtime only, as the robot runs
 it: batch 1, one thread, pinned to one CPU, ``calls`` calls of
 ``OnnxPolicy.act`` after warm-up (diffusion: ``predict_chunk``, one chunk of
 ``sample_steps`` DDIM steps, the encoder run once per chunk). The weights are
-the initial ones: latency and size do not depend on training.
+the initial ones: latency and size do not depend on training. Beside it, the
+cost of training each encoder: milliseconds per frame of a forward and
+backward pass (batch 32, one thread, training mode).
 """
 
 from __future__ import annotations
@@ -139,18 +141,40 @@ def run_vision_latency(out: Path, *, calls: int = 300, warmup: int = 20,
             print(f"{kind:9s} {encoder or 'none':15s} {policy.parameter_count():>11,} "
                   f"parameters  p50 {stats['p50_ms']:.3f} ms  p99 {stats['p99_ms']:.3f} ms",
                   flush=True)
+    train_ms = {name: encoder_train_ms(name) for name in {r['encoder'] for r in rows}
+                if name != 'none'}
+    for r in rows:
+        r['encoder_train_ms_per_frame'] = train_ms.get(r['encoder'], 0.0)
     (out / 'latency.json').write_text(json.dumps(rows, indent=1))
     return rows
+
+
+def encoder_train_ms(name: str, batch: int = 32, repeats: int = 3) -> float:
+    """Return ms per frame of the encoder's forward and backward pass (training mode)."""
+    import time
+    import torch
+    from ..policies.vision import make_image_encoder
+    torch.manual_seed(0)
+    encoder = make_image_encoder(name, IMAGE_SHAPE).train()
+    frames = torch.randint(0, 256, (batch, *IMAGE_SHAPE), dtype=torch.uint8)
+    encoder(frames).square().mean().backward()  # warm-up
+    start = time.perf_counter()
+    for _ in range(repeats):
+        encoder.zero_grad(set_to_none=True)
+        encoder(frames).square().mean().backward()
+    return (time.perf_counter() - start) / (repeats * batch) * 1000
 
 
 def format_vision_latency(rows: list[dict]) -> str:
     """Format the rows as a markdown table."""
     lines = ['| policy | image encoder | parameters (of which the encoder) | ONNX file (MB) | '
-             'ONNX Runtime p50 / p99 (ms) |', '|---|---|---|---|---|']
+             'ONNX Runtime p50 / p99 (ms) | encoder training (ms per frame) |',
+             '|---|---|---|---|---|---|']
     for r in rows:
         unit = ' (one 10-step chunk)' if r['kind'] == 'diffusion' else ''
         o = r['ort']
         lines.append(f"| {r['kind']}{unit} | {r['encoder']} | {r['parameters']:,} "
                      f"({r['encoder_parameters']:,}) | {r['model_bytes'] / 1e6:.1f} | "
-                     f"{o['p50_ms']:.3f} / {o['p99_ms']:.3f} |")
+                     f"{o['p50_ms']:.3f} / {o['p99_ms']:.3f} | "
+                     f"{r.get('encoder_train_ms_per_frame', 0.0):.2f} |")
     return '\n'.join(lines)
