@@ -78,7 +78,7 @@ def test_collector_writes_readable_bags_with_frames_every_step(sessions: dict) -
 
 
 def test_frames_at_every_second_step_pair_with_the_latest_one(sessions: dict) -> None:
-    """camera_every=2: command 2k and 2k + 1 both get the frame of state 2k (latest at or before)."""
+    """camera_every=2: commands 2k and 2k + 1 get the frame of state 2k (latest at or before)."""
     bag = find_episode_bags(sessions['pick2'])[0]
     info = episode_info(bag)
     assert info.message_counts['/camera/image_raw'] == (info.steps + 1) // 2

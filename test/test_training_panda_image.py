@@ -78,7 +78,7 @@ def bags(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope='module')
 def training_set(bags: Path):
-    """The episode as a training set with chunks of 8 (images included) and its spec."""
+    """Return the episode as a training set with chunks of 8 (images included) and its spec."""
     data = load_dataset([bags], with_images=True, index=False)
     assert data.images is not None and data.joint_names == JOINTS
     tset = build_training_set(data.positions, data.task, data.actions, data.episode_id,

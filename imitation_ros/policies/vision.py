@@ -142,7 +142,7 @@ class SpatialSoftmaxEncoder(nn.Module):
 
 
 def _group_norm(channels: int) -> nn.GroupNorm:
-    """GroupNorm with 16 channels per group (Diffusion Policy's replacement of BatchNorm)."""
+    """Return a GroupNorm of 16 channels per group (Diffusion Policy's BatchNorm replacement)."""
     return nn.GroupNorm(max(1, channels // 16), channels)
 
 

@@ -326,7 +326,7 @@ def _key(task: str, observation: str, kind: str, seed: int) -> str:
 
 
 def _setup(job: dict) -> str:
-    """What a finished cell must share with this run to be reused (not its own key)."""
+    """Return what a finished cell must share with this run to be reused (besides its key)."""
     return f"encoder {job['encoder']}, {job['eval_episodes']} evaluation episodes"
 
 
