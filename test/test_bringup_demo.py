@@ -58,8 +58,6 @@ def test_one_round_trains_publishes_and_hot_reloads(tmp_path: Path, private_doma
     rounds = run_demo(data_dir=tmp_path / 'data', models_dir=tmp_path / 'models', rounds=1,
                       episodes=2, demos=3, policy='mse', train_steps=30, seed=1,
                       log=lines.append, domain_id=DOMAIN_ID)
-    # A 30-step model always needs the operator, so round 0 brings corrections to train on.
-    assert rounds[0].corrections > 0
     assert [r.version for r in rounds] == ['v001', 'v002']
     assert all(r.episodes == 2 for r in rounds)
     assert any('hot-reloaded' in line for line in lines)
@@ -68,8 +66,11 @@ def test_one_round_trains_publishes_and_hot_reloads(tmp_path: Path, private_doma
     assert len(recorded) >= 4 and {i.source for i in recorded} == {'hg_dagger'}
     assert {i.policy_version for i in recorded} >= {'v001', 'v002'}
     v002 = OnnxPolicy(next((tmp_path / 'models').rglob('policy_v002.onnx')))
-    # v002 was trained on the demonstrations plus the bags recorded in round 0.
-    assert v002.training_data['episodes'] >= 4
+    # v002 was trained on the demonstrations plus the bags recorded in round 0 (with or
+    # without takeovers: a 30-step model may reach the goal alone on an easy task).
+    sources = v002.training_data['sources']
+    assert sources.get('hg_dagger', 0) >= rounds[0].episodes, sources
+    assert v002.training_data['episodes'] == sum(sources.values()) >= 5
     assert next((tmp_path / 'models').rglob('hg_dagger_rounds.png')).stat().st_size > 1000
 
 

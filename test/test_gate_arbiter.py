@@ -20,15 +20,17 @@ from dataclasses import replace
 
 from imitation_ros.errors import ConfigError
 from imitation_ros.gate.arbiter import Arbiter, GateConfig, GateMode, GateOutput
-from imitation_ros.gate.joy import JoyConfig, JoyInput, joy_to_target, parse_joy
-from imitation_ros.sim.arm import ArmConfig
+from imitation_ros.gate.joy import JoyConfig, JoyInput, parse_joy
 import numpy as np
 import pytest
+from gate_fixtures import PLANAR, PLANAR_JOY, teleop
 
 Q = np.array([0.4, -0.8, 0.6])
 #: The tests of the other inputs tick seconds apart without new joint states; the joint
 #: state timeout has tests of its own (test_gate_properties.py too) with the default.
-CFG = GateConfig(state_timeout_s=1000.0)
+CFG = GateConfig(robot=PLANAR, joy=PLANAR_JOY, state_timeout_s=1000.0)
+#: The planar arm with the gate's defaults.
+DEFAULT = GateConfig(robot=PLANAR, joy=PLANAR_JOY)
 DEADMAN, ESTOP, RESET = 4, 1, 7
 
 
@@ -149,7 +151,7 @@ def test_centred_sticks_hold_and_moving_sticks_integrate_from_measured() -> None
     push = joy(DEADMAN, axes={1: 1.0})
     arb.on_joy(push, 0.02)
     np.testing.assert_allclose(tick(arb, 0.02).command,
-                               joy_to_target(CFG.joy, CFG.arm, Q - 0.01, push, CFG.dt))
+                               teleop(CFG, Q - 0.01, push))
 
 
 @pytest.mark.parametrize('bad', [
@@ -176,7 +178,7 @@ def test_takeover_drives_from_the_measured_position() -> None:
     stick = joy(DEADMAN, axes={1: 0.8, 3: -0.2})
     arb.on_joy(stick, 0.0)
     out = tick(arb, 0.01)
-    expected = joy_to_target(CFG.joy, CFG.arm, Q, stick, CFG.dt)
+    expected = teleop(CFG, Q, stick)
     np.testing.assert_allclose(out.command, expected)
     assert (out.mode, out.source) == (GateMode.HUMAN, 'human') and out.intervention
     moved = Q + np.array([0.01, 0.02, -0.01])
@@ -184,7 +186,7 @@ def test_takeover_drives_from_the_measured_position() -> None:
     arb.on_joy(stick, 0.03)
     out = tick(arb, 0.04)
     np.testing.assert_allclose(out.command,
-                               joy_to_target(CFG.joy, CFG.arm, moved, stick, CFG.dt))
+                               teleop(CFG, moved, stick))
     assert arb.counts['takeovers'] == 1
 
 
@@ -322,8 +324,8 @@ def test_measured_q_beyond_a_limit_is_led_back_by_at_most_max_joint_step() -> No
 
 def test_stale_joint_state_holds_at_the_last_measured_position() -> None:
     """No joint state for state_timeout_s: hold at the last q, policy fresh or not; then resume."""
-    arb = Arbiter(GateConfig())
-    assert GateConfig().state_timeout_s == 0.25
+    arb = Arbiter(DEFAULT)
+    assert DEFAULT.state_timeout_s == 0.25
     arb.on_joint_state(Q, 0.0)
     now = 0.0
     for _ in range(5):
@@ -347,7 +349,7 @@ def test_stale_joint_state_holds_at_the_last_measured_position() -> None:
 
 def test_stale_joint_state_holds_a_takeover_too() -> None:
     """During a takeover a stale q holds (no teleop from an old position); fresh q resumes."""
-    arb = Arbiter(GateConfig(joy_timeout_s=5.0))
+    arb = Arbiter(replace(DEFAULT, joy_timeout_s=5.0))
     arb.on_joint_state(Q, 0.0)
     arb.on_joy(joy(DEADMAN, axes={1: 1.0}), 0.0)
     assert tick(arb, 0.0).mode is GateMode.HUMAN
@@ -362,7 +364,7 @@ def test_stale_joint_state_holds_a_takeover_too() -> None:
 
 def test_rejected_joint_states_go_stale() -> None:
     """Only valid joint states refresh the measured q: NaN states alone end in a stale hold."""
-    arb = Arbiter(GateConfig())
+    arb = Arbiter(DEFAULT)
     arb.on_joint_state(Q, 0.0)
     for now in (0.1, 0.2, 0.3):
         arb.on_joint_state([np.nan, 0.0, 0.0], now)
@@ -415,7 +417,7 @@ def test_unreadable_axis_under_deadman_holds_neither_moves_nor_returns_to_policy
         arb.on_policy_action(Q + 0.05, now)
         out = tick(arb, now)
         assert out.mode is GateMode.HOLD_INVALID_JOY and out.source == 'hold'
-        assert 'unreadable' in out.reason or 'axis_map' in out.reason
+        assert 'unreadable' in out.reason or 'stick mapping' in out.reason
         assert not out.intervention
         np.testing.assert_array_equal(out.command, Q + 0.01)
     arb.on_joy(joy(DEADMAN), 0.12)
@@ -466,20 +468,45 @@ def test_model_version_is_kept_when_an_action_has_none() -> None:
     assert tick(arb, 0.04).model_version == 'v4' and arb.model_version == 'v4'
 
 
-def test_joint_mode_takeover() -> None:
-    """In joint mode each mapped axis drives its joint."""
-    jcfg = JoyConfig(teleop_mode='joint', axis_map=(0, 1, 4), scale=(1.0, 1.0, 1.0))
+def test_joint_mode_drives_the_joint_the_buttons_select() -> None:
+    """Joint mode: the stick drives one joint; next / previous presses select it, wrapping."""
+    jcfg = JoyConfig(teleop_mode='joint', joint_speed=0.4)
     arb = Arbiter(replace(CFG, joy=jcfg))
     arb.on_joint_state(Q, 0.0)
-    arb.on_joy(parse_joy([1.0, 0.0, 0.0, 0.0, -1.0, 0, 0, 0], [0, 0, 0, 0, 1] + [0] * 6, jcfg),
-               0.0)
-    np.testing.assert_allclose(tick(arb, 0.0).command - Q, [0.05, 0.0, -0.05])
+    nxt, prev = jcfg.next_joint_button, jcfg.previous_joint_button
+    for now, pressed, joint in ((0.0, (), 0), (0.1, (nxt,), 1), (0.2, (nxt,), 1),
+                                (0.3, (), 1), (0.4, (nxt,), 2), (0.5, (), 2), (0.6, (nxt,), 0),
+                                (0.7, (nxt,), 0), (0.8, (), 0), (0.9, (prev,), 2)):
+        # A held button selects once: at 0.2 and 0.7 it is still held from the tick before.
+        arb.on_joy(joy(DEADMAN, *pressed, axes={1: -1.0}), now)
+        out = tick(arb, now)
+        assert arb.selected_joint == joint, now
+        step = np.zeros(3)
+        step[joint] = -0.4 * CFG.dt
+        np.testing.assert_allclose(out.command, Q + step)
+
+
+def test_joint_selection_ignores_unreadable_buttons() -> None:
+    """An unreadable next button neither selects nor forgets that it was held."""
+    jcfg = JoyConfig(teleop_mode='joint')
+    arb = Arbiter(replace(CFG, joy=jcfg))
+    arb.on_joint_state(Q, 0.0)
+    nxt = jcfg.next_joint_button
+    buttons = [0] * 11
+    buttons[DEADMAN] = buttons[nxt] = 1
+    arb.on_joy(parse_joy([0.0] * 8, buttons, jcfg), 0.0)
+    assert arb.selected_joint == 1
+    buttons[nxt] = None
+    arb.on_joy(parse_joy([0.0] * 8, buttons, jcfg), 0.05)
+    buttons[nxt] = 1
+    arb.on_joy(parse_joy([0.0] * 8, buttons, jcfg), 0.1)
+    assert arb.selected_joint == 1, 'a press held through an unreadable reading is one press'
 
 
 @pytest.mark.parametrize('changes', [
     {'rate_hz': 0.0}, {'cmd_timeout_s': -1.0}, {'joy_timeout_s': float('nan')},
     {'max_joint_step': 0.0}, {'limit_margin': -0.01}, {'limit_margin': 2.5},
-    {'joy': JoyConfig(teleop_mode='joint', axis_map=(0, 1), scale=(1.0, 1.0))},
+    {'joy': JoyConfig(null_space='elbow')}, {'joy': JoyConfig(null_space='rest')},
     {'beta': -0.1}, {'beta': 1.5}, {'beta': float('nan')}, {'beta_seed': -1},
     {'expert_timeout_s': 0.0}, {'uncertainty_timeout_s': -1.0}, {'help_threshold': -0.5},
     {'help_threshold': float('inf')}, {'help_release_s': -0.1},
@@ -495,8 +522,7 @@ def test_bad_gate_config_raises(changes: dict) -> None:
 def test_random_event_sequences_keep_every_invariant(cfg: GateConfig) -> None:
     """Random inputs: commands stay finite, inside limits, within max step; takeover blocks."""
     rng = np.random.default_rng(7)
-    arm = ArmConfig()
-    lo, hi = arm.lower + CFG.limit_margin, arm.upper - CFG.limit_margin
+    lo, hi = PLANAR.lower + CFG.limit_margin, PLANAR.upper - CFG.limit_margin
     for _ in range(20):
         arb = Arbiter(cfg)
         now = 0.0

@@ -19,9 +19,10 @@ Hypothesis draws sequences of Joy messages (well formed and malformed), policy
 and expert actions (finite, NaN, wrong length, huge), doubts, joint states
 (NaN, beyond the limits) and clock advances (long enough to make any input
 stale), feeds them to :class:`~imitation_ros.gate.arbiter.Arbiter` and ticks
-after each. A small model kept here from the raw inputs (not from the gate's
-parser) says what the e-stop and deadman must be. Derandomized, so CI runs
-the same examples every time.
+after each, on the planar arm and on the 7-joint Panda (cartesian teleop with
+the posture held, joint mode, a gripper). A small model kept here from the raw
+inputs (not from the gate's parser) says what the e-stop and deadman must be.
+Derandomized, so CI runs the same examples every time.
 """
 
 from __future__ import annotations
@@ -35,15 +36,27 @@ from imitation_ros.gate.arbiter import Arbiter, GateConfig, GateMode
 from imitation_ros.gate.joy import AXIS_TOLERANCE, JoyConfig, parse_joy
 from imitation_ros.gate.limits import safe_command
 import numpy as np
+from gate_fixtures import PANDA, PANDA_GRIPPER, PANDA_READY, PLANAR, PLANAR_JOY
 
 DEADMAN, ESTOP, RESET = 4, 1, 7
-N = 3
+#: Other buttons of the default mappings: gripper close / open, previous / next joint, RB.
+OTHERS = (0, 3, 2, 5)
 CONFIGS = [
-    GateConfig(),
-    GateConfig(beta=0.5, help_threshold=1.0, rate_hz=50.0, teleop_horizon_s=0.05),
-    GateConfig(joy=JoyConfig(teleop_mode='joint', axis_map=(0, 1, 4), scale=(1.0, -2.0, 0.5)),
+    GateConfig(robot=PLANAR, joy=PLANAR_JOY),
+    GateConfig(robot=PLANAR, joy=PLANAR_JOY, beta=0.5, help_threshold=1.0, rate_hz=50.0,
+               teleop_horizon_s=0.05),
+    GateConfig(robot=PLANAR, joy=JoyConfig(teleop_mode='joint', joint_speed=-2.0),
                max_joint_step=0.05, limit_margin=0.0, cmd_timeout_s=0.5, state_timeout_s=0.1),
+    GateConfig(robot=PANDA, gripper=PANDA_GRIPPER),
+    GateConfig(robot=PANDA, joy=JoyConfig(null_space='rest', rest_posture=tuple(PANDA_READY),
+                                          scale=(1.0, -1.0, 2.0)),
+               beta=0.5, help_threshold=1.0, rate_hz=50.0, teleop_horizon_s=0.05),
+    GateConfig(robot=PANDA, joy=JoyConfig(teleop_mode='joint', joint_speed=3.0),
+               gripper=PANDA_GRIPPER, max_joint_step=0.05, limit_margin=0.0, cmd_timeout_s=0.5,
+               state_timeout_s=0.1),
 ]
+#: Where the joint vectors of each arm are drawn around (rad).
+CENTRES = {PLANAR.name: np.zeros(3), PANDA.name: PANDA_READY}
 SETTINGS = settings(max_examples=2500, deadline=None, derandomize=True, database=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 EPS = 1e-9
@@ -59,7 +72,8 @@ ANY_FLOAT = st.floats(allow_nan=True, allow_infinity=True)
 def joys(draw: st.DrawFn) -> tuple[list, list]:
     """Draw raw Joy (axes, buttons): mostly an Xbox message, often with fields broken."""
     # The e-stop rarely, so that sequences also spend time outside its latch.
-    pressed = {button for button, chances in ((DEADMAN, 2), (ESTOP, 8), (RESET, 3), (0, 2))
+    pressed = {button for button, chances in ((DEADMAN, 2), (ESTOP, 8), (RESET, 3), (0, 3),
+                                              (3, 3), (2, 3), (5, 3))
                if draw(st.integers(1, chances)) == 1}
     axes: list[Any] = draw(st.lists(st.floats(-1.0, 1.0), min_size=8, max_size=8))
     buttons: list[Any] = [1 if i in pressed else 0 for i in range(11)]
@@ -70,7 +84,7 @@ def joys(draw: st.DrawFn) -> tuple[list, list]:
             axes[draw(st.integers(0, len(axes) - 1))] = draw(st.one_of(BAD_FLOATS, ANY_FLOAT))
         elif kind == 'button' and buttons:
             # Mostly the buttons that act, so that each is often the one broken.
-            index = draw(st.one_of(st.sampled_from([DEADMAN, ESTOP, RESET]),
+            index = draw(st.one_of(st.sampled_from([DEADMAN, ESTOP, RESET, *OTHERS]),
                                    st.integers(0, len(buttons) - 1)))
             if index < len(buttons):
                 buttons[index] = draw(st.sampled_from(
@@ -87,30 +101,30 @@ def joys(draw: st.DrawFn) -> tuple[list, list]:
     return axes, buttons
 
 
-def joint_vectors(center: float = 0.0, spread: float = 0.3) -> st.SearchStrategy:
+def joint_vectors(n: int, center: np.ndarray, spread: float = 0.3) -> st.SearchStrategy:
     """Joint vectors: mostly finite near ``center``, sometimes NaN / Inf, huge or wrong length."""
-    finite = st.lists(st.floats(center - spread, center + spread), min_size=N, max_size=N)
-    broken = st.lists(st.one_of(st.floats(-3.0, 3.0), BAD_FLOATS), min_size=N, max_size=N)
-    wrong = st.lists(st.floats(-1.0, 1.0), max_size=5).filter(lambda v: len(v) != N)
+    finite = st.lists(st.floats(-spread, spread), min_size=n, max_size=n).map(
+        lambda v: list(center + np.array(v)))
+    broken = st.lists(st.one_of(st.floats(-3.0, 3.0), BAD_FLOATS), min_size=n, max_size=n)
+    wrong = st.lists(st.floats(-1.0, 1.0), max_size=9).filter(lambda v: len(v) != n)
     return st.one_of(finite, finite, broken, wrong, st.just('not numbers'))
 
 
-STATES = st.one_of(
-    st.lists(st.floats(-2.0, 2.0), min_size=N, max_size=N),
-    st.lists(st.floats(-4.0, 4.0), min_size=N, max_size=N),  # beyond the limits too
-    st.lists(st.one_of(st.floats(-3.0, 3.0), st.just(math.nan)), min_size=N, max_size=N),
-    st.lists(st.floats(-1.0, 1.0), max_size=5))
-EVENTS = st.one_of(
-    st.tuples(st.just('joy'), joys()),
-    st.tuples(st.just('policy'), joint_vectors()),
-    st.tuples(st.just('expert'), joint_vectors()),
-    st.tuples(st.just('doubt'), st.one_of(st.floats(0.0, 3.0), BAD_FLOATS)),
-    st.tuples(st.just('state'), STATES),
-    st.tuples(st.just('advance'), st.one_of(st.floats(0.0, 0.06), st.floats(0.0, 0.8))),
-)
-
-
-# --- the model ----------------------------------------------------------------------------
+def events(n: int, center: np.ndarray) -> st.SearchStrategy:
+    """Draw one input event for an arm of ``n`` joints whose postures lie around ``center``."""
+    states = st.one_of(
+        joint_vectors(n, center, 1.0),
+        joint_vectors(n, center, 4.0),  # beyond the limits too
+        st.lists(st.one_of(st.floats(-3.0, 3.0), st.just(math.nan)), min_size=n, max_size=n),
+        st.lists(st.floats(-1.0, 1.0), max_size=9))
+    return st.one_of(
+        st.tuples(st.just('joy'), joys()),
+        st.tuples(st.just('policy'), joint_vectors(n, center)),
+        st.tuples(st.just('expert'), joint_vectors(n, center)),
+        st.tuples(st.just('doubt'), st.one_of(st.floats(0.0, 3.0), BAD_FLOATS)),
+        st.tuples(st.just('state'), states),
+        st.tuples(st.just('advance'), st.one_of(st.floats(0.0, 0.06), st.floats(0.0, 0.8))),
+    )
 
 
 def readable_button(buttons: list, index: int) -> Optional[bool]:
@@ -123,17 +137,25 @@ def readable_button(buttons: list, index: int) -> Optional[bool]:
     return None
 
 
-def sticks_readable(axes: list, config: JoyConfig) -> bool:
-    """Return whether every raw axis is a number in [-1, 1] and the mapped ones exist."""
-    if len(axes) < max(config.axis_map) + 1:
+def sticks_readable(axes: list, buttons: list, config: JoyConfig) -> bool:
+    """
+    Return whether the sticks can be read from these raw arrays.
+
+    Every axis a number in [-1, 1], the mapped ones present, and in cartesian mode
+    the rotation button readable.
+    """
+    if len(axes) < max(config.axes) + 1:
+        return False
+    if config.teleop_mode == 'cartesian' and config.rotation_button >= 0 \
+            and readable_button(buttons, config.rotation_button) is None:
         return False
     return all(isinstance(v, (int, float)) and not isinstance(v, bool)
                and abs(v) <= 1.0 + AXIS_TOLERANCE for v in axes)
 
 
-def valid_vector(values: Any) -> bool:
-    """Return whether ``values`` are N finite numbers."""
-    return (not isinstance(values, str) and len(values) == N
+def valid_vector(values: Any, n: int) -> bool:
+    """Return whether ``values`` are n finite numbers."""
+    return (not isinstance(values, str) and len(values) == n
             and all(math.isfinite(v) for v in values))
 
 
@@ -144,9 +166,9 @@ def limit_distance(x: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
 
 def check_command(cfg: GateConfig, command: np.ndarray, q: np.ndarray) -> None:
     """Finite; within max_joint_step of q; inside the limits, or approaching them from q."""
-    lo = cfg.arm.lower + cfg.limit_margin
-    hi = cfg.arm.upper - cfg.limit_margin
-    assert command.shape == (N,) and np.all(np.isfinite(command)), command
+    lo = cfg.robot.lower + cfg.limit_margin
+    hi = cfg.robot.upper - cfg.limit_margin
+    assert command.shape == (cfg.n_joints,) and np.all(np.isfinite(command)), command
     assert np.all(np.abs(command - q) <= cfg.max_joint_step + EPS), (command, q)
     outside = limit_distance(q, lo, hi)
     allowed = np.maximum(outside - cfg.max_joint_step, 0.0)
@@ -154,9 +176,13 @@ def check_command(cfg: GateConfig, command: np.ndarray, q: np.ndarray) -> None:
 
 
 @SETTINGS
-@given(cfg=st.sampled_from(CONFIGS), events=st.lists(EVENTS, max_size=40))
-def test_any_input_sequence_keeps_the_gate_safe(cfg: GateConfig, events: list) -> None:
-    """Every tick: a safe command, e-stop and takeover as the raw Joys say, never silent."""
+@given(data=st.data())
+def test_any_input_sequence_keeps_the_gate_safe(data: st.DataObject) -> None:
+    """Every tick, on both arms: a safe command, e-stop and takeover as the raw Joys say."""
+    cfg = data.draw(st.sampled_from(CONFIGS), label='config')
+    n = cfg.n_joints
+    sequence = data.draw(st.lists(events(n, CENTRES[cfg.robot.name]), max_size=40),
+                         label='events')
     arb = Arbiter(cfg)
     joy_cfg = cfg.joy
     now = 0.0
@@ -166,18 +192,18 @@ def test_any_input_sequence_keeps_the_gate_safe(cfg: GateConfig, events: list) -
     sticks_ok = True
     action: Optional[tuple[Any, float]] = None
     expert: Optional[tuple[Any, float]] = None
-    for kind, value in events:
+    for kind, value in sequence:
         if kind == 'advance':
             now += value
         elif kind == 'state':
-            assert arb.on_joint_state(value, now) == valid_vector(value)
-            if valid_vector(value):
+            assert arb.on_joint_state(value, now) == valid_vector(value, n)
+            if valid_vector(value, n):
                 q, q_time = np.array(value, dtype=np.float64), now
         elif kind == 'policy':
-            assert arb.on_policy_action(value, now) == valid_vector(value)
+            assert arb.on_policy_action(value, now) == valid_vector(value, n)
             action = (value, now)
         elif kind == 'expert':
-            assert arb.on_expert_action(value, now) == valid_vector(value)
+            assert arb.on_expert_action(value, now) == valid_vector(value, n)
             expert = (value, now)
         elif kind == 'doubt':
             arb.on_uncertainty(value, now)
@@ -192,7 +218,7 @@ def test_any_input_sequence_keeps_the_gate_safe(cfg: GateConfig, events: list) -
             deadman = readable_button(buttons, joy_cfg.enable_button)
             if deadman is not None:
                 takeover = deadman
-            sticks_ok = deadman is not None and sticks_readable(axes, joy_cfg)
+            sticks_ok = deadman is not None and sticks_readable(axes, buttons, joy_cfg)
         out = arb.tick(now)
         if q is None:
             assert out is None, 'nothing is safe to send before the first joint state'
@@ -205,17 +231,21 @@ def test_any_input_sequence_keeps_the_gate_safe(cfg: GateConfig, events: list) -
             assert out.source not in ('policy', 'expert'), 'no policy under the deadman'
         if out.source == 'human':
             assert takeover and sticks_ok and not estop, 'only readable sticks move the arm'
+        if out.gripper is not None:
+            assert out.mode is GateMode.HUMAN and cfg.gripper is not None, 'gripper: takeovers'
+            assert any(np.array_equal(out.gripper, g)
+                       for g in (cfg.gripper.open, cfg.gripper.closed))
         if now - q_time > cfg.state_timeout_s:
             assert out.source == 'hold', 'nothing but a hold from a stale joint state'
         if out.source == 'policy':
-            assert action is not None and valid_vector(action[0])
+            assert action is not None and valid_vector(action[0], n)
             assert now - action[1] <= cfg.cmd_timeout_s
             target = np.array(action[0], dtype=np.float64)
-            inside, _ = safe_command(target, q, cfg.arm.lower, cfg.arm.upper,
+            inside, _ = safe_command(target, q, cfg.robot.lower, cfg.robot.upper,
                                      max_step=cfg.max_joint_step, margin=cfg.limit_margin)
             np.testing.assert_array_equal(out.command, inside)
         if out.source == 'expert':
-            assert cfg.beta > 0 and expert is not None and valid_vector(expert[0])
+            assert cfg.beta > 0 and expert is not None and valid_vector(expert[0], n)
             assert now - expert[1] <= cfg.expert_timeout_s
 
 
@@ -226,7 +256,7 @@ def test_any_input_sequence_keeps_the_gate_safe(cfg: GateConfig, events: list) -
 def test_a_readable_estop_latches_and_only_reset_clears_it(events: list) -> None:
     """After a readable e-stop press the gate holds in ESTOP until a readable reset."""
     arb = Arbiter(replace(CONFIGS[0], state_timeout_s=1000.0))
-    arb.on_joint_state(np.zeros(N), 0.0)
+    arb.on_joint_state(np.zeros(3), 0.0)
     arb.on_joy(parse_joy([float('nan')] * 8, [0, 1], JoyConfig()), 0.0)
     now = 0.0
     latched = True
@@ -236,7 +266,7 @@ def test_a_readable_estop_latches_and_only_reset_clears_it(events: list) -> None
             continue
         axes, buttons = value
         arb.on_joy(parse_joy(axes, buttons, JoyConfig(), now), now)
-        arb.on_policy_action(np.full(N, 0.05), now)
+        arb.on_policy_action(np.full(3, 0.05), now)
         reset = (readable_button(buttons, RESET) is True
                  and readable_button(buttons, ESTOP) is False)
         latched = (latched and not reset) or readable_button(buttons, ESTOP) is True
@@ -244,7 +274,7 @@ def test_a_readable_estop_latches_and_only_reset_clears_it(events: list) -> None
         assert out is not None and out.estop == latched == arb.estop
         if latched:
             assert out.mode is GateMode.ESTOP and out.source == 'hold'
-            np.testing.assert_array_equal(out.command, np.zeros(N))
+            np.testing.assert_array_equal(out.command, np.zeros(3))
 
 
 # --- the parsers ----------------------------------------------------------------------------

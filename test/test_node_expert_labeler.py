@@ -303,7 +303,7 @@ def test_each_state_is_labelled_for_its_own_episode_whatever_the_arrival_order(h
 
 
 def test_no_state_is_labelled_before_the_first_start_event(ros: Context) -> None:
-    """States before any episode event wait; the start event labels the one it covers."""
+    """States before any episode event wait; the start event labels those it covers, in order."""
     node = ExpertLabelerNode(context=ros, namespace='/late',
                              parameter_overrides=[Parameter('expert', value='above')])
     probe = Probe(ros, namespace='/late')
@@ -313,20 +313,23 @@ def test_no_state_is_labelled_before_the_first_start_event(ros: Context) -> None
                  and probe.count_subscribers('joint_states') >= 1, what='discovery')
         task, states = _episode(seed=13)
         other = Task.from_vector(task.vector(), task.start + 0.05)
-        # The task topic and two states arrive before the (transient-local) start event.
-        probe.task(task)
-        probe.state(states[0])
-        wait_for(lambda: node._states == 1, what='the first state')
-        probe.task(task)
-        probe.state(states[1])
-        wait_for(lambda: node._states == 2, what='the second state')
+        # The task topic and three states arrive before the (transient-local) start event,
+        # which is stamped at the second: the first is outside the episode, the others in it.
+        stamps = []
+        for i in range(3):
+            probe.task(task)
+            probe.state(states[i])
+            stamps.append(probe._stamp_ns)
+            wait_for(lambda i=i: node._states == i + 1, what=f'state {i}')
         time.sleep(0.3)
         assert probe.n_labels() == 0, 'a state was labelled before its episode was known'
-        probe.start(0, other, stamp=probe._stamp_ns * 1e-9)
-        wait_for(lambda: probe.n_labels() == 1, what='the covered state labelled late')
-        assert probe.label_stamps[0] == probe._stamp_ns
-        np.testing.assert_allclose(probe.labels_since(0)[0], ABOVE.action(states[1], other),
-                                   atol=1e-12)
+        probe.start(0, other, stamp=stamps[1] * 1e-9)
+        wait_for(lambda: probe.n_labels() == 2, what='the covered states labelled late')
+        time.sleep(0.3)
+        assert probe.label_stamps == stamps[1:], 'each covered state once, in order'
+        for label, q in zip(probe.labels_since(0), states[1:3]):
+            np.testing.assert_allclose(label, ABOVE.action(q, other), atol=1e-12)
+        assert node._outside == 1 and node._late_labels == 2
     finally:
         spinner.stop()
         probe.destroy_node()

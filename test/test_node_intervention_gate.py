@@ -28,6 +28,7 @@ from imitation_ros.nodes.intervention_gate import GateParams, InterventionGateNo
 from imitation_ros.nodes.params import defaults
 from imitation_ros.nodes.qos import COMMAND_QOS, DIAGNOSTICS_QOS, MODEL_QOS, STATE_QOS
 from imitation_ros.sim.arm import ArmConfig, end_effector
+from imitation_ros.sim.operator import gate_teleop
 import numpy as np
 import pytest
 from rclpy.context import Context
@@ -43,10 +44,12 @@ from ros_harness import Spinner, poll_until, private_domain_id
 ROOT = Path(__file__).resolve().parents[1]
 DOMAIN_ID = private_domain_id(72)
 #: Faster than the defaults so the file runs in seconds; timeouts generous for a loaded machine.
+#: The planar arm from its URDF, driven with the planar mapping (as in the simulation).
 OVERRIDES = {'rate_hz': 50.0, 'cmd_timeout_s': 0.6, 'joy_timeout_s': 0.6, 'output': 'both',
              'state_timeout_s': 0.6,
              'expert_timeout_s': 0.6, 'uncertainty_timeout_s': 0.6, 'help_threshold': 0.5,
-             'help_release_s': 0.2}
+             'help_release_s': 0.2, 'urdf_file': str(ROOT / 'urdf' / 'planar3.urdf'),
+             **gate_teleop()}
 JOINTS = ['joint1', 'joint2', 'joint3']
 Q0 = np.array([0.4, -0.8, 0.6])
 DEADMAN, ESTOP, RESET = 4, 1, 7
@@ -706,12 +709,13 @@ def test_bad_parameter_exits_with_code_1(ros: Context) -> None:
     """main() logs and returns 1 for out-of-range, clashing or inconsistent parameters."""
     assert main(['--ros-args', '-p', 'rate_hz:=0.0']) == 1
     assert main(['--ros-args', '-p', 'estop_button:=4']) == 1
-    assert main(['--ros-args', '-p', 'joint_lower:=[-1.0, -1.0]']) == 1
+    assert main(['--ros-args', '-p', 'axis_map:=[1, 1, 4]']) == 1
+    assert main(['--ros-args', '-p', "cartesian_task:=['linear_x', 'w']"]) == 1
+    assert main(['--ros-args', '-p', 'urdf_file:=/no/such/robot.urdf']) == 1
     assert main(['--ros-args', '-p', 'output:=bogus']) == 1
     assert main(['--ros-args', '-p', 'beta:=1.5']) == 1
     assert main(['--ros-args', '-p', 'help_threshold:=-1.0']) == 1
-    assert main(['--ros-args', '-p', 'teleop_mode:=joint', '-p', 'axis_map:=[1, 0]',
-                 '-p', 'scale:=[1.0, 1.0]']) == 1
+    assert main(['--ros-args', '-p', 'teleop_mode:=joint', '-p', 'next_joint_button:=4']) == 1
 
 
 def test_yaml_defaults_equal_code_defaults() -> None:
@@ -755,7 +759,7 @@ class _SlowGateFeeder(Node):
 
 def test_fresh_policy_actions_are_forwarded_at_once(ros: Context) -> None:
     """forward_on_action publishes each valid policy action on arrival, not only per tick."""
-    slow = {'rate_hz': 1.0, 'cmd_timeout_s': 0.6}
+    slow = {'rate_hz': 1.0, 'cmd_timeout_s': 0.6, 'urdf_file': OVERRIDES['urdf_file']}
     gates = [InterventionGateNode(context=ros, namespace=ns, parameter_overrides=[
         Parameter(k, value=v) for k, v in {**slow, 'forward_on_action': on}.items()])
         for ns, on in (('fwd_on', True), ('fwd_off', False))]

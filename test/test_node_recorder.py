@@ -31,6 +31,7 @@ from imitation_ros.data import episode_info, find_episode_bags, read_bag_message
 from imitation_ros.errors import DataError
 from imitation_ros.nodes.conversions import array_msg, diagnostic_level, joint_state_msg
 from imitation_ros.nodes.qos import EPISODE_QOS, MODEL_QOS, STATE_QOS
+from imitation_ros.nodes.expert_labeler import label_msg
 from imitation_ros.nodes.recorder import count_key, main, RecorderNode
 import numpy as np
 import pytest
@@ -225,18 +226,23 @@ def test_episode_bag_has_every_message_and_the_episode_facts(harness: dict[str, 
 
 def test_an_episodes_first_state_that_beats_its_start_event_is_in_the_bag(
         harness: dict[str, Any]) -> None:
-    """States arrive before their start event: the one stamped at the start goes in the bag."""
+    """States and labels arrive before their start event: those of the episode go in the bag."""
     rec: RecorderNode = harness['rec']
     probe: Probe = harness['probe']
     probe.wait_subscribers(1)
     outside = rec.messages_outside
     probe.state(0)  # the arm between episodes: stamped before the start
+    before = probe.get_clock().now()
     time.sleep(0.05)
     first = probe.get_clock().now()
     q = np.array([1.8, -2.6, 0.0])
     probe.pubs[JS].publish(joint_state_msg(JOINTS, q, np.zeros(3), first.to_msg()))
     probe.pubs[TASK_T].publish(array_msg(TASK))
-    wait_for(lambda: rec.messages_outside >= outside + 4, what='the states outside an episode')
+    # The expert's labels name the states they are for: the one between episodes and the first.
+    for at, value in ((before, 0.5), (first, 0.7)):
+        sec, nanosec = divmod(at.nanoseconds, 1_000_000_000)
+        probe.pubs[EXPERT].publish(label_msg(np.full(3, value), 'expert', (sec, nanosec)))
+    wait_for(lambda: rec.messages_outside >= outside + 6, what='the messages outside an episode')
     probe.event('start', 61, stamp=first.nanoseconds * 1e-9)
     wait_for(lambda: rec.current_episode() == 61, what='episode 61 to open')
     probe.state(1)
@@ -248,6 +254,8 @@ def test_an_episodes_first_state_that_beats_its_start_event_is_in_the_bag(
     assert len(messages.joint_stamps) == 2
     assert int(messages.joint_stamps[0]) == first.nanoseconds
     assert episode_info(bag).message_counts[TASK_T] == 2
+    assert messages.expert_stamps.tolist() == [first.nanoseconds], 'the first state\'s label only'
+    np.testing.assert_allclose(messages.expert.values, [[0.7, 0.7, 0.7]])
 
 
 def test_bag_is_readable_by_mcap(harness: dict[str, Any]) -> None:

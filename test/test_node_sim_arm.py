@@ -25,8 +25,11 @@ from diagnostic_msgs.msg import DiagnosticArray
 from imitation_ros.nodes.conversions import (array_from_msg, array_msg, diagnostic_level,
                                              image_from_msg, joint_positions)
 from imitation_ros.nodes.params import defaults
-from imitation_ros.nodes.qos import COMMAND_QOS, EPISODE_QOS, IMAGE_SUB_QOS, STATE_QOS
-from imitation_ros.nodes.sim_arm import main, SimArmNode, SimArmParams, TASK_LABEL
+from imitation_ros.interface.robot import RobotModel
+from imitation_ros.nodes.qos import (COMMAND_QOS, EPISODE_QOS, IMAGE_SUB_QOS,
+                                     ROBOT_DESCRIPTION_QOS, STATE_QOS)
+from imitation_ros.nodes.sim_arm import (main, package_urdf, SimArmNode, SimArmParams,
+                                         TASK_LABEL)
 from imitation_ros.sim.arm import Task
 from imitation_ros.sim.experts import make_expert
 import numpy as np
@@ -243,11 +246,30 @@ def test_camera_publishes_rgb8(harness: tuple[SimArmNode, Probe]) -> None:
     assert img.dtype == np.uint8 and img.std() > 0
 
 
+def test_robot_description_is_the_planar_urdf_latched(
+        harness: tuple[SimArmNode, Probe], ros: Context) -> None:
+    """robot_description (transient local) carries urdf/planar3.urdf, even for a late joiner."""
+    late = Node('late_joiner', context=ros)
+    got: list[str] = []
+    late.create_subscription(String, 'robot_description', lambda m: got.append(m.data),
+                             ROBOT_DESCRIPTION_QOS)
+    spinner = Spinner(ros, late)
+    try:
+        wait_for(lambda: got, what='the robot description')
+    finally:
+        spinner.close()
+    assert got[0] == (ROOT / 'urdf' / 'planar3.urdf').read_text(encoding='utf-8')
+    assert package_urdf().resolve() == (ROOT / 'urdf' / 'planar3.urdf').resolve()
+    assert RobotModel.from_urdf(got[0]).joint_names == ('joint1', 'joint2', 'joint3')
+
+
 def test_bad_parameter_exits_with_code_1(ros: Context) -> None:
-    """main() logs and returns 1 for an out-of-range or mistyped parameter."""
+    """main() logs and returns 1 for an out-of-range or mistyped parameter, or another URDF."""
     assert main(['--ros-args', '-p', 'rate_hz:=0.0']) == 1
     assert main(['--ros-args', '-p', 'rate_hz:=20']) == 1
     assert main(['--ros-args', '-p', 'joint_names:=[a,b]']) == 1
+    assert main(['--ros-args', '-p', f'urdf_file:={ROOT / "urdf" / "panda.urdf"}']) == 1
+    assert main(['--ros-args', '-p', 'urdf_file:=/no/such.urdf']) == 1
 
 
 def test_yaml_defaults_equal_code_defaults() -> None:

@@ -23,7 +23,6 @@ import time
 from typing import Any, Callable
 
 from diagnostic_msgs.msg import DiagnosticArray
-from imitation_ros.gate.teleop import axes_to_target, cartesian_velocity
 from imitation_ros.nodes.conversions import array_msg, joint_state_msg
 from imitation_ros.nodes.params import defaults
 from imitation_ros.nodes.qos import EPISODE_QOS, STATE_QOS
@@ -42,6 +41,7 @@ from sensor_msgs.msg import Joy, JointState
 from std_msgs.msg import Bool, Float64MultiArray, String
 import yaml
 from ros_harness import Spinner, poll_until, private_domain_id, spin_until
+from gate_fixtures import planar_target, planar_velocity
 
 ROOT = Path(__file__).resolve().parents[1]
 DOMAIN_ID = private_domain_id(75)
@@ -62,7 +62,7 @@ def straight_policy(q: np.ndarray, task: Task, speed: float = 0.8) -> np.ndarray
     ee = end_effector(CONFIG, q)
     to_goal = task.goal - ee
     dist = float(np.linalg.norm(to_goal))
-    qdot = cartesian_velocity(CONFIG, q, to_goal / max(dist, 1e-9) * min(speed, 2.5 * dist))
+    qdot = planar_velocity(CONFIG, q, to_goal / max(dist, 1e-9) * min(speed, 2.5 * dist))
     peak = float(np.max(np.abs(qdot)))
     if peak > CONFIG.max_joint_speed:
         qdot *= CONFIG.max_joint_speed / peak
@@ -123,8 +123,7 @@ class ArmProbe(Node):
         joy = self.latest_joy()
         if joy is not None and joy.buttons[PARAMS.enable_button]:
             axes = np.asarray(joy.axes)
-            target = axes_to_target(CONFIG, q, (axes[1], axes[0], axes[3]), linear_speed=1.2,
-                                    elbow_speed=1.5, dt=CONFIG.dt)
+            target = planar_target(CONFIG, q, (axes[1], axes[0], axes[3]))
         else:
             target = straight_policy(q, self.task)
         self.sim.step(target)

@@ -20,6 +20,7 @@ import pytest
 from imitation_ros.errors import ConfigError
 from imitation_ros.sim.arm import ArmConfig, ArmSim, end_effector
 from imitation_ros.sim.experts import DemonstratorStyle, make_expert, sample_style, with_side
+from gate_fixtures import planar_target
 
 EPISODES = 60
 
@@ -84,7 +85,6 @@ def test_expert_labels_any_state() -> None:
 
 def test_stick_values_drive_the_arm_to_the_goal() -> None:
     """Stick values from the expert, mapped back by the teleop, reach the goal."""
-    from imitation_ros.gate.teleop import axes_to_target
     cfg = ArmConfig()
     sim = ArmSim(cfg, seed=4)
     rng = np.random.default_rng(5)
@@ -95,8 +95,7 @@ def test_stick_values_drive_the_arm_to_the_goal() -> None:
         while not sim.done:
             axes = expert.stick_axes(sim.q, task, linear_speed=1.2, elbow_speed=1.5)
             assert axes.shape == (3,) and np.all(np.abs(axes) <= 1.0)
-            sim.step(axes_to_target(cfg, sim.q, axes, linear_speed=1.2, elbow_speed=1.5,
-                                    dt=cfg.dt))
+            sim.step(planar_target(cfg, sim.q, axes))
         wins += sim.success
     assert wins >= 19
 

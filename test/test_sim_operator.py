@@ -20,9 +20,8 @@ from dataclasses import dataclass, field
 
 from imitation_ros.errors import ConfigError
 from imitation_ros.gate.arbiter import Arbiter, GateConfig, GateMode
-from imitation_ros.gate.joy import JoyConfig, parse_joy
+from imitation_ros.gate.joy import parse_joy
 from imitation_ros.gate.limits import safe_command
-from imitation_ros.gate.teleop import axes_to_target, cartesian_velocity
 from imitation_ros.sim.arm import ArmConfig, ArmSim, end_effector, Task
 from imitation_ros.sim.experts import DemonstratorStyle, make_expert
 from imitation_ros.sim.operator import (expert_path, N_AXES, N_BUTTONS, OperatorOutput,
@@ -30,6 +29,7 @@ from imitation_ros.sim.operator import (expert_path, N_AXES, N_BUTTONS, Operator
                                         SimulatedOperator)
 import numpy as np
 import pytest
+from gate_fixtures import PLANAR, PLANAR_JOY, planar_target, planar_velocity
 
 CONFIG = ArmConfig()
 DEADZONE = 0.05
@@ -41,7 +41,7 @@ def straight_policy(q: np.ndarray, task: Task, speed: float = 0.8) -> np.ndarray
     to_goal = task.goal - ee
     dist = float(np.linalg.norm(to_goal))
     v = to_goal / max(dist, 1e-9) * min(speed, 2.5 * dist)
-    qdot = cartesian_velocity(CONFIG, q, v)
+    qdot = planar_velocity(CONFIG, q, v)
     peak = float(np.max(np.abs(qdot)))
     if peak > CONFIG.max_joint_speed:
         qdot *= CONFIG.max_joint_speed / peak
@@ -51,8 +51,7 @@ def straight_policy(q: np.ndarray, task: Task, speed: float = 0.8) -> np.ndarray
 def gate_target(q: np.ndarray, out: OperatorOutput) -> np.ndarray:
     """Map the pad as the intervention gate does: deadzone, axis_map (1, 0, 3), scale."""
     axes = np.where(np.abs(out.axes) < DEADZONE, 0.0, out.axes)
-    return axes_to_target(CONFIG, q, (axes[1], axes[0], axes[3]), linear_speed=1.2,
-                          elbow_speed=1.5, dt=CONFIG.dt)
+    return planar_target(CONFIG, q, (axes[1], axes[0], axes[3]))
 
 
 @dataclass
@@ -327,7 +326,8 @@ def test_gate_and_operator_close_the_help_loop() -> None:
     The gate asks again after each release while the doubt stays high, and every
     request is answered by one takeover; no policy command passes in doubt.
     """
-    gate_cfg = GateConfig(max_joint_step=CONFIG.max_joint_speed * CONFIG.dt,
+    gate_cfg = GateConfig(robot=PLANAR, joy=PLANAR_JOY,
+                          max_joint_step=CONFIG.max_joint_speed * CONFIG.dt,
                           help_threshold=0.5, help_release_s=0.5)
     for seed in range(3):
         sim = ArmSim(CONFIG, seed=seed)
@@ -344,7 +344,7 @@ def test_gate_and_operator_close_the_help_loop() -> None:
             gate.on_uncertainty(1.0 if unfamiliar else 0.1, now)
             gate.on_policy_action(expert.action(q, task), now)
             pad = operator.step(q, now, help_requested=gate.help_requested(now))
-            gate.on_joy(parse_joy(pad.axes, pad.buttons, JoyConfig(), now), now)
+            gate.on_joy(parse_joy(pad.axes, pad.buttons, PLANAR_JOY, now), now)
             out = gate.tick(now)
             assert out is not None
             assert not (unfamiliar and out.mode is GateMode.POLICY), 'policy passed in doubt'

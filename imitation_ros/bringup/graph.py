@@ -25,6 +25,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..sim.operator import gate_teleop
+
 #: The graphs that exist, by launch file.
 GRAPHS = ('hg_dagger', 'dagger', 'deploy', 'record_demos')
 
@@ -69,8 +71,12 @@ def _policy() -> list[NodeSpec]:
 
 
 def _gate(**arguments: str) -> list[NodeSpec]:
+    # On the simulated arm the gate reads the sticks as sim_human moves them (the planar
+    # mapping); on a robot, the params file's (teleop_twist_joy's Xbox layout).
     return [NodeSpec('intervention_gate', 'intervention_gate',
-                     params_file='intervention_gate.yaml', arguments=dict(arguments))]
+                     params_file='intervention_gate.yaml', arguments=dict(arguments),
+                     when=when, fixed=fixed)
+            for when, fixed in (('sim', gate_teleop()), ('real', {}))]
 
 
 def _trainer() -> NodeSpec:

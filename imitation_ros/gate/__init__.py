@@ -12,4 +12,9 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Command arbitration as a pure state machine and the Joy to command teleop mapping."""
+"""
+Command arbitration as a pure state machine and the Joy to command teleop mapping.
+
+For any arm: the robot comes as a model (joints, limits, Jacobian; from its URDF).
+Nothing here imports the simulator.
+"""

@@ -20,7 +20,11 @@ The :class:`Arbiter` is fed the measured joint positions, the policy's actions
 :func:`imitation_ros.gate.joy.parse_joy`), each with the time it arrived,
 and once per control period :meth:`Arbiter.tick` says what to send to the
 arm. No ROS, no clock of its own: every method takes ``now`` (s), so the
-whole table below is tested without a node.
+whole table below is tested without a node. The arm is any robot model
+(:class:`GateConfig` ``robot``: joint names, limits, the tip's Jacobian, as
+:class:`~imitation_ros.interface.robot.RobotModel` reads them from a URDF); the
+teleop (:mod:`imitation_ros.gate.joy`, :mod:`imitation_ros.gate.teleop`) moves its
+tip, or one joint at a time.
 
 Inputs and latches
 ------------------
@@ -149,6 +153,12 @@ doubt                      stored as the newest; help raised at once when above
                            ``help_threshold`` and no takeover or latch is on; the calm
                            clock of the release rule starts or restarts
 Joy [deadman pressed]      also clears a help request (the human answered)
+Joy [next / previous       joint mode: selects the next / previous joint (wrapping); a
+joint pressed]             press counts once, at the reading where it goes from released
+                           to pressed (an unreadable reading is no edge)
+Joy [gripper open / close  the gripper's open / closed positions go out with the next
+pressed]                   tick's output if that tick is HUMAN, else the press is dropped;
+                           both at once: nothing
 joint state                the measured q used by every later tick; an invalid one
                            (wrong length, NaN) is counted and ignored (the last known
                            q stays in use, and goes stale)
@@ -169,6 +179,10 @@ acting on the last command it got) stops where the arm was, and the gate never
 repeats a stale target. Latched rather than re-read every tick because a
 position controller with a steady-state error (gravity on a P controller) would
 sink a little every tick, and one with a delay chases its own old position.
+In a takeover the teleop starts from the measured q; with ``null_space``
+``takeover`` the posture held in the null space is the measured q of the
+takeover's first HUMAN tick (moved along when the elbow stick moves it).
+
 ``intervention`` is True exactly in ``HUMAN`` mode, so holds are never recorded
 as human corrections, and neither are expert commands (the expert labels them
 on ``imitation/expert_action`` anyway).
@@ -186,7 +200,8 @@ import numpy as np
 from .joy import JoyConfig, JoyInput, joy_to_target, stick_values
 from .limits import LIMIT_MARGIN, safe_command
 from ..errors import ConfigError, ImitationError
-from ..sim.arm import ArmConfig
+from ..interface.kinematics import ArmKinematics
+from ..interface.robot import GripperModel
 
 
 class GateMode(str, enum.Enum):
@@ -244,8 +259,11 @@ def check_beta(beta: Any) -> float:
 
 @dataclass(frozen=True)
 class GateConfig:
-    """Timing, safety limits, the arm and the gamepad mapping of the gate."""
+    """The arm, timing, safety limits and the gamepad mapping of the gate."""
 
+    robot: ArmKinematics
+    """The arm: joint names and order, limits (rad), the Jacobian of its tip (from its
+    URDF: :class:`~imitation_ros.interface.robot.RobotModel`)."""
     rate_hz: float = 20.0
     """Control rate (Hz); the teleop integrates stick speeds over 1 / rate_hz."""
     cmd_timeout_s: float = 0.25
@@ -266,8 +284,6 @@ class GateConfig:
     reports: ticks between two joint states then aim at the same point instead
     of creeping by speed / rate_hz from a position that has not changed.
     """
-    arm: ArmConfig = field(default_factory=ArmConfig)
-    """Joint limits (rad), link lengths (m, for the cartesian Jacobian), max joint speed."""
     joy: JoyConfig = field(default_factory=JoyConfig)
     """Gamepad buttons and stick mapping."""
     beta: float = 0.0
@@ -282,6 +298,8 @@ class GateConfig:
     """A doubt older than this is unknown (s)."""
     help_release_s: float = 0.5
     """Doubt must stay at or below help_threshold this long to clear a request (s)."""
+    gripper: Optional[GripperModel] = None
+    """The gripper the gamepad's gripper buttons open and close; None: no gripper."""
 
     def __post_init__(self) -> None:
         for name in ('rate_hz', 'cmd_timeout_s', 'joy_timeout_s', 'state_timeout_s',
@@ -304,16 +322,24 @@ class GateConfig:
         margin = self.limit_margin
         if not (isinstance(margin, (int, float)) and math.isfinite(margin) and margin >= 0):
             raise ConfigError(f'limit_margin must be >= 0 rad, got {margin!r}')
-        span = float(np.min(self.arm.upper - self.arm.lower))
+        n = self.robot.n_joints
+        if n < 1 or np.shape(self.robot.lower) != (n,) or np.shape(self.robot.upper) != (n,):
+            raise ConfigError(f'the robot model must give {n} lower and upper joint limits')
+        span = float(np.min(self.robot.upper - self.robot.lower))
         if 2 * margin >= span:
             raise ConfigError(f'limit_margin {margin} rad leaves no room between the joint '
                               f'limits (narrowest range {span:.3g} rad); make it smaller')
-        self.joy.check_joints(self.arm.n_joints)
+        self.joy.check_robot(n)
 
     @property
     def n_joints(self) -> int:
         """Return the number of joints."""
-        return self.arm.n_joints
+        return self.robot.n_joints
+
+    @property
+    def max_joint_speed(self) -> float:
+        """Return the teleop's joint speed cap (rad/s): max_joint_step per control period."""
+        return self.max_joint_step * self.rate_hz
 
     @property
     def dt(self) -> float:
@@ -349,6 +375,9 @@ class GateOutput:
     """True when the requested target was changed by the joint limits or max step."""
     help_request: bool = False
     """True while the policy asks for help (mode HOLD_HELP)."""
+    gripper: Optional[np.ndarray] = None
+    """Gripper joint targets to send this tick (a gripper button was pressed in a takeover),
+    shape (k,); None: none."""
 
 
 class Arbiter:
@@ -360,8 +389,8 @@ class Arbiter:
 
     def __init__(self, config: GateConfig | None = None) -> None:
         self.config = config if config is not None else GateConfig()
-        self._lower = self.config.arm.lower
-        self._upper = self.config.arm.upper
+        self._lower = np.asarray(self.config.robot.lower, dtype=np.float64)
+        self._upper = np.asarray(self.config.robot.upper, dtype=np.float64)
         self._q: Optional[np.ndarray] = None
         self._q_time: Optional[float] = None
         self._action: Optional[np.ndarray] = None
@@ -387,13 +416,18 @@ class Arbiter:
         self._calm_since: Optional[float] = None
         self._help = False
         self._help_doubt = 0.0
+        self._rest_q: Optional[np.ndarray] = None
+        self._joint = 0
+        self._pressed: dict[int, bool] = {}
+        self._gripper_request: Optional[np.ndarray] = None
         self.counts: dict[str, int] = {
             'ticks': 0, 'policy_actions': 0, 'invalid_policy_actions': 0,
             'rejected_joint_states': 0, 'clamped_commands': 0, 'takeovers': 0,
             'estops': 0, 'joy_losses': 0, 'teleop_errors': 0, 'expert_draws': 0,
             'expert_actions': 0, 'invalid_expert_actions': 0, 'expert_commands': 0,
             'expert_unavailable': 0, 'uncertainties': 0, 'invalid_uncertainties': 0,
-            'help_requests': 0, 'state_timeouts': 0, 'malformed_joy': 0}
+            'help_requests': 0, 'state_timeouts': 0, 'malformed_joy': 0,
+            'gripper_commands': 0}
         """Event counters for diagnostics (monotonic)."""
 
     # --- inputs -----------------------------------------------------------------------
@@ -527,6 +561,7 @@ class Arbiter:
             self._estop = True
         elif estop is False and joy.pressed(cfg.reset_button):
             self._estop = False
+        self._read_presses(joy)
         deadman = joy.button(cfg.enable_button)
         if deadman is None:
             # Whether the human holds the deadman is unknown: neither a takeover, nor its
@@ -547,6 +582,32 @@ class Arbiter:
         else:
             self._takeover = False
             self._joy_lost = False
+            self._rest_q = None
+
+    def _read_presses(self, joy: JoyInput) -> None:
+        """Select joints and ask for the gripper: each readable press counts once, at its edge."""
+        cfg = self.config.joy
+
+        def pressed_now(index: int) -> bool:
+            if index < 0:
+                return False
+            value = joy.button(index)
+            if value is None:  # unreadable: no edge, and the last known state stays
+                return False
+            before = self._pressed.get(index, False)
+            self._pressed[index] = value
+            return value and not before
+
+        if cfg.teleop_mode == 'joint':
+            step = int(pressed_now(cfg.next_joint_button)) - int(
+                pressed_now(cfg.previous_joint_button))
+            self._joint = (self._joint + step) % self.config.n_joints
+        opening = pressed_now(cfg.gripper_open_button)
+        closing = pressed_now(cfg.gripper_close_button)
+        gripper = self.config.gripper
+        if gripper is not None and opening != closing:
+            # Both at once is no request; the tick sends it only during a takeover.
+            self._gripper_request = (gripper.open if opening else gripper.closed).copy()
 
     # --- state ------------------------------------------------------------------------
 
@@ -564,6 +625,11 @@ class Arbiter:
     def estop(self) -> bool:
         """Return whether the e-stop is latched."""
         return self._estop
+
+    @property
+    def selected_joint(self) -> int:
+        """Return the index of the joint the joint mode drives (0 at start)."""
+        return self._joint
 
     @property
     def beta(self) -> float:
@@ -714,18 +780,37 @@ class Arbiter:
             source = 'hold'
         if mode is GateMode.EXPERT:
             self.counts['expert_commands'] += 1
+        # A gripper press acts only in a takeover; one made outside it is dropped.
+        gripper = self._gripper_request if mode is GateMode.HUMAN else None
+        self._gripper_request = None
+        if gripper is not None:
+            self.counts['gripper_commands'] += 1
         return GateOutput(command=command, source=source, mode=mode, reason=reason,
                           intervention=mode is GateMode.HUMAN, model_version=self._model_version,
-                          estop=self._estop, clamped=bool(changed), help_request=self._help)
+                          estop=self._estop, clamped=bool(changed), help_request=self._help,
+                          gripper=gripper)
 
     def _human_decision(self, q: np.ndarray) -> tuple[GateMode, str, Optional[np.ndarray]]:
         """Mode, reason and target (None: hold) in a takeover."""
         cfg = self.config
         joy = self._joy
+        if self._rest_q is None:
+            self._rest_q = q.copy()  # the posture of the takeover (or where the elbow left it)
         try:
-            if joy is None or not np.any(stick_values(joy, cfg.joy)):
+            sticks = None if joy is None else stick_values(joy, cfg.joy)
+            if sticks is None or not sticks.moving:
                 return GateMode.HUMAN, '', None
-            return GateMode.HUMAN, '', joy_to_target(cfg.joy, cfg.arm, q, joy, cfg.teleop_dt)
+            rest = {'takeover': self._rest_q, 'elbow': None,
+                    'rest': np.asarray(cfg.joy.rest_posture, dtype=np.float64)}[
+                        cfg.joy.null_space]
+            if sticks.elbow and cfg.joy.elbow_used(cfg.n_joints):
+                self._rest_q = None  # the elbow moves the held posture: latch it anew
+            margin = cfg.limit_margin
+            target = joy_to_target(cfg.joy, cfg.robot, q, joy, cfg.teleop_dt,
+                                   max_joint_speed=cfg.max_joint_speed,
+                                   lower=self._lower + margin, upper=self._upper - margin,
+                                   joint=self._joint, rest=rest)
+            return GateMode.HUMAN, '', target
         except (ImitationError, ValueError, ArithmeticError) as exc:
             # A teleop failure must not hand control back to the policy: hold.
             self.counts['teleop_errors'] += 1

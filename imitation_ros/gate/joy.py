@@ -17,8 +17,9 @@ The gamepad: its configuration, validated input, and the stick to joint target m
 
 A ``sensor_msgs/Joy`` as ``joy_node`` publishes it for an Xbox-style pad has 8
 axes in [-1, 1] (0 left stick horizontal, left = +1; 1 left stick vertical,
-up = +1; 3 right stick horizontal, left = +1; ...) and 11 buttons (0 A, 1 B,
-4 LB, 7 start, ...). :func:`parse_joy` reads the raw arrays field by field into a
+up = +1; 3 right stick horizontal, left = +1; 4 right stick vertical, up = +1;
+2 and 5 the triggers) and 11 buttons (0 A, 1 B, 2 X, 3 Y, 4 LB, 5 RB, 6 back,
+7 start, ...). :func:`parse_joy` reads the raw arrays field by field into a
 :class:`JoyInput` and never refuses a message whole: an unreadable field (a
 missing index, NaN / Inf, an axis far outside [-1, 1], a button that is not an
 integer) is marked unreadable and the others keep their value, so an e-stop
@@ -26,18 +27,26 @@ press in a message with a broken axis still latches (the arbiter's module
 docstring says what each unreadable field does; in short: a readable e-stop
 press always counts, and an unreadable axis or deadman never moves the arm).
 :func:`stick_values` applies the deadzone and :func:`joy_to_target` maps the
-sticks to the next absolute joint target:
+sticks to the next absolute joint target (:mod:`imitation_ros.gate.teleop`):
 
-* ``cartesian`` (default): ``axis_map = (x, y, elbow)`` axes move the end
-  effector at up to ``scale[0]`` / ``scale[1]`` m/s along x / y and the elbow
-  in the null space at up to ``scale[2]`` rad/s, through
-  :func:`imitation_ros.gate.teleop.axes_to_target` (damped least squares,
-  joint speed capped at the arm's ``max_joint_speed``);
-* ``joint``: axis ``axis_map[i]`` drives joint ``i`` at up to ``scale[i]`` rad/s
-  (capped at ``max_joint_speed``).
+* ``cartesian`` (default): ``axis_map`` (x, y, z) moves the tip along the base
+  frame's axes at up to ``scale`` m/s (teleop_twist_joy's Xbox layout: left
+  stick up = +x, left = +y; right stick up = +z); while ``rotation_button`` is
+  held, ``rotation_axis_map`` (roll, pitch, yaw) turns it about those axes at up
+  to ``rotation_scale`` rad/s instead. Components of ``cartesian_task`` that no
+  stick drives are held still; ``elbow_axis`` moves the arm in its null space
+  when that is one-dimensional; ``null_space`` says what else happens there
+  (``takeover``: hold the posture of the takeover; ``rest``: ``rest_posture``;
+  ``elbow``: nothing but the elbow, the planar arm's mapping);
+* ``joint``: ``joint_axis`` drives one joint at up to ``joint_speed`` rad/s;
+  ``next_joint_button`` / ``previous_joint_button`` select it (the arbiter
+  keeps the selection).
 
-A negative scale inverts its axis. Targets are not clamped here: the arbiter
-passes every command through :func:`imitation_ros.gate.limits.safe_command`.
+``gripper_open_button`` / ``gripper_close_button`` open and close a gripper in
+both modes (the arbiter sends it). A negative scale inverts its axis; -1 for an
+axis or button means none. Joint speeds are capped by the caller (the gate:
+``max_joint_step * rate_hz``); targets are not clamped here: the arbiter passes
+every command through :func:`imitation_ros.gate.limits.safe_command`.
 """
 
 from __future__ import annotations
@@ -49,30 +58,46 @@ from typing import Any, Optional
 
 import numpy as np
 
-from .teleop import axes_to_target
+from .teleop import cap_speed, elbow_velocity, joint_target, posture_velocity, stick_speeds
 from ..errors import ConfigError, ImitationError
-from ..sim.arm import ArmConfig
+from ..interface.kinematics import ArmKinematics, null_space_direction, TASK_COMPONENTS
 
 #: Teleoperation modes.
 TELEOP_MODES: tuple[str, ...] = ('cartesian', 'joint')
+#: Uses of the null space in cartesian mode (see the module docstring).
+NULL_SPACE_MODES: tuple[str, ...] = ('takeover', 'rest', 'elbow')
 #: How far past +-1 an axis may read before it counts as unreadable; drivers round (a
 #: float32 1.0000001 is a full deflection, 3.0 is a broken driver).
 AXIS_TOLERANCE = 1e-3
 #: Entries of a Joy's axes or buttons that are read; gamepads have a few dozen at most, and
 #: the bound caps the time a hostile message can cost. Further axes count as unreadable.
 MAX_JOY_ENTRIES = 256
+#: Linear and rotational task components, in the order of axis_map / rotation_axis_map.
+LINEAR, ANGULAR = TASK_COMPONENTS[:3], TASK_COMPONENTS[3:]
 
 
 class JoyError(ImitationError, ValueError):
     """The stick mapping cannot be applied: bad measured positions or period."""
 
 
+def _index(value: Any) -> bool:
+    """Whether ``value`` is an axis or button index, or -1 for none."""
+    return type(value) is int and value >= -1
+
+
+def _numbers(values: tuple, count: int) -> bool:
+    return len(values) == count and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+        for v in values)
+
+
 @dataclass(frozen=True)
 class JoyConfig:
     """
-    Which buttons and axes of the gamepad do what.
+    Which buttons and axes of the gamepad do what, and how the sticks move the arm.
 
-    Defaults are the Xbox layout of ``joy_node`` (see the module docstring).
+    Defaults are teleop_twist_joy's Xbox layout of ``joy_node`` (see the module
+    docstring); -1 for an axis or button means none.
     """
 
     enable_button: int = 4
@@ -82,63 +107,184 @@ class JoyConfig:
     reset_button: int = 7
     """Button index (start) that clears the e-stop latch."""
     teleop_mode: str = 'cartesian'
-    """'cartesian' (sticks move the end effector) or 'joint' (one axis per joint)."""
-    axis_map: tuple[int, ...] = (1, 0, 3)
-    """Axis indices: cartesian (x, y, elbow); joint mode one per joint, base to tip."""
-    scale: tuple[float, ...] = (1.2, 1.2, 1.5)
-    """Full-deflection speed per entry of ``axis_map``: cartesian (m/s, m/s, rad/s); joint
-    mode rad/s. Negative inverts the axis."""
+    """'cartesian' (sticks move the tip) or 'joint' (one axis drives the selected joint)."""
     deadzone: float = 0.05
     """Stick values with magnitude below this are zero; motion starts smoothly at its edge."""
+    cartesian_task: tuple[str, ...] = TASK_COMPONENTS
+    """Components of the tip's motion the teleop controls (driven, or else held still);
+    the others are left free. ('linear_x', 'linear_y') for a planar arm."""
+    axis_map: tuple[int, ...] = (1, 0, 4)
+    """Axis indices moving the tip along x, y, z (base frame); -1: not driven."""
+    scale: tuple[float, ...] = (0.2, 0.2, 0.2)
+    """Full-deflection speed along x, y, z (m/s); negative inverts."""
+    rotation_button: int = 5
+    """Held (RB): the sticks turn the tip (rotation_axis_map) instead of moving it; -1: none."""
+    rotation_axis_map: tuple[int, ...] = (3, 1, 0)
+    """Axis indices turning the tip about x, y, z (roll, pitch, yaw) while rotation_button
+    is held; -1: not driven."""
+    rotation_scale: tuple[float, ...] = (0.5, 0.5, 0.5)
+    """Full-deflection rate about x, y, z (rad/s); negative inverts."""
+    elbow_axis: int = 3
+    """Axis index moving the arm in a one-dimensional null space (the elbow), when the
+    rotation button is not held; -1: none."""
+    elbow_scale: float = 0.5
+    """Full-deflection elbow speed (rad/s, along the unit null-space direction)."""
+    null_space: str = 'takeover'
+    """What moves the null space besides the elbow: 'takeover' (hold the posture of the
+    takeover, and keep joints off their limits), 'rest' (hold rest_posture, likewise),
+    'elbow' (nothing: the planar arm's mapping, which sim_human drives)."""
+    rest_posture: tuple[float, ...] = (0.0,)
+    """Posture held with null_space 'rest' (rad, one per joint)."""
+    posture_gain: float = 1.0
+    """Rate of the pull toward the held posture (1/s)."""
+    joint_axis: int = 1
+    """Joint mode: the axis driving the selected joint."""
+    joint_speed: float = 0.5
+    """Joint mode: full-deflection speed of the selected joint (rad/s); negative inverts."""
+    next_joint_button: int = 5
+    """Joint mode: selects the next joint (toward the tip, wrapping); -1: none."""
+    previous_joint_button: int = 2
+    """Joint mode: selects the previous joint; -1: none."""
+    gripper_open_button: int = 3
+    """Opens the gripper during a takeover (Y); -1: none."""
+    gripper_close_button: int = 0
+    """Closes the gripper during a takeover (A); -1: none."""
 
     def __post_init__(self) -> None:
-        buttons = {'enable_button': self.enable_button, 'estop_button': self.estop_button,
-                   'reset_button': self.reset_button}
-        for name, value in buttons.items():
+        for name in ('cartesian_task', 'axis_map', 'scale', 'rotation_axis_map',
+                     'rotation_scale', 'rest_posture'):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+        safety = {'enable_button': self.enable_button, 'estop_button': self.estop_button,
+                  'reset_button': self.reset_button}
+        for name, value in safety.items():
             if type(value) is not int or value < 0:
                 raise ConfigError(f'{name} must be a button index >= 0, got {value!r}')
-        if len(set(buttons.values())) != len(buttons):
-            raise ConfigError(f'enable_button, estop_button and reset_button must be three '
-                              f'different buttons, got {buttons}')
         if self.teleop_mode not in TELEOP_MODES:
             raise ConfigError(f'teleop_mode must be one of {", ".join(TELEOP_MODES)}, got '
                               f'{self.teleop_mode!r}')
-        axis_map = tuple(self.axis_map)
-        scale = tuple(self.scale)
-        object.__setattr__(self, 'axis_map', axis_map)
-        object.__setattr__(self, 'scale', scale)
-        if not axis_map or any(type(a) is not int or a < 0 for a in axis_map):
-            raise ConfigError(f'axis_map must be non-empty axis indices >= 0, got {axis_map}')
-        if len(scale) != len(axis_map):
-            raise ConfigError(f'scale has {len(scale)} entries but axis_map has '
-                              f'{len(axis_map)}; give one scale per mapped axis')
-        if not all(isinstance(s, (int, float)) and math.isfinite(s) for s in scale):
-            raise ConfigError(f'scale must be finite numbers, got {scale}')
-        if self.teleop_mode == 'cartesian' and len(axis_map) != 3:
-            raise ConfigError(f'cartesian teleop needs axis_map = (x, y, elbow) axis indices, '
-                              f'got {len(axis_map)} entries')
+        if self.null_space not in NULL_SPACE_MODES:
+            raise ConfigError(f'null_space must be one of {", ".join(NULL_SPACE_MODES)}, got '
+                              f'{self.null_space!r}')
+        indices = ('rotation_button', 'elbow_axis', 'next_joint_button',
+                   'previous_joint_button', 'gripper_open_button', 'gripper_close_button')
+        for name in indices:
+            if not _index(getattr(self, name)):
+                raise ConfigError(f'{name} must be an index >= 0, or -1 for none, got '
+                                  f'{getattr(self, name)!r}')
+        if type(self.joint_axis) is not int or self.joint_axis < 0:
+            raise ConfigError(f'joint_axis must be an axis index >= 0, got {self.joint_axis!r}')
+        for name in ('axis_map', 'rotation_axis_map'):
+            value = getattr(self, name)
+            if len(value) != 3 or not all(_index(a) for a in value):
+                raise ConfigError(f'{name} must be 3 axis indices (x, y, z), -1 for none, got '
+                                  f'{value}')
+        for name in ('scale', 'rotation_scale'):
+            if not _numbers(getattr(self, name), 3):
+                raise ConfigError(f'{name} must be 3 finite speeds (x, y, z), got '
+                                  f'{getattr(self, name)}')
+        for name in ('elbow_scale', 'joint_speed', 'posture_gain'):
+            if not _numbers((getattr(self, name),), 1):
+                raise ConfigError(f'{name} must be a finite number, got {getattr(self, name)!r}')
+        if self.posture_gain < 0:
+            raise ConfigError(f'posture_gain must be >= 0 (1/s), got {self.posture_gain}')
+        if not self.rest_posture or not _numbers(self.rest_posture, len(self.rest_posture)):
+            raise ConfigError(f'rest_posture must be finite joint positions (rad), got '
+                              f'{self.rest_posture}')
         if not (isinstance(self.deadzone, (int, float)) and 0.0 <= self.deadzone < 1.0):
             raise ConfigError(f'deadzone must be in [0, 1), got {self.deadzone!r}')
+        self._check_task()
+        self._check_buttons(safety)
+
+    def _check_task(self) -> None:
+        task = self.cartesian_task
+        if not task or not all(isinstance(c, str) for c in task) \
+                or any(c not in TASK_COMPONENTS for c in task) or len(set(task)) != len(task):
+            raise ConfigError(f'cartesian_task must be distinct names among '
+                              f'{", ".join(TASK_COMPONENTS)}, got {list(task)}')
+        if self.teleop_mode != 'cartesian':
+            return
+        groups = [(self.axis_map, LINEAR, 'axis_map')]
+        if self.rotation_button >= 0:
+            groups.append((self.rotation_axis_map, ANGULAR, 'rotation_axis_map'))
+        for axes, names, label in groups:
+            for axis, name in zip(axes, names):
+                if axis >= 0 and name not in task:
+                    raise ConfigError(f'{label} drives {name} with axis {axis} but '
+                                      f'cartesian_task {list(task)} leaves {name} free: add it '
+                                      'to the task or set the axis to -1')
+        linear = [a for a in (*self.axis_map, self.elbow_axis) if a >= 0]
+        rotation = [a for a in self.rotation_axis_map if a >= 0]
+        if len(set(linear)) != len(linear) or len(set(rotation)) != len(rotation):
+            raise ConfigError(f'one stick axis drives two motions: axis_map {self.axis_map}, '
+                              f'elbow_axis {self.elbow_axis}, rotation_axis_map '
+                              f'{self.rotation_axis_map}')
+
+    def _check_buttons(self, safety: dict[str, int]) -> None:
+        used = dict(safety)
+        used.update(gripper_open_button=self.gripper_open_button,
+                    gripper_close_button=self.gripper_close_button)
+        if self.teleop_mode == 'cartesian':
+            used['rotation_button'] = self.rotation_button
+        else:
+            used.update(next_joint_button=self.next_joint_button,
+                        previous_joint_button=self.previous_joint_button)
+        used = {name: index for name, index in used.items() if index >= 0}
+        if len(set(used.values())) != len(used):
+            raise ConfigError(f'the buttons of the {self.teleop_mode} mode must all differ, got '
+                              f'{used}')
+
+    @property
+    def buttons(self) -> dict[str, int]:
+        """Return the buttons this mode reads, by parameter name (none of them -1)."""
+        names = ['enable_button', 'estop_button', 'reset_button', 'gripper_open_button',
+                 'gripper_close_button']
+        names += (['rotation_button'] if self.teleop_mode == 'cartesian'
+                  else ['next_joint_button', 'previous_joint_button'])
+        return {name: getattr(self, name) for name in names if getattr(self, name) >= 0}
+
+    @property
+    def axes(self) -> tuple[int, ...]:
+        """Return the axis indices this mode reads."""
+        if self.teleop_mode == 'joint':
+            return (self.joint_axis,)
+        used = [*self.axis_map, self.elbow_axis]
+        if self.rotation_button >= 0:
+            used += self.rotation_axis_map
+        return tuple(a for a in used if a >= 0)
 
     @property
     def min_axes(self) -> int:
         """Return the number of axes a Joy needs for this mapping."""
-        return max(self.axis_map) + 1
+        return max(self.axes, default=-1) + 1
 
     @property
     def min_buttons(self) -> int:
         """Return the number of buttons a Joy needs for this mapping."""
-        return max(self.enable_button, self.estop_button, self.reset_button) + 1
+        return max(self.buttons.values()) + 1
 
-    def check_joints(self, n_joints: int) -> None:
+    def check_robot(self, n_joints: int) -> None:
         """
         Check that this mapping fits an arm with ``n_joints`` joints.
 
-        :raises ConfigError: joint mode with a different number of mapped axes.
+        :raises ConfigError: null_space 'elbow' without exactly one joint more than task
+            components, or a rest_posture of another length.
         """
-        if self.teleop_mode == 'joint' and len(self.axis_map) != n_joints:
-            raise ConfigError(f'joint teleop maps {len(self.axis_map)} axes but the arm has '
-                              f'{n_joints} joints; give axis_map and scale one entry per joint')
+        if self.teleop_mode != 'cartesian':
+            return
+        task = len(self.cartesian_task)
+        if self.null_space == 'elbow' and n_joints - task != 1:
+            raise ConfigError(f'null_space elbow needs one joint more than task components, '
+                              f'but the arm has {n_joints} joints and cartesian_task {task} '
+                              f'components; use null_space takeover, or a task of '
+                              f'{n_joints - 1} components')
+        if self.null_space == 'rest' and len(self.rest_posture) != n_joints:
+            raise ConfigError(f'rest_posture has {len(self.rest_posture)} values but the arm '
+                              f'has {n_joints} joints; give one per joint, base to tip')
+
+    def elbow_used(self, n_joints: int) -> bool:
+        """Return whether the elbow axis moves an arm of ``n_joints`` joints (1-D null space)."""
+        return (self.teleop_mode == 'cartesian' and self.elbow_axis >= 0
+                and n_joints - len(self.cartesian_task) == 1)
 
 
 @dataclass(frozen=True)
@@ -179,14 +325,18 @@ class JoyInput:
         Say why the sticks must not move the arm, or return '' when they may.
 
         Any unreadable axis counts, mapped or not: a driver that sends garbage on
-        one axis is not trusted on the others.
+        one axis is not trusted on the others. In cartesian mode an unreadable
+        rotation button counts too (whether the sticks move or turn the tip is unknown).
         """
         if len(self.axes) < config.min_axes:
-            return (f'Joy has {len(self.axes)} axes but axis_map uses axis '
+            return (f'Joy has {len(self.axes)} axes but the stick mapping uses axis '
                     f'{config.min_axes - 1}')
         if self.bad_axes:
             more = ' ...' if len(self.bad_axes) > 8 else ''
             return f'Joy axes {list(self.bad_axes[:8])}{more} unreadable'
+        rotation = config.rotation_button
+        if config.teleop_mode == 'cartesian' and rotation >= 0 and self.button(rotation) is None:
+            return f'rotation button {rotation} unreadable'
         return ''
 
     @property
@@ -267,11 +417,9 @@ def parse_joy(axes: Any, buttons: Any, config: JoyConfig, stamp: Any = 0.0) -> J
     btn, button_problems = _read_buttons(buttons)
     problems += button_problems
     if len(ax) < config.min_axes:
-        problems.append(f'Joy has {len(ax)} axes but axis_map uses axis {config.min_axes - 1}; '
-                        'check the gamepad driver or the axis_map parameter')
-    configured = (('enable', config.enable_button), ('estop', config.estop_button),
-                  ('reset', config.reset_button))
-    missing = {name: index for name, index in configured if index >= len(btn)}
+        problems.append(f'Joy has {len(ax)} axes but the stick mapping uses axis '
+                        f'{config.min_axes - 1}; check the gamepad driver or the axis parameters')
+    missing = {name: index for name, index in config.buttons.items() if index >= len(btn)}
     if missing:
         problems.append(f'Joy has {len(btn)} buttons, which lacks the configured {missing}')
     try:
@@ -297,49 +445,121 @@ def apply_deadzone(values: np.ndarray, deadzone: float) -> np.ndarray:
     return np.sign(v) * mag
 
 
-def stick_values(joy: JoyInput, config: JoyConfig) -> np.ndarray:
-    """
-    Return the mapped stick values after the deadzone, shape (len(axis_map),), in [-1, 1].
+@dataclass(frozen=True)
+class Sticks:
+    """The mapped stick values of one Joy, after the deadzone, each in [-1, 1]."""
 
-    Cartesian mode: (x, y, elbow). Joint mode: one value per joint.
+    linear: np.ndarray
+    """Along x, y, z (axis_map), shape (3,); zero where not driven or while rotating."""
+    angular: np.ndarray
+    """About x, y, z (rotation_axis_map), shape (3,); zero unless the rotation button is held."""
+    elbow: float = 0.0
+    """The elbow axis; zero while rotating."""
+    joint: float = 0.0
+    """Joint mode: the joint axis."""
+
+    @property
+    def moving(self) -> bool:
+        """Return whether any stick asks for motion."""
+        return bool(np.any(self.linear) or np.any(self.angular) or self.elbow or self.joint)
+
+
+def stick_values(joy: JoyInput, config: JoyConfig) -> Sticks:
+    """
+    Return the mapped stick values after the deadzone (see :class:`Sticks`).
 
     :raises JoyError: the sticks are unreadable (see :meth:`JoyInput.stick_problem`).
     """
     problem = joy.stick_problem(config)
     if problem:
         raise JoyError(f'{problem}: the sticks cannot be read')
-    raw = np.array([joy.axes[i] for i in config.axis_map], dtype=np.float64)
-    return apply_deadzone(raw, config.deadzone)
+
+    def read(axes: tuple[int, ...]) -> np.ndarray:
+        raw = np.array([joy.axes[a] if a >= 0 else 0.0 for a in axes], dtype=np.float64)
+        return apply_deadzone(raw, config.deadzone)
+
+    zero = np.zeros(3)
+    if config.teleop_mode == 'joint':
+        return Sticks(zero, zero.copy(), joint=float(read((config.joint_axis,))[0]))
+    if config.rotation_button >= 0 and joy.pressed(config.rotation_button):
+        return Sticks(zero, read(config.rotation_axis_map))
+    elbow = float(read((config.elbow_axis,))[0]) if config.elbow_axis >= 0 else 0.0
+    return Sticks(read(config.axis_map), zero, elbow=elbow)
 
 
-def joy_to_target(config: JoyConfig, arm_config: ArmConfig, q: np.ndarray, joy: JoyInput,
-                  dt: float) -> np.ndarray:
+def task_velocity(config: JoyConfig, sticks: Sticks) -> np.ndarray:
+    """
+    Return the speed of each component of ``cartesian_task`` the sticks ask for.
+
+    Driven components get the stick times its scale (m/s, rad/s); the others 0
+    (held still). Shape (len(cartesian_task),).
+    """
+    speeds = dict.fromkeys(TASK_COMPONENTS, 0.0)
+    for values, axes, scale, names in ((sticks.linear, config.axis_map, config.scale, LINEAR),
+                                       (sticks.angular, config.rotation_axis_map,
+                                        config.rotation_scale, ANGULAR)):
+        driven = [i for i, axis in enumerate(axes) if axis >= 0]
+        if not driven:
+            continue
+        # Driven axes together (stick_speeds scales them by the fastest one).
+        values = stick_speeds(np.asarray(values)[driven], [scale[i] for i in driven])
+        for i, value in zip(driven, values):
+            speeds[names[i]] = value
+    return np.array([speeds[name] for name in config.cartesian_task], dtype=np.float64)
+
+
+def elbow_rate(config: JoyConfig, sticks: Sticks) -> float:
+    """Return the elbow speed the sticks ask for (rad/s along the null-space direction)."""
+    value = float(np.clip(sticks.elbow * np.sign(config.elbow_scale), -1.0, 1.0))
+    return value * float(abs(config.elbow_scale))
+
+
+def joy_to_target(config: JoyConfig, robot: ArmKinematics, q: np.ndarray, joy: JoyInput,
+                  dt: float, *, max_joint_speed: float, lower: np.ndarray,
+                  upper: np.ndarray, joint: int = 0,
+                  rest: Optional[np.ndarray] = None) -> np.ndarray:
     """
     Map the sticks to the next absolute joint target, starting from the measured ``q``.
 
+    :param robot: the arm's kinematics (joint count, Jacobian).
     :param q: measured joint positions, shape (n,), rad.
-    :param dt: control period (s).
+    :param dt: time the stick speeds are integrated over (s).
+    :param max_joint_speed: cap of every joint's speed (rad/s).
+    :param lower: lowest joint positions a command may reach (limits with margin), (n,).
+    :param upper: highest joint positions a command may reach, (n,).
+    :param joint: joint mode: index of the selected joint.
+    :param rest: the posture the null space holds (null_space takeover / rest), (n,)
+        rad; None: none (the elbow stick, when moved, still acts).
     :returns: absolute joint target, shape (n,), rad; not yet clamped to limits.
-    :raises JoyError: ``q`` has the wrong shape or is not finite, ``dt`` <= 0, or the
-        sticks are unreadable.
-    :raises ConfigError: joint mode with a mapping that does not fit the arm.
+    :raises JoyError: ``q`` has the wrong shape or is not finite, ``dt`` <= 0, the
+        sticks are unreadable, or ``joint`` is not a joint of the arm.
     """
     q = np.asarray(q, dtype=np.float64)
-    n = arm_config.n_joints
+    n = robot.n_joints
     if q.shape != (n,) or not np.all(np.isfinite(q)):
         raise JoyError(f'measured joint positions must be {n} finite values, got {q.tolist()}')
     if not (math.isfinite(dt) and dt > 0):
         raise JoyError(f'dt must be a positive number of seconds, got {dt}')
     sticks = stick_values(joy, config)
-    scale = np.asarray(config.scale, dtype=np.float64)
     if config.teleop_mode == 'joint':
-        config.check_joints(n)
-        qdot = np.clip(sticks * scale, -arm_config.max_joint_speed, arm_config.max_joint_speed)
+        if not 0 <= joint < n:
+            raise JoyError(f'joint index {joint} is not one of the arm\'s {n} joints')
+        speed = float(stick_speeds([sticks.joint], [config.joint_speed])[0])
+        return joint_target(q, joint, speed, max_joint_speed=max_joint_speed, dt=dt)
+    rows = [TASK_COMPONENTS.index(name) for name in config.cartesian_task]
+    jac = robot.jacobian(q)[rows]
+    velocity = task_velocity(config, sticks)
+    rate = elbow_rate(config, sticks) if config.elbow_used(n) else 0.0
+    if config.null_space == 'elbow':
+        qdot = cap_speed(elbow_velocity(jac, velocity, rate), max_joint_speed)
         return q + qdot * dt
-    # Cartesian: axes_to_target takes one linear speed for x and y, so unequal (or
-    # negative) x / y scales are folded into the stick values it receives.
-    linear = float(max(abs(scale[0]), abs(scale[1])))
-    xy = sticks[:2] * scale[:2] / linear if linear > 0 else np.zeros(2)
-    elbow = float(sticks[2] * np.sign(scale[2]))
-    return axes_to_target(arm_config, q, np.array([xy[0], xy[1], elbow]),
-                          linear_speed=linear, elbow_speed=float(abs(scale[2])), dt=dt)
+    if rate:
+        secondary = rate * null_space_direction(jac)
+    elif rest is not None and config.posture_gain > 0:
+        secondary = config.posture_gain * (np.asarray(rest, dtype=np.float64) - q)
+    else:
+        secondary = None
+    qdot = posture_velocity(jac, velocity, q, lower=np.asarray(lower, dtype=np.float64),
+                            upper=np.asarray(upper, dtype=np.float64), dt=dt,
+                            max_joint_speed=max_joint_speed, secondary=secondary)
+    return q + qdot * dt

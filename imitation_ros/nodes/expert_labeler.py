@@ -47,8 +47,9 @@ planner can stand in on a real arm: pass ``expert=`` to the node's constructor):
   Topics are delivered independently, so the first joint state of an episode can
   arrive before its start event, and task vectors of the previous episode after
   it. With stamped events (``"stamp"``, s, the clock of the joint states' header
-  stamps) a joint state stamped after the last end event waits (the newest one
-  only) and is labelled when the start event that covers it arrives; one stamped
+  stamps) joint states stamped after the last end event wait (the newest
+  ``WAITING_STATES``) and are labelled when the start event that covers them
+  arrives; one stamped
   before the current episode's start is not labelled (counted as
   ``states_outside_episode``). Events without stamps: every state is labelled at once;
 * a task that changes during an episode replaces the episode's task and keeps
@@ -70,6 +71,7 @@ Topic names are relative, so they follow the node's namespace and remap freely.
 from __future__ import annotations
 
 import array
+from collections import deque
 from dataclasses import dataclass
 import json
 import sys
@@ -109,6 +111,9 @@ JOINT_STATES, TASK = 'joint_states', 'imitation/task'
 #: Tolerance when comparing a joint state's header stamp with an event's stamp (s):
 #: events carry float seconds, states integer nanoseconds; states are ms apart.
 STAMP_TOLERANCE_S = 1e-6
+#: Joint states kept waiting for a start event (the newest ones; about 5 s at 20 Hz):
+#: bounds the memory a missing start event can cost.
+WAITING_STATES = 100
 
 _STYLE = DemonstratorStyle()
 
@@ -243,12 +248,14 @@ class ExpertLabelerNode(Node):
         self._task: Optional[Task] = None
         self._pending_reset = False
         # Stamps (s) of the current episode's start and end events (None: unknown), whether
-        # imitation/task has carried the episode's own task yet, and the newest joint state
-        # stamped after the last end, waiting for the start event that covers it.
+        # imitation/task has carried the episode's own task yet, and the newest joint states
+        # stamped after the last end, waiting for the start event that covers them (on a
+        # slow machine several states can beat the start event).
         self._episode_start_s: Optional[float] = None
         self._episode_end_s: Optional[float] = None
         self._task_in_sync = True
-        self._waiting: Optional[tuple[np.ndarray, int, tuple[int, int]]] = None
+        self._waiting: deque[tuple[np.ndarray, int, tuple[int, int]]] = deque(
+            maxlen=WAITING_STATES)
         # Newest task vector and joint state, with node-clock receive times (ns).
         self._task_vector: Optional[np.ndarray] = None
         self._task_at: Optional[int] = None
@@ -389,7 +396,9 @@ class ExpertLabelerNode(Node):
             self._state_at = now
             where = self._episode_of(stamp)
             if where == 'after_end':
-                self._waiting = (q, now, stamp)
+                if len(self._waiting) == self._waiting.maxlen:
+                    self._outside += 1  # the oldest waiting state is dropped unlabelled
+                self._waiting.append((q, now, stamp))
             elif where == 'before_start':
                 self._outside += 1
             else:
@@ -424,16 +433,14 @@ class ExpertLabelerNode(Node):
         return 'in'
 
     def _label_waiting_state(self) -> None:
-        """Label the state that waited for this start event, if the episode covers it."""
-        waiting, self._waiting = self._waiting, None
-        if waiting is None:
-            return
-        q, at, stamp = waiting
-        if self._episode_of(stamp) == 'in':
-            self._late_labels += 1
-            self._label_state(q, at, stamp)
-        else:
-            self._outside += 1
+        """Label the states that waited for this start event, those the episode covers."""
+        while self._waiting:
+            q, at, stamp = self._waiting.popleft()
+            if self._episode_of(stamp) == 'in':
+                self._late_labels += 1
+                self._label_state(q, at, stamp)
+            else:
+                self._outside += 1
 
     def _begin(self, task: Task, why: str) -> None:
         """Start an episode at ``task.start``: reset the expert."""

@@ -19,11 +19,22 @@ The ROS wiring of :class:`imitation_ros.gate.arbiter.Arbiter`; every decision
 is the arbiter's (its module docstring has the full table), this node only
 converts messages and keeps time with the node clock:
 
+* the robot comes from its URDF (:class:`~imitation_ros.interface.robot.RobotModel`,
+  the chain ``base_link`` -> ``tip_link``; '' for the URDF's root / only end link):
+  the ``robot_description`` parameter (URDF text), else the ``urdf_file``
+  parameter, else the ``robot_description`` topic (std_msgs/String, transient
+  local, as robot_state_publisher or ``sim_arm`` publishes it). Joint names,
+  order and limits are the chain's; the cartesian teleop moves the tip through
+  its Jacobian. Until the description arrives the gate publishes no command and
+  its diagnostics say what it waits for; none within
+  ``robot_description_timeout_s``, an unusable one (not a URDF, links missing,
+  the tip not below the base, a teleop mapping that does not fit the arm), or
+  both parameters set: the node logs what to set and exits 1;
 * subscribes ``joint_states`` (sensor_msgs/JointState; the measured positions of
-  ``joint_names``; a message lacking them is refused with a throttled warning
+  the chain's joints; a message lacking them is refused with a throttled warning
   and the last known positions stay in use; none for ``state_timeout_s``: the
   gate holds there), ``imitation/policy_action``
-  (std_msgs/Float64MultiArray, absolute joint targets in rad), ``joy``
+  (std_msgs/Float64MultiArray, absolute joint targets in rad, chain order), ``joy``
   (sensor_msgs/Joy, read field by field: a readable e-stop press always
   latches, unreadable axes or deadman never move the arm; a message with an
   unreadable field is counted and warned about),
@@ -45,31 +56,39 @@ converts messages and keeps time with the node clock:
   published: no command is safe without knowing where the arm is. After that
   the gate never goes silent: stale, e-stopped or invalid input gives a hold
   (the measured positions), never an old target;
+* with ``gripper_joints``, ``gripper_controller/commands``
+  (std_msgs/Float64MultiArray, the gripper joints' positions: the URDF's upper
+  limits to open, lower to close, for a forward command controller) once per
+  press of ``gripper_open_button`` / ``gripper_close_button`` during a takeover;
 * ``imitation/gate_state`` (std_msgs/String, JSON) with every command:
   ``{"source": "policy"|"human"|"expert"|"hold", "mode", "reason",
   "model_version", "estop", "clamped", "intervention", "help_request",
-  "uncertainty", "beta", "stamp", "state_stamp", "command"}`` (mode: a
-  :class:`~imitation_ros.gate.arbiter.GateMode` value; uncertainty: the newest
-  doubt received, null before the first or when not finite; stamp: node
-  clock, s; state_stamp: header stamp (ns) of the joint state the command was
-  decided at; command: the command sent, rad). The last two let a bag pair
-  each command with the state it was decided at exactly, whatever order the
-  recorder received them in;
+  "uncertainty", "beta", "stamp", "state_stamp", "command", "joint",
+  "gripper"}`` (mode: a :class:`~imitation_ros.gate.arbiter.GateMode` value;
+  uncertainty: the newest doubt received, null before the first or when not
+  finite; stamp: node clock, s; state_stamp: header stamp (ns) of the joint
+  state the command was decided at; command: the command sent, rad; joint: the
+  joint the joint mode drives, '' in cartesian mode; gripper: the gripper command
+  sent with it, or null). state_stamp and command let a bag pair each command
+  with the state it was decided at exactly, whatever order the recorder
+  received them in;
 * ``imitation/intervention`` (std_msgs/Bool, True while the human drives the
   arm) and ``imitation/help_request`` (std_msgs/Bool, True while the policy
   asks for help and the gate holds for it) at once on every change and every
   ``1 / intervention_rate_hz`` s;
 * ``/diagnostics`` at 1 Hz: mode, reason, counters; WARN while holding because
   an input went quiet or was rejected and while the policy asks for help,
-  ERROR while e-stopped or before the first joint state.
+  ERROR while e-stopped, before the robot description or before the first
+  joint state.
 
-Topic names are relative, so they follow the node's namespace and remap freely.
+Topic names are relative (:mod:`imitation_ros.interface.topics`), so they follow
+the node's namespace and remap freely.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 import json
 import sys
 from typing import Any, Optional
@@ -87,14 +106,17 @@ from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 from .conversions import (array_msg, DIAG_ERROR, DIAG_OK, DIAG_WARN, diagnostic_array,
                           diagnostic_status, joint_positions, stamp_to_sec)
 from .params import check_params, declare_and_read, param
-from .qos import COMMAND_QOS, DIAGNOSTICS_QOS, MODEL_QOS, STATE_QOS
+from .qos import (COMMAND_QOS, DIAGNOSTICS_QOS, MODEL_QOS, ROBOT_DESCRIPTION_QOS,
+                  STATE_QOS)
 from ..data.messages import stamp_to_ns
 from ..errors import ConfigError, ImitationError
 from ..gate.arbiter import (Arbiter, check_beta, GateConfig, GateMode, GateOutput,
                             INVALID_MODES, STALE_MODES)
-from ..gate.joy import JoyConfig, parse_joy, TELEOP_MODES
+from ..gate.joy import JoyConfig, NULL_SPACE_MODES, parse_joy, TELEOP_MODES
 from ..gate.limits import safe_command
-from ..sim.arm import ArmConfig
+from ..interface import topics
+from ..interface.kinematics import TASK_COMPONENTS
+from ..interface.robot import GripperModel, MAX_URDF_BYTES, RobotModel
 from .spin import spin_node
 
 NODE_NAME = 'intervention_gate'
@@ -106,19 +128,38 @@ DIAGNOSTICS_PERIOD_S = 1.0
 WARN_THROTTLE_S = 2.0
 
 
+_JOY = JoyConfig()
+
+
+def _read_urdf(path: str) -> str:
+    """Return the text of a URDF file; ConfigError when it cannot be read."""
+    try:
+        with open(path, encoding='utf-8') as handle:
+            return handle.read(MAX_URDF_BYTES + 1)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f'cannot read urdf_file {path!r}: {exc}; give the path of a URDF '
+                          '(xacro output)') from None
+
+
 @dataclass(frozen=True)
 class GateParams:
     """Parameters of ``intervention_gate`` (see config/intervention_gate.yaml)."""
 
     rate_hz: float = param(20.0, 'Control rate: a command is published this often',
                            unit='Hz', minimum=1.0, maximum=1000.0)
-    joint_names: tuple[str, ...] = param(('joint1', 'joint2', 'joint3'),
-                                         'Joint names, base to tip, as published on '
-                                         'joint_states; commands are in this order')
-    joint_lower: tuple[float, ...] = param((-2.2, -2.8, -2.8), 'Lower joint limits, one per '
-                                           'joint', unit='rad', minimum=-100.0, maximum=100.0)
-    joint_upper: tuple[float, ...] = param((2.2, 2.8, 2.8), 'Upper joint limits, one per '
-                                           'joint', unit='rad', minimum=-100.0, maximum=100.0)
+    robot_description: str = param('', 'The URDF text of the robot (as robot_state_publisher '
+                                   'takes it); empty: urdf_file, else the robot_description '
+                                   'topic')
+    urdf_file: str = param('', 'Path of the URDF file, when robot_description is empty; empty '
+                           'too: wait for the robot_description topic')
+    base_link: str = param('', "The arm chain's base link (the frame of the cartesian teleop); "
+                           "empty: the URDF's root link")
+    tip_link: str = param('', "The arm chain's tip link (tool or flange frame); empty: the "
+                          "URDF's only end link")
+    robot_description_timeout_s: float = param(10.0, 'With neither robot_description nor '
+                                               'urdf_file set: exit with an error when no '
+                                               'description arrives on the topic within this',
+                                               unit='s', minimum=0.1, maximum=3600.0)
     limit_margin: float = param(0.02, 'Distance every command keeps from each joint limit',
                                 unit='rad', minimum=0.0, maximum=1.0)
     max_joint_step: float = param(0.1, 'Largest distance of a command from the measured '
@@ -134,26 +175,70 @@ class GateParams:
                                    'holds at the last measured position (hold_stale_state) '
                                    'until joint_states is fresh; a few periods of the arm',
                                    unit='s', minimum=0.001, maximum=60.0)
-    enable_button: int = param(4, 'Deadman button index: held = human in control',
-                               minimum=0, maximum=127)
-    estop_button: int = param(1, 'E-stop button index: latches a hold until reset_button',
-                              minimum=0, maximum=127)
-    reset_button: int = param(7, 'Button index that clears the e-stop latch (with the e-stop '
-                              'button released)', minimum=0, maximum=127)
-    teleop_mode: str = param('cartesian', 'cartesian: the sticks move the end effector; '
-                             'joint: one axis per joint', choices=TELEOP_MODES)
-    axis_map: tuple[int, ...] = param((1, 0, 3), 'Joy axis indices: cartesian (x, y, elbow); '
-                                      'joint mode one per joint, base to tip',
-                                      minimum=0, maximum=127)
-    scale: tuple[float, ...] = param((1.2, 1.2, 1.5), 'Full-deflection speed per axis_map '
-                                     'entry: cartesian (m/s, m/s, rad/s), joint mode rad/s; '
-                                     'negative inverts', unit='m/s or rad/s', minimum=-20.0,
-                                     maximum=20.0)
-    deadzone: float = param(0.05, 'Stick values with magnitude below this are zero',
+    enable_button: int = param(_JOY.enable_button, 'Deadman button index: held = human in '
+                               'control', minimum=0, maximum=127)
+    estop_button: int = param(_JOY.estop_button, 'E-stop button index: latches a hold until '
+                              'reset_button', minimum=0, maximum=127)
+    reset_button: int = param(_JOY.reset_button, 'Button index that clears the e-stop latch '
+                              '(with the e-stop button released)', minimum=0, maximum=127)
+    teleop_mode: str = param(_JOY.teleop_mode, 'cartesian: the sticks move the tip; joint: '
+                             'one axis drives the selected joint', choices=TELEOP_MODES)
+    deadzone: float = param(_JOY.deadzone, 'Stick values with magnitude below this are zero',
                             minimum=0.0, maximum=0.95)
-    link_lengths: tuple[float, ...] = param((1.0, 0.8, 0.6), 'Link lengths, base to tip, for '
-                                            'the cartesian teleop Jacobian', unit='m',
-                                            minimum=0.001, maximum=100.0)
+    cartesian_task: tuple[str, ...] = param(_JOY.cartesian_task, 'Components of the tip '
+                                            'motion the cartesian teleop controls (driven by '
+                                            'a stick, else held still); the rest is free',
+                                            choices=TASK_COMPONENTS)
+    axis_map: tuple[int, ...] = param(_JOY.axis_map, 'Joy axis indices moving the tip along '
+                                      'x, y, z of the base frame; -1: none', minimum=-1,
+                                      maximum=127)
+    scale: tuple[float, ...] = param(_JOY.scale, 'Full-deflection tip speed along x, y, z; '
+                                     'negative inverts', unit='m/s', minimum=-20.0,
+                                     maximum=20.0)
+    rotation_button: int = param(_JOY.rotation_button, 'Button index: held, the sticks turn '
+                                 'the tip (rotation_axis_map) instead; -1: none', minimum=-1,
+                                 maximum=127)
+    rotation_axis_map: tuple[int, ...] = param(_JOY.rotation_axis_map, 'Joy axis indices '
+                                               'turning the tip about x, y, z while '
+                                               'rotation_button is held; -1: none',
+                                               minimum=-1, maximum=127)
+    rotation_scale: tuple[float, ...] = param(_JOY.rotation_scale, 'Full-deflection turn rate '
+                                              'about x, y, z; negative inverts', unit='rad/s',
+                                              minimum=-20.0, maximum=20.0)
+    elbow_axis: int = param(_JOY.elbow_axis, 'Joy axis index moving the arm in a '
+                            'one-dimensional null space (the elbow); -1: none', minimum=-1,
+                            maximum=127)
+    elbow_scale: float = param(_JOY.elbow_scale, 'Full-deflection elbow speed; negative '
+                               'inverts', unit='rad/s', minimum=-20.0, maximum=20.0)
+    null_space: str = param(_JOY.null_space, 'What else moves the null space: takeover (hold '
+                            'the posture of the takeover, keep joints off their limits), rest '
+                            '(hold rest_posture, likewise), elbow (nothing: the planar '
+                            'mapping sim_human drives)', choices=NULL_SPACE_MODES)
+    rest_posture: tuple[float, ...] = param(_JOY.rest_posture, 'Posture held with null_space '
+                                            'rest, one per joint', unit='rad', minimum=-100.0,
+                                            maximum=100.0)
+    posture_gain: float = param(_JOY.posture_gain, 'Rate of the pull toward the held posture',
+                                unit='1/s', minimum=0.0, maximum=100.0)
+    joint_axis: int = param(_JOY.joint_axis, 'Joint mode: the Joy axis driving the selected '
+                            'joint', minimum=0, maximum=127)
+    joint_speed: float = param(_JOY.joint_speed, 'Joint mode: full-deflection speed of the '
+                               'selected joint; negative inverts', unit='rad/s', minimum=-20.0,
+                               maximum=20.0)
+    next_joint_button: int = param(_JOY.next_joint_button, 'Joint mode: button selecting the '
+                                   'next joint (toward the tip, wrapping); -1: none',
+                                   minimum=-1, maximum=127)
+    previous_joint_button: int = param(_JOY.previous_joint_button, 'Joint mode: button '
+                                       'selecting the previous joint; -1: none', minimum=-1,
+                                       maximum=127)
+    gripper_joints: tuple[str, ...] = param(('',), "The gripper's commanded joints (URDF "
+                                            "names; mimic joints follow); [''] for no "
+                                            'gripper')
+    gripper_open_button: int = param(_JOY.gripper_open_button, 'Button index opening the '
+                                     'gripper during a takeover; -1: none', minimum=-1,
+                                     maximum=127)
+    gripper_close_button: int = param(_JOY.gripper_close_button, 'Button index closing the '
+                                      'gripper during a takeover; -1: none', minimum=-1,
+                                      maximum=127)
     output: str = param('forward', 'Command output: forward (Float64MultiArray for a '
                         'forward_command_controller), trajectory (JointTrajectory) or both',
                         choices=OUTPUTS)
@@ -188,40 +273,69 @@ class GateParams:
 
     def __post_init__(self) -> None:
         check_params(self)
-        n = len(self.joint_names)
-        for name in ('joint_lower', 'joint_upper', 'link_lengths'):
-            if len(getattr(self, name)) != n:
-                raise ConfigError(f'parameter {name} has {len(getattr(self, name))} entries '
-                                  f'but joint_names has {n}; give one per joint')
-        if n < 2 or len(set(self.joint_names)) != n or not all(self.joint_names):
-            raise ConfigError(f'parameter joint_names must be at least 2 distinct non-empty '
-                              f'names, got {list(self.joint_names)}')
-        self.gate_config()
+        if self.robot_description.strip() and self.urdf_file.strip():
+            raise ConfigError('parameters robot_description and urdf_file are both set; set '
+                              'one (or neither, to take the robot_description topic)')
+        if len(set(self.gripper_names)) != len(self.gripper_names):
+            raise ConfigError(f'parameter gripper_joints names a joint twice: '
+                              f'{list(self.gripper_joints)}')
+        self.joy_config()  # checked now: a start-up error must not wait for the robot
 
-    def gate_config(self) -> GateConfig:
-        """
-        Return the arbiter's configuration.
+    @property
+    def gripper_names(self) -> tuple[str, ...]:
+        """Return the gripper joints (empty entries dropped: no gripper when none is left)."""
+        return tuple(name for name in self.gripper_joints if name)
 
-        :raises ConfigError: inconsistent limits, buttons or stick mapping.
+    def joy_config(self) -> JoyConfig:
         """
-        arm = ArmConfig(link_lengths=self.link_lengths, joint_lower=self.joint_lower,
-                        joint_upper=self.joint_upper, joint_names=self.joint_names,
-                        dt=1.0 / self.rate_hz,
-                        max_joint_speed=self.max_joint_step * self.rate_hz)
-        joy = JoyConfig(enable_button=self.enable_button, estop_button=self.estop_button,
-                        reset_button=self.reset_button, teleop_mode=self.teleop_mode,
-                        axis_map=self.axis_map, scale=self.scale, deadzone=self.deadzone)
-        return GateConfig(rate_hz=self.rate_hz, cmd_timeout_s=self.cmd_timeout_s,
-                          joy_timeout_s=self.joy_timeout_s,
-                          state_timeout_s=self.state_timeout_s,
-                          max_joint_step=self.max_joint_step,
-                          limit_margin=self.limit_margin,
-                          teleop_horizon_s=self.teleop_horizon_s, arm=arm, joy=joy,
-                          beta=self.beta, beta_seed=self.beta_seed,
-                          expert_timeout_s=self.expert_timeout_s,
-                          help_threshold=self.help_threshold,
-                          uncertainty_timeout_s=self.uncertainty_timeout_s,
-                          help_release_s=self.help_release_s)
+        Return the gamepad mapping.
+
+        :raises ConfigError: clashing buttons or an inconsistent stick mapping.
+        """
+        names = [f.name for f in fields(JoyConfig)]
+        return JoyConfig(**{name: getattr(self, name) for name in names})
+
+    def _gate_values(self) -> dict[str, Any]:
+        return dict(rate_hz=self.rate_hz, cmd_timeout_s=self.cmd_timeout_s,
+                    joy_timeout_s=self.joy_timeout_s, state_timeout_s=self.state_timeout_s,
+                    max_joint_step=self.max_joint_step, limit_margin=self.limit_margin,
+                    teleop_horizon_s=self.teleop_horizon_s, beta=self.beta,
+                    beta_seed=self.beta_seed, expert_timeout_s=self.expert_timeout_s,
+                    help_threshold=self.help_threshold,
+                    uncertainty_timeout_s=self.uncertainty_timeout_s,
+                    help_release_s=self.help_release_s)
+
+    def gate_config(self, robot: RobotModel) -> GateConfig:
+        """
+        Return the arbiter's configuration for ``robot``.
+
+        :raises ConfigError: the mapping or the gripper does not fit the robot, or the
+            limits leave no room for limit_margin.
+        """
+        gripper = None
+        if self.gripper_names:
+            gripper = GripperModel.from_urdf(robot.urdf, self.gripper_names)
+            shared = set(gripper.joint_names) & set(robot.joint_names)
+            if shared:
+                raise ConfigError(f'gripper_joints {sorted(shared)} are joints of the arm chain '
+                                  f'{robot.base_link} -> {robot.tip_link}; name the finger '
+                                  'joints, or end the chain before the gripper')
+        return GateConfig(robot=robot, joy=self.joy_config(), gripper=gripper,
+                          **self._gate_values())
+
+    def load_robot(self, urdf: str, source: str) -> RobotModel:
+        """
+        Read the arm chain from URDF text.
+
+        :param source: where the text came from, for the message.
+        :raises ConfigError: what is wrong, and what to set.
+        """
+        try:
+            return RobotModel.from_urdf(urdf, base_link=self.base_link, tip_link=self.tip_link)
+        except ConfigError as exc:
+            raise ConfigError(f'the robot description from {source} is unusable: {exc}. Fix '
+                              'it, or set robot_description / urdf_file, base_link and '
+                              'tip_link') from None
 
 
 class InterventionGateNode(Node):
@@ -230,19 +344,27 @@ class InterventionGateNode(Node):
 
     :param kwargs: passed to ``rclpy.node.Node`` (``parameter_overrides``,
         ``context``, ``namespace``...).
-    :raises ConfigError: a parameter is invalid (the node is destroyed first).
+    :raises ConfigError: a parameter is invalid, or the robot description given by
+        parameter is unusable (the node is destroyed first). One from the topic
+        raises from the callback that finds out (``main`` then exits 1).
     """
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(NODE_NAME, **kwargs)
+        self.robot: Optional[RobotModel] = None
+        self.arbiter: Optional[Arbiter] = None
         try:
             self.params = declare_and_read(self, GateParams)
-            self.arbiter = Arbiter(self.params.gate_config())
+            p = self.params
+            if p.robot_description.strip():
+                self._set_robot(p.load_robot(p.robot_description, 'parameter robot_description'))
+            elif p.urdf_file.strip():
+                self._set_robot(p.load_robot(_read_urdf(p.urdf_file),
+                                             f'urdf_file {p.urdf_file}'))
         except ConfigError:
             self.destroy_node()
             raise
         p = self.params
-        self._label = ','.join(p.joint_names)
         self._step = Duration(seconds=1.0 / p.rate_hz).to_msg()
         self._model_version = ''
         # Header stamp (ns) of the joint state the arbiter measures from: gate_state names
@@ -260,31 +382,45 @@ class InterventionGateNode(Node):
         self._stamps: dict[str, Optional[float]] = {'joint_state': None, 'policy_action': None,
                                                     'joy': None, 'expert_action': None,
                                                     'uncertainty': None}
+        self._started = self._now()
+        self._joint_shown = -1
 
         self._forward_pub = None
         self._trajectory_pub = None
+        self._gripper_pub = None
         if p.output in ('forward', 'both'):
-            self._forward_pub = self.create_publisher(
-                Float64MultiArray, 'forward_position_controller/commands', COMMAND_QOS)
+            self._forward_pub = self.create_publisher(Float64MultiArray, topics.COMMANDS.name,
+                                                      COMMAND_QOS)
         if p.output in ('trajectory', 'both'):
-            self._trajectory_pub = self.create_publisher(
-                JointTrajectory, 'joint_trajectory_controller/joint_trajectory', COMMAND_QOS)
-        self._intervention_pub = self.create_publisher(Bool, 'imitation/intervention', STATE_QOS)
-        self._help_pub = self.create_publisher(Bool, 'imitation/help_request', STATE_QOS)
-        self._state_pub = self.create_publisher(String, 'imitation/gate_state', STATE_QOS)
-        self._diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics',
+            self._trajectory_pub = self.create_publisher(JointTrajectory, topics.TRAJECTORY.name,
+                                                         COMMAND_QOS)
+        if p.gripper_names:
+            self._gripper_pub = self.create_publisher(
+                Float64MultiArray, topics.GRIPPER_COMMANDS.name, COMMAND_QOS)
+        self._intervention_pub = self.create_publisher(Bool, topics.INTERVENTION.name,
+                                                       STATE_QOS)
+        self._help_pub = self.create_publisher(Bool, topics.HELP_REQUEST.name, STATE_QOS)
+        self._state_pub = self.create_publisher(String, topics.GATE_STATE.name, STATE_QOS)
+        self._diag_pub = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS.name,
                                                DIAGNOSTICS_QOS)
-        self.create_subscription(JointState, 'joint_states', self._on_joint_state, STATE_QOS)
+        self._description_timer = None
+        if self.robot is None:
+            self.create_subscription(String, topics.ROBOT_DESCRIPTION.name,
+                                     self._on_robot_description, ROBOT_DESCRIPTION_QOS)
+            self._description_timer = self.create_timer(p.robot_description_timeout_s,
+                                                        self._on_description_timeout)
+        self.create_subscription(JointState, topics.JOINT_STATES.name, self._on_joint_state,
+                                 STATE_QOS)
         # Created before the policy action's: when both are waiting, the executor takes the
         # doubt first, so a doubtful action is held rather than forwarded once.
-        self.create_subscription(Float64, 'imitation/uncertainty', self._on_uncertainty,
+        self.create_subscription(Float64, topics.UNCERTAINTY.name, self._on_uncertainty,
                                  STATE_QOS)
-        self.create_subscription(Float64MultiArray, 'imitation/policy_action',
+        self.create_subscription(Float64MultiArray, topics.POLICY_ACTION.name,
                                  self._on_policy_action, STATE_QOS)
-        self.create_subscription(Float64MultiArray, 'imitation/expert_action',
+        self.create_subscription(Float64MultiArray, topics.EXPERT_ACTION.name,
                                  self._on_expert_action, STATE_QOS)
-        self.create_subscription(Joy, 'joy', self._on_joy, STATE_QOS)
-        self.create_subscription(String, 'imitation/model_version', self._on_model_version,
+        self.create_subscription(Joy, topics.JOY.name, self._on_joy, STATE_QOS)
+        self.create_subscription(String, topics.MODEL_VERSION.name, self._on_model_version,
                                  MODEL_QOS)
 
         self.create_timer(1.0 / p.rate_hz, self._on_tick)
@@ -295,10 +431,69 @@ class InterventionGateNode(Node):
         help_text = (f'help requests above doubt {p.help_threshold:g}' if p.help_threshold > 0
                      else 'help requests off')
         self.get_logger().info(
-            f'intervention_gate running at {p.rate_hz:g} Hz, output {p.output}, joints '
-            f'{list(p.joint_names)}, {p.teleop_mode} teleop, deadman button '
-            f'{p.enable_button}, e-stop {p.estop_button}, reset {p.reset_button}, '
-            f'beta {p.beta:g}, {help_text}')
+            f'intervention_gate running at {p.rate_hz:g} Hz, output {p.output}, '
+            f'{p.teleop_mode} teleop, deadman button {p.enable_button}, e-stop '
+            f'{p.estop_button}, reset {p.reset_button}, beta {p.beta:g}, {help_text}')
+        if self.robot is None:
+            self.get_logger().info(
+                f'waiting up to {p.robot_description_timeout_s:g} s for the robot description '
+                f'on {self.resolve_topic_name(topics.ROBOT_DESCRIPTION.name)}')
+
+    # --- the robot ----------------------------------------------------------------------
+
+    def _set_robot(self, robot: RobotModel) -> None:
+        """Build the arbiter for ``robot``; raises ConfigError when the settings do not fit."""
+        p = self.params
+        try:
+            config = p.gate_config(robot)
+        except ConfigError as exc:
+            raise ConfigError(f'the gate settings do not fit the robot {robot.name or ""} '
+                              f'({robot.n_joints} joints {list(robot.joint_names)}): {exc}'
+                              ) from None
+        self.robot = robot
+        self.arbiter = Arbiter(config)
+        if self.has_parameter('beta'):  # a run-time change before the robot came
+            self.arbiter.set_beta(self.get_parameter('beta').value)
+        self._label = ','.join(robot.joint_names)
+        self._gripper_label = ('' if config.gripper is None
+                               else ','.join(config.gripper.joint_names))
+        joy = config.joy
+        teleop = (f'joint teleop on axis {joy.joint_axis}' if joy.teleop_mode == 'joint' else
+                  f'cartesian teleop of {list(joy.cartesian_task)}, null space '
+                  f'{joy.null_space}, elbow axis '
+                  f'{joy.elbow_axis if joy.elbow_used(robot.n_joints) else "unused"}')
+        gripper = (f'gripper {list(config.gripper.joint_names)}' if config.gripper is not None
+                   else 'no gripper')
+        self.get_logger().info(
+            f'robot {robot.name or "(unnamed)"}: chain {robot.base_link} -> {robot.tip_link}, '
+            f'joints {list(robot.joint_names)}, {teleop}, {gripper}')
+
+    def _on_robot_description(self, msg: String) -> None:
+        """Take the first robot description from the topic; raises ConfigError if unusable."""
+        if self.robot is not None:
+            if msg.data != self.robot.urdf:
+                self.get_logger().warning(
+                    'a different robot description arrived and is ignored: the gate keeps the '
+                    'robot it started with; restart it to take the new one',
+                    throttle_duration_sec=WARN_THROTTLE_S)
+            return
+        topic = self.resolve_topic_name(topics.ROBOT_DESCRIPTION.name)
+        self._set_robot(self.params.load_robot(msg.data, f'topic {topic}'))
+        if self._description_timer is not None:
+            self._description_timer.cancel()
+
+    def _on_description_timeout(self) -> None:
+        """No robot description in time: stop with what to set."""
+        if self._description_timer is not None:
+            self._description_timer.cancel()
+        if self.robot is not None:
+            return
+        topic = self.resolve_topic_name(topics.ROBOT_DESCRIPTION.name)
+        raise ConfigError(
+            f'no robot description on {topic} within robot_description_timeout_s '
+            f'{self.params.robot_description_timeout_s:g} s: run robot_state_publisher (or '
+            'sim_arm), or set the parameter robot_description (URDF text) or urdf_file, with '
+            'base_link and tip_link')
 
     def _now(self) -> float:
         """Return the node clock's time in seconds."""
@@ -307,9 +502,11 @@ class InterventionGateNode(Node):
     # --- inputs -----------------------------------------------------------------------
 
     def _on_joint_state(self, msg: JointState) -> None:
-        """Measured positions of joint_names; a message lacking them counts as no state."""
+        """Measured positions of the chain's joints; a message lacking them counts as no state."""
+        if self.arbiter is None or self.robot is None:
+            return  # no robot yet: nothing to measure
         try:
-            q = joint_positions(msg, self.params.joint_names)
+            q = joint_positions(msg, self.robot.joint_names)
         except ImitationError as exc:
             self._rejected_states += 1
             self.get_logger().warning(f'ignoring joint_states: {exc}',
@@ -322,6 +519,8 @@ class InterventionGateNode(Node):
 
     def _on_policy_action(self, msg: Float64MultiArray) -> None:
         """Hand the action to the arbiter as it is: it holds on an invalid one."""
+        if self.arbiter is None or self.robot is None:
+            return
         now = self._now()
         try:
             values: Any = np.asarray(msg.data, dtype=np.float64)[int(msg.layout.data_offset):]
@@ -334,15 +533,17 @@ class InterventionGateNode(Node):
                 # decision and the arm: the arm may step on the previous command.
                 self._on_tick()
             return
-        n = len(self.params.joint_names)
+        n = self.robot.n_joints
         self.get_logger().warning(
             f'invalid action on imitation/policy_action, holding: expected {n} finite joint '
-            f'targets in rad (order {list(self.params.joint_names)}), got '
+            f'targets in rad (order {list(self.robot.joint_names)}), got '
             f'{list(msg.data)[:2 * n]}{" ..." if len(msg.data) > 2 * n else ""}',
             throttle_duration_sec=WARN_THROTTLE_S)
 
     def _on_expert_action(self, msg: Float64MultiArray) -> None:
         """Hand the expert's action to the arbiter; an invalid one holds when drawn."""
+        if self.arbiter is None:
+            return
         now = self._now()
         try:
             values: Any = np.asarray(msg.data, dtype=np.float64)[int(msg.layout.data_offset):]
@@ -353,11 +554,13 @@ class InterventionGateNode(Node):
             return
         self.get_logger().warning(
             f'invalid action on imitation/expert_action: expected '
-            f'{len(self.params.joint_names)} finite joint targets in rad; holding whenever '
+            f'{self.arbiter.config.n_joints} finite joint targets in rad; holding whenever '
             'beta draws the expert', throttle_duration_sec=WARN_THROTTLE_S)
 
     def _on_uncertainty(self, msg: Float64) -> None:
         """Hand the policy's doubt to the arbiter; a help request is announced at once."""
+        if self.arbiter is None:
+            return
         now = self._now()
         if not self.arbiter.on_uncertainty(msg.data, now):
             self.get_logger().warning(
@@ -383,6 +586,10 @@ class InterventionGateNode(Node):
             except ConfigError as exc:
                 return SetParametersResult(successful=False, reason=str(exc))
         for item in betas:
+            if self.arbiter is None:
+                # No robot yet: the arbiter takes the parameter's value when it is built.
+                self.get_logger().info(f'beta set to {item.value:g}')
+                continue
             old = self.arbiter.beta
             self.arbiter.set_beta(item.value)
             self.get_logger().info(f'beta changed from {old:g} to {self.arbiter.beta:g}')
@@ -390,6 +597,8 @@ class InterventionGateNode(Node):
 
     def _on_joy(self, msg: Joy) -> None:
         """Read the gamepad field by field; every readable field acts (the arbiter counts)."""
+        if self.arbiter is None:
+            return  # no robot yet: no takeover of what is not there
         joy = parse_joy(msg.axes, msg.buttons, self.arbiter.config.joy,
                         stamp_to_sec(msg.header.stamp))
         if not joy.well_formed:
@@ -400,6 +609,7 @@ class InterventionGateNode(Node):
         now = self._now()
         self._stamps['joy'] = now
         self.arbiter.on_joy(joy, now)
+        self._show_joint()
         # A takeover (or its end, or an e-stop) is announced at once, not at the next tick.
         self._set_intervention(self.arbiter.human_in_control(now))
         self._set_help(self.arbiter.help_requested(now))
@@ -412,6 +622,8 @@ class InterventionGateNode(Node):
 
     def _on_tick(self) -> None:
         """One control period: ask the arbiter, publish the command and its explanation."""
+        if self.arbiter is None:
+            return  # no robot description yet: no command is safe
         now = self._now()
         try:
             out = self.arbiter.tick(now)
@@ -430,6 +642,8 @@ class InterventionGateNode(Node):
         self._last = out
         self._modes[out.mode.value] += 1
         self._publish_command(out.command)
+        if out.gripper is not None and self._gripper_pub is not None:
+            self._gripper_pub.publish(array_msg(out.gripper, self._gripper_label))
         doubt = self.arbiter.uncertainty
         state = {'source': out.source, 'mode': out.mode.value, 'reason': out.reason,
                  'model_version': out.model_version or self._model_version,
@@ -438,7 +652,9 @@ class InterventionGateNode(Node):
                  'uncertainty': doubt if doubt is not None and np.isfinite(doubt) else None,
                  'beta': self.arbiter.beta, 'stamp': now,
                  'state_stamp': self._state_stamp_ns,
-                 'command': [float(v) for v in out.command]}
+                 'command': [float(v) for v in out.command],
+                 'joint': self._selected_joint_name(),
+                 'gripper': None if out.gripper is None else [float(v) for v in out.gripper]}
         self._state_pub.publish(String(data=json.dumps(state)))
         self._set_intervention(out.intervention)
         self._set_help(out.help_request)
@@ -449,7 +665,7 @@ class InterventionGateNode(Node):
         if q is None:
             return None
         cfg = self.arbiter.config
-        command, changed = safe_command(q, q, cfg.arm.lower, cfg.arm.upper,
+        command, changed = safe_command(q, q, cfg.robot.lower, cfg.robot.upper,
                                         max_step=cfg.max_joint_step, margin=cfg.limit_margin)
         return GateOutput(command=command, source='hold', mode=GateMode.HOLD_INTERNAL_ERROR,
                           reason=f'internal error, holding: {why}', intervention=False,
@@ -464,8 +680,21 @@ class InterventionGateNode(Node):
             point = JointTrajectoryPoint(positions=[float(v) for v in command],
                                          time_from_start=self._step)
             # A zero header stamp means "start now" to joint_trajectory_controller.
-            self._trajectory_pub.publish(JointTrajectory(joint_names=list(self.params.joint_names),
+            self._trajectory_pub.publish(JointTrajectory(joint_names=list(self._label.split(',')),
                                                          points=[point]))
+
+    def _selected_joint_name(self) -> str:
+        """Return the joint the joint mode drives ('' in cartesian mode)."""
+        if self.arbiter is None or self.robot is None or self.params.teleop_mode != 'joint':
+            return ''
+        return self.robot.joint_names[self.arbiter.selected_joint]
+
+    def _show_joint(self) -> None:
+        """Log the joint the joint mode drives when the buttons select another."""
+        name = self._selected_joint_name()
+        if name and self.arbiter is not None and self.arbiter.selected_joint != self._joint_shown:
+            self._joint_shown = self.arbiter.selected_joint
+            self.get_logger().info(f'joint mode drives {name}')
 
     def _set_intervention(self, value: bool) -> None:
         """Publish imitation/intervention at once when it changes."""
@@ -494,6 +723,18 @@ class InterventionGateNode(Node):
     def _on_diagnostics(self) -> None:
         """Publish the gate's health on /diagnostics."""
         now = self._now()
+        if self.arbiter is None:
+            topic = self.resolve_topic_name(topics.ROBOT_DESCRIPTION.name)
+            waited = now - self._started
+            message = (f'waiting for the robot description on {topic} ({waited:.1f} s of '
+                       f'robot_description_timeout_s {self.params.robot_description_timeout_s:g}'
+                       '; robot_state_publisher or sim_arm publishes it): not commanding')
+            status = diagnostic_status(
+                f'{self.get_name()}: arbitration', DIAG_ERROR, message,
+                {'mode': 'no_robot_description', 'robot_description_topic': topic,
+                 'waited_s': waited}, hardware_id=self.get_fully_qualified_name())
+            self._diag_pub.publish(diagnostic_array([status], self.get_clock().now().to_msg()))
+            return
         counts = dict(self.arbiter.counts)
         counts.update(
             rejected_joint_states=self._rejected_states + counts.pop('rejected_joint_states', 0),
@@ -512,7 +753,9 @@ class InterventionGateNode(Node):
             'uncertainty': 'never' if doubt is None else doubt,
             'help_threshold': self.params.help_threshold,
             'model_version': self._model_version, 'modes_since_last_report': dict(self._modes),
-            **ages, **counts, 'rate_hz': self.params.rate_hz, 'output': self.params.output}
+            **ages, **counts, 'rate_hz': self.params.rate_hz, 'output': self.params.output,
+            'robot': self.robot.name if self.robot else '', 'joints': self._label,
+            'selected_joint': self._selected_joint_name()}
         self._modes = Counter()
         level, message = self._health(last, new)
         status = diagnostic_status(f'{self.get_name()}: arbitration', level, message, values,
@@ -523,7 +766,7 @@ class InterventionGateNode(Node):
         """Diagnostic level and message from the current mode and new rejections."""
         if not self.arbiter.has_state:
             return DIAG_ERROR, (f'no joint state yet on joint_states with joints '
-                                f'{list(self.params.joint_names)}: not commanding')
+                                f'{self._label.split(",")}: not commanding')
         if self.arbiter.estop:
             return DIAG_ERROR, 'e-stop latched: holding'
         if new['internal_errors']:

@@ -33,6 +33,8 @@ topic                                     publisher                  subscriptio
 ``/imitation/model``                      :data:`MODEL_QOS`          :data:`MODEL_QOS`
 ``/diagnostics``                          :data:`DIAGNOSTICS_QOS`    --
 ========================================  =========================  ==========================
+
+``/robot_description`` uses :data:`ROBOT_DESCRIPTION_QOS` on both sides.
 """
 
 from __future__ import annotations
@@ -90,6 +92,13 @@ EPISODE_LIVE_QOS = QoSProfile(depth=50, history=HistoryPolicy.KEEP_LAST,
 MODEL_QOS = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST,
                        reliability=ReliabilityPolicy.RELIABLE,
                        durability=DurabilityPolicy.TRANSIENT_LOCAL)
+
+#: The robot's URDF (std_msgs/String): reliable, transient_local, keep last 1, as
+#: robot_state_publisher publishes it (rclcpp::QoS(1).transient_local()), so a node
+#: started after the publisher still gets the description at once.
+ROBOT_DESCRIPTION_QOS = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST,
+                                   reliability=ReliabilityPolicy.RELIABLE,
+                                   durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
 #: ``/diagnostics``: reliable, volatile, keep last 10 (the ROS 2 default), which
 #: diagnostic_aggregator, rqt_robot_monitor and ``ros2 topic echo`` all match.

@@ -32,12 +32,13 @@
   topic and is not recorded. A start while another episode is open closes
   that one first (reason ``missing_end``); an episode open longer than
   ``max_episode_s`` is closed as ``too_long``. Messages outside an episode
-  are counted, not written; but the joint states, camera frames and task
-  vectors of the last ``BUFFER_S`` are kept, because topics arrive
-  independently: the episode's first joint state (stamped with its start
-  event) often beats the event, and goes into the bag once the event arrives
-  (joint states and frames by header stamp, task vectors by receive time, at or
-  after the event's stamp).
+  are counted, not written; but the joint states, camera frames, task
+  vectors and expert labels of the last ``BUFFER_S`` are kept, because topics
+  arrive independently: the episode's first joint state (stamped with its
+  start event), and its label, often beat the event, and go into the bag once
+  the event arrives (joint states and frames by header stamp, labels by the
+  stamp of the state they name, task vectors by receive time, at or after the
+  event's stamp).
 * A bag holds a whole episode or is not written. An episode whose start event
   is stamped before the recorder came up (a recorder restarted mid-episode, or
   launched after the arm) is recorded only when nothing of it has happened
@@ -99,6 +100,7 @@ from .qos import DIAGNOSTICS_QOS, EPISODE_QOS, MODEL_QOS
 from .spin import spin_node
 from ..data import messages as m
 from ..data import count_takeovers, EpisodeBagWriter, partial_path, SOURCES
+from ..data.reader import labelled_state_stamp
 from ..errors import ConfigError, DataError
 
 NODE_NAME = 'recorder'
@@ -141,7 +143,7 @@ KNOWN_TOPICS: dict[str, tuple[type, str]] = {
 #: Stamped topics kept outside an episode, placed by header stamp, with their type.
 STAMPED_TOPICS: dict[str, type] = {m.JOINT_STATES: JointState, m.CAMERA_IMAGE: Image}
 #: Topics kept outside an episode for its start event (see the module docstring).
-BUFFERED_TOPICS = frozenset({*STAMPED_TOPICS, m.TASK})
+BUFFERED_TOPICS = frozenset({*STAMPED_TOPICS, m.TASK, m.EXPERT_ACTION})
 #: Tolerance between an event's float-second stamp and a header stamp (ns).
 STAMP_TOLERANCE_NS = 1000
 DEFAULT_TOPICS: tuple[str, ...] = (
@@ -520,6 +522,10 @@ class RecorderNode(Node):
             at = t_ns
             if topic in STAMPED_TOPICS:
                 at = _header_stamp_ns(raw, STAMPED_TOPICS[topic])
+            elif topic == m.EXPERT_ACTION:
+                # A label belongs where the state it names does; one naming none, by receipt.
+                named = labelled_state_stamp(raw)
+                at = named if named >= 0 else t_ns
             if at >= stamp - STAMP_TOLERANCE_NS:
                 if topic == m.JOINT_STATES and ep.start_posture is not None \
                         and not self._check_start_posture(ep, raw):

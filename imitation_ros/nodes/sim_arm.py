@@ -36,15 +36,23 @@ A thin adapter around :class:`~imitation_ros.sim.arm.ArmSim`:
 * ``~/pause`` (std_srvs/SetBool): ``true`` lets the running episode finish and
   starts no new one (joint states keep coming) until ``false``; for a
   supervisor that wants the arm idle, e.g. while a new policy trains;
+* ``robot_description`` (std_msgs/String, transient local, as
+  robot_state_publisher publishes it): the arm's URDF, once at start-up, from
+  ``urdf_file`` (default: the package's ``urdf/planar3.urdf``, found through the
+  ament index when installed, else in the source tree). It must describe the
+  simulated arm (its joints ``joint_names``, base to tip, and the sim's
+  kinematics within 1e-6 m), or the node does not start;
 * ``/diagnostics`` at 1 Hz: episode, steps, last command age, rejected commands.
 
-Topic names are relative, so they follow the node's namespace and remap freely.
+Topic names are relative (:mod:`imitation_ros.interface.topics`), so they follow
+the node's namespace and remap freely.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 import json
+from pathlib import Path
 import sys
 from typing import Any
 
@@ -59,9 +67,12 @@ from std_srvs.srv import SetBool, Trigger
 from .conversions import (array_from_msg, array_msg, DIAG_OK, DIAG_WARN, diagnostic_array,
                           diagnostic_status, image_msg, joint_state_msg)
 from .params import check_params, declare_and_read, param
-from .qos import COMMAND_QOS, DIAGNOSTICS_QOS, EPISODE_QOS, IMAGE_PUB_QOS, STATE_QOS
+from .qos import (COMMAND_QOS, DIAGNOSTICS_QOS, EPISODE_QOS, IMAGE_PUB_QOS,
+                  ROBOT_DESCRIPTION_QOS, STATE_QOS)
 from ..errors import ConfigError, ImitationError
-from ..sim.arm import ArmConfig, ArmSim, TASK_LAYOUT
+from ..interface import topics
+from ..interface.robot import RobotModel
+from ..sim.arm import ArmConfig, ArmSim, end_effector, TASK_LAYOUT
 from ..sim.render import render, View
 from .spin import spin_node
 
@@ -72,6 +83,39 @@ TASK_LABEL = ','.join(TASK_LAYOUT)
 DIAGNOSTICS_PERIOD_S = 1.0
 #: Seconds between two repeats of the same throttled warning.
 WARN_THROTTLE_S = 2.0
+#: The simulated arm's URDF, under the package's urdf/ folder.
+DEFAULT_URDF = 'planar3.urdf'
+#: Largest distance between the URDF's tip and the sim's end effector (m).
+URDF_TOLERANCE_M = 1e-6
+
+
+def package_urdf(name: str = DEFAULT_URDF) -> Path:
+    """Return a URDF of the package: under its share/ when installed, else the source tree's."""
+    try:
+        from ament_index_python.packages import get_package_share_directory
+        path = Path(get_package_share_directory('imitation_ros')) / 'urdf' / name
+        if path.is_file():
+            return path
+    except (ImportError, LookupError, ValueError, OSError):
+        pass
+    return Path(__file__).resolve().parents[2] / 'urdf' / name
+
+
+def check_urdf_is_the_sim(robot: RobotModel, config: ArmConfig) -> None:
+    """
+    Check that ``robot`` describes the simulated arm: its joints and its kinematics.
+
+    :raises ConfigError: other joints, or a tip more than URDF_TOLERANCE_M from the sim's.
+    """
+    robot.check_joint_names(config.joint_names, 'parameter joint_names of sim_arm')
+    rng = np.random.default_rng(0)
+    for q in rng.uniform(config.lower, config.upper, size=(8, config.n_joints)):
+        gap = float(np.linalg.norm(robot.position(q)[:2] - end_effector(config, q)))
+        if gap > URDF_TOLERANCE_M or abs(robot.position(q)[2]) > URDF_TOLERANCE_M:
+            raise ConfigError(f'the URDF {robot.name} does not describe the simulated arm: at '
+                              f'q = {q.round(3).tolist()} its tip is {gap:.3g} m from the '
+                              'sim\'s end effector; give urdf_file of the simulated arm (the '
+                              f'package\'s urdf/{DEFAULT_URDF})')
 
 
 @dataclass(frozen=True)
@@ -105,6 +149,8 @@ class SimArmParams:
     max_joint_speed: float = param(1.5, 'Largest joint speed the position controller produces',
                                    unit='rad/s', minimum=0.01, maximum=20.0)
     frame_id: str = param('camera', 'header.frame_id of the camera images')
+    urdf_file: str = param('', 'URDF of the simulated arm, published on robot_description; '
+                           "empty: the package's urdf/planar3.urdf")
 
     def __post_init__(self) -> None:
         check_params(self)
@@ -115,6 +161,10 @@ class SimArmParams:
         if len(set(self.joint_names)) != n or not all(self.joint_names):
             raise ConfigError(f'parameter joint_names must be {n} distinct non-empty names, '
                               f'got {list(self.joint_names)}')
+
+    def urdf_path(self) -> Path:
+        """Return the URDF file to publish."""
+        return Path(self.urdf_file) if self.urdf_file.strip() else package_urdf()
 
     def arm_config(self) -> ArmConfig:
         """Return the sim's configuration: default geometry, these dynamics, dt = 1 / rate_hz."""
@@ -138,6 +188,8 @@ class SimArmNode(Node):
         try:
             self.params = declare_and_read(self, SimArmParams)
             self.sim = ArmSim(self.params.arm_config(), seed=self.params.seed)
+            self.robot = RobotModel.from_file(self.params.urdf_path())
+            check_urdf_is_the_sim(self.robot, self.sim.config)
         except ConfigError:
             self.destroy_node()
             raise
@@ -154,15 +206,20 @@ class SimArmNode(Node):
         self._paused = False
         self._view = View(size=p.image_size)
 
-        self._joint_pub = self.create_publisher(JointState, 'joint_states', STATE_QOS)
-        self._task_pub = self.create_publisher(Float64MultiArray, 'imitation/task', STATE_QOS)
-        self._episode_pub = self.create_publisher(String, 'imitation/episode', EPISODE_QOS)
-        self._diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics',
+        self._joint_pub = self.create_publisher(JointState, topics.JOINT_STATES.name, STATE_QOS)
+        self._task_pub = self.create_publisher(Float64MultiArray, topics.TASK.name, STATE_QOS)
+        self._episode_pub = self.create_publisher(String, topics.EPISODE.name, EPISODE_QOS)
+        self._diag_pub = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS.name,
                                                DIAGNOSTICS_QOS)
+        self._description_pub = self.create_publisher(String, topics.ROBOT_DESCRIPTION.name,
+                                                      ROBOT_DESCRIPTION_QOS)
+        # Latched (transient local): a gate started later still gets it.
+        self._description_pub.publish(String(data=self.robot.urdf))
         self._image_pub = None
         if p.camera_hz > 0:
-            self._image_pub = self.create_publisher(Image, 'camera/image_raw', IMAGE_PUB_QOS)
-        self.create_subscription(Float64MultiArray, 'forward_position_controller/commands',
+            self._image_pub = self.create_publisher(Image, topics.CAMERA_IMAGE.name,
+                                                    IMAGE_PUB_QOS)
+        self.create_subscription(Float64MultiArray, topics.COMMANDS.name,
                                  self._on_command, COMMAND_QOS)
         self.create_service(Trigger, '~/reset', self._on_reset)
         self.create_service(SetBool, '~/pause', self._on_pause)
@@ -176,7 +233,8 @@ class SimArmNode(Node):
         self.get_logger().info(
             f'sim_arm running at {p.rate_hz:g} Hz (camera '
             f'{"off" if p.camera_hz <= 0 else f"{p.camera_hz:g} Hz"}), joints '
-            f'{list(p.joint_names)}, auto_reset {p.auto_reset}')
+            f'{list(p.joint_names)}, auto_reset {p.auto_reset}, robot_description from '
+            f'{p.urdf_path()}')
 
     # --- episodes ---------------------------------------------------------------------
 
@@ -305,7 +363,7 @@ class SimArmNode(Node):
                   'successes': self._successes, 'last_command_age_s': age,
                   'commands_accepted': self._commands_accepted,
                   'commands_rejected': self._commands_rejected,
-                  'rate_hz': self.params.rate_hz}
+                  'rate_hz': self.params.rate_hz, 'urdf_file': str(self.params.urdf_path())}
         status = diagnostic_status(f'{self.get_name()}: simulation', level, message, values,
                                    hardware_id='sim_arm')
         self._diag_pub.publish(diagnostic_array([status], now.to_msg()))

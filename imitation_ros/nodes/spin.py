@@ -58,13 +58,14 @@ def spin_node(factory: Callable[[], Node], name: str, args: Optional[list[str]],
 
     :param on_stop: called with the node once the loop ends, before it is destroyed
         (the recorder closes its open bag there).
-    :param errors: exceptions that mean the node cannot start (a bad parameter): logged
-        with the reason, exit status 1.
+    :param errors: exceptions that mean the node cannot start (a bad parameter), raised
+        by the factory or by a callback: logged with the reason, exit status 1.
     :param args: command-line arguments; None for a console script, whose stop handlers
         then stay installed until the process exits (a late signal must not print a
         traceback on the way out). With arguments (a caller in a test) they are restored.
     """
     stop = threading.Event()
+    status = 0
     previous: dict[int, Any] = {}
     if threading.current_thread() is threading.main_thread():
         for sig in STOP_SIGNALS:
@@ -83,6 +84,11 @@ def spin_node(factory: Callable[[], Node], name: str, args: Optional[list[str]],
                 executor.spin_once(timeout_sec=STOP_POLL_S)
         except (KeyboardInterrupt, ExternalShutdownException):
             pass
+        except errors as exc:
+            # A node that learns only once running that it cannot start (the robot
+            # description it waited for never came, or came unusable) stops the same way.
+            get_logger(name).error(f'cannot start: {exc}')
+            status = 1
         finally:
             try:
                 if on_stop is not None:
@@ -96,4 +102,4 @@ def spin_node(factory: Callable[[], Node], name: str, args: Optional[list[str]],
         if args is not None:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
-    return 0
+    return status

@@ -35,6 +35,7 @@ import math
 import numpy as np
 
 from ..errors import ConfigError
+from ..interface.kinematics import null_space_direction
 from .arm import ArmConfig, end_effector, forward_kinematics, jacobian, Task
 
 EXPERT_NAMES: tuple[str, ...] = ('above', 'below', 'multi')
@@ -206,17 +207,18 @@ class ScriptedExpert:
         """
         Express this demonstrator's motion as cartesian gamepad stick values.
 
-        The inverse of :func:`imitation_ros.gate.teleop.axes_to_target`: the end
-        effector velocity over ``linear_speed`` and the null-space (elbow) rate
-        over ``elbow_speed``, clipped to the stick's range.
+        The inverse of the gate's planar teleop mapping (cartesian task x, y,
+        null_space ``elbow``; :func:`imitation_ros.gate.teleop.elbow_velocity`):
+        the end effector velocity over ``linear_speed`` and the null-space
+        (elbow) rate over ``elbow_speed``, clipped to the stick's range.
 
         :returns: (x, y, elbow) in [-1, 1], shape (3,).
         """
-        from ..gate.teleop import null_space_direction
         q = np.asarray(q, dtype=np.float64)
         qdot = self.joint_velocity(q, task)
-        v = jacobian(self.config, q) @ qdot
-        elbow = float(null_space_direction(self.config, q) @ qdot)
+        jac = jacobian(self.config, q)
+        v = jac @ qdot
+        elbow = float(null_space_direction(jac) @ qdot)
         axes = np.array([v[0] / linear_speed, v[1] / linear_speed, elbow / elbow_speed])
         return np.clip(axes, -1.0, 1.0)
 

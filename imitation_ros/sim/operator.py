@@ -58,7 +58,8 @@ Decision rule (all distances in m, times in s, from the ``now`` passed to
    ``axes[axis_map[2]]`` (default axes 1, 0, 3: left stick up = +x, left
    stick left = +y, right stick horizontal = elbow), plus optional Gaussian
    ``stick_noise``, clipped to [-1, 1]. The gate turns these back into joint
-   targets with :func:`imitation_ros.gate.teleop.axes_to_target`.
+   targets with its planar mapping, the parameters :func:`gate_teleop` gives
+   (cartesian task x, y; the elbow in the one-dimensional null space).
 
 4. **Release.** It lets go (deadman 0, sticks centred) once the end effector
    has been within ``release_m`` of the chosen path for ``release_hold_s``
@@ -76,6 +77,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 import math
+from typing import Any
 
 import numpy as np
 
@@ -183,6 +185,24 @@ class OperatorParams:
         object.__setattr__(self, 'axis_map', axes)
         if not isinstance(self.style, DemonstratorStyle):
             raise ConfigError(f'operator style must be a DemonstratorStyle, got {self.style!r}')
+
+
+def gate_teleop(params: OperatorParams | None = None) -> dict[str, Any]:
+    """
+    Return the intervention gate's teleop parameters that read this operator's sticks.
+
+    The planar mapping: the tip's x and y on ``axis_map[0]``, ``axis_map[1]`` at
+    ``linear_speed``, the rest of the motion free, and the elbow (the arm's
+    one-dimensional null space) on ``axis_map[2]`` at ``elbow_speed``, moved by
+    nothing else. Keys are ``intervention_gate`` parameters (and
+    :class:`~imitation_ros.gate.joy.JoyConfig` fields), lists as ROS holds them.
+    """
+    p = params if params is not None else OperatorParams()
+    return {'teleop_mode': 'cartesian', 'cartesian_task': ['linear_x', 'linear_y'],
+            'axis_map': [p.axis_map[0], p.axis_map[1], -1],
+            'scale': [p.linear_speed, p.linear_speed, p.linear_speed],
+            'rotation_button': -1, 'elbow_axis': p.axis_map[2],
+            'elbow_scale': p.elbow_speed, 'null_space': 'elbow'}
 
 
 @dataclass(frozen=True)

@@ -67,7 +67,8 @@ from ..gate.limits import LIMIT_MARGIN
 from ..runtime.onnx_policy import OnnxPolicy
 from ..sim.arm import ArmConfig, ArmSim, sample_task, Task, TaskRanges
 from ..sim.experts import ScriptedExpert
-from ..sim.operator import SimulatedOperator
+from ..sim.kinematics import PlanarArmModel
+from ..sim.operator import gate_teleop, SimulatedOperator
 from ..sim.render import render, View
 
 #: A controller maps (measured joint positions (n,) rad, task) to an absolute joint target (n,).
@@ -96,23 +97,22 @@ def gate_config(arm: ArmConfig, *, max_joint_step: float = 0.1,
     """
     Return the gate's configuration for ``arm``, built as ``intervention_gate`` builds it.
 
-    The gate ticks once per sim period (``rate_hz = 1 / arm.dt``); its teleop arm
-    has the sim's geometry and limits and a joint speed cap of ``max_joint_step *
-    rate_hz`` (``GateParams.gate_config``). Defaults are those of
-    ``config/intervention_gate.yaml``.
+    The gate ticks once per sim period (``rate_hz = 1 / arm.dt``); its robot is
+    the simulated arm itself (:class:`~imitation_ros.sim.kinematics.PlanarArmModel`:
+    the sim's geometry and limits; the node reads the same arm from
+    ``urdf/planar3.urdf``) and its teleop joint speed cap ``max_joint_step *
+    rate_hz``. Other defaults are those of ``config/intervention_gate.yaml``.
 
     :param max_joint_step: largest command distance from the measured position per tick (rad).
     :param limit_margin: distance every command keeps from the joint limits (rad).
-    :param joy: gamepad mapping (default: the gate's, matching ``OperatorParams``).
+    :param joy: gamepad mapping (default: the planar mapping the simulated operator
+        drives, :func:`~imitation_ros.sim.operator.gate_teleop`).
     :param teleop_horizon_s: stick integration horizon (s); 0 is one period.
     """
-    rate = 1.0 / arm.dt
-    teleop_arm = ArmConfig(link_lengths=arm.link_lengths, joint_lower=arm.joint_lower,
-                           joint_upper=arm.joint_upper, joint_names=arm.joint_names,
-                           dt=arm.dt, max_joint_speed=max_joint_step * rate)
-    return GateConfig(rate_hz=rate, max_joint_step=max_joint_step, limit_margin=limit_margin,
-                      teleop_horizon_s=teleop_horizon_s, arm=teleop_arm,
-                      joy=joy if joy is not None else JoyConfig())
+    return GateConfig(robot=PlanarArmModel(arm), rate_hz=1.0 / arm.dt,
+                      max_joint_step=max_joint_step, limit_margin=limit_margin,
+                      teleop_horizon_s=teleop_horizon_s,
+                      joy=joy if joy is not None else JoyConfig(**gate_teleop()))
 
 
 @dataclass(frozen=True)
