@@ -84,3 +84,15 @@ def test_finished_cells_are_read_back_for_a_resumed_run(tmp_path: Path) -> None:
     assert back[0].result.successes == 7 and back[0].result.modes == {'left': 4, 'right': 6}
     np.testing.assert_allclose(back[0].result.paths[0][0], reach.result.paths[0][0])
     assert back[1].result.grasps == [(2.5, True), (88.0, False)]
+
+
+def test_table_says_when_models_have_different_seeds(tmp_path: Path) -> None:
+    """A table of an interrupted run names its seeds instead of claiming a count for all."""
+    cells = [_cell('reach', 'state', 'mse', seed, 5, {'none': 10}, {}) for seed in (0, 1, 2)]
+    cells.append(_cell('pick', 'state', 'mse', 0, 5, {'none': 10}, {}))
+    steps = {'state': {'mse': 10}}
+    text = write_panda_table(cells, tmp_path / 'table.md', train_episodes=4, eval_episodes=10,
+                             steps=steps, encoder='spatial-softmax', seconds=60.0,
+                             collect_seconds=0.0, workers=1).read_text()
+    assert 'training seeds 0, 1, 2, not all of them for every model' in text
+    assert '3 training seeds' not in text

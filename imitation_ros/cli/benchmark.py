@@ -71,6 +71,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help='panda: gradient steps of the image models (defaults: mse, gmm, ar 1500, '
                    'diffusion 3000; --steps sets the state models\': mse, gmm, ar 5000, '
                    'diffusion 20000)')
+    e.add_argument('--finished-only', action='store_true',
+                   help='panda: train nothing; tables from the cells an interrupted run of the '
+                   'same setup finished')
     e.set_defaults(func=run_expressivity_cmd)
     v = which.add_parser('vision', help='parameters and ONNX Runtime latency per kind and '
                          'image encoder (96x96)')
@@ -139,7 +142,8 @@ def run_expressivity_panda_cmd(args: argparse.Namespace) -> int:
                            image_steps={k: int(v) for k, v in
                                         (s.split('=', 1) for s in args.image_steps)},
                            encoder=args.encoder, progress=not args.no_progress,
-                           device=args.device, workers=max(1, args.workers))
+                           device=args.device, workers=max(1, args.workers),
+                           finished_only=args.finished_only)
     print((out / 'table.md').read_text())
     print(f'wrote {out / "table.md"}, {out / "rollouts.png"} and {out / "cells.json"}')
     return 0

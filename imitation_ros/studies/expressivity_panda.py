@@ -222,7 +222,8 @@ def run_expressivity_panda(out: Path, *, train_episodes: int = 200, eval_episode
                            steps: Optional[dict] = None, image_steps: Optional[dict] = None,
                            encoder: str = 'spatial-softmax',
                            options: Optional[dict] = None, progress: bool = True,
-                           device: str = 'cpu', workers: int = 1) -> list[PandaCell]:
+                           device: str = 'cpu', workers: int = 1,
+                           finished_only: bool = False) -> list[PandaCell]:
     """
     Run the study and write ``table.md``, ``rollouts.png`` and ``cells.json`` into ``out``.
 
@@ -231,6 +232,8 @@ def run_expressivity_panda(out: Path, *, train_episodes: int = 200, eval_episode
         (:data:`DEFAULT_IMAGE_STEPS`).
     :param encoder: the image models' encoder (one of ``IMAGE_ENCODERS``).
     :param workers: cells trained and evaluated at once, one process (one thread) each.
+    :param finished_only: train nothing; write the outputs from the cells an interrupted
+        run of the same setup finished (the table's per-seed values show which).
     """
     from ..policies.vision import IMAGE_ENCODERS
     if encoder not in IMAGE_ENCODERS:
@@ -271,6 +274,10 @@ def run_expressivity_panda(out: Path, *, train_episodes: int = 200, eval_episode
             cells.append(_cell_from_json(done[key]))
         else:
             todo.append(job)
+    if finished_only:
+        todo = []
+    if not cells and not todo:
+        raise FileNotFoundError(f'no finished cells of this setup under {out / "models"}')
     if workers == 1:
         for job in todo:
             report(run_panda_cell(job))
@@ -400,6 +407,10 @@ def write_panda_table(cells: Sequence[PandaCell], path: Path, *, train_episodes:
     tasks = list(dict.fromkeys(c.task for c in cells))
     observations = list(dict.fromkeys(c.observation for c in cells))
     seeds = sorted({c.seed for c in cells})
+    per_model = Counter((c.task, c.observation, c.kind) for c in cells)
+    seed_text = (f'{len(seeds)} training seeds' if set(per_model.values()) == {len(seeds)}
+                 else f'training seeds {", ".join(map(str, seeds))}, not all of them for every '
+                 'model (per-seed values in brackets)')
     per_kind = '; '.join(
         f"{obs} (batch {STATE_BATCH if obs == 'state' else IMAGE_BATCH}) "
         + ', '.join(f'{k} {steps[obs][k]}' for k in kinds) for obs in observations)
@@ -408,7 +419,7 @@ def write_panda_table(cells: Sequence[PandaCell], path: Path, *, train_episodes:
     lines = [f'Training data: {train_episodes} multi-demonstrator episodes per task (camera '
              f'frame every control step, 96x96); gradient steps: {per_kind} (no doubt '
              f'ensemble; image models without a validation split); image encoder {encoder}; '
-             f'{len(seeds)} training seeds; {eval_episodes} evaluation episodes per model in the '
+             f'{seed_text}; {eval_episodes} evaluation episodes per model in the '
              'MuJoCo sim through ONNX Runtime (the same tasks for every model; finger gap '
              'commands snapped to open or closed).', '']
     for task in tasks:
