@@ -16,7 +16,10 @@
 ``imitation-ros benchmark``: the studies behind the README tables.
 
 - ``expressivity``: every policy kind on single- and multi-demonstrator data
-  (success, spread over seeds, mode coverage), table and rollout plot.
+  (success, spread over seeds, mode coverage), table and rollout plot;
+  ``--robot panda``: on the MuJoCo Panda's two tasks, state and image
+  observations (:mod:`imitation_ros.studies.expressivity_panda`).
+- ``vision``: parameters and ONNX Runtime latency of every kind with each image encoder.
 - ``latency``: ONNX Runtime against PyTorch eager per kind, p50/p99, and the two
   diffusion exports.
 - ``help``: the same policy, tasks and seeds with and without help requests
@@ -65,7 +68,28 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     e.add_argument('--workers', type=int, default=1,
                    help='cells trained and evaluated at once, one process each')
     e.add_argument('--no-progress', action='store_true')
+    e.add_argument('--robot', choices=('planar', 'panda'), default='planar',
+                   help='panda: reach and pick on the MuJoCo Panda, state and image models '
+                   '(default out results/expressivity_panda)')
+    e.add_argument('--encoder', default='spatial-softmax',
+                   help='panda: the image models\' encoder (cnn, spatial-softmax, resnet18)')
+    e.add_argument('--tasks', default='reach,pick', help='panda: tasks')
+    e.add_argument('--observations', default='state,image', help='panda: observations')
+    e.add_argument('--image-steps', action='append', default=[], metavar='KIND=N',
+                   help='panda: gradient steps of the image models (defaults: mse, gmm, ar 1500, '
+                   'diffusion 3000; --steps sets the state models\': mse, gmm, ar 5000, '
+                   'diffusion 20000)')
+    e.add_argument('--finished-only', action='store_true',
+                   help='panda: train nothing; tables from the cells an interrupted run of the '
+                   'same setup finished')
     e.set_defaults(func=run_expressivity_cmd)
+    v = which.add_parser('vision', help='parameters and ONNX Runtime latency per kind and '
+                         'image encoder (96x96)')
+    v.add_argument('--out', type=Path, default=Path('results/vision'))
+    v.add_argument('--calls', type=int, default=300)
+    v.add_argument('--cpu', type=int, default=0,
+                   help='pin the timing to this CPU (default 0; -1: no pinning)')
+    v.set_defaults(func=run_vision_cmd)
     la = which.add_parser('latency', help='ONNX Runtime vs PyTorch eager per kind')
     la.add_argument('--out', type=Path, default=Path('results/latency'))
     la.add_argument('--calls', type=int, default=1000)
@@ -201,8 +225,40 @@ def run_scale_cmd(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_vision_cmd(args: argparse.Namespace) -> int:
+    """Time every kind with each image encoder and print the table."""
+    from ..studies.vision_latency import format_vision_latency, run_vision_latency
+    table = format_vision_latency(run_vision_latency(
+        args.out, calls=args.calls, cpu=None if args.cpu < 0 else args.cpu))
+    (args.out / 'table.md').write_text(table + '\n')
+    print(table)
+    return 0
+
+
+def run_expressivity_panda_cmd(args: argparse.Namespace) -> int:
+    """Run the Panda expressivity study and print the table."""
+    from ..studies.expressivity_panda import run_expressivity_panda
+    out = Path('results/expressivity_panda') if args.out == Path('results/expressivity') \
+        else args.out
+    run_expressivity_panda(out, train_episodes=args.train_episodes,
+                           eval_episodes=args.eval_episodes, seeds=tuple(range(args.seeds)),
+                           kinds=tuple(args.kinds.split(',')), tasks=tuple(args.tasks.split(',')),
+                           observations=tuple(args.observations.split(',')),
+                           steps={k: int(v) for k, v in (s.split('=', 1) for s in args.steps)},
+                           image_steps={k: int(v) for k, v in
+                                        (s.split('=', 1) for s in args.image_steps)},
+                           encoder=args.encoder, progress=not args.no_progress,
+                           device=args.device, workers=max(1, args.workers),
+                           finished_only=args.finished_only)
+    print((out / 'table.md').read_text())
+    print(f'wrote {out / "table.md"}, {out / "rollouts.png"} and {out / "cells.json"}')
+    return 0
+
+
 def run_expressivity_cmd(args: argparse.Namespace) -> int:
     """Run the expressivity study and print the table."""
+    if args.robot == 'panda':
+        return run_expressivity_panda_cmd(args)
     from ..studies.expressivity import run_expressivity
     run_expressivity(args.out, train_episodes=args.train_episodes,
                      eval_episodes=args.eval_episodes, seeds=tuple(range(args.seeds)),

@@ -44,6 +44,7 @@ from ..data.aggregate import DEFAULT_CORRECTION_WEIGHT, DEFAULT_MAX_COMMAND_STEP
 from ..errors import ImitationError
 from ..policies.base import TrainConfig
 from ..policies.registry import KINDS
+from ..policies.vision import IMAGE_ENCODERS
 from ..training.distributed import (DistributedRun, launch, LaunchOptions,
                                     worker_state_dir)
 from ..training.pipeline import (FEATURES, parse_options, train_distributed, train_from_bags,
@@ -69,7 +70,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help='fraction of episodes held out for validation')
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--device', choices=('cpu', 'cuda'), default='cpu')
-    p.add_argument('--image', action='store_true', help='condition on camera images (CNN)')
+    p.add_argument('--image', nargs='?', const=IMAGE_ENCODERS[0], choices=IMAGE_ENCODERS,
+                   default=None, metavar='ENCODER', help='condition on camera images through '
+                   f'an image encoder: {", ".join(IMAGE_ENCODERS)} (default %(const)s)')
     p.add_argument('--features', choices=FEATURES, default='planar-fk',
                    help="observation features: planar-fk (sim arm kinematics) or raw [q, task]")
     p.add_argument('--correction-weight', type=float, default=DEFAULT_CORRECTION_WEIGHT,
@@ -135,7 +138,8 @@ def _request(args: argparse.Namespace, out: Optional[Path] = None) -> TrainReque
     return TrainRequest(
         data=tuple(args.data), kind=args.policy, out=out or args.out, config=config,
         options=parse_options(args.option), seed=args.seed, device=args.device,
-        image=args.image, features=args.features, correction_weight=args.correction_weight,
+        image=args.image is not None, image_encoder=args.image or IMAGE_ENCODERS[0],
+        features=args.features, correction_weight=args.correction_weight,
         version=args.version, variant=args.variant, progress=not args.no_progress,
         init_from=args.init_from, checkpoint=not args.no_checkpoint,
         max_command_step=args.max_command_step or None)

@@ -16,7 +16,8 @@
 Demonstrations from scripted demonstrators, written as episode bags.
 
 Sits above the simulators and the data layer (it uses both), below studies, bringup and the
-command line, which all collect through it.
+command line, which all collect through it. :mod:`.panda` (the MuJoCo Panda) is imported by
+name only, so collecting on the planar arm loads no MuJoCo.
 """
 
 from .planar import collect, CollectSummary, EPOCH_NS, to_record

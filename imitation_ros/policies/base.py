@@ -18,8 +18,9 @@ What every policy kind's torch model shares.
 The observation/action layout, normalization, the training batch, the small
 networks and :class:`Policy`, the base class of every kind's model.
 
-Observations are the measured joint positions (n,) rad, the task vector (5,)
-and optionally a camera frame (H, W, 3) uint8. Actions are predicted relative to
+Observations are the measured joint positions (n,) rad, the task vector (k,)
+and optionally a camera frame (H, W, 3) uint8 through an image encoder
+(:mod:`~imitation_ros.policies.vision`). Actions are predicted relative to
 the measured joint positions (a - q, rad) in normalized units; the exported
 graph adds ``q`` back, so what a policy outputs at run time is always an
 absolute joint target.
@@ -36,6 +37,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
+from .vision import IMAGE_ENCODERS, make_image_encoder
 
 if TYPE_CHECKING:  # ensemble.py builds on this module
     from .ensemble import DoubtEnsemble
@@ -104,6 +106,13 @@ class PolicySpec:
     relative to the obstacle and the end effector relative to the goal,
     computed inside the graph; without, the features are the raw [q, task].
     """
+    image_encoder: str = IMAGE_ENCODERS[0]
+    """The image encoder (:mod:`~imitation_ros.policies.vision`); used with ``image_shape``."""
+
+    def __post_init__(self) -> None:
+        if self.image_encoder not in IMAGE_ENCODERS:
+            raise ConfigError(f'unknown image encoder {self.image_encoder!r}; choose one of '
+                              f'{", ".join(IMAGE_ENCODERS)}')
 
     @property
     def n_joints(self) -> int:
@@ -124,7 +133,8 @@ class PolicySpec:
                 'state_norm': self.state_norm.to_dict(),
                 'action_norm': self.action_norm.to_dict(),
                 'image_shape': list(self.image_shape) if self.image_shape else None,
-                'link_lengths': list(self.link_lengths) if self.link_lengths else None}
+                'link_lengths': list(self.link_lengths) if self.link_lengths else None,
+                'image_encoder': self.image_encoder}
 
     @staticmethod
     def from_dict(d: dict) -> 'PolicySpec':
@@ -136,7 +146,8 @@ class PolicySpec:
             action_norm=Normalizer.from_dict(d['action_norm']),
             image_shape=tuple(int(v) for v in d['image_shape']) if d.get('image_shape') else None,
             link_lengths=(tuple(float(v) for v in d['link_lengths'])
-                          if d.get('link_lengths') else None))
+                          if d.get('link_lengths') else None),
+            image_encoder=str(d.get('image_encoder') or IMAGE_ENCODERS[0]))
 
 
 def observation_features(state: torch.Tensor, task: torch.Tensor,
@@ -168,7 +179,7 @@ class Batch:
     state: torch.Tensor
     """Joint positions, (B, n), rad."""
     task: torch.Tensor
-    """Task vectors, (B, 5)."""
+    """Task vectors, (B, k)."""
     action: torch.Tensor
     """Absolute action chunks, (B, H, n), rad; H = 1 for single-step kinds."""
     image: Optional[torch.Tensor] = None
@@ -186,27 +197,6 @@ def mlp(sizes: list[int], *, activation: type[nn.Module] = nn.Mish,
     return nn.Sequential(*layers)
 
 
-class ImageEncoder(nn.Module):
-    """A small CNN for (H, W, 3) uint8 frames: four strided convs, spatial mean, linear."""
-
-    def __init__(self, out_dim: int = 64) -> None:
-        """Create the encoder with ``out_dim`` output features."""
-        super().__init__()
-        self.net = nn.Sequential(
-            nn.Conv2d(3, 16, 5, stride=2, padding=2), nn.Mish(),
-            nn.Conv2d(16, 32, 3, stride=2, padding=1), nn.Mish(),
-            nn.Conv2d(32, 32, 3, stride=2, padding=1), nn.Mish(),
-            nn.Conv2d(32, 64, 3, stride=2, padding=1), nn.Mish(),
-        )
-        self.head = nn.Linear(64, out_dim)
-
-    def forward(self, image: torch.Tensor) -> torch.Tensor:
-        """Encode (B, H, W, 3) uint8 frames to (B, out_dim) features."""
-        x = image.permute(0, 3, 1, 2).to(torch.float32) * (1.0 / 255.0)
-        x = self.net(x)
-        return self.head(x.mean(dim=(2, 3)))
-
-
 class ObservationEncoder(nn.Module):
     """Normalize [q, task], optionally append image features; output (B, D_feat)."""
 
@@ -217,7 +207,8 @@ class ObservationEncoder(nn.Module):
         self.register_buffer('mean', mean)
         self.register_buffer('std', std)
         self.link_lengths = spec.link_lengths
-        self.image = ImageEncoder(image_features) if spec.image_shape else None
+        self.image = (make_image_encoder(spec.image_encoder, spec.image_shape, image_features)
+                      if spec.image_shape else None)
         self.out_dim = spec.obs_dim + (image_features if self.image is not None else 0)
 
     def forward(self, state: torch.Tensor, task: torch.Tensor,

@@ -32,7 +32,7 @@ writes every file, all ranks train.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 import json
 from pathlib import Path
@@ -46,6 +46,7 @@ from ..data import (aggregate, data_digest, Dataset, DEFAULT_CORRECTION_WEIGHT,
 from ..errors import TrainingError
 from ..policies.base import Policy, PolicySpec, TrainConfig
 from ..policies.registry import get_kind, KINDS
+from ..policies.vision import IMAGE_ENCODERS
 from ..sim.arm import ArmConfig, TASK_LAYOUT
 from .checkpoint import checkpoint_path, load_checkpoint, save_checkpoint
 from .export import export_policy
@@ -80,7 +81,9 @@ class TrainRequest:
     device: str = 'cpu'
     """'cpu' or 'cuda'."""
     image: bool = False
-    """Condition on camera images through the CNN encoder."""
+    """Condition on camera images through the image encoder."""
+    image_encoder: str = IMAGE_ENCODERS[0]
+    """The image encoder (:data:`~imitation_ros.policies.vision.IMAGE_ENCODERS`)."""
     features: str = 'planar-fk'
     """Observation features: 'planar-fk' (sim arm kinematics) or 'raw' ([q, task])."""
     link_lengths: tuple[float, ...] = ArmConfig().link_lengths
@@ -202,8 +205,7 @@ def _prepare(req: TrainRequest) -> _Prepared:
     if link_lengths is not None and len(link_lengths) != len(data.joint_names):
         raise TrainingError(f'planar-fk needs one link length per joint ({len(data.joint_names)}),'
                             f' got {len(link_lengths)}; use --features raw for another robot')
-    task_layout = TASK_LAYOUT if samples.task.shape[1] == len(TASK_LAYOUT) else tuple(
-        f'task_{i}' for i in range(samples.task.shape[1]))
+    task_layout = bag_task_layout(data.episodes, samples.task.shape[1])
     init = None
     options = req.options
     if req.init_from is not None:
@@ -211,8 +213,8 @@ def _prepare(req: TrainRequest) -> _Prepared:
         spec = init.spec
         options = asdict(init.config)
     else:
-        spec = fit_spec(tset, data.joint_names, task_layout, with_image=req.image,
-                        link_lengths=link_lengths)
+        spec = replace(fit_spec(tset, data.joint_names, task_layout, with_image=req.image,
+                                link_lengths=link_lengths), image_encoder=req.image_encoder)
     return _Prepared(tset, spec, dict(options), init, data, samples)
 
 
@@ -293,6 +295,9 @@ def _load_init(req: TrainRequest, joint_names: Sequence[str], task_layout: Seque
         problems.append('it ' + ('uses' if init.spec.image_shape else 'does not use')
                         + ' camera images and this training ' + ('does' if req.image else
                                                                  'does not'))
+    if req.image and init.spec.image_encoder != req.image_encoder:
+        problems.append(f'its image encoder is {init.spec.image_encoder}, not '
+                        f'{req.image_encoder}')
     if (init.spec.link_lengths is None) != (link_lengths is None):
         theirs = 'raw' if init.spec.link_lengths is None else 'planar-fk'
         problems.append(f"its features are {theirs}, this training's {req.features}")
@@ -310,6 +315,24 @@ def _load_init(req: TrainRequest, joint_names: Sequence[str], task_layout: Seque
                             + '. Train from scratch (without init_from) or warm start from a '
                             'matching checkpoint.')
     return init
+
+
+def bag_task_layout(episodes: Sequence, dim: int) -> tuple[str, ...]:
+    """
+    Return the names of the ``dim`` task entries.
+
+    The names the bags give (``task_layout`` in their facts, as the Panda
+    collector writes it) when they all agree; else the planar arm's
+    ``TASK_LAYOUT`` for 5 entries; else ``task_0``, ``task_1``, ...
+    """
+    named = {info.custom_data.get('task_layout', '') for info in episodes}
+    if len(named) == 1:
+        names = tuple(n for n in named.pop().split(',') if n)
+        if len(names) == dim:
+            return names
+    if dim == len(TASK_LAYOUT):
+        return tuple(TASK_LAYOUT)
+    return tuple(f'task_{i}' for i in range(dim))
 
 
 def _as_tuple(value: object) -> object:

@@ -58,6 +58,8 @@ class PandaTrajectory:
     """True when the task was achieved."""
     reason: str
     """How the episode ended (``sim.END_REASONS``)."""
+    velocities: Optional[np.ndarray] = None
+    """Joint velocities and finger gap speed at the states, (T + 1, 8) (rad/s, m/s)."""
 
     @property
     def steps(self) -> int:
@@ -77,6 +79,7 @@ def rollout(sim: PandaSim, controller: Controller, *, task: PandaTask | None = N
     current = sim.reset(task=task, seed=seed)
     obs = observe(sim)
     joints, tcp, cube = [obs.joints()], [sim.tcp], [obs.cube]
+    velocities = [sim.joint_velocities()]
     actions, images, image_steps = [], [], []
     step = 0
     while not sim.done:
@@ -90,13 +93,14 @@ def rollout(sim: PandaSim, controller: Controller, *, task: PandaTask | None = N
         joints.append(obs.joints())
         tcp.append(sim.tcp)
         cube.append(obs.cube)
+        velocities.append(sim.joint_velocities())
         step += 1
     return PandaTrajectory(
         task=current, joints=np.array(joints), tcp=np.array(tcp), cube=np.array(cube),
         actions=np.array(actions).reshape(-1, 8),
         images=np.array(images, dtype=np.uint8) if images else None,
         image_steps=np.array(image_steps, dtype=np.int64) if images else None,
-        success=sim.success, reason=sim.reason)
+        success=sim.success, reason=sim.reason, velocities=np.array(velocities))
 
 
 def passing_side(trajectory: PandaTrajectory) -> int:

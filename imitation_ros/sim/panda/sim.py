@@ -124,6 +124,11 @@ class PandaSim:
         """Measured arm joint velocities, shape (7,), rad/s."""
         return self.data.qvel[self.panda.arm_dof].copy()
 
+    def joint_velocities(self) -> np.ndarray:
+        """Arm joint velocities and the finger gap's speed, shape (8,) (rad/s, m/s)."""
+        gap = float(np.sum(self.data.qvel[self.panda.finger_dof]))
+        return np.concatenate([self.qd, [gap]])
+
     @property
     def width(self) -> float:
         """Measured finger gap (m)."""
