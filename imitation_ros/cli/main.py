@@ -29,6 +29,7 @@ from typing import Optional, Sequence
 from ..errors import ImitationError
 from . import (bag_info, benchmark, calibrate_help, collect, demo, export, render_task, soak,
                train)
+from . import report
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest='command', metavar='COMMAND')
     sub.required = True
     for module in (collect, bag_info, train, export, benchmark, render_task, demo,
-                   calibrate_help, soak):
+                   calibrate_help, soak, report):
         module.add_parser(sub)
     return parser
 
