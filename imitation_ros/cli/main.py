@@ -15,9 +15,9 @@
 """
 The ``imitation-ros`` command line.
 
-Subcommands: collect, bag-info (more arrive with the training and loop
-features). Errors of the project's own kind print one line that says what to
-fix and exit with status 1.
+Subcommands: collect, bag-info, train, export, benchmark, render-task, demo,
+calibrate-help, soak, report. Errors of the project's own kind print one line
+that says what to fix and exit with status 1.
 """
 
 from __future__ import annotations
