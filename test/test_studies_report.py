@@ -47,7 +47,7 @@ def test_every_results_table_appears_in_results_md():
 
 
 def test_changed_table_makes_check_fail(tmp_path, capsys):
-    """A table changed without regenerating makes `report --check` exit 1; regenerating fixes it."""
+    """A table changed without regenerating makes `report --check` exit 1 until regenerated."""
     root = _copy_checkout(tmp_path)
     assert main(['report', '--root', str(root), '--check']) == 0
     table = root / 'results' / 'latency' / 'table.md'
