@@ -26,7 +26,7 @@ PKG = ROOT / 'imitation_ros'
 ROS_MODULES = ('rclpy', 'std_msgs', 'sensor_msgs', 'std_srvs', 'diagnostic_msgs',
                'trajectory_msgs', 'geometry_msgs', 'builtin_interfaces', 'rosidl_runtime_py',
                'launch', 'launch_ros', 'ament_index_python')
-CORE = ('interface', 'sim', 'policies', 'training', 'runtime', 'data', 'gate', 'dagger')
+CORE = ('interface', 'sim', 'policies', 'training', 'runtime', 'data', 'gate', 'dagger', 'collect')
 
 
 def _imports(path: Path) -> set:

@@ -129,15 +129,15 @@ def test_sweep_keeps_live_writers_and_other_files(tmp_path: Path) -> None:
     """Temporary files of live writers, recent unowned ones and ordinary files stay."""
     live = atomic.temp_name(tmp_path / 'a.onnx')  # this process: alive
     dead = tmp_path / '.b.onnx.4194999.0123456789abcdef.tmp'  # above any pid_max here
-    legacy_new = tmp_path / '.c.onnx.k2j3h4.tmp'
-    legacy_old = tmp_path / '.d.pt.tmp'
+    unowned_new = tmp_path / '.c.onnx.k2j3h4.tmp'
+    unowned_old = tmp_path / '.d.pt.tmp'
     keep = [tmp_path / 'model.onnx', tmp_path / '.hidden', tmp_path / 'x.tmp']
-    for path in [live, dead, legacy_new, legacy_old, *keep]:
+    for path in [live, dead, unowned_new, unowned_old, *keep]:
         path.write_bytes(b'1')
     hour_ago = time.time() - 3600
-    os.utime(legacy_old, (hour_ago, hour_ago))
+    os.utime(unowned_old, (hour_ago, hour_ago))
     removed = sweep_stale_temps(tmp_path)
-    assert sorted(p.name for p in removed) == sorted([dead.name, legacy_old.name])
+    assert sorted(p.name for p in removed) == sorted([dead.name, unowned_old.name])
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
-        p.name for p in [live, legacy_new, *keep])
+        p.name for p in [live, unowned_new, *keep])
     assert sweep_stale_temps(tmp_path / 'missing') == []

@@ -15,9 +15,9 @@
 """
 The ``imitation-ros`` command line.
 
-Subcommands: collect, bag-info (more arrive with the training and loop
-features). Errors of the project's own kind print one line that says what to
-fix and exit with status 1.
+Subcommands: collect, bag-info, train, export, benchmark, render-task, demo,
+calibrate-help, soak, report. Errors of the project's own kind print one line
+that says what to fix and exit with status 1.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from typing import Optional, Sequence
 
 from ..errors import ImitationError
 from . import (bag_info, benchmark, calibrate_help, collect, demo, export, finetune, render_task,
-               soak, train)
+               report, soak, train)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest='command', metavar='COMMAND')
     sub.required = True
     for module in (collect, bag_info, train, export, benchmark, render_task, demo,
-                   calibrate_help, soak, finetune):
+                   calibrate_help, soak, finetune, report):
         module.add_parser(sub)
     return parser
 

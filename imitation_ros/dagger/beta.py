@@ -76,7 +76,7 @@ class BetaSchedule:
         return float(self.p) ** (round_index + 1)
 
     def describe(self) -> str:
-        """Return a one-line description for logs and README tables."""
+        """Return a one-line description for logs and results tables."""
         if self.kind == 'constant':
             return f'beta = {self.p:g} every round'
         return f'beta_i = {self.p:g}^(i+1) ({self.kind})'

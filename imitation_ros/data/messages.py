@@ -351,6 +351,6 @@ def decode_episode_event(raw: bytes | memoryview) -> dict[str, Any]:
     if (not isinstance(payload, dict) or payload.get('event') not in ('start', 'end')
             or not isinstance(payload.get('episode'), int)):
         msg = (f'episode event {text[:200]!r} lacks "event" ("start"|"end") or an integer '
-               '"episode"; see the contract in README')
+               '"episode"; see docs/data.md')
         raise DataError(msg)
     return payload

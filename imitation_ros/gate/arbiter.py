@@ -16,176 +16,15 @@
 Command arbitration between the policy and the human (HG-DAgger), as a pure state machine.
 
 The :class:`Arbiter` is fed the measured joint positions, the policy's actions
-(absolute joint targets) and gamepad readings (read field by field by
-:func:`imitation_ros.gate.joy.parse_joy`), each with the time it arrived,
-and once per control period :meth:`Arbiter.tick` says what to send to the
-arm. No ROS, no clock of its own: every method takes ``now`` (s), so the
-whole table below is tested without a node. The arm is any robot model
-(:class:`GateConfig` ``robot``: joint names, limits, the tip's Jacobian, as
-:class:`~imitation_ros.interface.robot.RobotModel` reads them from a URDF); the
-teleop (:mod:`imitation_ros.gate.joy`, :mod:`imitation_ros.gate.teleop`) moves its
-tip, or one joint at a time.
-
-Inputs and latches
-------------------
-Each field of a Joy counts on its own; a field is *unreadable* when its index is
-missing (too few buttons or axes) or its value is not a number (NaN / Inf, an
-axis far outside [-1, 1], a button that is not an integer).
-
-* ``takeover``: the deadman (``enable_button``) is held in the latest Joy whose
-  deadman is readable. It is set the moment such a Joy arrives
-  (:meth:`Arbiter.on_joy`): from then on no policy command leaves the gate
-  until a Joy with the deadman readable and released arrives, whatever policy
-  actions (or Joys with an unreadable deadman) come in between.
-* ``estop`` (latched): set by any Joy whose ``estop_button`` is readable and
-  pressed, whatever else the message holds; cleared only by a Joy with
-  ``reset_button`` readable and pressed and ``estop_button`` readable and released.
-* ``joy_lost`` (latched): set when, during a takeover, no Joy with a readable
-  deadman arrived for more than ``joy_timeout_s`` (checked at every tick and when
-  the next such Joy arrives, so a late tick cannot hide a gap); cleared only by a
-  Joy with the deadman released. Pressing the deadman again then takes over afresh.
-* the sticks: usable when the newest Joy's deadman is readable and every axis is
-  readable and there are as many as ``axis_map`` needs (a driver that sends
-  garbage on one axis is not trusted on the others). Unusable sticks during a
-  takeover hold the arm: no motion, and no return to the policy.
-* the measured q: the newest valid joint state, with its arrival time; *stale*
-  when older than ``state_timeout_s``. Nothing is decided from a stale q but a hold.
-* the policy action: the newest one, with its arrival time; it is *stale* when
-  older than ``cmd_timeout_s`` and *invalid* when it has NaN / Inf or the wrong
-  length (it then replaces the previous action: an invalid action is never
-  skipped over to reuse an older, valid one).
-* the β draw (DAgger's mixture policy): every policy action message, valid or
-  not, gets one Bernoulli draw from the arbiter's own seeded generator
-  (``beta_seed``; one uniform number per action whatever β is, so a seed gives
-  the same sequence of numbers at every β); with probability ``beta`` it says
-  *expert*: the control decisions made from that action execute the expert's
-  action instead. ``beta`` is the only setting that may change while running
-  (:meth:`Arbiter.set_beta`; the next draw uses it).
-* the expert action (``imitation/expert_action``): the newest one, with its
-  arrival time; *fresh* while at most ``expert_timeout_s`` old, *invalid* like
-  a policy action.
-* the doubt (``imitation/uncertainty``): the policy's newest uncertainty, with
-  its arrival time; *fresh* while at most ``uncertainty_timeout_s`` old. A
-  non-finite doubt counts as infinite (a model that cannot say how sure it is
-  is not sure).
-* ``help`` (latched, only with ``help_threshold`` > 0): the policy asks for a
-  human. Raised when no takeover or latch is on and a fresh doubt exceeds
-  ``help_threshold``. Cleared when the deadman is pressed (the human answered)
-  or when every doubt received for ``help_release_s`` in a row was fresh and at
-  most ``help_threshold`` (the first such doubt starts the clock; a doubt above
-  the threshold or a gap longer than ``uncertainty_timeout_s`` restarts it).
-  After the human releases, a fresh doubt above the threshold raises a new
-  request. No fresh doubt (the policy publishes none) raises nothing: the
-  request needs evidence, and the gate then behaves as without the feature.
-
-Modes (highest priority first)
-------------------------------
-=======================  ========================================  ======  ==============
-mode                     when                                      source  command
-=======================  ========================================  ======  ==============
-(``tick`` -> None)       no joint state received yet               --      nothing
-``ESTOP``                estop latched                             hold    hold
-``HOLD_JOY_LOST``        takeover and joy_lost latched             hold    hold
-``HOLD_STALE_STATE``     the newest joint state is older than      hold    hold
-                         state_timeout_s
-``HOLD_INVALID_JOY``     takeover; the newest Joy's deadman or     hold    hold
-                         sticks are unreadable
-``HUMAN``                takeover (deadman held, Joy fresh)        human   teleop from
-                                                                           the measured q;
-                                                                           hold while the
-                                                                           sticks are
-                                                                           centred
-``HOLD_HELP``            no takeover; help latched (the policy's   hold    hold
-                         doubt is above help_threshold)
-``HOLD_STALE_POLICY``    no takeover; no policy action yet, or     hold    hold
-                         the newest is older than cmd_timeout_s
-``HOLD_INVALID_EXPERT``  no takeover; the draw of the newest       hold    hold
-                         policy action said expert and the fresh
-                         expert action is invalid
-``EXPERT``               no takeover; the draw of the newest       expert  the expert
-                         (fresh) policy action said expert and a           action
-                         fresh, valid expert action is known
-``HOLD_INVALID_POLICY``  no takeover; the newest policy action is  hold    hold
-                         invalid (NaN / Inf / wrong length) and
-                         not replaced by the expert
-``POLICY``               no takeover; fresh, valid policy action   policy  the action
-                         (also when the draw said expert but no
-                         fresh expert action is known: the reason
-                         then says so)
-=======================  ========================================  ======  ==============
-
-The expert replaces the policy's action only while that action is fresh: a
-decision is made per policy action, so a silent policy holds whatever the draw
-said. The command of an ``EXPERT`` tick is the newest fresh expert action at
-that tick (the expert labels every joint state, so it follows the arm). A help
-request wins over the expert: it promises to stop until a human answers, and
-must not flicker with the per-action draw. With ``beta`` = 0 and
-``help_threshold`` = 0 (the defaults) the table is the one of HG-DAgger alone.
-
-Transitions (``[x]`` = the Joy event, evaluated in this order on each Joy)
---------------------------------------------------------------------------
-=========================  ===============================================================
-event                      effect
-=========================  ===============================================================
-Joy [estop pressed]        estop latched (ESTOP until reset), whatever else the message
-                           holds (unreadable axes or other buttons included)
-Joy [reset pressed, estop  estop cleared; the mode follows the other inputs (HUMAN if the
-released]                  deadman is held, else the policy modes)
-Joy [deadman pressed]      takeover (HUMAN at once, unless estop or joy_lost latched); if
-                           a takeover was already on and the previous Joy with a readable
-                           deadman is older than ``joy_timeout_s``, joy_lost is latched
-Joy [deadman released]     takeover ends and joy_lost clears: back to the policy modes
-Joy [deadman unreadable]   takeover unchanged and not refreshed; during a takeover
-                           HOLD_INVALID_JOY (and HOLD_JOY_LOST once ``joy_timeout_s`` passed)
-Joy [an axis unreadable]   during a takeover HOLD_INVALID_JOY until a Joy with readable
-                           sticks; outside one: nothing
-no Joy for                 during a takeover: joy_lost latched (HOLD_JOY_LOST) until a
-``joy_timeout_s``          Joy with the deadman released; outside a takeover: nothing
-                           (the policy needs no Joy)
-policy action              stored as the newest (valid or invalid); ignored while a
-                           takeover or a latch is on
-no policy action for       HOLD_STALE_POLICY: hold at the measured q, never the stale
-``cmd_timeout_s``          target; a new valid action resumes POLICY
-policy action              one β draw: expert (probability ``beta``) or policy, for the
-                           decisions made from this action
-expert action              stored as the newest (valid or invalid), whatever the mode
-doubt                      stored as the newest; help raised at once when above
-                           ``help_threshold`` and no takeover or latch is on; the calm
-                           clock of the release rule starts or restarts
-Joy [deadman pressed]      also clears a help request (the human answered)
-Joy [next / previous       joint mode: selects the next / previous joint (wrapping); a
-joint pressed]             press counts once, at the reading where it goes from released
-                           to pressed (an unreadable reading is no edge)
-Joy [gripper open / close  the gripper's open / closed positions go out with the next
-pressed]                   tick's output if that tick is HUMAN, else the press is dropped;
-                           both at once: nothing
-joint state                the measured q used by every later tick; an invalid one
-                           (wrong length, NaN) is counted and ignored (the last known
-                           q stays in use, and goes stale)
-no joint state for         HOLD_STALE_STATE at the last measured q (the gate never goes
-``state_timeout_s``        silent); a new valid joint state resumes the other modes
-=========================  ===============================================================
-
-Every command, hold included, goes through
-:func:`imitation_ros.gate.limits.safe_command`: finite, within ``max_joint_step``
-of the measured q, and inside ``[lower + limit_margin, upper - limit_margin]``;
-when the measured q is outside those limits, the step bound wins: the command
-leads the arm back toward them by at most ``max_joint_step`` per tick, never a jump.
-
-A *hold* is the measured q of the first tick of the hold, kept (latched) while
-holding lasts, across changes between hold modes, and released by the next
-policy or moving-stick command; so a forward position controller (which keeps
-acting on the last command it got) stops where the arm was, and the gate never
-repeats a stale target. Latched rather than re-read every tick because a
-position controller with a steady-state error (gravity on a P controller) would
-sink a little every tick, and one with a delay chases its own old position.
-In a takeover the teleop starts from the measured q; with ``null_space``
-``takeover`` the posture held in the null space is the measured q of the
-takeover's first HUMAN tick (moved along when the elbow stick moves it).
-
-``intervention`` is True exactly in ``HUMAN`` mode, so holds are never recorded
-as human corrections, and neither are expert commands (the expert labels them
-on ``imitation/expert_action`` anyway).
+(absolute joint targets), the expert's actions, the policy's doubt and gamepad
+readings (read field by field by :func:`imitation_ros.gate.joy.parse_joy`), each
+with the time it arrived, and once per control period :meth:`Arbiter.tick` says
+what to send to the arm: the policy's action, the human's teleop, the expert's
+action (DAgger's beta draw) or a hold at the measured position. No ROS and no
+clock of its own (every method takes ``now``, s), so every transition is tested
+without a node. Every command goes through :func:`imitation_ros.gate.limits.safe_command`.
+The inputs, latches, modes in priority order and the transition table are in
+docs/gate.md.
 """
 
 from __future__ import annotations
@@ -358,11 +197,11 @@ class GateOutput:
 
     command: np.ndarray
     """Absolute joint target, shape (n,), rad; always finite, within max_joint_step of the
-    measured q and within limits (or approaching them, see the module docstring)."""
+    measured q and within limits (or approaching them, see docs/gate.md)."""
     source: str
     """'policy', 'human' or 'hold'."""
     mode: GateMode
-    """The arbitration mode (see the module docstring)."""
+    """The arbitration mode (see docs/gate.md)."""
     reason: str
     """Why, in words (empty in plain POLICY / HUMAN mode)."""
     intervention: bool
@@ -382,7 +221,7 @@ class GateOutput:
 
 class Arbiter:
     """
-    The gate's state machine (see the module docstring for the full table).
+    The gate's state machine (docs/gate.md has the full table).
 
     :param config: timing, limits and gamepad mapping.
     """
@@ -546,7 +385,7 @@ class Arbiter:
         Take a gamepad reading, read field by field (see :func:`parse_joy`).
 
         The deadman, e-stop and reset buttons act at once, each only when
-        readable (see the module docstring); the newest reading's sticks drive a
+        readable (see docs/gate.md); the newest reading's sticks drive a
         takeover, or hold it when unreadable.
         """
         cfg = self.config.joy
@@ -692,7 +531,7 @@ class Arbiter:
                 self._latch_joy_lost(gap)
 
     def _update_help(self, now: float) -> None:
-        """Raise or clear the help request by the rule of the module docstring."""
+        """Raise or clear the help request by the rule in docs/gate.md."""
         cfg = self.config
         if cfg.help_threshold <= 0:
             self._help = False
@@ -759,8 +598,8 @@ class Arbiter:
             self.counts['state_timeouts'] += 1
         self._was_stale = stale
         if target is None:
-            # Hold: latch the measured q at the first hold tick and keep it (see the module
-            # docstring): re-reading q every tick would let the arm creep.
+            # Hold: latch the measured q at the first hold tick and keep it (see
+            # docs/gate.md): re-reading q every tick would let the arm creep.
             if self._hold_q is None:
                 self._hold_q = q.copy()
             target = self._hold_q

@@ -23,8 +23,8 @@ up = +1; 3 right stick horizontal, left = +1; 4 right stick vertical, up = +1;
 :class:`JoyInput` and never refuses a message whole: an unreadable field (a
 missing index, NaN / Inf, an axis far outside [-1, 1], a button that is not an
 integer) is marked unreadable and the others keep their value, so an e-stop
-press in a message with a broken axis still latches (the arbiter's module
-docstring says what each unreadable field does; in short: a readable e-stop
+press in a message with a broken axis still latches (docs/gate.md says what
+each unreadable field does; in short: a readable e-stop
 press always counts, and an unreadable axis or deadman never moves the arm).
 :func:`stick_values` applies the deadzone and :func:`joy_to_target` maps the
 sticks to the next absolute joint target (:mod:`imitation_ros.gate.teleop`):

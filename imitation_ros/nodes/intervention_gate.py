@@ -15,74 +15,13 @@
 """
 ``intervention_gate``: joystick takeover (HG-DAgger), deadman, e-stop and command arbitration.
 
-The ROS wiring of :class:`imitation_ros.gate.arbiter.Arbiter`; every decision
-is the arbiter's (its module docstring has the full table), this node only
-converts messages and keeps time with the node clock:
-
-* the robot comes from its URDF (:class:`~imitation_ros.interface.robot.RobotModel`,
-  the chain ``base_link`` -> ``tip_link``; '' for the URDF's root / only end link):
-  the ``robot_description`` parameter (URDF text), else the ``urdf_file``
-  parameter, else the ``robot_description`` topic (std_msgs/String, transient
-  local, as robot_state_publisher or ``sim_arm`` publishes it). Joint names,
-  order and limits are the chain's; the cartesian teleop moves the tip through
-  its Jacobian. Until the description arrives the gate publishes no command and
-  its diagnostics say what it waits for; none within
-  ``robot_description_timeout_s``, an unusable one (not a URDF, links missing,
-  the tip not below the base, a teleop mapping that does not fit the arm), or
-  both parameters set: the node logs what to set and exits 1;
-* subscribes ``joint_states`` (sensor_msgs/JointState; the measured positions of
-  the chain's joints; a message lacking them is refused with a throttled warning
-  and the last known positions stay in use; none for ``state_timeout_s``: the
-  gate holds there), ``imitation/policy_action``
-  (std_msgs/Float64MultiArray, absolute joint targets in rad, chain order), ``joy``
-  (sensor_msgs/Joy, read field by field: a readable e-stop press always
-  latches, unreadable axes or deadman never move the arm; a message with an
-  unreadable field is counted and warned about),
-  ``imitation/model_version`` (std_msgs/String, latched: the policy's model version),
-  ``imitation/expert_action`` (std_msgs/Float64MultiArray, the DAgger expert's
-  absolute joint targets in rad: executed instead of a policy action with
-  probability ``beta``) and ``imitation/uncertainty`` (std_msgs/Float64, the
-  policy's doubt, published with each action: above ``help_threshold`` the gate
-  holds and asks for help);
-* ``beta`` is the one parameter that can be changed while running
-  (``ros2 param set /intervention_gate beta 0.25``; a value outside [0, 1] is
-  refused); the next policy action's draw uses it. Every other parameter is
-  read once and read-only;
-* every ``1 / rate_hz`` s, once a joint state is known, publishes the command:
-  ``forward_position_controller/commands`` (std_msgs/Float64MultiArray, output
-  ``forward`` or ``both``) and ``joint_trajectory_controller/joint_trajectory``
-  (trajectory_msgs/JointTrajectory with one point at ``1 / rate_hz``, output
-  ``trajectory`` or ``both``). Before the first joint state nothing is
-  published: no command is safe without knowing where the arm is. After that
-  the gate never goes silent: stale, e-stopped or invalid input gives a hold
-  (the measured positions), never an old target;
-* with ``gripper_joints``, ``gripper_controller/commands``
-  (std_msgs/Float64MultiArray, the gripper joints' positions: the URDF's upper
-  limits to open, lower to close, for a forward command controller) once per
-  press of ``gripper_open_button`` / ``gripper_close_button`` during a takeover;
-* ``imitation/gate_state`` (std_msgs/String, JSON) with every command:
-  ``{"source": "policy"|"human"|"expert"|"hold", "mode", "reason",
-  "model_version", "estop", "clamped", "intervention", "help_request",
-  "uncertainty", "beta", "stamp", "state_stamp", "command", "joint",
-  "gripper"}`` (mode: a :class:`~imitation_ros.gate.arbiter.GateMode` value;
-  uncertainty: the newest doubt received, null before the first or when not
-  finite; stamp: node clock, s; state_stamp: header stamp (ns) of the joint
-  state the command was decided at; command: the command sent, rad; joint: the
-  joint the joint mode drives, '' in cartesian mode; gripper: the gripper command
-  sent with it, or null). state_stamp and command let a bag pair each command
-  with the state it was decided at exactly, whatever order the recorder
-  received them in;
-* ``imitation/intervention`` (std_msgs/Bool, True while the human drives the
-  arm) and ``imitation/help_request`` (std_msgs/Bool, True while the policy
-  asks for help and the gate holds for it) at once on every change and every
-  ``1 / intervention_rate_hz`` s;
-* ``/diagnostics`` at 1 Hz: mode, reason, counters; WARN while holding because
-  an input went quiet or was rejected and while the policy asks for help,
-  ERROR while e-stopped, before the robot description or before the first
-  joint state.
-
-Topic names are relative (:mod:`imitation_ros.interface.topics`), so they follow
-the node's namespace and remap freely.
+The ROS wiring of :class:`imitation_ros.gate.arbiter.Arbiter`: every decision is
+the arbiter's; this node takes the robot from its URDF (the ``robot_description``
+parameter, else ``urdf_file``, else the ``robot_description`` topic), converts
+joint states, policy and expert actions, doubts and Joy messages, keeps time with
+the node clock, and publishes the command, the gripper command,
+``imitation/gate_state``, ``imitation/intervention``, ``imitation/help_request``
+and ``/diagnostics``. Topics, message fields and the rules: docs/gate.md.
 """
 
 from __future__ import annotations

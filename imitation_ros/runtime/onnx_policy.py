@@ -29,16 +29,16 @@ comes from the policy's own seeded generator. For chunked kinds (diffusion)
 this class executes ``execute`` actions of each predicted chunk before
 re-planning (receding horizon).
 
-Doubt: a model trained with a doubt ensemble (the default since the ensemble
-was added) has a ``doubt`` output (B,) and a ``doubt`` metadata key saying what
+Doubt: a model trained with a doubt ensemble (the default) has a ``doubt``
+output (B,) and a ``doubt`` metadata key saying what
 it is: the disagreement of K small networks trained on the same data, large
 far from the training data. :meth:`OnnxPolicy.act` never computes it (the graph
 skips the ensemble unless its optional ``want_doubt`` input is true, so a
 caller that does not want doubt pays a few microseconds for the skipped
 branch); :meth:`OnnxPolicy.act_with_doubt` returns the action and the doubt
 from the same graph call (about 30 us more on a 2-core laptop-class CPU), and
-:meth:`OnnxPolicy.doubt_batch` the doubt alone for many observations. Older
-models without it load as before: ``has_doubt`` is False and the doubt is None.
+:meth:`OnnxPolicy.doubt_batch` the doubt alone for many observations. Models
+without it load too: ``has_doubt`` is False and the doubt is None.
 
 Every problem with the model file raises :class:`~imitation_ros.errors.ModelError`;
 bad call arguments raise :class:`~imitation_ros.errors.ConfigError`. A graph that
@@ -649,7 +649,7 @@ class OnnxPolicy:
         self._state1[...] = state
         self._task1[...] = task
         # math.isfinite over a short list beats np.isfinite(...).all() (a ufunc and a
-        # reduction) several times over; checked after the float32 cast, as before.
+        # reduction) several times over; checked after the float32 cast.
         if not all(map(math.isfinite, self._obs_block.tolist())):
             raise ConfigError('state or task contains NaN or Inf; check the joint state and '
                               'task sources before calling the policy')

@@ -148,7 +148,7 @@ class Task:
 @dataclass(frozen=True)
 class TaskRanges:
     """
-    Uniform ranges every episode's task is drawn from (documented in README).
+    Uniform ranges every episode's task is drawn from (documented in docs/task.md).
 
     The start posture is ``sign * (j1, j2, j3)`` with a random sign, so the arm
     starts folded either way; the goal always lies beyond the obstacle.

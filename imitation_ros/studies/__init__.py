@@ -12,4 +12,4 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Evaluation in the sim and the studies behind the README tables (commands, not tests)."""
+"""Evaluation in the sim and the studies behind docs/results.md (commands, not tests)."""

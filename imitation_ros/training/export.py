@@ -40,7 +40,7 @@ default) has one more graph output, ``doubt`` (B,) float32, listed last in
 ``outputs``, and the metadata key ``doubt``: JSON with ``method``
 ('ensemble'), ``output``, ``statistic`` (what the number is), ``units``,
 ``features``, ``config`` (members, hidden widths, bootstrap) and
-``parameter_count``. Models without it load as before and report no doubt.
+``parameter_count``. Models without it load and report no doubt.
 """
 
 from __future__ import annotations

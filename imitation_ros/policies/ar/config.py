@@ -44,7 +44,7 @@ class ArConfig:
     neighbouring bins as a Gaussian of this width, in bins, around the exact value,
     so near bins share what they learn and the output keeps sub-bin information;
     0 uses the one-hot bin (with ``label_smoothing``). On the multi-demonstrator
-    data it lifted success from 0.81 to 0.91 (README, expressivity).
+    data it lifted success from 0.81 to 0.91 (docs/results.md, expressivity).
     """
     refine: int = 2
     """
