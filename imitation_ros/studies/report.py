@@ -65,9 +65,17 @@ STUDIES: Tuple[Study, ...] = (
     Study('data'),
     Study('loop', 'Observation to command over DDS', 'imitation-ros benchmark loop'),
     Study('recorder', 'Recorder throughput', 'imitation-ros benchmark recorder'),
+    Study('recorder_depth1000', 'Recorder throughput, publishers keeping 1000 messages',
+          'imitation-ros benchmark recorder --publisher-depth 1000 '
+          '--out results/recorder_depth1000'),
     Study('soak', 'Thirty minutes with faults', 'imitation-ros soak --minutes 30 '
           '--out results/soak'),
-    Study('scale', 'Training in several processes', 'imitation-ros benchmark scale'),
+    Study('scale', 'Training in several processes',
+          'imitation-ros benchmark scale --work /tmp/scale --out results/scale \\\n'
+          '    --episodes 60 --steps 500 --repeats 3 --eval-episodes 100'),
+    Study('scale_rerun', 'Training in several processes, a second run',
+          'imitation-ros benchmark scale --work /tmp/scale --out results/scale_rerun \\\n'
+          '    --episodes 60 --steps 500 --repeats 2 --eval-episodes 100 --no-faults'),
     Study('rl', 'BC then RL fine-tuning', 'imitation-ros benchmark rl'),
     Study('expressivity_panda', 'Expressivity on the Panda, state models',
           'imitation-ros benchmark expressivity --robot panda --observations state --seeds 3 '
