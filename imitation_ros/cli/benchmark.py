@@ -32,6 +32,7 @@
   and what each option of the graph buys.
 - ``recorder``: the recorder's throughput per load (messages and MB per second, messages
   lost per topic, CPU %) against rosbag2's C++ recorder.
+- ``kinematics``: forward kinematics + Jacobian per call on each URDF (the teleop tick).
 - ``scale``: training in 1 process vs ``--nproc 2`` (same model, samples/s, a killed worker).
 
 These take minutes; they print numbers and write files, they are not tests.
@@ -122,6 +123,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     dl.add_argument('--baseline', action='store_true', help='also load without the index')
     dl.set_defaults(func=run_data_cmd)
     add_loop_parser(which)
+    add_kinematics_parser(which)
     add_recorder_parser(which)
     add_scale_parser(which)
 
@@ -169,6 +171,26 @@ def run_recorder_cmd(args: argparse.Namespace) -> int:
     print((args.out / 'table.md').read_text())
     print(f'wrote {args.out / "table.md"} and {args.out / "recorder.json"}')
     return 0 if rows else 1
+
+
+def add_kinematics_parser(which: argparse._SubParsersAction) -> None:
+    """Register ``benchmark kinematics``."""
+    kp = which.add_parser('kinematics', help='pose + Jacobian per call (the teleop tick), '
+                          'per URDF')
+    kp.add_argument('--out', type=Path, default=Path('results/kinematics'))
+    kp.add_argument('--calls', type=int, default=2000, help='timed calls per robot')
+    kp.set_defaults(func=run_kinematics_cmd)
+
+
+def run_kinematics_cmd(args: argparse.Namespace) -> int:
+    """Time the gate's kinematics on the package's URDFs and print the table."""
+    from ..nodes.share import share_dir
+    from ..studies.kinematics_timing import format_kinematics, time_kinematics
+    table = format_kinematics(time_kinematics(share_dir() / 'urdf', calls=args.calls))
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / 'table.md').write_text(table + '\n')
+    print(table)
+    return 0
 
 
 def add_loop_parser(which: argparse._SubParsersAction) -> None:

@@ -63,6 +63,8 @@ STUDIES: Tuple[Study, ...] = (
     Study('help'),
     Study('latency'),
     Study('data'),
+    Study('kinematics', 'The teleop tick\'s kinematics (Pinocchio)',
+          'imitation-ros benchmark kinematics'),
     Study('loop', 'Observation to command over DDS', 'imitation-ros benchmark loop'),
     Study('recorder', 'Recorder throughput', 'imitation-ros benchmark recorder'),
     Study('recorder_depth1000', 'Recorder throughput, publishers keeping 1000 messages',
