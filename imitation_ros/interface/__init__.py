@@ -13,16 +13,17 @@
 # limitations under the License.
 
 """
-The ground floor every layer may import: the robot model, task layouts, topic names.
+The ground floor every layer may import: the robot model, task layouts, topic names,
+the model file's metadata keys.
 
 Nothing here imports another part of imitation_ros (but its one exception hierarchy)
 nor ROS: the nodes, the core and the tools agree on these facts by importing them.
 """
 
-from . import topics
+from . import model_format, topics
 from .robot import GripperModel, MAX_URDF_BYTES, parse_urdf_joints, RobotModel, UrdfJoint
 from .task import PLANAR_TASK_LAYOUT
 from .topics import Topic
 
 __all__ = ['GripperModel', 'MAX_URDF_BYTES', 'parse_urdf_joints', 'PLANAR_TASK_LAYOUT',
-           'RobotModel', 'Topic', 'topics', 'UrdfJoint']
+           'RobotModel', 'model_format', 'Topic', 'topics', 'UrdfJoint']

@@ -61,18 +61,13 @@ import numpy as np
 import onnxruntime as ort
 
 from ..errors import ConfigError, ModelError
+from ..interface.model_format import FORMAT_KEY, REQUIRED_KEYS, SUPPORTED_FORMATS
 from ..policies.kind import DOUBT_GATE, DOUBT_OUTPUT, KindRuntime, ModelInfo
 from ..policies.registry import KINDS
 
 __all__ = ['OnnxPolicy', 'PROVIDER_ALIASES', 'REQUIRED_KEYS', 'resolve_providers',
            'SUPPORTED_FORMATS']
 
-#: Metadata formats this runtime reads.
-SUPPORTED_FORMATS = ('1',)
-#: Metadata every model file must carry (a kind may need more: its ``metadata_keys``).
-REQUIRED_KEYS = ('imitation_ros.format', 'kind', 'variant', 'joint_names', 'task_layout',
-                 'observation', 'action', 'inputs', 'outputs', 'settings', 'horizon',
-                 'execute', 'version')
 #: Short provider names accepted in ``providers``.
 PROVIDER_ALIASES = {'cpu': 'CPUExecutionProvider', 'cuda': 'CUDAExecutionProvider',
                     'tensorrt': 'TensorrtExecutionProvider', 'trt': 'TensorrtExecutionProvider'}
@@ -213,11 +208,11 @@ class OnnxPolicy:
 
     def _parse_metadata(self) -> None:
         meta, path = self._meta, self._path
-        if 'imitation_ros.format' not in meta:
+        if FORMAT_KEY not in meta:
             raise ModelError(f'{path} is an ONNX model but not an imitation_ros policy: it has '
                              'no imitation_ros metadata (missing keys: '
                              f'{", ".join(k for k in REQUIRED_KEYS if k not in meta)}); {_FIX}')
-        fmt = meta['imitation_ros.format']
+        fmt = meta[FORMAT_KEY]
         if fmt not in SUPPORTED_FORMATS:
             raise ModelError(f'{path} has metadata format {fmt!r}; this runtime reads format '
                              f'{", ".join(SUPPORTED_FORMATS)}: update imitation_ros on the robot '

@@ -59,6 +59,7 @@ from onnx import numpy_helper
 import torch
 
 from ..errors import ConfigError, ModelError
+from ..interface.model_format import FORMAT, FORMAT_KEY
 from ..policies.base import Policy
 from ..policies.ensemble import WithDoubt
 from ..policies.kind import DOUBT_GATE, DOUBT_OUTPUT, KindRuntime, ModelInfo
@@ -68,8 +69,6 @@ from ..runtime.atomic import write_atomic
 __all__ = ['export_policy', 'FORMAT', 'gate_doubt', 'io_shapes', 'kind_runtime', 'OPSET',
            'policy_metadata', 'resolve_variant']
 
-#: Version of the metadata layout; the runtime refuses files of another format.
-FORMAT = '1'
 #: ONNX opset of exported graphs (Mish needs 18).
 OPSET = 18
 #: Batch size of the example inputs used for tracing (the batch axis is dynamic).
@@ -172,7 +171,7 @@ def policy_metadata(policy: Policy, variant: Optional[str] = None,
     inputs, outputs = io_shapes(policy, variant)
     execute = int(getattr(policy.config, 'execute', 1))
     meta = {
-        'imitation_ros.format': FORMAT,
+        FORMAT_KEY: FORMAT,
         'kind': policy.kind,
         'variant': variant,
         'joint_names': _dumps(list(spec.joint_names)),
