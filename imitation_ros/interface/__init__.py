@@ -13,8 +13,7 @@
 # limitations under the License.
 
 """
-The ground floor every layer may import: the robot model, task layouts, topic names,
-the model file's metadata keys.
+The ground floor every layer may import: robot model, task layouts, topics, model format.
 
 Nothing here imports another part of imitation_ros (but its one exception hierarchy)
 nor ROS: the nodes, the core and the tools agree on these facts by importing them.
