@@ -16,11 +16,16 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
+from imitation_ros import nodes
 from imitation_ros.errors import ConfigError
 from imitation_ros.nodes.spin import (events_executor_available, EXECUTOR_ENV, executor_name,
                                       make_executor, spin_node)
 import pytest
 from rclpy.executors import MultiThreadedExecutor, SingleThreadedExecutor
+from rclpy.node import Node
 from ros_harness import private_domain_id
 
 
@@ -72,3 +77,34 @@ def test_unknown_executor_makes_a_node_exit_with_code_1(monkeypatch: pytest.Monk
     built = []
     assert spin_node(lambda: built.append(1), 'spin_test', []) == 1
     assert not built
+
+
+def test_a_stop_signal_during_an_executables_imports_is_remembered() -> None:
+    """Started as a node executable, a SIGINT while importing is kept, not a KeyboardInterrupt."""
+    code = ('import os, signal, sys, time\n'
+            "sys.argv[0] = '/opt/ros/lib/imitation_ros/intervention_gate'\n"
+            'import imitation_ros.nodes as nodes\n'
+            'os.kill(os.getpid(), signal.SIGINT)\n'
+            'time.sleep(0.1)\n'
+            'print(nodes.early_stop.is_set())\n')
+    done = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == 'True', done.stderr
+    # Any other program (pytest, a composed graph) keeps its own signal handling.
+    other = subprocess.run([sys.executable, '-c', code.replace('intervention_gate', 'pytest')],
+                           capture_output=True, text=True, timeout=120)
+    assert other.returncode != 0 and 'KeyboardInterrupt' in other.stderr
+
+
+def test_a_remembered_stop_ends_spin_node_cleanly(monkeypatch: pytest.MonkeyPatch) -> None:
+    """spin_node after an early stop builds the node, spins no callback, exits 0."""
+    monkeypatch.setattr(nodes.early_stop, 'is_set', lambda: True)
+    built = []
+
+    def factory() -> Node:
+        built.append(Node('early_stop_test'))
+        built[-1].create_timer(0.001, lambda: built.append('tick'))
+        return built[-1]
+
+    assert spin_node(factory, 'spin_test', []) == 0
+    assert len(built) == 1

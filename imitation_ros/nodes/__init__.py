@@ -12,4 +12,33 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""ROS 2 nodes: one module per executable, message conversion, QoS and parameter helpers."""
+"""
+ROS 2 nodes: one module per executable, message conversion, QoS and parameter helpers.
+
+A process started as one of the node executables remembers a SIGINT or SIGTERM that
+arrives while it is still importing (seconds on a loaded machine) in :data:`early_stop`,
+instead of dying with a KeyboardInterrupt; :func:`.spin.spin_node` then stops at once.
+"""
+
+import os
+import signal
+import sys
+import threading
+
+#: The node executables (setup.py's console_scripts).
+EXECUTABLES = frozenset({'sim_arm', 'policy_node', 'trainer', 'intervention_gate', 'recorder',
+                         'sim_human', 'expert_labeler'})
+#: Set by a stop signal that arrived before :func:`.spin.spin_node` took the signals over.
+early_stop = threading.Event()
+
+
+def _remember_early_stop() -> None:
+    if os.path.basename(sys.argv[0] if sys.argv else '') not in EXECUTABLES:
+        return
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda signum, frame: early_stop.set())
+
+
+_remember_early_stop()

@@ -44,6 +44,7 @@ from rclpy.logging import get_logger
 from rclpy.node import Node
 
 from ..errors import ConfigError
+from . import early_stop
 
 #: Longest wait in the spin loop (s): a stop signal is acted on within this time.
 STOP_POLL_S = 0.1
@@ -127,6 +128,8 @@ def spin_node(factory: Callable[[], Node], name: str, args: Optional[list[str]],
     if threading.current_thread() is threading.main_thread():
         for sig in STOP_SIGNALS:
             previous[sig] = signal.signal(sig, lambda signum, frame: stop.set())
+    if early_stop.is_set():  # stopped while the executable was still importing
+        stop.set()
     init_without_signal_handlers(args)
     try:
         try:
