@@ -22,10 +22,13 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from typing import Optional
 
 from imitation_ros.collect import collect
-from imitation_ros.training.jobs import child_command, GUARD_ENV, JobSpec, ORPHAN_EXIT
+from imitation_ros.errors import TrainingError
+from imitation_ros.training.jobs import (
+    child_command, GUARD_ENV, JobSpec, ORPHAN_EXIT, TrainingJob)
 import pytest
 from ros_harness import poll_until, private_domain_id
 
@@ -206,9 +209,40 @@ def test_orphan_puts_no_file_in_place(tmp_path: Path) -> None:
 
 
 def test_child_command_runs_the_train_command_behind_the_guard(tmp_path: Path) -> None:
-    """The child gets the parent's pid, then exactly the train command line."""
+    """The child gets the parent's pid and its niceness, then exactly the train command line."""
     spec = JobSpec(data=(tmp_path,), out=tmp_path / 'm.onnx', version='v001')
     command = child_command(spec, parent=4242)
     assert command[:2] == [sys.executable, '-c'] and 'guard_child' in command[2]
-    assert command[3] == '4242' and command[4:] == spec.command()[3:]
-    assert command[4] == 'train'
+    assert command[3] == '4242' and command[4] == '10'
+    assert command[5:] == spec.command()[3:] and command[5] == 'train'
+
+
+def test_niceness_outside_0_to_19_is_refused(tmp_path: Path) -> None:
+    """A niceness the kernel cannot add is refused with the range in the message."""
+    for bad in (-1, 20):
+        with pytest.raises(TrainingError, match='0..19'):
+            JobSpec(data=(tmp_path,), out=tmp_path / 'm.onnx', version='v001', niceness=bad)
+
+
+def test_the_training_child_runs_at_lower_priority_than_its_parent(
+        demos: Path, tmp_path: Path) -> None:
+    """The child adds the spec's niceness to its own before torch loads."""
+    base = os.getpriority(os.PRIO_PROCESS, 0)
+    want = min(19, base + 7)
+    job = TrainingJob(JobSpec(data=(demos,), out=tmp_path / 'policy_v001.onnx',
+                              version='v001', policy='mse', steps=100_000, niceness=7))
+    try:
+        deadline = time.monotonic() + TIMEOUT_S
+        seen = None
+        while time.monotonic() < deadline and job.poll() is None:
+            try:
+                seen = os.getpriority(os.PRIO_PROCESS, job.pid)
+            except OSError:
+                break
+            if seen == want and _training_child(os.getpid()) == job.pid:
+                break
+            time.sleep(0.1)
+        assert seen == want, f'child niceness {seen}, expected {want} (parent {base} + 7)'
+        assert _training_child(os.getpid()) == job.pid  # torch loaded at that priority
+    finally:
+        job.cancel()

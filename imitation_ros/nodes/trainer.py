@@ -105,6 +105,9 @@ class TrainerParams:
     nproc: int = param(1, 'Training processes (DistributedDataParallel under torchrun when '
                        '> 1; with device cuda one GPU each)', unit='processes', minimum=1,
                        maximum=1024)
+    training_niceness: int = param(10, 'Niceness the training child adds to its own: the '
+                                   'control loop on the same computer gets the CPU first '
+                                   '(0: same priority as this node)', minimum=0, maximum=19)
 
     def __post_init__(self) -> None:
         check_params(self)
@@ -212,7 +215,8 @@ class TrainerNode(Node):
                        steps=steps, seed=p.seed + self._versions,
                        correction_weight=p.correction_weight, features=p.features,
                        device=p.device, options=p.options(), val_fraction=p.val_fraction,
-                       max_command_step=p.max_command_step, init_from=init, nproc=p.nproc)
+                       max_command_step=p.max_command_step, init_from=init, nproc=p.nproc,
+                       niceness=p.training_niceness)
         self._job = TrainingJob(spec)
         self._requested = False
         self._trained_on = corrections

@@ -71,8 +71,8 @@ GUARD_ENV = 'IMITATION_ROS_CHILD_GUARD'
 #: The child's program: guard against outliving the parent, then run the ``imitation-ros``
 #: command line (a program of its own: torch loads there, after the guard is in place).
 _CHILD_CODE = ('import sys; from imitation_ros.training.jobs import guard_child; '
-               'guard_child(sys.argv[1]); from imitation_ros.cli.main import main; '
-               'sys.exit(main(sys.argv[2:]))')
+               'guard_child(sys.argv[1], sys.argv[2]); from imitation_ros.cli.main import main; '
+               'sys.exit(main(sys.argv[3:]))')
 _PR_SET_PDEATHSIG = 1
 
 _spawner: Optional[ThreadPoolExecutor] = None
@@ -194,6 +194,15 @@ class JobSpec:
     nproc: int = 1
     """Training processes (DistributedDataParallel under torchrun when > 1); the files
     appear only when all of them succeeded."""
+    niceness: int = 10
+    """Niceness the child adds to its own (0-19): on a robot computer the control loop
+    (the gate, the policy node) runs at niceness 0 and gets the CPU first; training
+    takes what is left. 0 trains at the parent's priority."""
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.niceness <= 19:
+            raise TrainingError(f'niceness {self.niceness} is outside 0..19; give 10 to let '
+                                'the control loop go first, 0 for the same priority')
 
     def command(self) -> list[str]:
         """Return the child process command line."""
@@ -267,15 +276,19 @@ def guard_parent(parent: int, *, death_signal: bool = True) -> str:
     return how
 
 
-def guard_child(parent: str) -> str:
-    """Guard the training child against outliving ``parent`` (a pid); see guard_parent."""
-    return guard_parent(int(parent), death_signal=os.environ.get(GUARD_ENV, '') != 'poll')
+def guard_child(parent: str, niceness: str = '0') -> str:
+    """Guard the training child against outliving ``parent`` (a pid), lower its priority."""
+    how = guard_parent(int(parent), death_signal=os.environ.get(GUARD_ENV, '') != 'poll')
+    if int(niceness) > 0:
+        os.nice(int(niceness))
+    return how
 
 
 def child_command(spec: JobSpec, parent: Optional[int] = None) -> list[str]:
     """Return the command line of the guarded child that runs ``spec`` for ``parent``."""
     parent = os.getpid() if parent is None else parent
-    return [sys.executable, '-c', _CHILD_CODE, str(parent), *spec.command()[3:]]
+    return [sys.executable, '-c', _CHILD_CODE, str(parent), str(spec.niceness),
+            *spec.command()[3:]]
 
 
 def _spawn(command: list[str], **kwargs: Any) -> subprocess.Popen:
