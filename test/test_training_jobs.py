@@ -217,20 +217,23 @@ def test_child_command_runs_the_train_command_behind_the_guard(tmp_path: Path) -
     assert command[5:] == spec.command()[3:] and command[5] == 'train'
 
 
-def test_niceness_outside_0_to_19_is_refused(tmp_path: Path) -> None:
-    """A niceness the kernel cannot add is refused with the range in the message."""
+def test_niceness_outside_0_to_19_and_negative_threads_are_refused(tmp_path: Path) -> None:
+    """A niceness the kernel cannot add, or a negative thread count, is refused."""
     for bad in (-1, 20):
         with pytest.raises(TrainingError, match='0..19'):
             JobSpec(data=(tmp_path,), out=tmp_path / 'm.onnx', version='v001', niceness=bad)
+    with pytest.raises(TrainingError, match='negative'):
+        JobSpec(data=(tmp_path,), out=tmp_path / 'm.onnx', version='v001', threads=-1)
 
 
-def test_the_training_child_runs_at_lower_priority_than_its_parent(
+def test_the_training_child_runs_at_lower_priority_with_its_thread_count(
         demos: Path, tmp_path: Path) -> None:
-    """The child adds the spec's niceness to its own before torch loads."""
+    """The child adds the spec's niceness before torch loads and gets its thread count."""
     base = os.getpriority(os.PRIO_PROCESS, 0)
     want = min(19, base + 7)
     job = TrainingJob(JobSpec(data=(demos,), out=tmp_path / 'policy_v001.onnx',
-                              version='v001', policy='mse', steps=100_000, niceness=7))
+                              version='v001', policy='mse', steps=100_000, niceness=7,
+                              threads=3))
     try:
         deadline = time.monotonic() + TIMEOUT_S
         seen = None
@@ -244,5 +247,7 @@ def test_the_training_child_runs_at_lower_priority_than_its_parent(
             time.sleep(0.1)
         assert seen == want, f'child niceness {seen}, expected {want} (parent {base} + 7)'
         assert _training_child(os.getpid()) == job.pid  # torch loaded at that priority
+        environ = Path(f'/proc/{job.pid}/environ').read_bytes().split(b'\0')
+        assert b'OMP_NUM_THREADS=3' in environ
     finally:
         job.cancel()

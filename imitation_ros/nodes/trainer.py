@@ -108,6 +108,8 @@ class TrainerParams:
     training_niceness: int = param(10, 'Niceness the training child adds to its own: the '
                                    'control loop on the same computer gets the CPU first '
                                    '(0: same priority as this node)', minimum=0, maximum=19)
+    training_threads: int = param(1, 'Torch threads per training process (0: one per core)',
+                                  unit='threads', minimum=0, maximum=1024)
 
     def __post_init__(self) -> None:
         check_params(self)
@@ -216,7 +218,7 @@ class TrainerNode(Node):
                        correction_weight=p.correction_weight, features=p.features,
                        device=p.device, options=p.options(), val_fraction=p.val_fraction,
                        max_command_step=p.max_command_step, init_from=init, nproc=p.nproc,
-                       niceness=p.training_niceness)
+                       niceness=p.training_niceness, threads=p.training_threads)
         self._job = TrainingJob(spec)
         self._requested = False
         self._trained_on = corrections
