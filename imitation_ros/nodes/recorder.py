@@ -47,7 +47,7 @@
   is stamped before the recorder came up (a recorder restarted mid-episode, or
   launched after the arm) is recorded only when nothing of it has happened
   yet: the event names its start posture (``"start"``, rad, in the order of
-  its ``"joint_names"`` or of the ``joint_names`` parameter) and the first
+  its ``"joint_names"`` or of the robot's joints) and the first
   ``/joint_states`` the recorder receives in it is within
   ``start_tolerance_rad`` of that posture on every joint. Otherwise its bag is
   dropped (the rest of the episode is not written), a warning names the
@@ -99,14 +99,16 @@ from sensor_msgs.msg import Image, JointState, Joy
 from std_msgs.msg import Bool, Float64, Float64MultiArray, String
 
 from .conversions import DIAG_ERROR, DIAG_OK, DIAG_WARN, diagnostic_array, diagnostic_status
-from .params import check_params, declare_and_read, param
+from .params import declare_and_read, param
 from .qos import DIAGNOSTICS_QOS, EPISODE_QOS, MODEL_QOS
+from .robot_source import RobotParams, RobotSource
 from .spin import spin_node
 from ..data import messages as m
 from ..data import count_takeovers, EpisodeBagWriter, partial_path, SOURCES
 from ..data.reader import labelled_state_stamp
 from ..errors import ConfigError, DataError
 from ..interface import topics
+from ..interface.robot import RobotModel
 
 NODE_NAME = 'recorder'
 #: Period of ``/diagnostics`` (s).
@@ -120,6 +122,8 @@ _NS_PER_S = 1_000_000_000
 BUFFER_S = 1.0
 #: Most messages kept outside an episode.
 BUFFER_MESSAGES = 256
+#: Most episode events kept until the robot description comes (the transient-local depth).
+EARLY_EVENTS = 50
 
 GATE_STATE = m.GATE_STATE
 """The gate's arbitration decision per command (std_msgs/String JSON)."""
@@ -194,7 +198,7 @@ def count_key(topic: str) -> str:
 
 
 @dataclass(frozen=True)
-class RecorderParams:
+class RecorderParams(RobotParams):
     """Parameters of ``recorder`` (see config/recorder.yaml)."""
 
     data_dir: str = param('data', 'Directory under which sessions of episode bags are '
@@ -203,9 +207,6 @@ class RecorderParams:
                          'session_YYYYmmdd_HHMMSS (UTC, at start-up)', unit='name')
     source: str = param('hg_dagger', 'Where the episodes come from, stored in every bag',
                         choices=SOURCES)
-    joint_names: tuple[str, ...] = param(('joint1', 'joint2', 'joint3'),
-                                         'Joint names, base to tip: the order of every '
-                                         'command, stored in every bag')
     topics: tuple[str, ...] = param(DEFAULT_TOPICS, 'Absolute names of the topics recorded '
                                     'into every episode bag (names as stored; remap to record '
                                     'other topics under them)')
@@ -225,17 +226,13 @@ class RecorderParams:
                                        maximum=3.2)
 
     def __post_init__(self) -> None:
-        check_params(self)
+        super().__post_init__()
         if not self.data_dir:
             raise ConfigError('parameter data_dir must not be empty; give a directory, e.g. '
                               'data_dir:=$HOME/imitation_data')
         if self.session in ('.', '..') or '/' in self.session or '\\' in self.session:
             raise ConfigError(f'parameter session must be a plain directory name, got '
                               f'{self.session!r}')
-        names = self.joint_names
-        if not names or len(set(names)) != len(names) or any(not n or ',' in n for n in names):
-            raise ConfigError(f'parameter joint_names must be distinct non-empty names without '
-                              f'commas, got {list(names)}')
         unknown = [t for t in self.topics if t not in KNOWN_TOPICS]
         if unknown:
             raise ConfigError(f'parameter topics has {unknown}, which the recorder cannot type; '
@@ -311,13 +308,26 @@ def _event_stamp_ns(event: dict[str, Any]) -> int | None:
     return int(round(float(stamp) * _NS_PER_S))
 
 
+def _last_start(events: list[tuple[bytes, int]]) -> int:
+    """Return the index of the newest start event among raw episode events (0 if none)."""
+    for index in range(len(events) - 1, -1, -1):
+        try:
+            if json.loads(deserialize_message(events[index][0], String).data)['event'] == 'start':
+                return index
+        except (ValueError, TypeError, KeyError):
+            continue
+    return 0
+
+
 class RecorderNode(Node):
     """
     The episode recorder as a ROS 2 node (node name ``recorder``).
 
     :param kwargs: passed to ``rclpy.node.Node`` (``parameter_overrides``,
         ``context``, ``namespace``...).
-    :raises ConfigError: a parameter is invalid (the node is destroyed first).
+    :raises ConfigError: a parameter is invalid, or the robot description given by
+        parameter is unusable (the node is destroyed first). One from the topic raises
+        from the callback that finds out (``main`` then exits 1).
     :raises DataError: the session directory cannot be created or written.
     """
 
@@ -325,6 +335,8 @@ class RecorderNode(Node):
         super().__init__(NODE_NAME, **kwargs)
         try:
             self.params = declare_and_read(self, RecorderParams)
+            # The robot's joints name the commands in every bag.
+            self.robot: RobotModel | None = self.params.robot_from_parameters()
             self.session = self.params.session or datetime.now(timezone.utc).strftime(
                 'session_%Y%m%d_%H%M%S')
             self.session_dir = self._prepare_session_dir()
@@ -348,6 +360,8 @@ class RecorderNode(Node):
         self.messages_written = 0
         self.messages_outside = 0
         self._before_start: deque[tuple[str, bytes, int]] = deque(maxlen=BUFFER_MESSAGES)
+        # Episode events (raw, receive time) that came before the robot description.
+        self._early_events: deque[tuple[bytes, int]] = deque(maxlen=EARLY_EVENTS)
         self.dropped_total = 0
         self.last_bag: Path | None = None
         self._last_error = ''
@@ -373,11 +387,33 @@ class RecorderNode(Node):
                                      MODEL_QOS)
         self.create_timer(WATCHDOG_PERIOD_S, self._on_watchdog)
         self.create_timer(DIAGNOSTICS_PERIOD_S, self._on_diagnostics)
+        self._robot_source = (RobotSource(self, p, self._set_robot) if self.robot is None
+                              else None)
         self.get_logger().info(
             f'recording {len(self.recorded_topics)} topics into {self.session_dir} '
             f'(source {p.source}), one bag per episode')
 
     # --- set-up ------------------------------------------------------------------------
+
+    def _set_robot(self, robot: RobotModel) -> None:
+        """
+        Take the robot whose joints name the recorded commands; handle the events held back.
+
+        The recorder counts as up from ``BUFFER_S`` before now (what came since is still
+        kept): an episode that began earlier is recorded only when nothing of it happened
+        yet, as for a recorder started late.
+        """
+        self.get_logger().info(f'robot {robot.name or "(unnamed)"}: joints '
+                               f'{list(robot.joint_names)}')
+        with self._lock:
+            self.robot = robot
+            kept_since = self.get_clock().now().nanoseconds - int(BUFFER_S * _NS_PER_S)
+            self._started_ns = max(self._started_ns, kept_since)
+            early, self._early_events = list(self._early_events), deque()
+            # From the newest start on: older events are history, and the messages kept
+            # from before (BUFFER_S) belong to the newest episode only.
+            for raw, t_ns in early[_last_start(early):]:
+                self._on_episode_raw(raw, t_ns)
 
     def _prepare_session_dir(self) -> Path:
         """Create ``<data_dir>/<session>`` and check it is writable (DataError if not)."""
@@ -411,6 +447,9 @@ class RecorderNode(Node):
         t_ns = self.get_clock().now().nanoseconds
         try:
             if topic == m.EPISODE:
+                if self.robot is None:
+                    self._early_events.append((raw, t_ns))  # a bag needs the joint names
+                    return
                 self._on_episode_raw(raw, t_ns)
                 return
             if topic == m.INTERVENTION:
@@ -502,7 +541,7 @@ class RecorderNode(Node):
         posture = None
         if stamp is not None and stamp < self._started_ns:
             # Begun before this recorder: a whole episode only if nothing has happened yet.
-            posture = start_posture(event, self.params.joint_names)
+            posture = start_posture(event, self.robot.joint_names)
             if posture is None or m.JOINT_STATES not in self.recorded_topics:
                 why = ('its start event names no start posture' if posture is None
                        else f'{m.JOINT_STATES} is not recorded')
@@ -677,7 +716,7 @@ class RecorderNode(Node):
             'episode': ep.episode, 'success': bool(success), 'reason': reason,
             'source': self.params.source, 'policy_version': self.policy_version,
             'interventions': count_takeovers(ep.intervention), 'human_steps': ep.human_steps,
-            'steps': ep.steps, 'joint_names': list(self.params.joint_names),
+            'steps': ep.steps, 'joint_names': list(self.robot.joint_names),
             'dt': repr(float(self.params.dt)), 'dropped': ep.dropped,
             'start_delay_s': f'{ep.start_delay_s:.3f}', 'session': self.session,
         }
@@ -777,7 +816,9 @@ class RecorderNode(Node):
                       'dropped': self.dropped_total, 'outside_episode': self.messages_outside,
                       'policy_version': self.policy_version,
                       'session_dir': str(self.session_dir), 'last_error': self._last_error}
-        if self._error_latched:
+        if self.robot is None and self._robot_source is not None:
+            level, message = DIAG_ERROR, f'{self._robot_source.waiting()}: not recording'
+        elif self._error_latched:
             level, message = DIAG_ERROR, self._last_error
         elif self.dropped_total:
             level, message = DIAG_WARN, f'{self.dropped_total} messages could not be written'
