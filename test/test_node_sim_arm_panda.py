@@ -410,7 +410,8 @@ def test_expert_labeler_labels_the_panda_and_its_labels_reach_the_goal(
     # The robot from the URDF sim_arm publishes on robot_description: its arm chain.
     expert = ExpertLabelerNode(context=ros, parameter_overrides=[
         Parameter('robot', value='panda'), Parameter('expert', value='below'),
-        Parameter('base_link', value='panda_link0'), Parameter('tip_link', value='panda_hand_tcp')])
+        Parameter('base_link', value='panda_link0'),
+        Parameter('tip_link', value='panda_hand_tcp')])
     labels: list[np.ndarray] = []
     relay = Node('label_relay', context=ros)
 

@@ -15,57 +15,15 @@
 """
 ``expert_labeler`` (node ``expert``): DAgger's expert, labelling every state the arm visits.
 
-A thin adapter around an :class:`~imitation_ros.dagger.expert.Expert` (in the sim the
-scripted demonstrator, :class:`~imitation_ros.dagger.expert.ScriptedSimExpert`; a
-planner can stand in on a real arm: pass ``expert=`` to the node's constructor):
-
-* ``joint_states`` (sensor_msgs/JointState, ``joint_names`` order): every new
-  joint state is labelled once, at once (in its callback): the expert's absolute
-  joint target (rad) goes to ``imitation/expert_action``
-  (std_msgs/Float64MultiArray, ``layout.dim[0].label`` = the joint names). The
-  label names the state it labels: ``layout.data_offset`` = 2 and the two leading
-  (padding) values are that joint state's header stamp (sec, nanosec), so a loader
-  matches label and state exactly, however late either reached the recorder
-  (:func:`label_msg`; readers that honour ``data_offset``, as every reader here
-  does, see just the n targets; a state stamped 0 gives a label without padding).
-  A repeated message (same non-zero header stamp) is not labelled again; one lacking
-  a joint of ``joint_names`` or with NaN is ignored (throttled warning, counted);
-* ``imitation/task`` (std_msgs/Float64MultiArray, ``TASK_LAYOUT``): the newest task;
-  when it is missing or older than ``obs_timeout_s`` (receive time) a joint state
-  gets no label, and ``/diagnostics`` says which input and how old (WARN): no
-  label beats a label for the wrong task;
-* ``imitation/episode`` (std_msgs/String JSON, transient local): a start event
-  (``"start"``: start joint positions, ``"task"``) resets the expert
-  (:meth:`Expert.reset`): the scripted expert's path starts at the episode's start
-  posture, and ``multi`` draws a new demonstrator. Starts of episodes up to the
-  current number (transient-local history) are skipped unless their ``"stamp"``
-  is newer. With ``episodes_from: task`` (a real arm without an episode manager)
-  a new task vector starts a new episode at the next joint state, which becomes
-  the start; with ``events`` (default) no state is labelled before the first start
-  event;
-* every label is the expert's answer for the episode its joint state belongs to.
-  Topics are delivered independently, so the first joint state of an episode can
-  arrive before its start event, and task vectors of the previous episode after
-  it. With stamped events (``"stamp"``, s, the clock of the joint states' header
-  stamps) joint states stamped after the last end event wait (the newest
-  ``WAITING_STATES``) and are labelled when the start event that covers them
-  arrives; one stamped
-  before the current episode's start is not labelled (counted as
-  ``states_outside_episode``). Events without stamps: every state is labelled at once;
-* a task that changes during an episode replaces the episode's task and keeps
-  its start (no reset). With episode events, a task vector counts as a change only
-  once ``imitation/task`` has carried the episode's own task (one publisher's
-  messages arrive in order): earlier vectors are the previous episode's, late;
-* labels are published whether or not an episode runs: a recorder keeps only
-  those inside episodes, and a gate mixing in the expert (DAgger's beta) always
-  has a fresh one;
-* ``/diagnostics`` at 1 Hz (and at once, at most every 0.5 s, when the inputs go
-  stale or come back): expert, episode, labels published, states skipped and why,
-  input ages, errors, compute time;
-* an exception in the expert publishes nothing for that state, logs throttled and
-  shows as ERROR on ``/diagnostics``; no callback raises.
-
-Topic names are relative, so they follow the node's namespace and remap freely.
+A thin adapter around an :class:`~imitation_ros.dagger.expert.Expert` (the scripted
+demonstrator in the sim; a planner can stand in on a real arm): it takes the robot
+from its URDF (:mod:`.robot_source`), builds or checks the expert for it, and labels
+each new joint state once with the expert's absolute joint target on
+``imitation/expert_action``, naming the state it labels, for the episode that state
+belongs to (``imitation/episode`` events reset the expert; ``episodes_from: task``
+starts one per new task). A missing or stale task gives no label; an exception in
+the expert gives none for that state and an ERROR on ``/diagnostics``. Every topic,
+parameter and rule: docs/nodes.md.
 """
 
 from __future__ import annotations

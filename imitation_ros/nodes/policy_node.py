@@ -15,67 +15,17 @@
 """
 ``policy_node``: run the ONNX policy at a fixed rate, hot-reload new models, shadow a candidate.
 
-* Each control step builds the observation from the newest ``joint_states``
-  (sensor_msgs/JointState, the robot's joints), ``imitation/task``
-  (std_msgs/Float64MultiArray) and, for image policies, ``camera/image_raw``
-  (sensor_msgs/Image, subscribed only once a model needs it), runs the policy
-  and publishes absolute joint targets (rad) on ``imitation/policy_action``
-  (std_msgs/Float64MultiArray). With ``trigger: joint_states`` (default) a step
-  runs as each new joint state arrives: one action per joint state, without
-  waiting for a timer (docs/performance.md has the measurements); with ``timer`` a
-  step runs every ``1 / rate_hz`` s and a step without a new joint state
-  repeats the last action. The timer at ``rate_hz`` runs in both modes: it
-  swaps in new models and notices inputs that went quiet. When an input the
-  policy needs is missing or older than ``obs_timeout_s`` (receive time), it
-  publishes nothing and says on ``/diagnostics`` (WARN) which input and how old:
-  the intervention gate then holds the arm, which is safer than acting on a
-  stale observation.
-* Every action names the joint state it was computed at: ``layout.data_offset``
-  = 2 and the two leading values are that state's header stamp (sec, nanosec),
-  the convention of the expert's labels; readers that honour ``data_offset``
-  (every reader in this package, and the gate) see just the n targets. A state
-  stamped 0 gives an action without padding.
-* Action chunks (diffusion) run with a receding horizon; the queue is dropped at
-  every episode start (``imitation/episode``, keyed on the episode number) and
-  when control comes back from the operator (``imitation/intervention`` true ->
-  false): a chunk planned before a takeover is stale.
-* Hot reload: a path on ``imitation/model`` (std_msgs/String, transient_local;
-  the ``model_path`` parameter at start-up) is loaded and validated on a worker
-  thread (:class:`~imitation_ros.runtime.model_slot.ModelSlot`) and swapped in
-  between two ticks. Anyone on the DDS domain can publish that path, so it is
-  trusted only when its real path lies inside ``model_dirs`` (or the package's
-  own models folder) and its folder's ``manifest.json``, which the trainer
-  writes, lists the file with the SHA-256 of the bytes read
-  (:class:`~imitation_ros.runtime.model_trust.ModelTrust`); a path outside gets
-  the same answer whether the file exists or not. Then come the session,
-  metadata, joint names, warm-up, and the candidate's actions on a
-  representative observation and on the last ``candidate_observations``
-  observations this node saw: finite and within the joint limits
-  (the robot's) widened by ``candidate_limit_margin``. A bad
-  model is rejected and the old one keeps running; every outcome goes to
-  ``imitation/policy_status`` (std_msgs/String JSON ``{"event":
-  "loaded"|"rejected", "version", "path", "reason", "role", ...}``), the log,
-  and ``/diagnostics`` (ERROR for a rejection). The active version is latched
-  on ``imitation/model_version`` (std_msgs/String, transient_local).
-* Shadow mode: a candidate from ``shadow_model_path`` or ``imitation/shadow_model``
-  (an empty string stops it; the same directory and manifest checks apply)
-  runs every tick on the same observation but never actuates; the max abs
-  joint difference (rad) between its action and the last command on
-  ``forward_position_controller/commands`` goes to
-  ``imitation/shadow_error`` (std_msgs/Float64), summarized (mean, p95) on
-  ``/diagnostics`` and in a throttled log line.
-* Doubt: with ``publish_uncertainty`` (default) and a model that computes its
-  own doubt (a ``doubt`` output: the disagreement of a small ensemble trained
-  with it, large far from the training data), every published action comes with
-  the doubt at the same observation on ``imitation/uncertainty``
-  (std_msgs/Float64, the model's doubt units; the intervention gate compares it
-  with its ``help_threshold``). It costs one extra small network in the same
-  graph call (tens of microseconds). A model without a doubt output publishes
-  nothing there and ``/diagnostics`` says so.
-* An exception inside a tick (a NaN action raises ModelError) publishes nothing
-  that tick, logs throttled and shows as ERROR on ``/diagnostics``.
-
-Topic names are relative, so they follow the node's namespace and remap freely.
+It takes the robot from its URDF (``robot_description``, ``urdf_file`` or the
+``robot_description`` topic; :mod:`.robot_source`), builds each observation from the
+newest ``joint_states`` (the robot's joints), ``imitation/task`` and, for image
+policies, ``camera/image_raw``, and publishes absolute joint targets on
+``imitation/policy_action``, each naming the joint state it was computed at; a stale
+input publishes nothing (the gate then holds). Models from ``imitation/model`` load
+and are checked (trusted folders and manifest, joint names, limits, recent
+observations) on a worker thread and swap in between two ticks; a bad one is refused
+and the old one keeps running. A shadow candidate runs beside it without actuating,
+and the model's doubt goes to ``imitation/uncertainty``. Every topic, parameter and
+failure: docs/nodes.md.
 """
 
 from __future__ import annotations
