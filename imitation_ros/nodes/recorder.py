@@ -15,67 +15,14 @@
 """
 ``recorder``: writes every episode as one rosbag2 bag (MCAP storage).
 
-* Each topic of the ``topics`` parameter (absolute names: they are the names
-  stored in the bag; ROS remapping rules still apply to the subscription) is
-  subscribed RAW: the serialized CDR bytes go into the bag unchanged, with
-  log time = receive time on the node clock (ns). Bags go to
-  ``<data_dir>/<session>/ep_NNNNN`` through
-  :class:`~imitation_ros.data.writer.EpisodeBagWriter`, which stages a bag as
-  ``ep_NNNNN.partial`` and renames it only once it is complete, so loaders
-  never see an unfinished one.
-* Camera images are subscribed reliable while every publisher of the topic
-  offers reliable (sim_arm), best effort otherwise (camera drivers with the
-  sensor-data profile), checked once a second: best effort loses large frames
-  under load, reliable would not hear a best-effort camera.
-* Episode boundaries come from ``/imitation/episode`` (std_msgs/String JSON,
-  transient local); the start and end event messages are written into the
-  bag. Events are keyed on the episode number: events of an episode already
-  closed are ignored; an episode whose start event (its ``"stamp"``, s) is
-  more than ``late_start_s`` older than the recorder's start, or that ended
-  (end ``"stamp"``) before it, is history replayed by the transient-local
-  topic and is not recorded. A start while another episode is open closes
-  that one first (reason ``missing_end``); an episode open longer than
-  ``max_episode_s`` is closed as ``too_long``. Messages outside an episode
-  are counted, not written; but the joint states, camera frames, task
-  vectors and expert labels of the last ``BUFFER_S`` are kept, because topics
-  arrive independently: the episode's first joint state (stamped with its
-  start event), and its label, often beat the event, and go into the bag once
-  the event arrives (joint states and frames by header stamp, labels by the
-  stamp of the state they name, task vectors by receive time, at or after the
-  event's stamp).
-* A bag holds a whole episode or is not written. An episode whose start event
-  is stamped before the recorder came up (a recorder restarted mid-episode, or
-  launched after the arm) is recorded only when nothing of it has happened
-  yet: the event names its start posture (``"start"``, rad, in the order of
-  its ``"joint_names"`` or of the robot's joints) and the first
-  ``/joint_states`` the recorder receives in it is within
-  ``start_tolerance_rad`` of that posture on every joint. Otherwise its bag is
-  dropped (the rest of the episode is not written), a warning names the
-  episode and ``/diagnostics`` counts it (``episodes_missed_start``): the tail
-  of an episode would look like a whole one to the loaders. Start events
-  without a ``"stamp"`` are taken as live.
-* Episode facts in ``custom_data`` at close: ``episode``, ``success``,
-  ``reason``, ``source``, ``policy_version`` (latest
-  ``/imitation/model_version`` seen), ``interventions`` (False -> True edges of
-  ``/imitation/intervention``), ``human_steps`` (commands received while the
-  latest intervention flag was true), ``steps`` (commands), ``joint_names``,
-  ``dt``, ``dropped`` (messages of the episode that could not be written),
-  ``start_delay_s`` (how late the start event reached the recorder),
-  ``help_requests`` (False -> True edges of ``/imitation/help_request``, when
-  recorded) and ``messages_<topic>`` (messages written per topic, ``/`` as ``_``).
-* ``/imitation/uncertainty`` (std_msgs/Float64, the policy's doubt per action)
-  and ``/imitation/help_request`` (std_msgs/Bool, the gate's help request) are
-  recorded by default, for provenance and analysis; nothing reads them back
-  into datasets.
-* A write failure (disk full, ...) aborts that episode's bag (nothing half
-  written is left looking finished) and raises an ERROR on ``/diagnostics``;
-  the recorder keeps running and records the next episode.
-* SIGINT / SIGTERM close the open bag with reason ``interrupted`` (success
-  false) before the process exits; an unwritable ``data_dir`` stops the
-  node at start-up with exit code 1.
-* ``/diagnostics`` at 1 Hz: episodes written, episodes not recorded because
-  their beginning was missed, current episode, messages written, dropped,
-  outside-episode messages, failures.
+The topics of the ``topics`` parameter are subscribed raw and written unchanged into
+``<data_dir>/<session>/ep_NNNNN`` (staged as ``.partial`` until complete), between
+the start and end events of ``/imitation/episode``; what arrives just before a start
+event is kept for it. A bag holds a whole episode or is not written; its metadata
+holds the episode facts (outcome, source, model version, takeovers, steps, the
+robot's joint names from its URDF: :mod:`.robot_source`). A write failure aborts
+that bag and recording goes on; SIGINT and SIGTERM close the open bag as
+``interrupted``. Every topic, parameter and rule: docs/nodes.md.
 """
 
 from __future__ import annotations
