@@ -492,7 +492,7 @@ def test_yaml_defaults_equal_code_defaults() -> None:
 
 
 def test_robot_description_from_the_transient_local_topic(ros: Context) -> None:
-    """Without parameters the expert waits for the topic, says so, and labels once it came."""
+    """Without parameters the expert waits for the topic, says so; held states get labels after."""
     node = ExpertLabelerNode(context=ros, namespace='/described', parameter_overrides=[
         Parameter('expert', value='above'), Parameter('episodes_from', value='task')])
     probe = Probe(ros, namespace='/described')
@@ -504,16 +504,20 @@ def test_robot_description_from_the_transient_local_topic(ros: Context) -> None:
                                              in s.message), what='the waiting diagnostic')
         assert diagnostic_level(status) == 2 and '/described/robot_description' in status.message
         assert node.expert is None
-        description.publish(String(data=PLANAR_URDF.read_text(encoding='utf-8')))
-        wait_for(lambda: node.expert is not None, what='the expert built for the robot')
-        assert node.robot.joint_names == CONFIG.joint_names
-        wait_for(lambda: node.count_publishers('joint_states') >= 1, what='discovery')
+        wait_for(lambda: probe.count_subscribers('joint_states') >= 1, what='discovery')
         task, states = _episode(seed=3)
-        for q in states[:2]:
+        for q in states[:2]:  # before the robot: they wait for it
             probe.task(task)
             probe.state(q)
             time.sleep(0.05)
-        wait_for(lambda: probe.n_labels() >= 2, what='labels once the robot is known')
+        wait_for(lambda: len(node._early) >= 4, what='the inputs held for the robot')
+        assert probe.n_labels() == 0
+        description.publish(String(data=PLANAR_URDF.read_text(encoding='utf-8')))
+        wait_for(lambda: node.expert is not None, what='the expert built for the robot')
+        assert node.robot.joint_names == CONFIG.joint_names
+        wait_for(lambda: probe.n_labels() >= 2, what='the held states labelled')
+        np.testing.assert_allclose(probe.labels_since(0)[:2],
+                                   [ABOVE.action(q, task) for q in states[:2]], atol=1e-12)
     finally:
         spinner.stop()
         for each in (source, probe, node):

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import json
 import sys
 import time
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 import numpy as np
@@ -76,6 +76,9 @@ STAMP_TOLERANCE_S = 1e-6
 #: Joint states kept waiting for a start event (the newest ones; about 5 s at 20 Hz):
 #: bounds the memory a missing start event can cost.
 WAITING_STATES = 100
+#: Input messages kept until the robot description comes (the newest; about 5 s of joint
+#: states, tasks and events at 20 Hz): they are handled, in order, once it has.
+EARLY_MESSAGES = 300
 
 _STYLE = DemonstratorStyle()
 
@@ -254,6 +257,15 @@ class ExpertLabelerNode(Node):
                                                 STATE_QOS)
         self._diag_pub = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS.name,
                                                DIAGNOSTICS_QOS)
+        # Inputs that come before the robot wait for it (the expert needs its joints).
+        self._early: deque[tuple[Callable[[Any], None], Any]] = deque(maxlen=EARLY_MESSAGES)
+        # Created first, so an episode start waiting beside a joint state is handled first.
+        self.create_subscription(String, topics.EPISODE.name, self._held(self._on_episode),
+                                 EPISODE_QOS)
+        self.create_subscription(Float64MultiArray, topics.TASK.name, self._held(self._on_task),
+                                 STATE_QOS)
+        self.create_subscription(JointState, topics.JOINT_STATES.name,
+                                 self._held(self._on_joint_state), STATE_QOS)
         self.create_timer(DIAGNOSTICS_PERIOD_S, self._on_diagnostics)
         self._robot_source: Optional[RobotSource] = None
         if robot is None:
@@ -267,7 +279,7 @@ class ExpertLabelerNode(Node):
 
     def _set_robot(self, robot: RobotModel) -> None:
         """
-        Build the expert for ``robot`` and start listening (the inputs wait for the robot).
+        Build the expert for ``robot``, then handle the inputs that waited for it.
 
         :raises ConfigError: the expert's arm is not ``robot``.
         """
@@ -280,15 +292,21 @@ class ExpertLabelerNode(Node):
         self._names = robot.joint_names
         self._label = ','.join(self._names)
         self._n = len(self._names)
-        # Episode events are transient local: those published before this point still come.
-        # Created first, so an episode start waiting beside a joint state is handled first.
-        self.create_subscription(String, topics.EPISODE.name, self._on_episode, EPISODE_QOS)
-        self.create_subscription(Float64MultiArray, topics.TASK.name, self._on_task, STATE_QOS)
-        self.create_subscription(JointState, topics.JOINT_STATES.name, self._on_joint_state,
-                                 STATE_QOS)
         self.get_logger().info(
             f'expert {expert.describe()} labelling every joint state of '
             f'{list(self._names)} on imitation/expert_action (control period {p.dt:g} s)')
+        early, self._early = self._early, deque()
+        for handle, msg in early:
+            handle(msg)
+
+    def _held(self, handle: Callable[[Any], None]) -> Callable[[Any], None]:
+        """Return a callback that hands messages to ``handle``, held until the robot came."""
+        def callback(msg: Any) -> None:
+            if self.expert is None:
+                self._early.append((handle, msg))
+                return
+            handle(msg)
+        return callback
 
     # --- inputs -----------------------------------------------------------------------
 
