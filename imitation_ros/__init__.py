@@ -15,3 +15,7 @@
 """imitation_ros: behavioral cloning, DAgger and HG-DAgger for ROS 2 robot arms."""
 
 __version__ = '0.1.0'
+
+#: The subpackages are the API (``imitation_ros.runtime`` and so on); importing this one
+#: loads none of them.
+__all__ = ['__version__']

@@ -22,27 +22,14 @@ PACKAGE = Path(__file__).resolve().parents[1] / 'imitation_ros'
 #: The most lines a module docstring may have.
 MAX_LINES = 40
 
-#: Modules not held to MAX_LINES yet (owned by parallel work; tighten by removing entries).
-EXCEPTED = (
-    'nodes/policy_node.py', 'nodes/recorder.py', 'nodes/spin.py', 'nodes/trainer.py',
-    'nodes/sim_arm.py', 'nodes/sim_human.py', 'nodes/expert_labeler.py', 'sim/operator.py',
-    'sim/panda/*', 'bringup/*', 'training/distributed.py', 'cli/benchmark.py', 'cli/collect.py',
-    'cli/train.py', 'cli/demo.py', 'cli/soak.py', 'studies/control_loop.py',
-    'studies/expressivity_panda.py', 'studies/vision_latency.py', 'policies/vision.py',
-)
-
-
-def _excepted(relative: Path) -> bool:
-    return any(relative.match(pattern) for pattern in EXCEPTED)
-
 
 def test_module_docstrings_are_short():
-    """No module docstring is longer than MAX_LINES lines (except the listed modules)."""
+    """No module docstring is longer than MAX_LINES lines."""
     too_long = []
     for path in sorted(PACKAGE.rglob('*.py')):
         relative = path.relative_to(PACKAGE)
         doc = ast.get_docstring(ast.parse(path.read_text()), clean=True)
-        if doc and len(doc.splitlines()) > MAX_LINES and not _excepted(relative):
+        if doc and len(doc.splitlines()) > MAX_LINES:
             too_long.append(f'{relative}: {len(doc.splitlines())} lines')
     assert not too_long, (f'module docstrings over {MAX_LINES} lines (move the explanation '
                           f'to docs/): {too_long}')

@@ -27,7 +27,7 @@ from imitation_ros.dagger.expert import Expert
 from imitation_ros.nodes.conversions import array_msg, diagnostic_level, joint_state_msg
 from imitation_ros.nodes.expert_labeler import ExpertLabelerNode, ExpertParams, main
 from imitation_ros.nodes.params import defaults
-from imitation_ros.nodes.qos import EPISODE_QOS, STATE_QOS
+from imitation_ros.nodes.qos import EPISODE_QOS, ROBOT_DESCRIPTION_QOS, STATE_QOS
 from imitation_ros.sim.arm import ArmConfig, ArmSim, Task
 from imitation_ros.sim.experts import DemonstratorStyle, ScriptedExpert
 import numpy as np
@@ -45,6 +45,10 @@ ROOT = Path(__file__).resolve().parents[1]
 DOMAIN_ID = private_domain_id(78)
 TIMEOUT_S = 15.0
 CONFIG = ArmConfig()
+PLANAR_URDF = ROOT / 'urdf' / 'planar3.urdf'
+PANDA_URDF = ROOT / 'urdf' / 'panda.urdf'
+#: The planar arm, from its URDF file (the robot the expert labels here).
+PLANAR = Parameter('urdf_file', value=str(PLANAR_URDF))
 ABOVE = ScriptedExpert(config=CONFIG, style=DemonstratorStyle(side=1))
 
 
@@ -172,7 +176,8 @@ class Spinner:
 @pytest.fixture(scope='module')
 def harness(ros: Context) -> tuple[ExpertLabelerNode, Probe]:
     """Run the expert (the scripted 'above' demonstrator) and the probe."""
-    node = ExpertLabelerNode(context=ros, parameter_overrides=[Parameter('expert', value='above')])
+    node = ExpertLabelerNode(context=ros, parameter_overrides=[Parameter('expert', value='above'),
+                                                               PLANAR])
     probe = Probe(ros)
     spinner = Spinner(ros, node, probe)
     wait_for(lambda: probe.count_publishers('imitation/expert_action') >= 1
@@ -305,7 +310,7 @@ def test_each_state_is_labelled_for_its_own_episode_whatever_the_arrival_order(h
 def test_no_state_is_labelled_before_the_first_start_event(ros: Context) -> None:
     """States before any episode event wait; the start event labels those it covers, in order."""
     node = ExpertLabelerNode(context=ros, namespace='/late',
-                             parameter_overrides=[Parameter('expert', value='above')])
+                             parameter_overrides=[Parameter('expert', value='above'), PLANAR])
     probe = Probe(ros, namespace='/late')
     spinner = Spinner(ros, node, probe)
     try:
@@ -405,7 +410,8 @@ def test_any_expert_stands_in_and_tasks_start_episodes_without_events(ros: Conte
     """A planner replaces the scripted expert; without episode events a new task starts one."""
     planner = Planner()
     node = ExpertLabelerNode(expert=planner, context=ros, namespace='/real',
-                             parameter_overrides=[Parameter('episodes_from', value='task')])
+                             parameter_overrides=[Parameter('episodes_from', value='task'),
+                                                  PLANAR])
     probe = Probe(ros, namespace='/real')
     spinner = Spinner(ros, node, probe)
     try:
@@ -443,7 +449,8 @@ def test_a_failing_expert_publishes_nothing_and_reports_an_error(ros: Context) -
             raise RuntimeError('planner found no path')
 
     node = ExpertLabelerNode(expert=Broken(), context=ros, namespace='/broken',
-                             parameter_overrides=[Parameter('episodes_from', value='task')])
+                             parameter_overrides=[Parameter('episodes_from', value='task'),
+                                                  PLANAR])
     probe = Probe(ros, namespace='/broken')
     spinner = Spinner(ros, node, probe)
     try:
@@ -463,10 +470,9 @@ def test_a_failing_expert_publishes_nothing_and_reports_an_error(ros: Context) -
 
 
 def test_bad_parameter_exits_with_code_1(ros: Context) -> None:
-    """main() logs and returns 1 for an unknown expert or inconsistent joints."""
+    """main() logs and returns 1 for an unknown expert or an out-of-range parameter."""
     assert main(['--ros-args', '-p', 'expert:=sideways']) == 1
-    assert main(['--ros-args', '-p', 'joint_names:=[a,a,b]']) == 1
-    assert main(['--ros-args', '-p', 'joint_names:=[a,b]']) == 1
+    assert main(['--ros-args', '-p', 'link_lengths:=[1.0]']) == 1
     assert main(['--ros-args', '-p', 'entry:=0.2']) == 1
 
 
@@ -480,3 +486,57 @@ def test_yaml_defaults_equal_code_defaults() -> None:
         # Parameters are indented under ros__parameters (the node is also called expert).
         line = next(ln for ln in text.splitlines() if ln.startswith(f'    {key}:'))
         assert '#' in line, f'{key} has no comment with its unit'
+
+
+# --- the robot from its URDF ------------------------------------------------------------
+
+
+def test_robot_description_from_the_transient_local_topic(ros: Context) -> None:
+    """Without parameters the expert waits for the topic, says so; held states get labels after."""
+    node = ExpertLabelerNode(context=ros, namespace='/described', parameter_overrides=[
+        Parameter('expert', value='above'), Parameter('episodes_from', value='task')])
+    probe = Probe(ros, namespace='/described')
+    source = Node('robot_state_publisher', context=ros, namespace='/described')
+    description = source.create_publisher(String, 'robot_description', ROBOT_DESCRIPTION_QOS)
+    spinner = Spinner(ros, node, probe, source)
+    try:
+        status = wait_for(lambda: probe.diag(lambda s: 'waiting for the robot description'
+                                             in s.message), what='the waiting diagnostic')
+        assert diagnostic_level(status) == 2 and '/described/robot_description' in status.message
+        assert node.expert is None
+        wait_for(lambda: probe.count_subscribers('joint_states') >= 1, what='discovery')
+        task, states = _episode(seed=3)
+        for q in states[:2]:  # before the robot: they wait for it
+            probe.task(task)
+            probe.state(q)
+            time.sleep(0.05)
+        wait_for(lambda: len(node._early) >= 4, what='the inputs held for the robot')
+        assert probe.n_labels() == 0
+        description.publish(String(data=PLANAR_URDF.read_text(encoding='utf-8')))
+        wait_for(lambda: node.expert is not None, what='the expert built for the robot')
+        assert node.robot.joint_names == CONFIG.joint_names
+        wait_for(lambda: probe.n_labels() >= 2, what='the held states labelled')
+        np.testing.assert_allclose(probe.labels_since(0)[:2],
+                                   [ABOVE.action(q, task) for q in states[:2]], atol=1e-12)
+    finally:
+        spinner.stop()
+        for each in (source, probe, node):
+            each.destroy_node()
+
+
+@pytest.mark.parametrize('params, says', [
+    (['robot_description_timeout_s:=0.5'], 'no robot description on /robot_description'),
+    (['robot_description:=not a urdf'], 'not valid XML'),
+    (['urdf_file:=/no/such/robot.urdf'], 'cannot read urdf_file'),
+    ([f'urdf_file:={PANDA_URDF}', 'tip_link:=panda_hand_tcp'], 'planar3 expert'),
+    ([f'urdf_file:={PLANAR_URDF}', 'link_lengths:=[1.0, 0.8, 0.5]'], 'planar3 expert'),
+    ([f'urdf_file:={PLANAR_URDF}', 'robot:=panda'], 'they must match in order'),
+])
+def test_a_missing_or_wrong_robot_exits_1_at_start_up(
+        ros: Context, capfd: pytest.CaptureFixture, params: list, says: str) -> None:
+    """No description, an unusable one, or not the expert's arm (Panda, other links): exit 1."""
+    args = ['--ros-args']
+    for item in params:
+        args += ['-p', item]
+    assert main(args) == 1
+    assert says in capfd.readouterr().err

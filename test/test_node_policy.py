@@ -29,7 +29,7 @@ from imitation_ros.nodes.conversions import (array_from_msg, array_msg, diagnost
 from imitation_ros.nodes.params import defaults
 from imitation_ros.nodes.policy_node import main, PolicyNode, PolicyParams, STATUS_QOS
 from imitation_ros.nodes.qos import (COMMAND_QOS, EPISODE_QOS, IMAGE_PUB_QOS, MODEL_QOS,
-                                     STATE_QOS)
+                                     ROBOT_DESCRIPTION_QOS, STATE_QOS)
 from imitation_ros.policies.base import Normalizer, PolicySpec
 from imitation_ros.policies.ensemble import DoubtConfig, DoubtEnsemble
 from imitation_ros.policies.registry import make_policy
@@ -56,6 +56,10 @@ TASK = np.array([2.0, 0.0, 1.5, 0.0, 0.15])
 #: What the probe says the gate executed, for the shadow comparison.
 COMMAND = STATE + np.array([0.1, -0.05, 0.0])
 FEED_PERIOD_S = 0.02
+PLANAR_URDF = ROOT / 'urdf' / 'planar3.urdf'
+PANDA_URDF = ROOT / 'urdf' / 'panda.urdf'
+#: The planar arm, from its URDF file (the robot every policy node here runs on).
+PLANAR = Parameter('urdf_file', value=str(PLANAR_URDF))
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float = TIMEOUT_S, what: str = '') -> Any:
@@ -260,7 +264,7 @@ class Probe(Node):
 def harness(ros: Context, models: dict[str, str]) -> tuple[PolicyNode, Probe]:
     """Spin the policy node (starting on v1) and a probe with one executor in a thread."""
     overrides = [Parameter('model_path', value=models['v1']),
-                 Parameter('model_dirs', value=models['dir']),
+                 Parameter('model_dirs', value=models['dir']), PLANAR,
                  # Few, so a test can replace them all by feeding one state for a second.
                  Parameter('candidate_observations', value=20)]
     node = PolicyNode(context=ros, parameter_overrides=overrides)
@@ -352,7 +356,7 @@ def test_timer_trigger_acts_at_the_rate_and_repeats(ros: Context,
     """With trigger timer: actions at rate_hz whatever the states; a repeat names its state."""
     node = PolicyNode(context=ros, namespace='timer', parameter_overrides=[
         Parameter('model_path', value=models['v1']), Parameter('model_dirs', value=models['dir']),
-        Parameter('trigger', value='timer')])
+        Parameter('trigger', value='timer'), PLANAR])
     probe = Probe(ros, namespace='timer')
     spinner = Spinner(ros, node, probe)
     try:
@@ -667,7 +671,7 @@ def test_shipped_model_starts_from_the_package_models_folder(
     node = PolicyNode(context=ros, namespace='shipped', parameter_overrides=[
         Parameter('model_path', value=str(shipped)),
         Parameter('model_dirs', value=str(tmp_path / 'trainer_models')),
-        Parameter('trust_package_models', value=trusted)])
+        Parameter('trust_package_models', value=trusted), PLANAR])
     spinner = Spinner(ros, node)
     try:
         assert (str(shipped.parent) in node.trust.directories) == trusted
@@ -692,8 +696,6 @@ def test_bad_parameter_exits_with_code_1(ros: Context) -> None:
     assert main(['--ros-args', '-p', 'rate_hz:=20']) == 1
     assert main(['--ros-args', '-p', 'providers:=[gpu]']) == 1
     assert main(['--ros-args', '-p', 'mode:=best']) == 1
-    assert main(['--ros-args', '-p', 'joint_names:=[a,a]']) == 1
-    assert main(['--ros-args', '-p', 'joint_lower:=[-1.0, -1.0]']) == 1
     assert main(['--ros-args', '-p', "model_dirs:=''", '-p', 'trust_package_models:=false']) == 1
 
 
@@ -715,7 +717,7 @@ PANDA_TASK = ('goal_x', 'goal_y', 'goal_z', 'pole_x', 'pole_y', 'pole_radius', '
 
 def test_policy_node_runs_a_seven_joint_arm_and_refuses_a_model_of_another(
         ros: Context, models: dict[str, str], tmp_path: Path) -> None:
-    """On the Panda's 7 arm joints, picked by name from a 9-joint /joint_states; v1 refused."""
+    """On the Panda's URDF chain (7 joints, picked by name from 9); a planar model refused."""
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
     spec = PolicySpec(PANDA_ARM, PANDA_TASK, Normalizer.fit(rng.normal(size=(200, 14))),
@@ -729,9 +731,9 @@ def test_policy_node_runs_a_seven_joint_arm_and_refuses_a_model_of_another(
     node = PolicyNode(context=ros, namespace='panda', parameter_overrides=[
         Parameter('model_path', value=path),
         Parameter('model_dirs', value=f"{tmp_path}:{models['dir']}"),
-        Parameter('joint_names', value=list(PANDA_ARM)),
-        Parameter('joint_lower', value=[-2.9, -1.76, -2.9, -3.07, -2.9, -0.02, -2.9]),
-        Parameter('joint_upper', value=[2.9, 1.76, 2.9, -0.07, 2.9, 3.75, 2.9])])
+        Parameter('urdf_file', value=str(PANDA_URDF)),
+        Parameter('base_link', value='panda_link0'),
+        Parameter('tip_link', value='panda_hand_tcp')])
     probe = Node('panda_probe', context=ros, namespace='panda')
     got: list[np.ndarray] = []
     statuses: list[dict] = []
@@ -756,6 +758,7 @@ def test_policy_node_runs_a_seven_joint_arm_and_refuses_a_model_of_another(
     try:
         wait_for(lambda: got and np.allclose(got[-1], want, atol=1e-6),
                  what='the 7-joint action')
+        assert node.robot.joint_names == PANDA_ARM
         # A model of the planar arm names other joints: refused, the Panda's keeps acting.
         models_pub.publish(String(data=models['v1']))
         refused = wait_for(lambda: next((s for s in statuses if s['path'] == models['v1']
@@ -767,3 +770,77 @@ def test_policy_node_runs_a_seven_joint_arm_and_refuses_a_model_of_another(
         assert np.allclose(got[-1], want, atol=1e-6)
     finally:
         spinner.close()
+
+
+# --- the robot from its URDF ------------------------------------------------------------
+
+
+def _description_source(ros: Context, namespace: str) -> tuple[Node, Any]:
+    """Return a node publishing on ``namespace``'s robot_description as robot_state_publisher."""
+    source = Node('robot_state_publisher', context=ros, namespace=namespace)
+    return source, source.create_publisher(String, 'robot_description', ROBOT_DESCRIPTION_QOS)
+
+
+def test_robot_description_from_the_transient_local_topic(
+        ros: Context, models: dict[str, str]) -> None:
+    """Without parameters the node waits for the topic, says so, and loads its model after it."""
+    node = PolicyNode(context=ros, namespace='described', parameter_overrides=[
+        Parameter('model_path', value=models['v1']), Parameter('model_dirs', value=models['dir'])])
+    probe = Probe(ros, namespace='described')
+    source, description = _description_source(ros, 'described')
+    spinner = Spinner(ros, node, probe, source)
+    try:
+        status = wait_for(lambda: probe.diag('control', lambda s: 'waiting for the robot '
+                                             'description' in s.message),
+                          what='a diagnostic of the waiting node')
+        assert diagnostic_level(status) == 2
+        assert '/described/robot_description' in status.message
+        assert node.robot is None and node.slot.version == '' and not node.slot.busy
+        description.publish(String(data=PLANAR_URDF.read_text(encoding='utf-8')))
+        wait_for(lambda: probe.versions and probe.versions[-1] == 'v1', what='v1 loaded')
+        assert node.robot.joint_names == JOINTS
+        probe.feed = True
+        _acting(probe, expected_action(models['v1']))
+    finally:
+        spinner.close()
+
+
+def test_no_robot_description_in_time_exits_1_and_says_what_to_set(
+        ros: Context, capfd: pytest.CaptureFixture) -> None:
+    """Neither parameter nor topic within robot_description_timeout_s: exit code 1."""
+    assert main(['--ros-args', '-r', '__ns:=/nobody', '-p',
+                 'robot_description_timeout_s:=0.5']) == 1
+    err = capfd.readouterr().err
+    assert 'no robot description on /nobody/robot_description' in err
+    assert 'urdf_file' in err and 'robot_state_publisher' in err
+
+
+@pytest.mark.parametrize('params, says', [
+    (['robot_description:=not a urdf'], 'not valid XML'),
+    (['urdf_file:=/no/such/robot.urdf'], 'cannot read urdf_file'),
+    ([f'urdf_file:={PANDA_URDF}'], 'tip_link'),
+    ([f'urdf_file:={PANDA_URDF}', 'tip_link:=gripper'], "'gripper' is not a link"),
+    ([f'urdf_file:={PLANAR_URDF}', f'robot_description:={"<robot/>"}'], 'both set'),
+])
+def test_a_wrong_robot_description_exits_1_at_start_up(
+        ros: Context, capfd: pytest.CaptureFixture, params: list, says: str) -> None:
+    """An unreadable or unparsable URDF, or links that are not a chain of it: exit 1."""
+    args = ['--ros-args']
+    for item in params:
+        args += ['-p', item]
+    assert main(args) == 1
+    assert says in capfd.readouterr().err
+
+
+def test_a_wrong_robot_description_on_the_topic_exits_1(
+        ros: Context, capfd: pytest.CaptureFixture) -> None:
+    """An unusable URDF from the topic stops the node with exit code 1 and the reason."""
+    source, description = _description_source(ros, 'broken')
+    description.publish(String(data='<robot name="nothing"><link name="a"/></robot>'))
+    spinner = Spinner(ros, source)
+    try:
+        assert main(['--ros-args', '-r', '__ns:=/broken']) == 1
+    finally:
+        spinner.close()
+    err = capfd.readouterr().err
+    assert 'topic /broken/robot_description is unusable' in err

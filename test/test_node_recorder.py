@@ -30,7 +30,8 @@ from diagnostic_msgs.msg import DiagnosticArray
 from imitation_ros.data import episode_info, find_episode_bags, read_bag_messages, read_episode
 from imitation_ros.errors import DataError
 from imitation_ros.nodes.conversions import array_msg, diagnostic_level, joint_state_msg
-from imitation_ros.nodes.qos import EPISODE_QOS, IMAGE_PUB_QOS, MODEL_QOS, STATE_QOS
+from imitation_ros.nodes.qos import (EPISODE_QOS, IMAGE_PUB_QOS, MODEL_QOS,
+                                     ROBOT_DESCRIPTION_QOS, STATE_QOS)
 from imitation_ros.nodes.expert_labeler import label_msg
 from imitation_ros.nodes.recorder import count_key, main, offered_reliability, RecorderNode
 import numpy as np
@@ -49,6 +50,9 @@ TIMEOUT_S = 15.0
 #: Subprocess start-up (python, rclpy, rosbags imports) on a loaded 2-core machine.
 PROCESS_TIMEOUT_S = 60.0
 JOINTS = ('joint1', 'joint2', 'joint3')
+PLANAR_URDF = ROOT / 'urdf' / 'planar3.urdf'
+PANDA_URDF = ROOT / 'urdf' / 'panda.urdf'
+PANDA_ARM = tuple(f'panda_joint{i}' for i in range(1, 8))
 TASK = [2.05, 0.0, 1.55, 0.0, 0.16]
 MODEL_VERSION = 'v-test-3'
 
@@ -85,6 +89,11 @@ class Probe(Node):
             HELP: self.create_publisher(Bool, HELP, STATE_QOS),
         }
         self.model_pub = self.create_publisher(String, '/imitation/model_version', MODEL_QOS)
+        # The robot, latched as robot_state_publisher does: recorders without a URDF
+        # parameter (every one here but the Panda's) take it from this topic.
+        self.description_pub = self.create_publisher(String, '/robot_description',
+                                                     ROBOT_DESCRIPTION_QOS)
+        self.description_pub.publish(String(data=PLANAR_URDF.read_text(encoding='utf-8')))
         self.lock = threading.Lock()
         self.stamps: dict[tuple[str, int], float] = {}
         self.diagnostics: list[DiagnosticArray] = []
@@ -544,3 +553,81 @@ def test_bad_parameter_exits_with_code_1(ros: Context) -> None:
     assert main(['--ros-args', '-p', 'source:=teleop']) == 1
     assert main(['--ros-args', '-p', 'topics:=[/joint_states,/tf]']) == 1
     assert main(['--ros-args', '-p', 'max_episode_s:=0.0']) == 1
+
+
+# --- the robot from its URDF ------------------------------------------------------------
+
+
+def test_the_robots_joints_name_the_commands_of_every_bag(
+        harness: dict[str, Any], tmp_path: Path) -> None:
+    """The topic's planar arm names the harness's bags; a Panda recorder's name its 7 joints."""
+    probe: Probe = harness['probe']
+    assert harness['rec'].robot.joint_names == JOINTS  # from the latched topic
+    rec = RecorderNode(context=harness['ros'], parameter_overrides=[
+        Parameter('data_dir', value=str(tmp_path)), Parameter('session', value='panda'),
+        Parameter('urdf_file', value=str(PANDA_URDF)),
+        Parameter('base_link', value='panda_link0'),
+        Parameter('tip_link', value='panda_hand_tcp')])
+    harness['executor'].add_node(rec)
+    try:
+        probe.wait_subscribers(2)
+        probe.event('start', 50)
+        wait_for(lambda: rec.current_episode() == 50, what='the Panda recorder\'s episode')
+        probe.event('end', 50, success=True, reason='success')
+        bag = tmp_path / 'panda' / 'ep_00050'
+        wait_for(bag.exists, what='the Panda recorder\'s bag')
+        assert episode_info(bag).joint_names == PANDA_ARM
+        wait_for((harness['session'] / 'ep_00050').exists, what='the harness\'s bag')
+        assert episode_info(harness['session'] / 'ep_00050').joint_names == JOINTS
+    finally:
+        _drop_recorder(harness, rec)
+
+
+def test_episode_events_wait_for_the_robot_description(
+        harness: dict[str, Any], tmp_path: Path) -> None:
+    """Nothing is recorded before the description; the episode it held back is, whole, after."""
+    probe: Probe = harness['probe']
+    rec = RecorderNode(context=harness['ros'], namespace='/blind', parameter_overrides=[
+        Parameter('data_dir', value=str(tmp_path)), Parameter('session', value='blind'),
+        Parameter('robot_description_timeout_s', value=600.0)])
+    source = Node('robot_state_publisher', context=harness['ros'], namespace='/blind')
+    description = source.create_publisher(String, 'robot_description', ROBOT_DESCRIPTION_QOS)
+    harness['executor'].add_node(rec)
+    harness['executor'].add_node(source)
+    session = (tmp_path / 'blind').resolve()
+    try:
+        status = wait_for(lambda: probe.recorder_status(session), what='its diagnostics')
+        assert 'waiting for the robot description on /blind/robot_description' in \
+            status[0].message and 'not recording' in status[0].message
+        probe.wait_subscribers(2)
+        probe.event('start', 51)
+        probe.state(0)  # the start posture the event names
+        probe.state(1)
+        wait_for(lambda: (harness['session'] / 'ep_00051.partial').exists(),
+                 what='the harness recorder\'s episode 51')
+        time.sleep(1.5)  # the episode began well before the robot came (the posture check)
+        assert rec.current_episode() is None and not list(session.iterdir())
+        description.publish(String(data=PLANAR_URDF.read_text(encoding='utf-8')))
+        wait_for(lambda: rec.current_episode() == 51, what='the held-back start of episode 51')
+        probe.state(2)
+        probe.event('end', 51, success=True, reason='success')
+        wait_for((session / 'ep_00051').exists, what='the bag of episode 51')
+        info = episode_info(session / 'ep_00051')
+        assert info.joint_names == JOINTS and info.message_counts[JS] == 3
+        assert rec.episodes_missed_start == 0
+    finally:
+        harness['executor'].remove_node(source)
+        source.destroy_node()
+        _drop_recorder(harness, rec)
+
+
+def test_no_or_a_wrong_robot_description_exits_1_at_start_up(
+        ros: Context, tmp_path: Path, capfd: pytest.CaptureFixture) -> None:
+    """None within robot_description_timeout_s, or an unusable one: exit code 1 and the fix."""
+    data = ['-p', f'data_dir:={tmp_path}']
+    assert main(['--ros-args', '-r', '__ns:=/nobody', '-p',
+                 'robot_description_timeout_s:=0.5', *data]) == 1
+    err = capfd.readouterr().err
+    assert 'no robot description on /nobody/robot_description' in err and 'urdf_file' in err
+    assert main(['--ros-args', '-p', 'robot_description:=not a urdf', *data]) == 1
+    assert 'not valid XML' in capfd.readouterr().err

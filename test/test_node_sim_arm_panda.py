@@ -407,8 +407,11 @@ def test_expert_labeler_labels_the_panda_and_its_labels_reach_the_goal(
         harness: tuple[SimPandaNode, Probe], ros: Context) -> None:
     """expert_labeler (robot panda) labels each joint state; executing the labels succeeds."""
     _, probe = harness
+    # The robot from the URDF sim_arm publishes on robot_description: its arm chain.
     expert = ExpertLabelerNode(context=ros, parameter_overrides=[
-        Parameter('robot', value='panda'), Parameter('expert', value='below')])
+        Parameter('robot', value='panda'), Parameter('expert', value='below'),
+        Parameter('base_link', value='panda_link0'),
+        Parameter('tip_link', value='panda_hand_tcp')])
     labels: list[np.ndarray] = []
     relay = Node('label_relay', context=ros)
 
@@ -428,3 +431,4 @@ def test_expert_labeler_labels_the_panda_and_its_labels_reach_the_goal(
     assert end['reason'] == 'success', end
     assert labels and all(label.shape == (7,) for label in labels)
     assert expert.expert.describe().startswith('Panda reach below')
+    assert expert.robot.joint_names == tuple(f'panda_joint{i}' for i in range(1, 8))

@@ -191,7 +191,8 @@ def test_gate_executes_stamped_actions_and_the_probe_pairs_each_state(
     """Each joint state's padded action reaches the arm as its n targets, paired to the state."""
     policy = PolicyNode(context=ros, parameter_overrides=[
         Parameter('model_path', value=model),
-        Parameter('model_dirs', value=str(model.rsplit('/', 1)[0]))])
+        Parameter('model_dirs', value=str(model.rsplit('/', 1)[0])),
+        Parameter('urdf_file', value=str(ROOT / 'urdf' / 'planar3.urdf'))])
     gate = InterventionGateNode(context=ros, parameter_overrides=[
         Parameter('forward_on_action', value=True), Parameter('max_joint_step', value=3.2),
         Parameter('urdf_file', value=str(ROOT / 'urdf' / 'planar3.urdf'))])

@@ -13,3 +13,5 @@
 # limitations under the License.
 
 """The node graph shared by the launch files and the composed runner."""
+
+__all__ = ['composed', 'dagger_rounds', 'demo', 'graph', 'launch_description', 'plots', 'soak']

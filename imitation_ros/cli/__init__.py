@@ -13,3 +13,6 @@
 # limitations under the License.
 
 """The ``imitation-ros`` command line."""
+
+__all__ = ['bag_info', 'benchmark', 'benchmark_rl', 'calibrate_help', 'collect', 'demo', 'export',
+           'finetune', 'main', 'render_task', 'report', 'soak', 'train']

@@ -17,3 +17,5 @@ DAgger's core: the beta schedule and the expert interface (no ROS, no torch).
 
 The aggregation itself (D <- D u {(s', a*)}) lives in :mod:`imitation_ros.data.aggregate`.
 """
+
+__all__ = ['beta', 'expert', 'loop', 'panda_expert']

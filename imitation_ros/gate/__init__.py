@@ -18,3 +18,5 @@ Command arbitration as a pure state machine and the Joy to command teleop mappin
 For any arm: the robot comes as a model (joints, limits, Jacobian; from its URDF).
 Nothing here imports the simulator.
 """
+
+__all__ = ['arbiter', 'joy', 'limits', 'teleop']

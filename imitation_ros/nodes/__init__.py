@@ -42,3 +42,7 @@ def _remember_early_stop() -> None:
 
 
 _remember_early_stop()
+
+__all__ = ['EXECUTABLES', 'early_stop', 'conversions', 'expert_labeler', 'intervention_gate',
+           'monitor', 'params', 'policy_node', 'qos', 'recorder', 'robot_source', 'share',
+           'sim_arm', 'sim_human', 'sim_panda', 'spin', 'trainer']

@@ -15,57 +15,15 @@
 """
 ``expert_labeler`` (node ``expert``): DAgger's expert, labelling every state the arm visits.
 
-A thin adapter around an :class:`~imitation_ros.dagger.expert.Expert` (in the sim the
-scripted demonstrator, :class:`~imitation_ros.dagger.expert.ScriptedSimExpert`; a
-planner can stand in on a real arm: pass ``expert=`` to the node's constructor):
-
-* ``joint_states`` (sensor_msgs/JointState, ``joint_names`` order): every new
-  joint state is labelled once, at once (in its callback): the expert's absolute
-  joint target (rad) goes to ``imitation/expert_action``
-  (std_msgs/Float64MultiArray, ``layout.dim[0].label`` = the joint names). The
-  label names the state it labels: ``layout.data_offset`` = 2 and the two leading
-  (padding) values are that joint state's header stamp (sec, nanosec), so a loader
-  matches label and state exactly, however late either reached the recorder
-  (:func:`label_msg`; readers that honour ``data_offset``, as every reader here
-  does, see just the n targets; a state stamped 0 gives a label without padding).
-  A repeated message (same non-zero header stamp) is not labelled again; one lacking
-  a joint of ``joint_names`` or with NaN is ignored (throttled warning, counted);
-* ``imitation/task`` (std_msgs/Float64MultiArray, ``TASK_LAYOUT``): the newest task;
-  when it is missing or older than ``obs_timeout_s`` (receive time) a joint state
-  gets no label, and ``/diagnostics`` says which input and how old (WARN): no
-  label beats a label for the wrong task;
-* ``imitation/episode`` (std_msgs/String JSON, transient local): a start event
-  (``"start"``: start joint positions, ``"task"``) resets the expert
-  (:meth:`Expert.reset`): the scripted expert's path starts at the episode's start
-  posture, and ``multi`` draws a new demonstrator. Starts of episodes up to the
-  current number (transient-local history) are skipped unless their ``"stamp"``
-  is newer. With ``episodes_from: task`` (a real arm without an episode manager)
-  a new task vector starts a new episode at the next joint state, which becomes
-  the start; with ``events`` (default) no state is labelled before the first start
-  event;
-* every label is the expert's answer for the episode its joint state belongs to.
-  Topics are delivered independently, so the first joint state of an episode can
-  arrive before its start event, and task vectors of the previous episode after
-  it. With stamped events (``"stamp"``, s, the clock of the joint states' header
-  stamps) joint states stamped after the last end event wait (the newest
-  ``WAITING_STATES``) and are labelled when the start event that covers them
-  arrives; one stamped
-  before the current episode's start is not labelled (counted as
-  ``states_outside_episode``). Events without stamps: every state is labelled at once;
-* a task that changes during an episode replaces the episode's task and keeps
-  its start (no reset). With episode events, a task vector counts as a change only
-  once ``imitation/task`` has carried the episode's own task (one publisher's
-  messages arrive in order): earlier vectors are the previous episode's, late;
-* labels are published whether or not an episode runs: a recorder keeps only
-  those inside episodes, and a gate mixing in the expert (DAgger's beta) always
-  has a fresh one;
-* ``/diagnostics`` at 1 Hz (and at once, at most every 0.5 s, when the inputs go
-  stale or come back): expert, episode, labels published, states skipped and why,
-  input ages, errors, compute time;
-* an exception in the expert publishes nothing for that state, logs throttled and
-  shows as ERROR on ``/diagnostics``; no callback raises.
-
-Topic names are relative, so they follow the node's namespace and remap freely.
+A thin adapter around an :class:`~imitation_ros.dagger.expert.Expert` (the scripted
+demonstrator in the sim; a planner can stand in on a real arm): it takes the robot
+from its URDF (:mod:`.robot_source`), builds or checks the expert for it, and labels
+each new joint state once with the expert's absolute joint target on
+``imitation/expert_action``, naming the state it labels, for the episode that state
+belongs to (``imitation/episode`` events reset the expert; ``episodes_from: task``
+starts one per new task). A missing or stale task gives no label; an exception in
+the expert gives none for that state and an ERROR on ``/diagnostics``. Every topic,
+parameter and rule: docs/nodes.md.
 """
 
 from __future__ import annotations
@@ -76,7 +34,7 @@ from dataclasses import dataclass
 import json
 import sys
 import time
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 import numpy as np
@@ -87,11 +45,14 @@ from std_msgs.msg import Float64MultiArray, String
 
 from .conversions import (array_from_msg, array_msg, DIAG_ERROR, DIAG_OK, DIAG_WARN,
                           diagnostic_array, diagnostic_status, joint_positions)
-from .params import check_params, declare_and_read, param
+from .params import declare_and_read, param
 from .qos import DIAGNOSTICS_QOS, EPISODE_QOS, STATE_QOS
+from .robot_source import RobotParams, RobotSource
+from .sim_arm import check_urdf_is_the_sim
 from ..dagger.expert import DEFAULT_COMMIT_M, Expert, SCRIPTED_EXPERTS, ScriptedSimExpert
 from ..errors import ConfigError, ImitationError
 from ..interface import topics
+from ..interface.robot import RobotModel
 from ..sim.arm import ArmConfig, Task, TASK_LAYOUT
 from ..sim.experts import DemonstratorStyle
 from .spin import spin_node
@@ -115,12 +76,15 @@ STAMP_TOLERANCE_S = 1e-6
 #: Joint states kept waiting for a start event (the newest ones; about 5 s at 20 Hz):
 #: bounds the memory a missing start event can cost.
 WAITING_STATES = 100
+#: Input messages kept until the robot description comes (the newest; about 5 s of joint
+#: states, tasks and events at 20 Hz): they are handled, in order, once it has.
+EARLY_MESSAGES = 300
 
 _STYLE = DemonstratorStyle()
 
 
 @dataclass(frozen=True)
-class ExpertParams:
+class ExpertParams(RobotParams):
     """Parameters of ``expert_labeler`` (see config/expert.yaml)."""
 
     robot: str = param('planar3', 'The arm labelled: planar3 (the planar arm of link_lengths) '
@@ -131,17 +95,8 @@ class ExpertParams:
                         "obstacle), 'multi' (a new demonstrator per episode) or 'nearest' "
                         '(the side the arm is nearer to, latched per episode)',
                         choices=SCRIPTED_EXPERTS)
-    joint_names: tuple[str, ...] = param(('joint1', 'joint2', 'joint3'),
-                                         'Joint names, base to tip, read from joint_states; '
-                                         'the order of the labels')
     link_lengths: tuple[float, ...] = param((1.0, 0.8, 0.6), 'Link lengths of the arm, base '
                                             'to tip', unit='m', minimum=1e-3, maximum=100.0)
-    joint_lower: tuple[float, ...] = param((-2.2, -2.8, -2.8), 'Lower joint limits (labels '
-                                           'keep 0.02 rad inside)', unit='rad', minimum=-100.0,
-                                           maximum=100.0)
-    joint_upper: tuple[float, ...] = param((2.2, 2.8, 2.8), 'Upper joint limits (labels keep '
-                                           '0.02 rad inside)', unit='rad', minimum=-100.0,
-                                           maximum=100.0)
     max_joint_speed: float = param(1.5, 'Largest joint speed of the arm; the expert moves at '
                                    'speed times it', unit='rad/s', minimum=0.01, maximum=20.0)
     dt: float = param(0.05, "Control period of the arm (its joint_states period): a label is "
@@ -170,35 +125,45 @@ class ExpertParams:
                       maximum=2 ** 31 - 1)
 
     def __post_init__(self) -> None:
-        check_params(self)
-        n = len(self.link_lengths)
-        for name in ('joint_names', 'joint_lower', 'joint_upper'):
-            if len(getattr(self, name)) != n:
-                raise ConfigError(f'parameter {name} has {len(getattr(self, name))} entries but '
-                                  f'link_lengths has {n}; give one per joint, base to tip')
-        if n < 2 or len(set(self.joint_names)) != n or not all(self.joint_names):
-            raise ConfigError(f'parameter joint_names must be {n} (at least 2) distinct '
-                              f'non-empty names, got {list(self.joint_names)}')
-        self.arm_config()
+        super().__post_init__()
+        if len(self.link_lengths) < 2:
+            raise ConfigError(f'parameter link_lengths needs at least 2 links, got '
+                              f'{list(self.link_lengths)}')
         self.style()
 
-    def arm_config(self) -> ArmConfig:
-        """Return the arm the expert drives (raises ConfigError on inconsistent limits)."""
-        return ArmConfig(link_lengths=self.link_lengths, joint_lower=self.joint_lower,
-                         joint_upper=self.joint_upper, max_joint_speed=self.max_joint_speed,
-                         dt=self.dt, joint_names=self.joint_names)
+    def arm_config(self, robot: RobotModel) -> ArmConfig:
+        """
+        Return the planar arm the expert drives: ``robot``'s joints and limits, our geometry.
+
+        :raises ConfigError: ``robot`` is not the planar arm of ``link_lengths``.
+        """
+        try:
+            config = ArmConfig(link_lengths=self.link_lengths, joint_lower=tuple(robot.lower),
+                               joint_upper=tuple(robot.upper),
+                               max_joint_speed=self.max_joint_speed, dt=self.dt,
+                               joint_names=robot.joint_names)
+            check_urdf_is_the_sim(robot, config)
+        except ConfigError as exc:
+            raise ConfigError(f'the planar3 expert (link_lengths {list(self.link_lengths)}) '
+                              f'cannot label the robot {robot.name or "(unnamed)"} with joints '
+                              f'{list(robot.joint_names)}: {exc}') from None
+        return config
 
     def style(self) -> DemonstratorStyle:
         """Return the demonstrator's speed, clearance, lookahead and entry (side: ``expert``)."""
         return DemonstratorStyle(speed=self.speed, clearance=self.clearance,
                                  lookahead=self.lookahead, entry=self.entry)
 
-    def make_expert(self) -> Expert:
-        """Return the scripted expert these parameters describe."""
+    def make_expert(self, robot: RobotModel) -> Expert:
+        """
+        Return the scripted expert these parameters describe, for ``robot``.
+
+        :raises ConfigError: the expert's arm is not ``robot``.
+        """
         if self.robot == 'panda':
             from ..dagger.panda_expert import PandaReachExpert
             return PandaReachExpert(self.expert, seed=self.seed, commit_m=self.commit_m)
-        return ScriptedSimExpert(self.arm_config(), self.expert, style=self.style(),
+        return ScriptedSimExpert(self.arm_config(robot), self.expert, style=self.style(),
                                  seed=self.seed, commit_m=self.commit_m)
 
 
@@ -231,25 +196,30 @@ class ExpertLabelerNode(Node):
     The DAgger expert as a ROS 2 node (node name ``expert``).
 
     :param expert: the expert to ask; None: the scripted sim expert of the
-        ``expert`` parameter. It is called from the node's callbacks only.
+        ``expert`` parameter. It is called from the node's callbacks only; one with
+        ``joint_names`` must name the robot's joints.
     :param kwargs: passed to ``rclpy.node.Node`` (``parameter_overrides``,
         ``context``, ``namespace``...).
-    :raises ConfigError: a parameter is invalid (the node is destroyed first).
+    :raises ConfigError: a parameter is invalid, or the robot description given by
+        parameter is unusable or not the expert's arm (the node is destroyed first).
+        One from the topic raises from the callback that finds out (``main`` exits 1).
     """
 
     def __init__(self, expert: Optional[Expert] = None, **kwargs: Any) -> None:
         super().__init__(NODE_NAME, **kwargs)
+        self._given_expert = expert
+        self.expert: Optional[Expert] = None
+        self.robot: Optional[RobotModel] = None
         try:
             self.params = declare_and_read(self, ExpertParams)
-            self.expert: Expert = expert if expert is not None else self.params.make_expert()
+            robot = self.params.robot_from_parameters()
         except ConfigError:
             self.destroy_node()
             raise
         p = self.params
-        # The Panda's joints and task come with its expert (imported only when used).
-        self._names = self.expert.joint_names if p.robot == 'panda' else p.joint_names
-        self._label = ','.join(self._names)
-        self._n = len(self._names)
+        self._names: tuple[str, ...] = ()
+        self._label = ''
+        self._n = 0
         # Episode: number and start stamp (events), the task in use (with its start).
         self.episode: Optional[int] = None
         self._start_stamp: Optional[float] = None
@@ -287,15 +257,56 @@ class ExpertLabelerNode(Node):
                                                 STATE_QOS)
         self._diag_pub = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS.name,
                                                DIAGNOSTICS_QOS)
+        # Inputs that come before the robot wait for it (the expert needs its joints).
+        self._early: deque[tuple[Callable[[Any], None], Any]] = deque(maxlen=EARLY_MESSAGES)
         # Created first, so an episode start waiting beside a joint state is handled first.
-        self.create_subscription(String, topics.EPISODE.name, self._on_episode, EPISODE_QOS)
-        self.create_subscription(Float64MultiArray, topics.TASK.name, self._on_task, STATE_QOS)
-        self.create_subscription(JointState, topics.JOINT_STATES.name, self._on_joint_state,
+        self.create_subscription(String, topics.EPISODE.name, self._held(self._on_episode),
+                                 EPISODE_QOS)
+        self.create_subscription(Float64MultiArray, topics.TASK.name, self._held(self._on_task),
                                  STATE_QOS)
+        self.create_subscription(JointState, topics.JOINT_STATES.name,
+                                 self._held(self._on_joint_state), STATE_QOS)
         self.create_timer(DIAGNOSTICS_PERIOD_S, self._on_diagnostics)
+        self._robot_source: Optional[RobotSource] = None
+        if robot is None:
+            self._robot_source = RobotSource(self, p, self._set_robot)
+            return
+        try:
+            self._set_robot(robot)
+        except ConfigError:
+            self.destroy_node()
+            raise
+
+    def _set_robot(self, robot: RobotModel) -> None:
+        """
+        Build the expert for ``robot``, then handle the inputs that waited for it.
+
+        :raises ConfigError: the expert's arm is not ``robot``.
+        """
+        p = self.params
+        expert = self._given_expert or p.make_expert(robot)
+        names = getattr(expert, 'joint_names', None)
+        if names is not None:
+            robot.check_joint_names(names, f'the expert {expert.describe()}')
+        self.robot, self.expert = robot, expert
+        self._names = robot.joint_names
+        self._label = ','.join(self._names)
+        self._n = len(self._names)
         self.get_logger().info(
-            f'expert {self.expert.describe()} labelling every joint state of '
+            f'expert {expert.describe()} labelling every joint state of '
             f'{list(self._names)} on imitation/expert_action (control period {p.dt:g} s)')
+        early, self._early = self._early, deque()
+        for handle, msg in early:
+            handle(msg)
+
+    def _held(self, handle: Callable[[Any], None]) -> Callable[[Any], None]:
+        """Return a callback that hands messages to ``handle``, held until the robot came."""
+        def callback(msg: Any) -> None:
+            if self.expert is None:
+                self._early.append((handle, msg))
+                return
+            handle(msg)
+        return callback
 
     # --- inputs -----------------------------------------------------------------------
 
@@ -548,7 +559,9 @@ class ExpertLabelerNode(Node):
         limit = self.params.obs_timeout_s
         state_age = _age(self._state_at, now_ns)
         new_errors = self._errors - self._errors_reported
-        if new_errors:
+        if self.expert is None and self._robot_source is not None:
+            level, message = DIAG_ERROR, f'{self._robot_source.waiting()}: not labelling'
+        elif new_errors:
             level, message = DIAG_ERROR, (f'{new_errors} states not labelled: '
                                           f'{self._last_error}')
         elif state_age is None:
@@ -562,7 +575,8 @@ class ExpertLabelerNode(Node):
             level, message = DIAG_OK, f'labelling with {self.expert.describe()}'
         times = self._compute_ms
         values: dict[str, Any] = {
-            'expert': self.expert.describe(), 'episode': -1 if self.episode is None
+            'expert': self.expert.describe() if self.expert else '', 'joints': self._label,
+            'episode': -1 if self.episode is None
             else self.episode, 'episode_running': self._running, 'resets': self._resets,
             'joint_states': self._states, 'labels_published': self._labels,
             'states_skipped': self._skipped, 'duplicate_states': self._duplicates,

@@ -44,9 +44,9 @@ from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from .conversions import (array_msg, DIAG_ERROR, DIAG_OK, DIAG_WARN, diagnostic_array,
                           diagnostic_status, joint_positions, stamp_to_sec)
-from .params import check_params, declare_and_read, param
-from .qos import (COMMAND_QOS, DIAGNOSTICS_QOS, MODEL_QOS, ROBOT_DESCRIPTION_QOS,
-                  STATE_QOS)
+from .params import declare_and_read, param
+from .qos import COMMAND_QOS, DIAGNOSTICS_QOS, MODEL_QOS, STATE_QOS
+from .robot_source import RobotParams, RobotSource
 from ..data.messages import stamp_to_ns
 from ..errors import ConfigError, ImitationError
 from ..gate.arbiter import (Arbiter, check_beta, GateConfig, GateMode, GateOutput,
@@ -55,7 +55,7 @@ from ..gate.joy import JoyConfig, NULL_SPACE_MODES, parse_joy, TELEOP_MODES
 from ..gate.limits import safe_command
 from ..interface import topics
 from ..interface.kinematics import TASK_COMPONENTS
-from ..interface.robot import GripperModel, MAX_URDF_BYTES, RobotModel
+from ..interface.robot import GripperModel, RobotModel
 from .spin import spin_node
 
 NODE_NAME = 'intervention_gate'
@@ -70,35 +70,12 @@ WARN_THROTTLE_S = 2.0
 _JOY = JoyConfig()
 
 
-def _read_urdf(path: str) -> str:
-    """Return the text of a URDF file; ConfigError when it cannot be read."""
-    try:
-        with open(path, encoding='utf-8') as handle:
-            return handle.read(MAX_URDF_BYTES + 1)
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f'cannot read urdf_file {path!r}: {exc}; give the path of a URDF '
-                          '(xacro output)') from None
-
-
 @dataclass(frozen=True)
-class GateParams:
+class GateParams(RobotParams):
     """Parameters of ``intervention_gate`` (see config/intervention_gate.yaml)."""
 
     rate_hz: float = param(20.0, 'Control rate: a command is published this often',
                            unit='Hz', minimum=1.0, maximum=1000.0)
-    robot_description: str = param('', 'The URDF text of the robot (as robot_state_publisher '
-                                   'takes it); empty: urdf_file, else the robot_description '
-                                   'topic')
-    urdf_file: str = param('', 'Path of the URDF file, when robot_description is empty; empty '
-                           'too: wait for the robot_description topic')
-    base_link: str = param('', "The arm chain's base link (the frame of the cartesian teleop); "
-                           "empty: the URDF's root link")
-    tip_link: str = param('', "The arm chain's tip link (tool or flange frame); empty: the "
-                          "URDF's only end link")
-    robot_description_timeout_s: float = param(10.0, 'With neither robot_description nor '
-                                               'urdf_file set: exit with an error when no '
-                                               'description arrives on the topic within this',
-                                               unit='s', minimum=0.1, maximum=3600.0)
     limit_margin: float = param(0.02, 'Distance every command keeps from each joint limit',
                                 unit='rad', minimum=0.0, maximum=1.0)
     max_joint_step: float = param(0.1, 'Largest distance of a command from the measured '
@@ -211,10 +188,7 @@ class GateParams:
                                     'action reaches the arm up to one gate period sooner')
 
     def __post_init__(self) -> None:
-        check_params(self)
-        if self.robot_description.strip() and self.urdf_file.strip():
-            raise ConfigError('parameters robot_description and urdf_file are both set; set '
-                              'one (or neither, to take the robot_description topic)')
+        super().__post_init__()
         if len(set(self.gripper_names)) != len(self.gripper_names):
             raise ConfigError(f'parameter gripper_joints names a joint twice: '
                               f'{list(self.gripper_joints)}')
@@ -262,20 +236,6 @@ class GateParams:
         return GateConfig(robot=robot, joy=self.joy_config(), gripper=gripper,
                           **self._gate_values())
 
-    def load_robot(self, urdf: str, source: str) -> RobotModel:
-        """
-        Read the arm chain from URDF text.
-
-        :param source: where the text came from, for the message.
-        :raises ConfigError: what is wrong, and what to set.
-        """
-        try:
-            return RobotModel.from_urdf(urdf, base_link=self.base_link, tip_link=self.tip_link)
-        except ConfigError as exc:
-            raise ConfigError(f'the robot description from {source} is unusable: {exc}. Fix '
-                              'it, or set robot_description / urdf_file, base_link and '
-                              'tip_link') from None
-
 
 class InterventionGateNode(Node):
     """
@@ -294,12 +254,9 @@ class InterventionGateNode(Node):
         self.arbiter: Optional[Arbiter] = None
         try:
             self.params = declare_and_read(self, GateParams)
-            p = self.params
-            if p.robot_description.strip():
-                self._set_robot(p.load_robot(p.robot_description, 'parameter robot_description'))
-            elif p.urdf_file.strip():
-                self._set_robot(p.load_robot(_read_urdf(p.urdf_file),
-                                             f'urdf_file {p.urdf_file}'))
+            robot = self.params.robot_from_parameters()
+            if robot is not None:
+                self._set_robot(robot)
         except ConfigError:
             self.destroy_node()
             raise
@@ -321,7 +278,6 @@ class InterventionGateNode(Node):
         self._stamps: dict[str, Optional[float]] = {'joint_state': None, 'policy_action': None,
                                                     'joy': None, 'expert_action': None,
                                                     'uncertainty': None}
-        self._started = self._now()
         self._joint_shown = -1
 
         self._forward_pub = None
@@ -342,12 +298,8 @@ class InterventionGateNode(Node):
         self._state_pub = self.create_publisher(String, topics.GATE_STATE.name, STATE_QOS)
         self._diag_pub = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS.name,
                                                DIAGNOSTICS_QOS)
-        self._description_timer = None
-        if self.robot is None:
-            self.create_subscription(String, topics.ROBOT_DESCRIPTION.name,
-                                     self._on_robot_description, ROBOT_DESCRIPTION_QOS)
-            self._description_timer = self.create_timer(p.robot_description_timeout_s,
-                                                        self._on_description_timeout)
+        self._robot_source = (RobotSource(self, p, self._set_robot) if self.robot is None
+                              else None)
         self.create_subscription(JointState, topics.JOINT_STATES.name, self._on_joint_state,
                                  STATE_QOS)
         # Created before the policy action's: when both are waiting, the executor takes the
@@ -373,10 +325,6 @@ class InterventionGateNode(Node):
             f'intervention_gate running at {p.rate_hz:g} Hz, output {p.output}, '
             f'{p.teleop_mode} teleop, deadman button {p.enable_button}, e-stop '
             f'{p.estop_button}, reset {p.reset_button}, beta {p.beta:g}, {help_text}')
-        if self.robot is None:
-            self.get_logger().info(
-                f'waiting up to {p.robot_description_timeout_s:g} s for the robot description '
-                f'on {self.resolve_topic_name(topics.ROBOT_DESCRIPTION.name)}')
 
     # --- the robot ----------------------------------------------------------------------
 
@@ -406,33 +354,6 @@ class InterventionGateNode(Node):
         self.get_logger().info(
             f'robot {robot.name or "(unnamed)"}: chain {robot.base_link} -> {robot.tip_link}, '
             f'joints {list(robot.joint_names)}, {teleop}, {gripper}')
-
-    def _on_robot_description(self, msg: String) -> None:
-        """Take the first robot description from the topic; raises ConfigError if unusable."""
-        if self.robot is not None:
-            if msg.data != self.robot.urdf:
-                self.get_logger().warning(
-                    'a different robot description arrived and is ignored: the gate keeps the '
-                    'robot it started with; restart it to take the new one',
-                    throttle_duration_sec=WARN_THROTTLE_S)
-            return
-        topic = self.resolve_topic_name(topics.ROBOT_DESCRIPTION.name)
-        self._set_robot(self.params.load_robot(msg.data, f'topic {topic}'))
-        if self._description_timer is not None:
-            self._description_timer.cancel()
-
-    def _on_description_timeout(self) -> None:
-        """No robot description in time: stop with what to set."""
-        if self._description_timer is not None:
-            self._description_timer.cancel()
-        if self.robot is not None:
-            return
-        topic = self.resolve_topic_name(topics.ROBOT_DESCRIPTION.name)
-        raise ConfigError(
-            f'no robot description on {topic} within robot_description_timeout_s '
-            f'{self.params.robot_description_timeout_s:g} s: run robot_state_publisher (or '
-            'sim_arm), or set the parameter robot_description (URDF text) or urdf_file, with '
-            'base_link and tip_link')
 
     def _now(self) -> float:
         """Return the node clock's time in seconds."""
@@ -663,15 +584,12 @@ class InterventionGateNode(Node):
         """Publish the gate's health on /diagnostics."""
         now = self._now()
         if self.arbiter is None:
-            topic = self.resolve_topic_name(topics.ROBOT_DESCRIPTION.name)
-            waited = now - self._started
-            message = (f'waiting for the robot description on {topic} ({waited:.1f} s of '
-                       f'robot_description_timeout_s {self.params.robot_description_timeout_s:g}'
-                       '; robot_state_publisher or sim_arm publishes it): not commanding')
+            source = self._robot_source
             status = diagnostic_status(
-                f'{self.get_name()}: arbitration', DIAG_ERROR, message,
-                {'mode': 'no_robot_description', 'robot_description_topic': topic,
-                 'waited_s': waited}, hardware_id=self.get_fully_qualified_name())
+                f'{self.get_name()}: arbitration', DIAG_ERROR,
+                f'{source.waiting()}: not commanding',
+                {'mode': 'no_robot_description', 'robot_description_topic': source.topic,
+                 'waited_s': source.waited_s()}, hardware_id=self.get_fully_qualified_name())
             self._diag_pub.publish(diagnostic_array([status], self.get_clock().now().to_msg()))
             return
         counts = dict(self.arbiter.counts)

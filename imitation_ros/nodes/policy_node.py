@@ -15,67 +15,17 @@
 """
 ``policy_node``: run the ONNX policy at a fixed rate, hot-reload new models, shadow a candidate.
 
-* Each control step builds the observation from the newest ``joint_states``
-  (sensor_msgs/JointState, ``joint_names`` order), ``imitation/task``
-  (std_msgs/Float64MultiArray) and, for image policies, ``camera/image_raw``
-  (sensor_msgs/Image, subscribed only once a model needs it), runs the policy
-  and publishes absolute joint targets (rad) on ``imitation/policy_action``
-  (std_msgs/Float64MultiArray). With ``trigger: joint_states`` (default) a step
-  runs as each new joint state arrives: one action per joint state, without
-  waiting for a timer (docs/performance.md has the measurements); with ``timer`` a
-  step runs every ``1 / rate_hz`` s and a step without a new joint state
-  repeats the last action. The timer at ``rate_hz`` runs in both modes: it
-  swaps in new models and notices inputs that went quiet. When an input the
-  policy needs is missing or older than ``obs_timeout_s`` (receive time), it
-  publishes nothing and says on ``/diagnostics`` (WARN) which input and how old:
-  the intervention gate then holds the arm, which is safer than acting on a
-  stale observation.
-* Every action names the joint state it was computed at: ``layout.data_offset``
-  = 2 and the two leading values are that state's header stamp (sec, nanosec),
-  the convention of the expert's labels; readers that honour ``data_offset``
-  (every reader in this package, and the gate) see just the n targets. A state
-  stamped 0 gives an action without padding.
-* Action chunks (diffusion) run with a receding horizon; the queue is dropped at
-  every episode start (``imitation/episode``, keyed on the episode number) and
-  when control comes back from the operator (``imitation/intervention`` true ->
-  false): a chunk planned before a takeover is stale.
-* Hot reload: a path on ``imitation/model`` (std_msgs/String, transient_local;
-  the ``model_path`` parameter at start-up) is loaded and validated on a worker
-  thread (:class:`~imitation_ros.runtime.model_slot.ModelSlot`) and swapped in
-  between two ticks. Anyone on the DDS domain can publish that path, so it is
-  trusted only when its real path lies inside ``model_dirs`` (or the package's
-  own models folder) and its folder's ``manifest.json``, which the trainer
-  writes, lists the file with the SHA-256 of the bytes read
-  (:class:`~imitation_ros.runtime.model_trust.ModelTrust`); a path outside gets
-  the same answer whether the file exists or not. Then come the session,
-  metadata, joint names, warm-up, and the candidate's actions on a
-  representative observation and on the last ``candidate_observations``
-  observations this node saw: finite and within the joint limits
-  (``joint_lower``, ``joint_upper``) widened by ``candidate_limit_margin``. A bad
-  model is rejected and the old one keeps running; every outcome goes to
-  ``imitation/policy_status`` (std_msgs/String JSON ``{"event":
-  "loaded"|"rejected", "version", "path", "reason", "role", ...}``), the log,
-  and ``/diagnostics`` (ERROR for a rejection). The active version is latched
-  on ``imitation/model_version`` (std_msgs/String, transient_local).
-* Shadow mode: a candidate from ``shadow_model_path`` or ``imitation/shadow_model``
-  (an empty string stops it; the same directory and manifest checks apply)
-  runs every tick on the same observation but never actuates; the max abs
-  joint difference (rad) between its action and the last command on
-  ``forward_position_controller/commands`` goes to
-  ``imitation/shadow_error`` (std_msgs/Float64), summarized (mean, p95) on
-  ``/diagnostics`` and in a throttled log line.
-* Doubt: with ``publish_uncertainty`` (default) and a model that computes its
-  own doubt (a ``doubt`` output: the disagreement of a small ensemble trained
-  with it, large far from the training data), every published action comes with
-  the doubt at the same observation on ``imitation/uncertainty``
-  (std_msgs/Float64, the model's doubt units; the intervention gate compares it
-  with its ``help_threshold``). It costs one extra small network in the same
-  graph call (tens of microseconds). A model without a doubt output publishes
-  nothing there and ``/diagnostics`` says so.
-* An exception inside a tick (a NaN action raises ModelError) publishes nothing
-  that tick, logs throttled and shows as ERROR on ``/diagnostics``.
-
-Topic names are relative, so they follow the node's namespace and remap freely.
+It takes the robot from its URDF (``robot_description``, ``urdf_file`` or the
+``robot_description`` topic; :mod:`.robot_source`), builds each observation from the
+newest ``joint_states`` (the robot's joints), ``imitation/task`` and, for image
+policies, ``camera/image_raw``, and publishes absolute joint targets on
+``imitation/policy_action``, each naming the joint state it was computed at; a stale
+input publishes nothing (the gate then holds). Models from ``imitation/model`` load
+and are checked (trusted folders and manifest, joint names, limits, recent
+observations) on a worker thread and swap in between two ticks; a bad one is refused
+and the old one keeps running. A shadow candidate runs beside it without actuating,
+and the model's doubt goes to ``imitation/uncertainty``. Every topic, parameter and
+failure: docs/nodes.md.
 """
 
 from __future__ import annotations
@@ -89,7 +39,7 @@ from pathlib import Path
 import sys
 import threading
 import time
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 import numpy as np
@@ -102,12 +52,15 @@ from std_msgs.msg import Bool, Float64, Float64MultiArray, MultiArrayDimension, 
 from .conversions import (array_from_msg, DIAG_ERROR, DIAG_OK, DIAG_WARN,
                           diagnostic_array, diagnostic_status, image_from_msg,
                           joint_state_arrays)
-from .params import check_params, declare_and_read, param
+from .params import declare_and_read, param
 from .qos import (COMMAND_QOS, DIAGNOSTICS_QOS, EPISODE_QOS, IMAGE_SUB_QOS, MODEL_QOS,
                   STATE_QOS)
+from .robot_source import RobotParams, RobotSource
 from ..errors import ConfigError, ImitationError, ModelError
 from ..interface import topics
-from ..runtime.model_slot import ActionBounds, ModelSlot, Observation, SwapResult
+from ..interface.robot import RobotModel
+from ..runtime.model_slot import (ActionBounds, load_candidate, ModelSlot, Observation,
+                                  SwapResult)
 from ..runtime.model_trust import MAX_PATH_CHARS, ModelTrust
 from ..runtime.onnx_policy import OnnxPolicy
 from .spin import spin_node
@@ -134,10 +87,13 @@ TRIGGERS: tuple[str, ...] = ('joint_states', 'timer')
 STAMP_PADDING = 2
 #: Topics of the inputs, as named in diagnostics.
 JOINT_STATES, TASK, IMAGE = topics.JOINT_STATES.name, topics.TASK.name, topics.CAMERA_IMAGE.name
+#: Bound (rad) a new model's actions are checked against on a joint without limits
+#: (continuous): no limit to respect, but an action this far off is still a broken model.
+CONTINUOUS_BOUND_RAD = 100.0
 
 
 @dataclass(frozen=True)
-class PolicyParams:
+class PolicyParams(RobotParams):
     """Parameters of ``policy_node`` (see config/policy.yaml)."""
 
     model_path: str = param('', 'ONNX model loaded at start-up (off the control thread); '
@@ -151,9 +107,6 @@ class PolicyParams:
     obs_timeout_s: float = param(0.25, 'Largest age of joint_states, the task and (image '
                                  'policies) the camera image; older or missing: no action',
                                  unit='s', minimum=0.001, maximum=60.0)
-    joint_names: tuple[str, ...] = param(('joint1', 'joint2', 'joint3'),
-                                         'Joint names, base to tip: observation and action '
-                                         'order; a model for other joints is rejected')
     providers: tuple[str, ...] = param(('cpu',), 'ONNX Runtime providers in order of '
                                        'preference; unavailable ones fall back to the CPU',
                                        choices=('cpu', 'cuda', 'tensorrt'))
@@ -184,11 +137,6 @@ class PolicyParams:
                             'models_dir', unit='paths')
     trust_package_models: bool = param(True, "Also load models from this package's own models "
                                        'folder (the shipped model, listed in its manifest.json)')
-    joint_lower: tuple[float, ...] = param((-2.2, -2.8, -2.8), 'Lower joint limits, one per '
-                                           'joint, that the actions of a new model are checked '
-                                           'against', unit='rad')
-    joint_upper: tuple[float, ...] = param((2.2, 2.8, 2.8), 'Upper joint limits, one per joint',
-                                           unit='rad')
     candidate_limit_margin: float = param(0.1, "How far a new model's actions may pass a joint "
                                           'limit on the checked observations; farther: the '
                                           'model is refused', unit='rad', minimum=0.0,
@@ -198,18 +146,7 @@ class PolicyParams:
                                         unit='observations', minimum=0, maximum=1000)
 
     def __post_init__(self) -> None:
-        check_params(self)
-        if len(set(self.joint_names)) != len(self.joint_names) or not all(self.joint_names):
-            raise ConfigError(f'parameter joint_names must be distinct non-empty names, got '
-                              f'{list(self.joint_names)}')
-        n = len(self.joint_names)
-        if len(self.joint_lower) != n or len(self.joint_upper) != n:
-            raise ConfigError(f'parameters joint_lower and joint_upper need one value per joint '
-                              f'({n}: {list(self.joint_names)}), got {len(self.joint_lower)} '
-                              f'and {len(self.joint_upper)}')
-        if not all(lo < hi for lo, hi in zip(self.joint_lower, self.joint_upper)):
-            raise ConfigError(f'joint_lower must be below joint_upper for every joint, got '
-                              f'{list(self.joint_lower)} and {list(self.joint_upper)}')
+        super().__post_init__()
         if not self.model_directories() and not self.trust_package_models:
             raise ConfigError("parameter model_dirs names no folder and trust_package_models is "
                               "false: no model could ever load; set model_dirs to e.g. 'models'")
@@ -277,13 +214,17 @@ class PolicyNode(Node):
 
     :param kwargs: passed to ``rclpy.node.Node`` (``parameter_overrides``,
         ``context``, ``namespace``...).
-    :raises ConfigError: a parameter is invalid (the node is destroyed first).
+    :raises ConfigError: a parameter is invalid, or the robot description given by
+        parameter is unusable (the node is destroyed first). One from the topic
+        raises from the callback that finds out (``main`` then exits 1).
     """
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(NODE_NAME, **kwargs)
+        self.robot: Optional[RobotModel] = None
         try:
             self.params = declare_and_read(self, PolicyParams)
+            robot = self.params.robot_from_parameters()
         except ConfigError:
             self.destroy_node()
             raise
@@ -295,16 +236,15 @@ class PolicyNode(Node):
         self._observations: deque[Observation] = deque(maxlen=p.candidate_observations)
         self._observations_lock = threading.Lock()
         self._observed_at: Optional[Time] = None
-        options = dict(joint_names=p.joint_names, providers=p.providers, threads=p.threads,
-                       warmup_iterations=p.warmup_iterations, seed=p.seed, trust=self.trust,
-                       **p.overrides())
-        self.slot = ModelSlot(name='policy-model-loader',
-                              bounds=ActionBounds(p.joint_lower, p.joint_upper,
-                                                  p.candidate_limit_margin),
-                              observations=self.recorded_observations, **options)
+        self._bounds: Optional[ActionBounds] = None
+        # Paths asked for before the robot is known (role -> path, '' stops the shadow):
+        # a model is checked against the robot's joints, so it loads once they are known.
+        self._waiting_models: dict[str, str] = {}
+        self.slot = ModelSlot(name='policy-model-loader', loader=self._loader(checked=True))
         # The shadow never actuates: where its actions go is what shadowing measures.
-        self.shadow_slot = ModelSlot(name='policy-shadow-loader', **options)
-        self._label = ','.join(p.joint_names)
+        self.shadow_slot = ModelSlot(name='policy-shadow-loader',
+                                     loader=self._loader(checked=False))
+        self._label = ''
         self._on_states = p.trigger == 'joint_states'
         # Header stamp (sec, nanosec) of the newest joint state: the action names it.
         self._joint_stamp = (0, 0)
@@ -360,16 +300,66 @@ class PolicyNode(Node):
         self.create_timer(DIAGNOSTICS_PERIOD_S, self._on_diagnostics)
 
         if p.model_path:
-            self.slot.request(p.model_path)
+            self._waiting_models['active'] = p.model_path
         if p.shadow_model_path:
-            self.shadow_slot.request(p.shadow_model_path)
+            self._waiting_models['shadow'] = p.shadow_model_path
         pace = (f'acting on each joint state (inputs checked at {p.rate_hz:g} Hz)'
                 if self._on_states else f'acting at {p.rate_hz:g} Hz')
         self.get_logger().info(
-            f'policy {pace}, joints {list(p.joint_names)}, providers '
-            f'{list(p.providers)}; models only from {directories}; '
+            f'policy {pace}, providers {list(p.providers)}; models only from {directories}; '
             + (f'loading {p.model_path}' if p.model_path else 'waiting for imitation/model')
             + (f'; shadowing {p.shadow_model_path}' if p.shadow_model_path else ''))
+        self._robot_source: Optional[RobotSource] = None
+        if robot is None:
+            self._robot_source = RobotSource(self, p, self._set_robot)
+        else:
+            try:
+                self._set_robot(robot)
+            except ConfigError:
+                self.destroy_node()
+                raise
+
+    # --- the robot ----------------------------------------------------------------------
+
+    def _set_robot(self, robot: RobotModel) -> None:
+        """Take the robot's joints and limits, then load the models asked for so far."""
+        bound = CONTINUOUS_BOUND_RAD
+        self._bounds = ActionBounds(tuple(np.maximum(robot.lower, -bound)),
+                                    tuple(np.minimum(robot.upper, bound)),
+                                    self.params.candidate_limit_margin)
+        self._label = ','.join(robot.joint_names)
+        self.robot = robot
+        self.get_logger().info(
+            f'robot {robot.name or "(unnamed)"}: joints {list(robot.joint_names)} (chain '
+            f'{robot.base_link} -> {robot.tip_link}); a model for other joints is refused')
+        waiting, self._waiting_models = self._waiting_models, {}
+        for role, path in waiting.items():
+            self._request(role, path)
+
+    def _loader(self, checked: bool) -> Callable[[str], OnnxPolicy]:
+        """Return a slot's loader: a model for the robot's joints (and limits, if checked)."""
+        p = self.params
+
+        def load(path: str) -> OnnxPolicy:
+            robot = self.robot  # known: nothing is requested before it
+            return load_candidate(
+                path, joint_names=robot.joint_names, providers=p.providers, threads=p.threads,
+                warmup_iterations=p.warmup_iterations, seed=p.seed, trust=self.trust,
+                bounds=self._bounds if checked else None,
+                observations=self.recorded_observations if checked else None, **p.overrides())
+        return load
+
+    def _request(self, role: str, path: str) -> None:
+        """Ask a slot to load ``path`` ('' stops the shadow); held until the robot is known."""
+        if self.robot is None:
+            self._waiting_models[role] = path
+            self.get_logger().info(f'{path or "no shadow"}: waits for the robot description')
+            return
+        slot = self.slot if role == 'active' else self.shadow_slot
+        if role == 'shadow' and not path:
+            slot.clear()
+            return
+        slot.request(path)
 
     def destroy_node(self) -> None:
         """Stop the model loader threads, then destroy the node."""
@@ -386,8 +376,10 @@ class PolicyNode(Node):
     # --- inputs -----------------------------------------------------------------------
 
     def _on_joint_state(self, msg: JointState) -> None:
+        if self.robot is None:
+            return  # no robot yet: its joints are unknown
         try:
-            q, _ = joint_state_arrays(msg, self.params.joint_names)
+            q, _ = joint_state_arrays(msg, self.robot.joint_names)
         except ImitationError as exc:
             self.get_logger().warning(f'ignoring joint_states: {exc}',
                                       throttle_duration_sec=WARN_THROTTLE_S)
@@ -418,8 +410,10 @@ class PolicyNode(Node):
         self._image.set(rgb, self.get_clock().now())
 
     def _on_command(self, msg: Float64MultiArray) -> None:
+        if self.robot is None:
+            return
         try:
-            command = array_from_msg(msg, len(self.params.joint_names), what='command')
+            command = array_from_msg(msg, self.robot.n_joints, what='command')
         except ImitationError as exc:
             self.get_logger().warning(
                 f'ignoring forward_position_controller/commands for the shadow comparison: '
@@ -465,7 +459,7 @@ class PolicyNode(Node):
         if not self._usable_path(path, topics.MODEL.name):
             return
         try:
-            self.slot.request(path)
+            self._request('active', path)
         except ImitationError as exc:
             self.get_logger().error(f'cannot load {path}: {exc}')
             return
@@ -479,12 +473,12 @@ class PolicyNode(Node):
             return
         self._shadow_errors.clear()
         if not path:
-            self.shadow_slot.clear()
+            self._request('shadow', '')
             self._shadow_requested = False
             self.get_logger().info('shadow mode off')
             return
         try:
-            self.shadow_slot.request(path)
+            self._request('shadow', path)
         except ImitationError as exc:
             self.get_logger().error(f'cannot load shadow model {path}: {exc}')
             return
@@ -742,7 +736,9 @@ class PolicyNode(Node):
     def _control_status(self, now: Time) -> DiagnosticStatus:
         policy = self.slot.active
         new_errors = self._errors - self._errors_reported
-        if new_errors:
+        if self._robot_source is not None and self.robot is None:
+            level, message = DIAG_ERROR, f'{self._robot_source.waiting()}: no actions'
+        elif new_errors:
             level, message = DIAG_ERROR, (f'{new_errors} ticks failed, no action published: '
                                           f'{self._last_error}')
         elif policy is None:
@@ -762,6 +758,7 @@ class PolicyNode(Node):
             'task_age_s': _fmt_age(self._task.age(now)),
             'intervention': self._intervention, 'episode': self._episode,
             'queue_resets': self._queue_resets,
+            'joints': self._label,
             'inference_ms_mean': float(np.mean(latency)) if latency else 'n/a',
             'inference_ms_max': float(np.max(latency)) if latency else 'n/a'}
         if self._image_sub is not None:

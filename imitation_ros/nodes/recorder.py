@@ -15,67 +15,14 @@
 """
 ``recorder``: writes every episode as one rosbag2 bag (MCAP storage).
 
-* Each topic of the ``topics`` parameter (absolute names: they are the names
-  stored in the bag; ROS remapping rules still apply to the subscription) is
-  subscribed RAW: the serialized CDR bytes go into the bag unchanged, with
-  log time = receive time on the node clock (ns). Bags go to
-  ``<data_dir>/<session>/ep_NNNNN`` through
-  :class:`~imitation_ros.data.writer.EpisodeBagWriter`, which stages a bag as
-  ``ep_NNNNN.partial`` and renames it only once it is complete, so loaders
-  never see an unfinished one.
-* Camera images are subscribed reliable while every publisher of the topic
-  offers reliable (sim_arm), best effort otherwise (camera drivers with the
-  sensor-data profile), checked once a second: best effort loses large frames
-  under load, reliable would not hear a best-effort camera.
-* Episode boundaries come from ``/imitation/episode`` (std_msgs/String JSON,
-  transient local); the start and end event messages are written into the
-  bag. Events are keyed on the episode number: events of an episode already
-  closed are ignored; an episode whose start event (its ``"stamp"``, s) is
-  more than ``late_start_s`` older than the recorder's start, or that ended
-  (end ``"stamp"``) before it, is history replayed by the transient-local
-  topic and is not recorded. A start while another episode is open closes
-  that one first (reason ``missing_end``); an episode open longer than
-  ``max_episode_s`` is closed as ``too_long``. Messages outside an episode
-  are counted, not written; but the joint states, camera frames, task
-  vectors and expert labels of the last ``BUFFER_S`` are kept, because topics
-  arrive independently: the episode's first joint state (stamped with its
-  start event), and its label, often beat the event, and go into the bag once
-  the event arrives (joint states and frames by header stamp, labels by the
-  stamp of the state they name, task vectors by receive time, at or after the
-  event's stamp).
-* A bag holds a whole episode or is not written. An episode whose start event
-  is stamped before the recorder came up (a recorder restarted mid-episode, or
-  launched after the arm) is recorded only when nothing of it has happened
-  yet: the event names its start posture (``"start"``, rad, in the order of
-  its ``"joint_names"`` or of the ``joint_names`` parameter) and the first
-  ``/joint_states`` the recorder receives in it is within
-  ``start_tolerance_rad`` of that posture on every joint. Otherwise its bag is
-  dropped (the rest of the episode is not written), a warning names the
-  episode and ``/diagnostics`` counts it (``episodes_missed_start``): the tail
-  of an episode would look like a whole one to the loaders. Start events
-  without a ``"stamp"`` are taken as live.
-* Episode facts in ``custom_data`` at close: ``episode``, ``success``,
-  ``reason``, ``source``, ``policy_version`` (latest
-  ``/imitation/model_version`` seen), ``interventions`` (False -> True edges of
-  ``/imitation/intervention``), ``human_steps`` (commands received while the
-  latest intervention flag was true), ``steps`` (commands), ``joint_names``,
-  ``dt``, ``dropped`` (messages of the episode that could not be written),
-  ``start_delay_s`` (how late the start event reached the recorder),
-  ``help_requests`` (False -> True edges of ``/imitation/help_request``, when
-  recorded) and ``messages_<topic>`` (messages written per topic, ``/`` as ``_``).
-* ``/imitation/uncertainty`` (std_msgs/Float64, the policy's doubt per action)
-  and ``/imitation/help_request`` (std_msgs/Bool, the gate's help request) are
-  recorded by default, for provenance and analysis; nothing reads them back
-  into datasets.
-* A write failure (disk full, ...) aborts that episode's bag (nothing half
-  written is left looking finished) and raises an ERROR on ``/diagnostics``;
-  the recorder keeps running and records the next episode.
-* SIGINT / SIGTERM close the open bag with reason ``interrupted`` (success
-  false) before the process exits; an unwritable ``data_dir`` stops the
-  node at start-up with exit code 1.
-* ``/diagnostics`` at 1 Hz: episodes written, episodes not recorded because
-  their beginning was missed, current episode, messages written, dropped,
-  outside-episode messages, failures.
+The topics of the ``topics`` parameter are subscribed raw and written unchanged into
+``<data_dir>/<session>/ep_NNNNN`` (staged as ``.partial`` until complete), between
+the start and end events of ``/imitation/episode``; what arrives just before a start
+event is kept for it. A bag holds a whole episode or is not written; its metadata
+holds the episode facts (outcome, source, model version, takeovers, steps, the
+robot's joint names from its URDF: :mod:`.robot_source`). A write failure aborts
+that bag and recording goes on; SIGINT and SIGTERM close the open bag as
+``interrupted``. Every topic, parameter and rule: docs/nodes.md.
 """
 
 from __future__ import annotations
@@ -99,14 +46,16 @@ from sensor_msgs.msg import Image, JointState, Joy
 from std_msgs.msg import Bool, Float64, Float64MultiArray, String
 
 from .conversions import DIAG_ERROR, DIAG_OK, DIAG_WARN, diagnostic_array, diagnostic_status
-from .params import check_params, declare_and_read, param
+from .params import declare_and_read, param
 from .qos import DIAGNOSTICS_QOS, EPISODE_QOS, MODEL_QOS
+from .robot_source import RobotParams, RobotSource
 from .spin import spin_node
 from ..data import messages as m
 from ..data import count_takeovers, EpisodeBagWriter, partial_path, SOURCES
 from ..data.reader import labelled_state_stamp
 from ..errors import ConfigError, DataError
 from ..interface import topics
+from ..interface.robot import RobotModel
 
 NODE_NAME = 'recorder'
 #: Period of ``/diagnostics`` (s).
@@ -120,6 +69,8 @@ _NS_PER_S = 1_000_000_000
 BUFFER_S = 1.0
 #: Most messages kept outside an episode.
 BUFFER_MESSAGES = 256
+#: Most episode events kept until the robot description comes (the transient-local depth).
+EARLY_EVENTS = 50
 
 GATE_STATE = m.GATE_STATE
 """The gate's arbitration decision per command (std_msgs/String JSON)."""
@@ -194,7 +145,7 @@ def count_key(topic: str) -> str:
 
 
 @dataclass(frozen=True)
-class RecorderParams:
+class RecorderParams(RobotParams):
     """Parameters of ``recorder`` (see config/recorder.yaml)."""
 
     data_dir: str = param('data', 'Directory under which sessions of episode bags are '
@@ -203,9 +154,6 @@ class RecorderParams:
                          'session_YYYYmmdd_HHMMSS (UTC, at start-up)', unit='name')
     source: str = param('hg_dagger', 'Where the episodes come from, stored in every bag',
                         choices=SOURCES)
-    joint_names: tuple[str, ...] = param(('joint1', 'joint2', 'joint3'),
-                                         'Joint names, base to tip: the order of every '
-                                         'command, stored in every bag')
     topics: tuple[str, ...] = param(DEFAULT_TOPICS, 'Absolute names of the topics recorded '
                                     'into every episode bag (names as stored; remap to record '
                                     'other topics under them)')
@@ -225,17 +173,13 @@ class RecorderParams:
                                        maximum=3.2)
 
     def __post_init__(self) -> None:
-        check_params(self)
+        super().__post_init__()
         if not self.data_dir:
             raise ConfigError('parameter data_dir must not be empty; give a directory, e.g. '
                               'data_dir:=$HOME/imitation_data')
         if self.session in ('.', '..') or '/' in self.session or '\\' in self.session:
             raise ConfigError(f'parameter session must be a plain directory name, got '
                               f'{self.session!r}')
-        names = self.joint_names
-        if not names or len(set(names)) != len(names) or any(not n or ',' in n for n in names):
-            raise ConfigError(f'parameter joint_names must be distinct non-empty names without '
-                              f'commas, got {list(names)}')
         unknown = [t for t in self.topics if t not in KNOWN_TOPICS]
         if unknown:
             raise ConfigError(f'parameter topics has {unknown}, which the recorder cannot type; '
@@ -311,13 +255,26 @@ def _event_stamp_ns(event: dict[str, Any]) -> int | None:
     return int(round(float(stamp) * _NS_PER_S))
 
 
+def _last_start(events: list[tuple[bytes, int]]) -> int:
+    """Return the index of the newest start event among raw episode events (0 if none)."""
+    for index in range(len(events) - 1, -1, -1):
+        try:
+            if json.loads(deserialize_message(events[index][0], String).data)['event'] == 'start':
+                return index
+        except (ValueError, TypeError, KeyError):
+            continue
+    return 0
+
+
 class RecorderNode(Node):
     """
     The episode recorder as a ROS 2 node (node name ``recorder``).
 
     :param kwargs: passed to ``rclpy.node.Node`` (``parameter_overrides``,
         ``context``, ``namespace``...).
-    :raises ConfigError: a parameter is invalid (the node is destroyed first).
+    :raises ConfigError: a parameter is invalid, or the robot description given by
+        parameter is unusable (the node is destroyed first). One from the topic raises
+        from the callback that finds out (``main`` then exits 1).
     :raises DataError: the session directory cannot be created or written.
     """
 
@@ -325,6 +282,8 @@ class RecorderNode(Node):
         super().__init__(NODE_NAME, **kwargs)
         try:
             self.params = declare_and_read(self, RecorderParams)
+            # The robot's joints name the commands in every bag.
+            self.robot: RobotModel | None = self.params.robot_from_parameters()
             self.session = self.params.session or datetime.now(timezone.utc).strftime(
                 'session_%Y%m%d_%H%M%S')
             self.session_dir = self._prepare_session_dir()
@@ -348,6 +307,8 @@ class RecorderNode(Node):
         self.messages_written = 0
         self.messages_outside = 0
         self._before_start: deque[tuple[str, bytes, int]] = deque(maxlen=BUFFER_MESSAGES)
+        # Episode events (raw, receive time) that came before the robot description.
+        self._early_events: deque[tuple[bytes, int]] = deque(maxlen=EARLY_EVENTS)
         self.dropped_total = 0
         self.last_bag: Path | None = None
         self._last_error = ''
@@ -373,11 +334,33 @@ class RecorderNode(Node):
                                      MODEL_QOS)
         self.create_timer(WATCHDOG_PERIOD_S, self._on_watchdog)
         self.create_timer(DIAGNOSTICS_PERIOD_S, self._on_diagnostics)
+        self._robot_source = (RobotSource(self, p, self._set_robot) if self.robot is None
+                              else None)
         self.get_logger().info(
             f'recording {len(self.recorded_topics)} topics into {self.session_dir} '
             f'(source {p.source}), one bag per episode')
 
     # --- set-up ------------------------------------------------------------------------
+
+    def _set_robot(self, robot: RobotModel) -> None:
+        """
+        Take the robot whose joints name the recorded commands; handle the events held back.
+
+        The recorder counts as up from ``BUFFER_S`` before now (what came since is still
+        kept): an episode that began earlier is recorded only when nothing of it happened
+        yet, as for a recorder started late.
+        """
+        self.get_logger().info(f'robot {robot.name or "(unnamed)"}: joints '
+                               f'{list(robot.joint_names)}')
+        with self._lock:
+            self.robot = robot
+            kept_since = self.get_clock().now().nanoseconds - int(BUFFER_S * _NS_PER_S)
+            self._started_ns = max(self._started_ns, kept_since)
+            early, self._early_events = list(self._early_events), deque()
+            # From the newest start on: older events are history, and the messages kept
+            # from before (BUFFER_S) belong to the newest episode only.
+            for raw, t_ns in early[_last_start(early):]:
+                self._on_episode_raw(raw, t_ns)
 
     def _prepare_session_dir(self) -> Path:
         """Create ``<data_dir>/<session>`` and check it is writable (DataError if not)."""
@@ -411,6 +394,9 @@ class RecorderNode(Node):
         t_ns = self.get_clock().now().nanoseconds
         try:
             if topic == m.EPISODE:
+                if self.robot is None:
+                    self._early_events.append((raw, t_ns))  # a bag needs the joint names
+                    return
                 self._on_episode_raw(raw, t_ns)
                 return
             if topic == m.INTERVENTION:
@@ -502,7 +488,7 @@ class RecorderNode(Node):
         posture = None
         if stamp is not None and stamp < self._started_ns:
             # Begun before this recorder: a whole episode only if nothing has happened yet.
-            posture = start_posture(event, self.params.joint_names)
+            posture = start_posture(event, self.robot.joint_names)
             if posture is None or m.JOINT_STATES not in self.recorded_topics:
                 why = ('its start event names no start posture' if posture is None
                        else f'{m.JOINT_STATES} is not recorded')
@@ -677,7 +663,7 @@ class RecorderNode(Node):
             'episode': ep.episode, 'success': bool(success), 'reason': reason,
             'source': self.params.source, 'policy_version': self.policy_version,
             'interventions': count_takeovers(ep.intervention), 'human_steps': ep.human_steps,
-            'steps': ep.steps, 'joint_names': list(self.params.joint_names),
+            'steps': ep.steps, 'joint_names': list(self.robot.joint_names),
             'dt': repr(float(self.params.dt)), 'dropped': ep.dropped,
             'start_delay_s': f'{ep.start_delay_s:.3f}', 'session': self.session,
         }
@@ -777,7 +763,9 @@ class RecorderNode(Node):
                       'dropped': self.dropped_total, 'outside_episode': self.messages_outside,
                       'policy_version': self.policy_version,
                       'session_dir': str(self.session_dir), 'last_error': self._last_error}
-        if self._error_latched:
+        if self.robot is None and self._robot_source is not None:
+            level, message = DIAG_ERROR, f'{self._robot_source.waiting()}: not recording'
+        elif self._error_latched:
             level, message = DIAG_ERROR, self._last_error
         elif self.dropped_total:
             level, message = DIAG_WARN, f'{self.dropped_total} messages could not be written'

@@ -15,55 +15,14 @@
 """
 ``sim_human``: a simulated operator holding the gamepad, publishing ``joy`` like joy_node.
 
-A thin adapter around :class:`~imitation_ros.sim.operator.SimulatedOperator`
-(its module docstring has the decision rule: when it takes over, how it
-steers, when it lets go):
-
-* ``imitation/episode`` (std_msgs/String JSON, transient local): a start
-  event (``"start"``: start joint positions, ``"task"``: task vector) begins
-  watching that episode; its end event (or a later start) ends it. Starts of
-  episodes up to the current number (the transient-local history a late
-  joiner gets) are skipped unless their ``"stamp"`` is newer than the current
-  start's (a restarted source counting from 0 again); between episodes the
-  pad is idle;
-* ``joint_states`` (sensor_msgs/JointState): what the operator watches; with
-  none for ``joint_state_timeout_s`` it lets go of the pad;
-* ``imitation/task`` (std_msgs/Float64MultiArray): a task that changes during
-  an episode replaces the start event's (the start posture is kept);
-* ``imitation/help_request`` (std_msgs/Bool, from the intervention gate): with
-  ``answer_help`` the newest value is passed to the operator, which answers a
-  request by taking over after its reaction delay (reason ``help``) and lets
-  go by its usual rule. The value is forgotten at every episode start and end
-  and after ``joint_state_timeout_s`` without a message (the gate republishes
-  it steadily), so a gate that went away leaves no standing request;
-* ``imitation/gate_state`` (std_msgs/String JSON, from the intervention gate):
-  while the newest one (at most ``joint_state_timeout_s`` old) says the gate
-  holds because the pad's messages went missing (mode ``hold_joy_lost``), the
-  operator, in a takeover, lets go of the deadman and presses it again after
-  its reaction delay (the operator's re-grip): the gate's joy-lost hold lasts
-  until the deadman is released;
-* ``joy`` (sensor_msgs/Joy): published steadily at ``rate_hz`` like joy_node
-  with ``autorepeat_rate``: 8 axes, 11 buttons (Xbox layout), header stamp =
-  now, ``frame_id``; zeros and no button while idle. With
-  ``react_to_joint_states`` (default) the operator decides on each new joint
-  state during an episode and publishes at once, as a person reacts to what
-  they see; the timer then publishes only when no message went out for a
-  period (the arm paused or slower than ``rate_hz``). While the operator is in
-  control ``buttons[enable_button]`` = 1 and the sticks carry the scripted
-  expert's motion (axes ``axis_map`` = x, y, elbow);
-* ``/diagnostics`` at 1 Hz: episode, engaged, takeovers and re-grips this episode,
-  reason.
-
-With ``robot: panda`` the operator watches the MuJoCo Panda's reach task
-(``sim_arm`` with ``robot: panda``) instead:
-:class:`~imitation_ros.sim.panda.operator.PandaOperator`, the seven arm joints
-of ``joint_states``, its own thresholds; the sticks carry the tool's x, y, z
-(:func:`imitation_ros.sim.panda.operator.gate_teleop` gives the gate's mapping).
-The planar parameters (joint_names, link_lengths, thresholds) are not used
-then; enable_button, reaction_delay_s, reaction_jitter_s, hold_until_end,
-stick_noise and side are.
-
-Topic names are relative, so they follow the node's namespace and remap freely.
+A thin adapter around :class:`~imitation_ros.sim.operator.SimulatedOperator` (or,
+with ``robot: panda``, :class:`~imitation_ros.sim.panda.operator.PandaOperator`): it
+watches each episode of ``imitation/episode`` through ``joint_states`` and
+``imitation/task``, takes over (deadman held, the scripted expert's motion on the
+sticks) when the arm goes wrong or (``answer_help``) the gate asks for help,
+re-grips when the gate lost the pad, and publishes ``joy`` steadily at ``rate_hz``
+and at once on each new joint state. Every topic, parameter and rule, with the
+operator's decision rule (:mod:`imitation_ros.sim.operator`): docs/nodes.md.
 """
 
 from __future__ import annotations

@@ -342,7 +342,7 @@ class ModelSlot:
     """
     The active policy of a control loop, with hot reload off the control thread.
 
-    :param joint_names: the robot's joints, in command order.
+    :param joint_names: the robot's joints, in command order (unused with ``loader``).
     :param providers: ONNX Runtime providers ('cpu', 'cuda', 'tensorrt').
     :param threads: ONNX Runtime intra-op threads.
     :param warmup_iterations: warm-up inferences per candidate.
@@ -354,11 +354,12 @@ class ModelSlot:
         (see :func:`load_candidate`); None checks nothing.
     :param bounds: joint limits the candidate's actions must keep.
     :param observations: returns recent observations to check candidates on.
-    :param loader: replaces :func:`load_candidate` (path -> policy); for tests.
+    :param loader: replaces :func:`load_candidate` (path -> policy): for a node that
+        knows its robot only later (it then calls :func:`load_candidate` itself), or a test.
     :param name: name of the worker thread.
     """
 
-    def __init__(self, *, joint_names: Sequence[str], providers: Sequence[str] = ('cpu',),
+    def __init__(self, *, joint_names: Sequence[str] = (), providers: Sequence[str] = ('cpu',),
                  threads: int = 1, warmup_iterations: int = 3, seed: int = 0,
                  mode: Optional[str] = None, temperature: Optional[float] = None,
                  execute: Optional[int] = None, trust: Optional[ModelTrust] = None,

@@ -13,3 +13,5 @@
 # limitations under the License.
 
 """The simulated planar arm, its task, rendering and the scripted demonstrators."""
+
+__all__ = ['arm', 'experts', 'kinematics', 'operator', 'panda', 'render', 'rollout']

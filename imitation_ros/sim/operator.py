@@ -15,71 +15,15 @@
 """
 The simulated human operator of HG-DAgger: watches the arm, grabs the gamepad when needed.
 
-It sees what a person beside the robot sees (the joint positions and the
-task) and answers, every control period, with the gamepad state that
-``joy_node`` would publish: 8 axes, 11 buttons (Xbox layout).
-
-Decision rule (all distances in m, times in s, from the ``now`` passed to
-:meth:`SimulatedOperator.step`):
-
-1. **Trouble.** The situation needs a takeover when any of these holds
-   (checked in this order; the first one is the ``reason``):
-
-   * ``joint_limit``: a joint is within ``limit_margin_rad`` of its limit;
-   * ``collision_risk``: the smallest gap between a link and the obstacle
-     (:func:`~imitation_ros.sim.arm.link_clearance`) is below
-     ``collision_margin_m``, or, once it is below twice that, will be within
-     ``collision_lookahead_s`` at its current approach speed (people judge
-     "about to hit" by time to contact);
-   * ``stalled``: the end effector made no progress toward the goal (its best
-     distance to the goal improved by less than ``stall_progress_m``) for
-     ``stall_s``;
-   * ``off_corridor``: the end effector is farther than ``corridor_m`` from
-     both expert paths, the one passing above the obstacle and the one
-     passing below (:func:`expert_path`, polylines from the episode's start);
-   * ``help``: the gate asks for help (``help_requested`` passed to
-     :meth:`SimulatedOperator.step`: ``imitation/help_request`` is true
-     because the policy's doubt is above the gate's threshold). A person
-     asked for help answers it even when the arm looks fine.
-
-2. **Reaction.** The takeover starts ``reaction_delay_s`` (plus a uniform
-   random ``[0, reaction_jitter_s]``, drawn per takeover from the seed)
-   after the first moment trouble was seen, if trouble held at every step of
-   the delay; when it clears during the delay (a help request withdrawn
-   because the doubt calmed), nothing happens.
-
-3. **Takeover.** The operator picks the side whose expert path is closer to
-   the end effector at that moment (with ``side`` set: that side, unless the
-   other path is closer by more than ``side_margin_m``) and keeps it for the
-   whole takeover. It
-   holds the deadman (``buttons[enable_button]`` = 1) and steers with the
-   scripted expert of that side: :meth:`ScriptedExpert.stick_axes` (x, y,
-   elbow) written to ``axes[axis_map[0]]``, ``axes[axis_map[1]]``,
-   ``axes[axis_map[2]]`` (default axes 1, 0, 3: left stick up = +x, left
-   stick left = +y, right stick horizontal = elbow), plus optional Gaussian
-   ``stick_noise``, clipped to [-1, 1]. The gate turns these back into joint
-   targets with its planar mapping, the parameters :func:`gate_teleop` gives
-   (cartesian task x, y; the elbow in the one-dimensional null space).
-
-4. **Release.** It lets go (deadman 0, sticks centred) once the end effector
-   has been within ``release_m`` of the chosen path for ``release_hold_s``
-   in a row, beyond the obstacle's x, with no ``joint_limit`` or
-   ``collision_risk`` trouble; with ``hold_until_end`` it keeps control
-   until the episode ends. After a release the stall clock restarts, and new
-   trouble starts a new takeover (with its own reaction delay).
-
-5. **Re-grip.** When the gate reports that it holds because the pad's
-   messages went missing during the takeover (``joy_lost`` passed to
-   :meth:`SimulatedOperator.step`: the gate's mode ``hold_joy_lost``, which
-   latches until the deadman is released), the operator, after its reaction
-   delay (the report held at every step of it), lets go of the deadman for
-   ``regrip_s`` (at least one period) and presses it again, as a person does
-   when the robot stopped answering the pad. The takeover goes on (same side,
-   not counted again); a hold that stays reported starts another re-grip.
-
-Between episodes (before :meth:`SimulatedOperator.start_episode`, after
-:meth:`SimulatedOperator.end_episode`) the pad is idle: all zeros.
-Deterministic given the seed.
+:class:`SimulatedOperator` sees what a person beside the robot sees (the joint
+positions and the task) and answers, every control period, with the gamepad state
+``joy_node`` would publish (8 axes, 11 buttons, Xbox layout): after a reaction delay
+it takes over when a joint nears its limit, a link nears the obstacle, the arm
+stalls, the end effector leaves both expert paths or the gate asks for help; it
+steers with the scripted expert's stick motion on the nearer side, re-grips when
+the gate lost the pad, and lets go once back on the path past the obstacle.
+Deterministic given the seed. The decision rule with every threshold:
+docs/nodes.md (sim_human).
 """
 
 from __future__ import annotations
@@ -313,7 +257,7 @@ class Regrip:
 
 class SimulatedOperator:
     """
-    A simulated human with a gamepad; the decision rule is in the module docstring.
+    A simulated human with a gamepad; the decision rule is in docs/nodes.md (sim_human).
 
     :param config: the arm being watched (geometry, joint limits).
     :param params: thresholds and gamepad mapping.

@@ -13,3 +13,7 @@
 # limitations under the License.
 
 """Evaluation in the sim and the studies behind docs/results.md (commands, not tests)."""
+
+__all__ = ['bench_nodes', 'control_loop', 'dagger', 'data_loading', 'evaluate', 'expressivity',
+           'expressivity_panda', 'help_requests', 'help_threshold', 'kinematics_timing', 'latency',
+           'parallel', 'recorder_throughput', 'report', 'rl', 'scale', 'timing', 'vision_latency']

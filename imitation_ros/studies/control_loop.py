@@ -281,14 +281,14 @@ def run_cell(work: Path, *, kind: str, model: Path, path_file: Path, rate_hz: fl
         old.unlink()
     env = dict(os.environ, ROS_DOMAIN_ID=str(domain_id), PYTHONUNBUFFERED='1',
                IMITATION_ROS_EXECUTOR=graph.executor)
+    urdf = str(share_dir() / 'urdf' / 'planar3.urdf')
     overrides = {
         'policy': {'model_path': str(model.resolve()), 'model_dirs': str(model.resolve().parent),
-                   'trigger': graph.trigger, 'rate_hz': float(rate_hz)},
+                   'trigger': graph.trigger, 'rate_hz': float(rate_hz), 'urdf_file': urdf},
         # Never clamping keeps every command equal to its action (the pairing).
         'intervention_gate': {'rate_hz': float(rate_hz),
                               'forward_on_action': graph.forward_on_action,
-                              'max_joint_step': 3.2,
-                              'urdf_file': str(share_dir() / 'urdf' / 'planar3.urdf')},
+                              'max_joint_step': 3.2, 'urdf_file': urdf},
     }
     params = cell / 'params.yaml'
     params.write_text(json.dumps({n: {'ros__parameters': v} for n, v in overrides.items()}))

@@ -179,7 +179,8 @@ def run_load(work: Path, name: str, streams: list[dict], *, seconds: float, doma
     data = folder / 'data'
     params = folder / 'params.yaml'
     params.write_text(json.dumps({'recorder': {'ros__parameters': {
-        'data_dir': str(data), 'session': 'load', 'max_episode_s': seconds + 60.0}}}))
+        'data_dir': str(data), 'session': 'load', 'max_episode_s': seconds + 60.0,
+        'urdf_file': str(share_dir() / 'urdf' / 'planar3.urdf')}}}))
     report = folder / 'published.json'
     config = folder / 'load.json'
     config.write_text(json.dumps({'streams': streams, 'seconds': seconds, 'out': str(report),

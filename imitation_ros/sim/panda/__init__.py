@@ -23,3 +23,6 @@ with the same shape of API as the planar arm (``sim``), the off-screen camera
 (``experts``), rollouts (``rollout``) and the measurements (``bench``).
 docs/panda.md describes the model, the tasks and the measured numbers.
 """
+
+__all__ = ['bench', 'camera', 'errors', 'experts', 'gl', 'headless', 'interface', 'kinematics',
+           'model', 'observe', 'operator', 'picture', 'rollout', 'sim', 'tasks']
