@@ -147,7 +147,7 @@ def add_scale_parser(which: argparse._SubParsersAction) -> None:
 
 def add_recorder_parser(which: argparse._SubParsersAction) -> None:
     """Register ``benchmark recorder``."""
-    from ..studies.recorder_throughput import LOADS
+    from ..studies.recorder_throughput import LOADS, VARIANTS
     rp = which.add_parser('recorder', help='recorder throughput: msg/s, MB/s, lost per topic')
     rp.add_argument('--out', type=Path, default=Path('results/recorder'))
     rp.add_argument('--loads', default=','.join(LOADS),
@@ -159,6 +159,9 @@ def add_recorder_parser(which: argparse._SubParsersAction) -> None:
                     'QoS profiles)')
     rp.add_argument('--domain-id', type=int, default=160,
                     help='ROS domain of the runs (default 160)')
+    rp.add_argument('--variants', default='default',
+                    help='recorder parameter sets, each load runs with each (default: '
+                    f'default; all: {",".join(VARIANTS)})')
     rp.set_defaults(func=run_recorder_cmd)
 
 
@@ -167,7 +170,8 @@ def run_recorder_cmd(args: argparse.Namespace) -> int:
     from ..studies.recorder_throughput import run_recorder_benchmark
     rows = run_recorder_benchmark(args.out, loads=[n for n in args.loads.split(',') if n],
                                   seconds=args.seconds, domain_id=args.domain_id,
-                                  publisher_depth=args.publisher_depth)
+                                  publisher_depth=args.publisher_depth,
+                                  variants=[v for v in args.variants.split(',') if v])
     print((args.out / 'table.md').read_text())
     print(f'wrote {args.out / "table.md"} and {args.out / "recorder.json"}')
     return 0 if rows else 1
