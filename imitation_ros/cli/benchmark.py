@@ -34,6 +34,8 @@
   lost per topic, CPU %) against rosbag2's C++ recorder.
 - ``kinematics``: forward kinematics + Jacobian per call on each URDF (the teleop tick).
 - ``scale``: training in 1 process vs ``--nproc 2`` (same model, samples/s, a killed worker).
+- ``sizes``: latency at deployed sizes (diffusion 4.5 M / 20 M, image encoders at 96 and
+  224 pixels), ONNX Runtime vs PyTorch eager, GPU providers where present.
 
 These take minutes; they print numbers and write files, they are not tests.
 """
@@ -45,6 +47,7 @@ import json
 from pathlib import Path
 import sys
 
+from .benchmark_deploy import add_sizes_parser
 from .benchmark_rl import add_rl_parser
 
 
@@ -126,6 +129,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_kinematics_parser(which)
     add_recorder_parser(which)
     add_scale_parser(which)
+    add_sizes_parser(which)
 
 
 def add_scale_parser(which: argparse._SubParsersAction) -> None:

@@ -78,6 +78,7 @@ STUDIES: Tuple[Study, ...] = (
     Study('recorder_end_wait', 'Recorder at the full load, end wait past the heartbeat',
           'imitation-ros benchmark recorder --publisher-depth 1000 --loads full \\\n'
           '    --variants thread,default --out results/recorder_end_wait'),
+    Study('sizes', 'Latency at deployed sizes', 'imitation-ros benchmark sizes --calls 50'),
     Study('soak', 'Thirty minutes with faults', 'imitation-ros soak --minutes 30 '
           '--out results/soak'),
     Study('scale', 'Training in several processes',
