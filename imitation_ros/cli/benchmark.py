@@ -36,6 +36,7 @@
 - ``scale``: training in 1 process vs ``--nproc 2`` (same model, samples/s, a killed worker).
 - ``sizes``: latency at deployed sizes (diffusion 4.5 M / 20 M, image encoders at 96 and
   224 pixels), ONNX Runtime vs PyTorch eager, GPU providers where present.
+- ``turnaround``: a new bag to the retrained model live in policy_node, per data size.
 
 These take minutes; they print numbers and write files, they are not tests.
 """
@@ -47,7 +48,7 @@ import json
 from pathlib import Path
 import sys
 
-from .benchmark_deploy import add_sizes_parser
+from .benchmark_deploy import add_sizes_parser, add_turnaround_parser
 from .benchmark_rl import add_rl_parser
 
 
@@ -130,6 +131,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_recorder_parser(which)
     add_scale_parser(which)
     add_sizes_parser(which)
+    add_turnaround_parser(which)
 
 
 def add_scale_parser(which: argparse._SubParsersAction) -> None:

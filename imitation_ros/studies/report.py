@@ -78,6 +78,8 @@ STUDIES: Tuple[Study, ...] = (
     Study('recorder_end_wait', 'Recorder at the full load, end wait past the heartbeat',
           'imitation-ros benchmark recorder --publisher-depth 1000 --loads full \\\n'
           '    --variants thread,default --out results/recorder_end_wait'),
+    Study('turnaround', 'Retrain turnaround: a new bag to the new model live',
+          'imitation-ros benchmark turnaround --rounds 2 --out results/turnaround'),
     Study('sizes', 'Latency at deployed sizes', 'imitation-ros benchmark sizes --calls 50'),
     Study('soak', 'Thirty minutes with faults', 'imitation-ros soak --minutes 30 '
           '--out results/soak'),
