@@ -269,6 +269,41 @@ def test_an_episodes_first_state_that_beats_its_start_event_is_in_the_bag(
     np.testing.assert_allclose(messages.expert.values, [[0.7, 0.7, 0.7]])
 
 
+def test_messages_taken_after_the_end_event_but_published_before_are_in_the_bag(
+        harness: dict[str, Any], tmp_path: Path) -> None:
+    """A state stamped before the end and a command go in; a state stamped after closes it."""
+    probe: Probe = harness['probe']
+    rec = RecorderNode(context=harness['ros'], parameter_overrides=[
+        Parameter('data_dir', value=str(tmp_path)), Parameter('session', value='late'),
+        Parameter('end_wait_s', value=60.0), Parameter('end_quiet_s', value=60.0)])
+    # Both far beyond the test: the state stamped after the end must close it.
+    harness['executor'].add_node(rec)
+    try:
+        probe.wait_subscribers(2)
+        probe.event('start', 62)
+        wait_for(lambda: rec.current_episode() == 62, what='episode 62 to open')
+        probe.state(0)
+        wait_for(lambda: rec.current_counts().get(JS, 0) >= 1, what='the first state')
+        late = probe.get_clock().now()   # published before the end, taken after it
+        probe.event('end', 62, success=True, reason='success')
+        wait_for(lambda: rec.current_counts().get(EPISODE, 0) >= 2, what='the end event')
+        probe.pubs[JS].publish(joint_state_msg(JOINTS, np.array([1.8, -2.6, 0.0]), np.zeros(3),
+                                               late.to_msg()))
+        probe.pubs[CMD].publish(array_msg([1.8, -2.6, 0.0]))
+        wait_for(lambda: rec.current_counts().get(CMD, 0) >= 1 and
+                 rec.current_counts().get(JS, 0) >= 2, what='the late state and command')
+        assert rec.current_episode() == 62, 'the episode waits for its late messages'
+        probe.state(1)   # stamped after the end: the recorder has caught up
+        bag = tmp_path / 'late' / 'ep_00062'
+        wait_for(bag.exists, what='the bag of episode 62')
+        counts = episode_info(bag).message_counts
+        assert counts[JS] == 2 and counts[CMD] == 1 and counts[EPISODE] == 2
+        assert int(read_bag_messages(bag, with_images=False).joint_stamps[-1]) == \
+            late.nanoseconds
+    finally:
+        _drop_recorder(harness, rec)
+
+
 def test_bag_is_readable_by_mcap(harness: dict[str, Any]) -> None:
     """The MCAP file decodes with mcap + mcap_ros2: same topics, counts, types and payloads."""
     from mcap.reader import make_reader

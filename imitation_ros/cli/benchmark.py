@@ -34,6 +34,9 @@
   lost per topic, CPU %) against rosbag2's C++ recorder.
 - ``kinematics``: forward kinematics + Jacobian per call on each URDF (the teleop tick).
 - ``scale``: training in 1 process vs ``--nproc 2`` (same model, samples/s, a killed worker).
+- ``sizes``: latency at deployed sizes (diffusion 4.5 M / 20 M, image encoders at 96 and
+  224 pixels), ONNX Runtime vs PyTorch eager, GPU providers where present.
+- ``turnaround``: a new bag to the retrained model live in policy_node, per data size.
 
 These take minutes; they print numbers and write files, they are not tests.
 """
@@ -45,6 +48,7 @@ import json
 from pathlib import Path
 import sys
 
+from .benchmark_deploy import add_sizes_parser, add_turnaround_parser
 from .benchmark_rl import add_rl_parser
 
 
@@ -126,6 +130,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_kinematics_parser(which)
     add_recorder_parser(which)
     add_scale_parser(which)
+    add_sizes_parser(which)
+    add_turnaround_parser(which)
 
 
 def add_scale_parser(which: argparse._SubParsersAction) -> None:
@@ -147,7 +153,7 @@ def add_scale_parser(which: argparse._SubParsersAction) -> None:
 
 def add_recorder_parser(which: argparse._SubParsersAction) -> None:
     """Register ``benchmark recorder``."""
-    from ..studies.recorder_throughput import LOADS
+    from ..studies.recorder_throughput import LOADS, VARIANTS
     rp = which.add_parser('recorder', help='recorder throughput: msg/s, MB/s, lost per topic')
     rp.add_argument('--out', type=Path, default=Path('results/recorder'))
     rp.add_argument('--loads', default=','.join(LOADS),
@@ -159,6 +165,9 @@ def add_recorder_parser(which: argparse._SubParsersAction) -> None:
                     'QoS profiles)')
     rp.add_argument('--domain-id', type=int, default=160,
                     help='ROS domain of the runs (default 160)')
+    rp.add_argument('--variants', default='default',
+                    help='recorder parameter sets, each load runs with each (default: '
+                    f'default; all: {",".join(VARIANTS)})')
     rp.set_defaults(func=run_recorder_cmd)
 
 
@@ -167,7 +176,8 @@ def run_recorder_cmd(args: argparse.Namespace) -> int:
     from ..studies.recorder_throughput import run_recorder_benchmark
     rows = run_recorder_benchmark(args.out, loads=[n for n in args.loads.split(',') if n],
                                   seconds=args.seconds, domain_id=args.domain_id,
-                                  publisher_depth=args.publisher_depth)
+                                  publisher_depth=args.publisher_depth,
+                                  variants=[v for v in args.variants.split(',') if v])
     print((args.out / 'table.md').read_text())
     print(f'wrote {args.out / "table.md"} and {args.out / "recorder.json"}')
     return 0 if rows else 1

@@ -39,7 +39,7 @@ from .index import INDEX_DIR, IndexWarning
 from .lerobot import export_lerobot, load_lerobot
 from .storage import ReadLimits
 from .summary import data_digest, DataSummary, FolderSummary, SessionSummary
-from .writer import EpisodeBagWriter, write_episode
+from .writer import EpisodeBagWriter, QueuedBagWriter, QueueStats, write_episode
 
 __all__ = [
     'aggregate',
@@ -72,6 +72,8 @@ __all__ = [
     'messages',
     'partial_path',
     'PARTIAL_SUFFIX',
+    'QueuedBagWriter',
+    'QueueStats',
     'read_bag_messages',
     'read_episode',
     'ReadLimits',

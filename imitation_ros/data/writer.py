@@ -18,6 +18,8 @@ Write episode bags: one rosbag2 bag (MCAP storage) per episode, without rclpy.
 :class:`EpisodeBagWriter` stages a bag at ``<episode>.partial/`` and renames it
 into place only after the MCAP file and ``metadata.yaml`` are complete and
 flushed (one atomic ``rename``), so readers never see an unfinished bag.
+:class:`QueuedBagWriter` does the same from a thread of its own behind a bounded
+queue (a caller that outpaces the disk waits, counted, and nothing is dropped).
 :func:`write_episode` writes an :class:`~imitation_ros.data.episode.EpisodeRecord`
 with the live system's topics, message types and timing.
 
@@ -48,11 +50,15 @@ Jazzy and Kilted read version 8.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Mapping
 import contextlib
+from dataclasses import dataclass
 import os
 from pathlib import Path
 import shutil
+import threading
+import time
 from typing import Any
 import warnings
 
@@ -67,6 +73,9 @@ BAG_VERSION = 8
 
 _MS = 1_000_000
 _NS_PER_S = 1_000_000_000
+#: Default bounds of a :class:`QueuedBagWriter`'s queue: messages and bytes.
+QUEUE_MESSAGES = 20_000
+QUEUE_BYTES = 256 << 20
 
 
 class EpisodeBagWriter:
@@ -127,6 +136,19 @@ class EpisodeBagWriter:
         """Return True until :meth:`close` or :meth:`abort`."""
         return self._writer is not None
 
+    def check(self, topic: str, raw: bytes | memoryview, t_ns: int) -> None:
+        """Raise DataError when :meth:`write` would refuse the message for what it is."""
+        if len(raw) < 4 or raw[0] != 0 or raw[1] not in (0, 1):
+            msg = (f'message for {topic} is not CDR (no encapsulation header); pass the bytes '
+                   'of rclpy.serialization.serialize_message or a messages.encode_* function')
+            raise DataError(msg)
+        if int(t_ns) < 0:
+            raise DataError(f'log time must be >= 0 ns, got {t_ns}')
+        if topic not in self._connections and topic not in self._topics:
+            msg = (f'topic {topic!r} is not in this bag writer\'s topic table '
+                   f'({", ".join(sorted(self._topics))}); add it via topics=')
+            raise DataError(msg)
+
     def write(self, topic: str, raw: bytes | memoryview, t_ns: int) -> None:
         """
         Append one serialized message.
@@ -139,19 +161,10 @@ class EpisodeBagWriter:
         """
         if self._writer is None:
             raise DataError(f'episode bag {self.bag_dir} is already closed or aborted')
-        if len(raw) < 4 or raw[0] != 0 or raw[1] not in (0, 1):
-            msg = (f'message for {topic} is not CDR (no encapsulation header); pass the bytes '
-                   'of rclpy.serialization.serialize_message or a messages.encode_* function')
-            raise DataError(msg)
-        if int(t_ns) < 0:
-            raise DataError(f'log time must be >= 0 ns, got {t_ns}')
+        self.check(topic, raw, t_ns)
         conn = self._connections.get(topic)
         if conn is None:
-            msgtype = self._topics.get(topic)
-            if msgtype is None:
-                msg = (f'topic {topic!r} is not in this bag writer\'s topic table '
-                       f'({", ".join(sorted(self._topics))}); add it via topics=')
-                raise DataError(msg)
+            msgtype = self._topics[topic]
             try:
                 conn = self._writer.add_connection(topic, msgtype, typestore=m.typestore())
             except Exception as exc:
@@ -160,7 +173,7 @@ class EpisodeBagWriter:
                 raise DataError(msg) from exc
             self._connections[topic] = conn
         try:
-            self._writer.write(conn, int(t_ns), bytes(raw))
+            self._writer.write(conn, int(t_ns), raw)
         except OSError as exc:
             msg = f'writing {self.partial_dir} failed: {exc}; check free disk space'
             raise DataError(msg) from exc
@@ -225,6 +238,230 @@ class EpisodeBagWriter:
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         """Abort on an exception; a body that never called close() also aborts, with a warning."""
         if self._writer is None:
+            return
+        self.abort()
+        if exc_type is None:
+            warnings.warn(f'episode bag {self.bag_dir} was never closed; it was discarded',
+                          DataWarning, stacklevel=2)
+
+
+@dataclass(frozen=True)
+class QueueStats:
+    """
+    What a :class:`QueuedBagWriter`'s queue went through.
+
+    :param queued: messages waiting now.
+    :param peak_messages: most messages waiting at once.
+    :param peak_bytes: most bytes waiting at once.
+    :param stalls: writes that waited for room (the queue was full).
+    :param stall_s: seconds callers waited for room, in all.
+    :param batches: times the writer thread emptied the queue.
+    :param written: messages the writer thread wrote.
+    """
+
+    queued: int
+    peak_messages: int
+    peak_bytes: int
+    stalls: int
+    stall_s: float
+    batches: int
+    written: int
+
+
+class QueuedBagWriter:
+    """
+    An :class:`EpisodeBagWriter` fed through a bounded queue and written by a thread of its own.
+
+    :meth:`write` checks the message, queues it and returns, so a ROS callback is
+    not held up by the disk; the thread takes everything queued at once (one
+    lock round per batch) and writes it in order. A full queue (``max_messages``
+    or ``max_bytes``) makes :meth:`write` wait for room, counted in
+    :meth:`stats`: nothing is dropped. A failed disk write is kept and raised (a
+    :class:`DataError` chained to the ``OSError``) by the next :meth:`write`,
+    :meth:`flush` or :meth:`close`; :attr:`error` tells at once. :meth:`close`
+    writes what is queued, then finishes the bag as :meth:`EpisodeBagWriter.close`.
+
+    :param bag_dir: the finished bag's directory; must not exist yet.
+    :param topics: the writer's topic table (see :class:`EpisodeBagWriter`).
+    :param max_messages: most messages queued.
+    :param max_bytes: most bytes queued (a single larger message is still taken).
+    :param threaded: False writes in the caller's thread, no queue (to measure what the
+        thread buys).
+    """
+
+    def __init__(self, bag_dir: Path | str, *, topics: Mapping[str, str] | None = None,
+                 max_messages: int = QUEUE_MESSAGES, max_bytes: int = QUEUE_BYTES,
+                 threaded: bool = True) -> None:
+        if max_messages < 1 or max_bytes < 1:
+            raise DataError(f'queue bounds must be >= 1, got {max_messages} messages and '
+                            f'{max_bytes} bytes')
+        self._bag = EpisodeBagWriter(bag_dir, topics=topics)
+        self.bag_dir = self._bag.bag_dir
+        self.max_messages, self.max_bytes = int(max_messages), int(max_bytes)
+        self._queue: deque[tuple[str, bytes | memoryview, int]] = deque()
+        self._queued_bytes = 0
+        self._busy = False
+        self._stopping = False
+        self._open = True
+        self._error: DataError | None = None
+        self._cond = threading.Condition()
+        self._peak_messages = self._peak_bytes = self._stalls = self._batches = 0
+        self._written = 0
+        self._stall_s = 0.0
+        self._thread = threading.Thread(target=self._run, name=f'bag {self.bag_dir.name}',
+                                        daemon=True)
+        self.threaded = bool(threaded)
+        if self.threaded:
+            self._thread.start()
+
+    @property
+    def is_open(self) -> bool:
+        """Return True until :meth:`close` or :meth:`abort`."""
+        return self._open
+
+    @property
+    def error(self) -> DataError | None:
+        """Return the write failure of the thread, or None."""
+        return self._error
+
+    def stats(self) -> QueueStats:
+        """Return the queue's counters."""
+        with self._cond:
+            return QueueStats(queued=len(self._queue), peak_messages=self._peak_messages,
+                              peak_bytes=self._peak_bytes, stalls=self._stalls,
+                              stall_s=self._stall_s, batches=self._batches,
+                              written=self._written)
+
+    def write(self, topic: str, raw: bytes | memoryview, t_ns: int) -> None:
+        """Queue one serialized message (see :meth:`EpisodeBagWriter.write`); wait when full."""
+        if not self._open:
+            raise DataError(f'episode bag {self.bag_dir} is already closed or aborted')
+        self._bag.check(topic, raw, t_ns)
+        if not self.threaded:
+            self._raise_error()
+            try:
+                self._bag.write(topic, raw, t_ns)
+            except DataError as exc:
+                if isinstance(exc.__cause__, OSError):
+                    self._error = exc
+                raise
+            self._written += 1
+            return
+        size = len(raw)
+        with self._cond:
+            self._raise_error()
+            if self._full(size):
+                self._stalls += 1
+                began = time.monotonic()
+                while self._full(size) and self._error is None:
+                    self._cond.wait(0.1)
+                self._stall_s += time.monotonic() - began
+                self._raise_error()
+            self._queue.append((topic, raw, int(t_ns)))
+            self._queued_bytes += size
+            self._peak_messages = max(self._peak_messages, len(self._queue))
+            self._peak_bytes = max(self._peak_bytes, self._queued_bytes)
+            self._cond.notify_all()
+
+    def _full(self, size: int) -> bool:
+        if not self._queue:
+            return False
+        return (len(self._queue) >= self.max_messages
+                or self._queued_bytes + size > self.max_bytes)
+
+    def _raise_error(self) -> None:
+        if self._error is not None:
+            raise DataError(str(self._error)) from self._error.__cause__
+
+    def _run(self) -> None:
+        """Write batches until stopped; keep the first failure and stop writing."""
+        while True:
+            with self._cond:
+                while not self._queue and not self._stopping:
+                    self._cond.wait()
+                if not self._queue:
+                    return
+                batch, self._queue = self._queue, deque()
+                self._queued_bytes = 0
+                self._busy = True
+                self._batches += 1
+                self._cond.notify_all()
+            written = 0
+            try:
+                for topic, raw, t_ns in batch:
+                    self._bag.write(topic, raw, t_ns)
+                    written += 1
+            except DataError as exc:
+                failure: DataError | None = exc
+            except Exception as exc:  # noqa: B902 - anything from the storage layer
+                failure = DataError(f'writing {self._bag.partial_dir} failed: {exc!r}')
+                failure.__cause__ = exc
+            else:
+                failure = None
+            with self._cond:
+                self._written += written
+                self._busy = False
+                if failure is not None:
+                    self._error = failure
+                    self._queue.clear()
+                    self._queued_bytes = 0
+                self._cond.notify_all()
+                if failure is not None:
+                    return
+
+    def flush(self) -> None:
+        """Wait until everything queued is written; raise a write failure."""
+        with self._cond:
+            while (self._queue or self._busy) and self._error is None \
+                    and self.threaded and self._thread.is_alive():
+                self._cond.wait(0.1)
+            self._raise_error()
+
+    def _stop(self) -> None:
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        if self.threaded and self._thread is not threading.current_thread():
+            self._thread.join()
+
+    def close(self, custom_data: Mapping[str, Any]) -> Path:
+        """
+        Write what is queued, then finish the bag (see :meth:`EpisodeBagWriter.close`).
+
+        :raises DataError: a queued message could not be written (the bag is
+            aborted), or as :meth:`EpisodeBagWriter.close` (incomplete facts keep
+            the bag open for a retry).
+        """
+        if not self._open:
+            raise DataError(f'episode bag {self.bag_dir} is already closed or aborted')
+        try:
+            self.flush()
+        except DataError:
+            self.abort()
+            raise
+        path = self._bag.close(custom_data)   # the thread is idle: nothing is queued
+        self._open = False
+        self._stop()
+        return path
+
+    def abort(self) -> None:
+        """Drop what is queued and the unfinished bag (idempotent; nothing after :meth:`close`)."""
+        if not self._open:
+            return
+        self._open = False
+        with self._cond:
+            self._queue.clear()
+            self._queued_bytes = 0
+        self._stop()
+        self._bag.abort()
+
+    def __enter__(self) -> QueuedBagWriter:
+        """Return the writer itself."""
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        """Abort on an exception; a body that never called close() also aborts, with a warning."""
+        if not self._open:
             return
         self.abort()
         if exc_type is None:

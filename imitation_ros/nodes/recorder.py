@@ -22,7 +22,9 @@ event is kept for it. A bag holds a whole episode or is not written; its metadat
 holds the episode facts (outcome, source, model version, takeovers, steps, the
 robot's joint names from its URDF: :mod:`.robot_source`). A write failure aborts
 that bag and recording goes on; SIGINT and SIGTERM close the open bag as
-``interrupted``. Every topic, parameter and rule: docs/nodes.md.
+``interrupted``. A writer thread behind a bounded queue writes (a full queue
+makes the callback wait, counted as ``writer_stalls``; nothing is dropped), and an
+ended episode stays open for its late messages. Every topic, parameter and rule: docs/nodes.md.
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ from .qos import DIAGNOSTICS_QOS, EPISODE_QOS, MODEL_QOS
 from .robot_source import RobotParams, RobotSource
 from .spin import spin_node
 from ..data import messages as m
-from ..data import count_takeovers, EpisodeBagWriter, partial_path, SOURCES
+from ..data import count_takeovers, partial_path, QueuedBagWriter, SOURCES
 from ..data.reader import labelled_state_stamp
 from ..errors import ConfigError, DataError
 from ..interface import topics
@@ -107,9 +109,9 @@ DEFAULT_TOPICS: tuple[str, ...] = (
     m.INTERVENTION, m.EXPERT_ACTION, m.EPISODE, GATE_STATE, m.UNCERTAINTY, m.HELP_REQUEST)
 
 #: Streams (joint states, commands, ...): reliable like their publishers, and a queue
-#: of 1000 (2 s of 500 Hz joint states) so that a recorder behind by a slow disk write
-#: or a busy CPU drops nothing it has received (docs/performance.md).
-RECORD_QOS = QoSProfile(depth=1000, history=HistoryPolicy.KEEP_LAST,
+#: of 5000 (10 s of 500 Hz joint states, about 1 MB per topic) so that a recorder
+#: behind by a busy CPU drops nothing it has received (docs/performance.md).
+RECORD_QOS = QoSProfile(depth=5000, history=HistoryPolicy.KEEP_LAST,
                         reliability=ReliabilityPolicy.RELIABLE,
                         durability=DurabilityPolicy.VOLATILE)
 #: Images: a queue of 30 (1 s at 30 Hz, 28 MB of 640x480 rgb8 at most) rides out
@@ -171,6 +173,19 @@ class RecorderParams(RobotParams):
                                        'is this close to the start posture named by the start '
                                        'event, on every joint', unit='rad', minimum=0.0,
                                        maximum=3.2)
+    end_wait_s: float = param(10.0, 'An episode is closed at the first joint state stamped '
+                              'after its end event, once its queues are empty, or at the '
+                              'latest this long after the event, so that messages published '
+                              'before the end but still queued reach its bag (0: at once)',
+                              unit='s', minimum=0.0, maximum=60.0)
+    end_quiet_s: float = param(3.5, 'An ended episode is closed once no message at all has '
+                               'been taken for this long while the node ran, counted in '
+                               'watchdog ticks of 0.1 s: longer than the publishers\' '
+                               'heartbeat period (Fast DDS: 3 s), which is when a reliable '
+                               'writer repairs the last samples of a stream', unit='s',
+                               minimum=0.1, maximum=60.0)
+    write_thread: bool = param(True, 'Write bags from a thread of their own behind a bounded '
+                               'queue (false: in the subscription callback)')
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -197,7 +212,7 @@ class _Episode:
     """The episode being recorded."""
 
     episode: int
-    writer: EpisodeBagWriter
+    writer: QueuedBagWriter
     opened_ns: int
     start_stamp_ns: int | None
     start_delay_s: float
@@ -210,6 +225,9 @@ class _Episode:
     start_posture: dict[str, float] | None = None
     """Joint name -> start position (rad) to find in the first joint state before the bag
     counts as a whole episode; None once found, or for an episode that began live."""
+    end: tuple[bool, str, int, int] | None = None
+    """Once its end event arrived: (success, reason, the event's stamp in ns, its receive
+    time on the node clock in ns)."""
 
 
 def start_posture(event: dict[str, Any], joint_names: tuple[str, ...]) -> dict[str, float] | None:
@@ -310,6 +328,13 @@ class RecorderNode(Node):
         # Episode events (raw, receive time) that came before the robot description.
         self._early_events: deque[tuple[bytes, int]] = deque(maxlen=EARLY_EVENTS)
         self.dropped_total = 0
+        self.writer_stalls = 0
+        self.writer_peak = 0
+        # Messages taken, and watchdog ticks in a row that saw none taken: the queues are
+        # empty only if the node ran (ticked) and found nothing, not if it was starved.
+        self._taken = 0
+        self._taken_at_tick = 0
+        self._quiet_ticks = 0
         self.last_bag: Path | None = None
         self._last_error = ''
         self._error_latched = False
@@ -392,6 +417,7 @@ class RecorderNode(Node):
     def _on_raw(self, topic: str, raw: bytes) -> None:
         """Write one serialized message into the open episode (or count it as outside)."""
         t_ns = self.get_clock().now().nanoseconds
+        self._taken += 1
         try:
             if topic == m.EPISODE:
                 if self.robot is None:
@@ -407,6 +433,12 @@ class RecorderNode(Node):
                 self._on_help_request(bool(deserialize_message(raw, Bool).data))
             with self._lock:
                 ep = self._current
+                if ep is not None and ep.end is not None and topic in STAMPED_TOPICS and \
+                        _header_stamp_ns(raw, STAMPED_TOPICS[topic]) > ep.end[2]:
+                    if topic == m.JOINT_STATES:
+                        # Taken in arrival order: what was published before the end is in.
+                        self._close(ep.end[0], ep.end[1], t_ns)
+                    ep = None
                 if ep is None:
                     self.messages_outside += 1
                     if topic in BUFFERED_TOPICS:
@@ -435,14 +467,14 @@ class RecorderNode(Node):
         """Track the newest intervention flag and the episode's series of flags."""
         with self._lock:
             self.intervention = value
-            if self._current is not None:
+            if self._current is not None and self._current.end is None:
                 self._current.intervention.append(value)
 
     def _on_help_request(self, value: bool) -> None:
         """Track the episode's series of help request flags."""
         with self._lock:
             self.help_request = value
-            if self._current is not None:
+            if self._current is not None and self._current.end is None:
                 self._current.help.append(value)
 
     def _on_episode_raw(self, raw: bytes, t_ns: int) -> None:
@@ -478,7 +510,9 @@ class RecorderNode(Node):
             self.get_logger().info(f'episode {episode} started before the recorder came up; '
                                    'not recording it')
             return
-        if current is not None and current.start_posture is not None:
+        if current is not None and current.end is not None:
+            self._close(current.end[0], current.end[1], t_ns)   # its end wait is cut short
+        elif current is not None and current.start_posture is not None:
             self._drop_tail(current, f'episode {episode} started before a joint state of it '
                             'arrived')
         elif current is not None:
@@ -497,7 +531,8 @@ class RecorderNode(Node):
                 return
         bag_dir = self._bag_dir(episode)
         try:
-            writer = EpisodeBagWriter(bag_dir, topics=self._bag_topics)
+            writer = QueuedBagWriter(bag_dir, topics=self._bag_topics,
+                                     threaded=self.params.write_thread)
         except DataError as exc:
             self._fail(f'episode {episode}: {exc}')
             return
@@ -541,8 +576,8 @@ class RecorderNode(Node):
 
     def _on_end(self, episode: int, event: dict[str, Any], raw: bytes, t_ns: int) -> None:
         current = self._current
-        if current is None or current.episode != episode:
-            return  # not ours: an episode already closed, skipped, or never started here
+        if current is None or current.episode != episode or current.end is not None:
+            return  # not ours: an episode already closed or ending, skipped, or not started
         stamp = _event_stamp_ns(event)
         if stamp is not None and stamp < self._started_ns:
             # Both its start and end are history from before the recorder came up.
@@ -556,7 +591,11 @@ class RecorderNode(Node):
             return
         if not self._write(current, m.EPISODE, raw, t_ns):
             return
-        self._close(bool(event.get('success', False)), str(event.get('reason', '')), t_ns)
+        success, reason = bool(event.get('success', False)), str(event.get('reason', ''))
+        if self.params.end_wait_s <= 0.0 or stamp is None:
+            self._close(success, reason, t_ns)
+            return
+        current.end = (success, reason, stamp, t_ns)
 
     def _check_start_posture(self, ep: _Episode, raw: bytes) -> bool:
         """
@@ -593,12 +632,23 @@ class RecorderNode(Node):
                                   f'{why}; not recording it (a bag holds a whole episode)')
 
     def _on_watchdog(self) -> None:
-        """Close an episode that has been open longer than max_episode_s."""
+        """Close an episode at the end of its end wait, on a write failure, or when too long."""
         with self._lock:
+            self._quiet_ticks = 0 if self._taken != self._taken_at_tick else \
+                self._quiet_ticks + 1
+            self._taken_at_tick = self._taken
             ep = self._current
             if ep is None:
                 return
+            if ep.writer.error is not None:
+                self._abort(ep, f'writing failed: {ep.writer.error}')
+                return
             now = self.get_clock().now().nanoseconds
+            if ep.end is not None:
+                quiet = self._quiet_ticks * WATCHDOG_PERIOD_S >= self.params.end_quiet_s
+                if now - ep.end[3] >= self.params.end_wait_s * _NS_PER_S or quiet:
+                    self._close(ep.end[0], ep.end[1], now)
+                return
             if now - ep.opened_ns > self.params.max_episode_s * _NS_PER_S:
                 if ep.start_posture is not None:
                     self._drop_tail(ep, 'no joint state of it arrived within max_episode_s')
@@ -626,7 +676,8 @@ class RecorderNode(Node):
         try:
             ep.writer.write(topic, raw, t_ns)
         except DataError as exc:
-            if isinstance(exc.__cause__, OSError) or not ep.writer.is_open:
+            if isinstance(exc.__cause__, OSError) or not ep.writer.is_open \
+                    or ep.writer.error is not None:
                 self._abort(ep, f'writing {topic} failed: {exc}')
             else:
                 ep.dropped += 1
@@ -682,6 +733,9 @@ class RecorderNode(Node):
         if ep is None:
             return
         self._current = None
+        stats = ep.writer.stats()
+        self.writer_stalls += stats.stalls
+        self.writer_peak = max(self.writer_peak, stats.peak_messages)
         try:
             path = ep.writer.close(self.custom_data(ep, success, reason))
         except Exception as exc:  # noqa: B902 - DataError or a storage error
@@ -697,13 +751,18 @@ class RecorderNode(Node):
         self.get_logger().info(
             f'episode {ep.episode} written to {path} ({reason or "no reason"}, '
             f'{ep.steps} steps, {count_takeovers(ep.intervention)} takeovers, '
-            f'{sum(ep.counts.values())} messages)')
+            f'{sum(ep.counts.values())} messages; writer queue peak {stats.peak_messages}, '
+            f'{stats.stalls} stalls)')
 
     def close_episode(self, reason: str = 'interrupted') -> Path | None:
         """Close the open bag now (success false) and return it; None when none was open."""
         with self._lock:
             if self._current is None:
                 return None
+            if self._current.end is not None:   # ended: closed as its end event says
+                self._close(self._current.end[0], self._current.end[1],
+                            self.get_clock().now().nanoseconds)
+                return self.last_bag
             if self._current.start_posture is not None:
                 self._drop_tail(self._current, f'it was closed ({reason}) before a joint state '
                                 'of it arrived')
@@ -754,6 +813,7 @@ class RecorderNode(Node):
         with self._lock:
             ep = self._current
             current = -1 if ep is None else ep.episode
+            queue = None if ep is None else ep.writer.stats()
             values = {'episodes_written': self.episodes_written,
                       'episodes_failed': self.episodes_failed,
                       'episodes_missed_start': self.episodes_missed_start,
@@ -762,6 +822,11 @@ class RecorderNode(Node):
                       'episode_messages': 0 if ep is None else sum(ep.counts.values()),
                       'dropped': self.dropped_total, 'outside_episode': self.messages_outside,
                       'policy_version': self.policy_version,
+                      'writer_queue': 0 if queue is None else queue.queued,
+                      'writer_peak': max(self.writer_peak,
+                                         0 if queue is None else queue.peak_messages),
+                      'writer_stalls': self.writer_stalls + (0 if queue is None
+                                                             else queue.stalls),
                       'session_dir': str(self.session_dir), 'last_error': self._last_error}
         if self.robot is None and self._robot_source is not None:
             level, message = DIAG_ERROR, f'{self._robot_source.waiting()}: not recording'

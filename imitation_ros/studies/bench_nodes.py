@@ -259,6 +259,7 @@ class LoadGenerator(Node):
         self.event_pub = self.create_publisher(String, topics.EPISODE.name, EPISODE_QOS)
         self.published = {s['topic']: 0 for s in self.streams}
         self.bytes = {s['topic']: 0 for s in self.streams}
+        self.failed: dict[str, list[int]] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -322,7 +323,11 @@ class LoadGenerator(Node):
                 topic = stream['topic']
                 while stream.setdefault('sent', 0) < due:
                     msg, size = self._message(stream, stream['sent'], stamp)
-                    self.pubs[topic].publish(msg)
+                    try:
+                        self.pubs[topic].publish(msg)
+                    except Exception:  # noqa: B902 - a writer whose reader lags refuses
+                        # The index is spent but nothing went out: the count says so.
+                        self.failed.setdefault(topic, []).append(stream['sent'])
                     stream['sent'] += 1
                     self.published[topic] += 1
                     self.bytes[topic] += size
@@ -336,6 +341,7 @@ class LoadGenerator(Node):
                      'stamp': time.time()})
         Path(self.config['out']).write_text(json.dumps({
             'published': self.published, 'bytes': self.bytes, 'seconds': self.elapsed,
+            'publish_failed': self.failed,
             'start_ns': start_ns, 'end_ns': end_ns}))
         # Stay up: a reliable writer repairs what a late reader missed only while it lives.
         self._stop.wait(float(self.config.get('linger_s', 4.0)))

@@ -28,7 +28,8 @@ The largest episode a bag can hold is the loader's bound
 (:class:`~imitation_ros.data.storage.ReadLimits`: ``max_bag_bytes`` and
 ``max_records`` per bag): a longer episode records but is refused on reading,
 so at a load's rate it is ``min(max_bag_bytes / bytes per s, max_records /
-messages per s)`` seconds.
+messages per s)`` seconds. *Variants* run the same loads with recorder parameters
+changed (:data:`VARIANTS`), to show what the writer thread and the end wait buy.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+import re
 import shutil
 import struct
 import sys
@@ -86,6 +88,16 @@ LOADS: dict[str, tuple[str, list[dict]]] = {
 }
 
 
+#: Recorder parameters per variant: name -> (what it is, parameters).
+VARIANTS: dict[str, tuple[str, dict]] = {
+    'default': ("the recorder's defaults: writer thread, end wait", {}),
+    'inline': ('bag written in the callback, episode closed at its end event',
+               {'write_thread': False, 'end_wait_s': 0.0}),
+    'thread': ('writer thread, episode closed at its end event', {'end_wait_s': 0.0}),
+    'end_wait': ('bag written in the callback, end wait', {'write_thread': False}),
+}
+
+
 def message_index(kind: str, raw: bytes) -> int:
     """Return the index a load generator's message names (see ``bench_nodes``'s ``load``)."""
     from ..data import messages as m
@@ -119,20 +131,25 @@ def recorded_indices(bag: Path, streams: Sequence[dict]) -> dict[str, list[int]]
     return found
 
 
-def topic_counts(published: dict[str, int], found: dict[str, list[int]]) -> dict[str, dict]:
+def topic_counts(published: dict[str, int], found: dict[str, list[int]],
+                 failed: Optional[dict[str, list[int]]] = None) -> dict[str, dict]:
     """
     Compare what was published with what a bag holds, per topic.
 
     ``recorded`` counts distinct indices 0 .. published-1 in the bag; ``lost`` the
     indices missing; ``extra`` the bag's other messages (the one sent before the
-    episode, or a duplicate).
+    episode, or a duplicate); ``refused`` the indices whose ``publish`` raised (a
+    reliable writer whose reader lags too far refuses): never sent, so not lost,
+    and not counted as published.
     """
     out = {}
     for topic, n in published.items():
         indices = found.get(topic, [])
+        refused = set((failed or {}).get(topic, ())) - set(indices)
         inside = {k for k in indices if 0 <= k < n}
-        out[topic] = {'published': n, 'recorded': len(inside), 'lost': n - len(inside),
-                      'extra': len(indices) - len(inside)}
+        out[topic] = {'published': n - len(refused), 'recorded': len(inside),
+                      'lost': n - len(refused) - len(inside),
+                      'extra': len(indices) - len(inside), 'refused': len(refused)}
     return out
 
 
@@ -149,7 +166,7 @@ def bag_counts(bag: Path) -> tuple[dict[str, int], dict]:
 
 def run_load(work: Path, name: str, streams: list[dict], *, seconds: float, domain_id: int,
              executor: str = '', publisher_depth: int = 0, transports: str = '',
-             publisher_transports: Optional[str] = None,
+             publisher_transports: Optional[str] = None, variant: str = 'default',
              log: Callable[[str], None] = print) -> dict:
     """
     Record one load (see the module docstring) and return its numbers.
@@ -159,12 +176,13 @@ def run_load(work: Path, name: str, streams: list[dict], *, seconds: float, doma
         environment's); ``publisher_transports`` that of the load generator (None: the same).
     :param publisher_depth: history depth of the load's publishers (0: the nodes' own
         profiles, :data:`~imitation_ros.nodes.qos.STATE_QOS` and ``IMAGE_PUB_QOS``).
+    :param variant: recorder parameters of :data:`VARIANTS`.
     :raises RuntimeError: the load generator or the recorder did not finish (logs in
         ``work/name``).
     """
     from ..nodes.share import share_dir
     from ..data import find_episode_bags
-    folder = work / name
+    folder = work / (name if variant == 'default' else f'{name}_{variant}')
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     env = dict(os.environ, ROS_DOMAIN_ID=str(domain_id), PYTHONUNBUFFERED='1')
@@ -180,7 +198,8 @@ def run_load(work: Path, name: str, streams: list[dict], *, seconds: float, doma
     params = folder / 'params.yaml'
     params.write_text(json.dumps({'recorder': {'ros__parameters': {
         'data_dir': str(data), 'session': 'load', 'max_episode_s': seconds + 60.0,
-        'urdf_file': str(share_dir() / 'urdf' / 'planar3.urdf')}}}))
+        'urdf_file': str(share_dir() / 'urdf' / 'planar3.urdf'),
+        **VARIANTS[variant][1]}}}))
     report = folder / 'published.json'
     config = folder / 'load.json'
     config.write_text(json.dumps({'streams': streams, 'seconds': seconds, 'out': str(report),
@@ -215,25 +234,102 @@ def run_load(work: Path, name: str, streams: list[dict], *, seconds: float, doma
     cpu = float('nan')
     if len(window) >= 2:
         cpu = 100.0 * (window[-1][1] - window[0][1]) / ((window[-1][0] - window[0][0]) / _NS)
-    topics = topic_counts(sent['published'], recorded_indices(bags[0], streams))
+    found = recorded_indices(bags[0], streams)
+    topics = topic_counts(sent['published'], found, sent.get('publish_failed'))
+    rates = {st['topic']: float(st['rate_hz']) for st in streams}
     for topic, t in topics.items():
         t['bytes'] = sent['bytes'][topic]
+        # Where the losses are: in the stream's last second (the episode closed before
+        # they were taken) or before it (never received).
+        n, last = sent['published'][topic], int(rates[topic])
+        missing = set(range(max(0, n - last), n)) - set(found.get(topic, ()))
+        missing -= set(sent.get('publish_failed', {}).get(topic, ()))
+        t['lost_last_s'] = len(missing)
     secs = float(sent['seconds'])
     messages = sum(t['recorded'] for t in topics.values())
     payload = sum(t['bytes'] * t['recorded'] / max(t['published'], 1) for t in topics.values())
     bag_bytes = sum(f.stat().st_size for f in bags[0].rglob('*') if f.is_file())
     result = {'load': name, 'seconds': secs, 'topics': topics,
               'lost': sum(t['lost'] for t in topics.values()),
+              'refused': sum(t['refused'] for t in topics.values()),
               'msg_per_s': messages / secs, 'mb_per_s': payload / secs / 1e6,
               'cpu_percent': round(cpu, 1), 'bag_bytes': bag_bytes,
               'bag_mb_per_s': bag_bytes / secs / 1e6,
               'recorder_dropped': int(custom.get('dropped', -1)),
-              'executor': executor or 'default', 'publisher_depth': publisher_depth}
+              'executor': executor or 'default', 'publisher_depth': publisher_depth,
+              'variant': variant, **writer_queue((folder / 'recorder.log').read_text())}
     result['largest_episode_s'] = largest_episode_s(result)
-    log(f"{name}: {result['msg_per_s']:.0f} msg/s, {result['mb_per_s']:.1f} MB/s, lost "
-        f"{result['lost']} of {sum(t['published'] for t in topics.values())}, recorder CPU "
+    log(f"{name} ({variant}): {result['msg_per_s']:.0f} msg/s, {result['mb_per_s']:.1f} MB/s, "
+        f"lost {result['lost']} of {sum(t['published'] for t in topics.values())}, recorder CPU "
         f"{result['cpu_percent']:.0f} %")
     return result
+
+
+def writer_queue(recorder_log: str) -> dict:
+    """Return the writer queue's peak (messages) and stalls the recorder logged at close."""
+    found = re.search(r'writer queue peak (\d+), (\d+) stalls', recorder_log)
+    if found is None:
+        return {'queue_peak': -1, 'queue_stalls': -1}
+    return {'queue_peak': int(found.group(1)), 'queue_stalls': int(found.group(2))}
+
+
+def callback_costs(work: Path, *, messages: int = 3000, images: int = 60) -> dict:
+    """
+    Time what one message costs the subscription callback, in this process, per path.
+
+    Per message kind (a joint state, a 640x480 rgb8 frame): ``typed`` deserializes
+    and serializes again (a typed subscription feeding a bag writer), ``inline``
+    writes the raw CDR bytes into the bag in the callback, ``queued`` hands them to
+    :class:`~imitation_ros.data.writer.QueuedBagWriter` (the writer thread pays the
+    disk). Microseconds per message, mean over the run; ``queued_drain`` is the
+    time the thread then needed to write what was queued.
+    """
+    import numpy as np
+    from rclpy.serialization import deserialize_message, serialize_message
+    from sensor_msgs.msg import Image, JointState
+    from ..data import messages as m
+    from ..data.writer import EpisodeBagWriter, QueuedBagWriter
+    from ..nodes.conversions import joint_state_msg
+    frame = Image(height=480, width=640, encoding='rgb8', step=1920)
+    frame.data = np.random.default_rng(0).integers(0, 255, 640 * 480 * 3,
+                                                   dtype=np.uint8).tobytes()
+    kinds = {'joint_state': (m.JOINT_STATES, JointState, serialize_message(joint_state_msg(
+                 ('joint1', 'joint2', 'joint3'), np.ones(3), np.zeros(3))), messages),
+             'image_640x480': (m.CAMERA_IMAGE, Image, serialize_message(frame), images)}
+    out: dict = {}
+    shutil.rmtree(work, ignore_errors=True)
+    for name, (topic, cls, raw, n) in kinds.items():
+        row = {}
+        begin = time.perf_counter()
+        for _ in range(n):
+            serialize_message(deserialize_message(raw, cls))
+        row['typed_us'] = 1e6 * (time.perf_counter() - begin) / n
+        for how in ('inline', 'queued'):
+            writer = (EpisodeBagWriter(work / f'{name}_{how}') if how == 'inline'
+                      else QueuedBagWriter(work / f'{name}_{how}'))
+            begin = time.perf_counter()
+            for k in range(n):
+                writer.write(topic, raw, k + 1)
+            row[f'{how}_us'] = 1e6 * (time.perf_counter() - begin) / n
+            if how == 'queued':
+                begin = time.perf_counter()
+                writer.flush()
+                row['queued_drain_us'] = 1e6 * (time.perf_counter() - begin) / n
+            writer.abort()
+        out[name] = row
+    shutil.rmtree(work, ignore_errors=True)
+    return out
+
+
+def format_callback_costs(costs: dict) -> str:
+    """Format :func:`callback_costs` as a markdown table."""
+    lines = ['| message | typed: deserialize + serialize (us) | raw, written in the callback '
+             '(us) | raw, queued to the writer thread (us) | writer thread, per queued '
+             'message after the queueing (us) |', '|---|---|---|---|---|']
+    for name, r in costs.items():
+        lines.append(f"| {name} | {r['typed_us']:,.1f} | {r['inline_us']:,.1f} | "
+                     f"{r['queued_us']:,.1f} | {r['queued_drain_us']:,.1f} |")
+    return '\n'.join(lines)
 
 
 def largest_episode_s(result: dict) -> float:
@@ -248,23 +344,38 @@ def largest_episode_s(result: dict) -> float:
 def run_recorder_benchmark(out: Path, *, loads: Sequence[str] = tuple(LOADS),
                            seconds: float = 10.0, domain_id: int = 160,
                            executor: str = '', publisher_depth: int = 0,
+                           variants: Sequence[str] = ('default',),
                            log: Callable[[str], None] = print) -> list[dict]:
-    """Record every load in turn; write ``out/recorder.json`` and ``out/table.md``."""
+    """Record every load with every variant; write ``out/recorder.json`` and ``out/table.md``."""
     unknown = [n for n in loads if n not in LOADS]
     if unknown:
         raise ValueError(f'unknown load {unknown[0]!r}; choose from {", ".join(LOADS)}')
+    unknown = [v for v in variants if v not in VARIANTS]
+    if unknown:
+        raise ValueError(f'unknown variant {unknown[0]!r}; choose from {", ".join(VARIANTS)}')
     out.mkdir(parents=True, exist_ok=True)
     work = out / 'work'
+    costs = callback_costs(work / 'callback')
     rows = []
     for name in loads:
-        load_avg = os.getloadavg()
-        row = run_load(work, name, LOADS[name][1], seconds=seconds, domain_id=domain_id,
-                       executor=executor, publisher_depth=publisher_depth, log=log)
-        row['load_avg'] = [round(a, 2) for a in (*load_avg, os.getloadavg()[0])]
-        rows.append(row)
-        shutil.rmtree(work / name / 'data', ignore_errors=True)   # big bags: keep the numbers
-    (out / 'recorder.json').write_text(json.dumps(rows, indent=1))
-    (out / 'table.md').write_text(format_recorder(rows) + '\n')
+        for variant in variants:
+            load_avg = os.getloadavg()
+            try:
+                row = run_load(work, name, LOADS[name][1], seconds=seconds,
+                               domain_id=domain_id, executor=executor,
+                               publisher_depth=publisher_depth, variant=variant, log=log)
+            except RuntimeError as exc:   # one failed run does not end the others
+                log(str(exc))
+                continue
+            row['load_avg'] = [round(a, 2) for a in (*load_avg, os.getloadavg()[0])]
+            rows.append(row)
+            for data in (work.glob(f'{name}*/data')):   # big bags: keep the numbers
+                shutil.rmtree(data, ignore_errors=True)
+    (out / 'recorder.json').write_text(json.dumps({'rows': rows, 'callback': costs},
+                                                  indent=1))
+    (out / 'table.md').write_text(format_recorder(rows) + '\n\nWhat one message costs the '
+                                  'callback (in one process, no DDS):\n\n'
+                                  + format_callback_costs(costs) + '\n')
     return rows
 
 
@@ -280,28 +391,41 @@ def format_recorder(rows: list[dict]) -> str:
                   'load, one episode each, messages counted per topic by the index each '
                   f'names; publishers with {publishers}; recorder executor '
                   f"{r0.get('executor', 'default')}. CPU: % of one core.", '']
-    lines += ['| load | what | msg/s recorded | MB/s recorded | lost (published) | recorder '
-              'CPU % | bag MB/s | largest readable episode (s) | load average (before, after) |',
-              '|---|---|---|---|---|---|---|---|---|']
+    lines += ['| load | what | recorder | msg/s recorded | MB/s recorded | lost (published) | '
+              'recorder CPU % | bag MB/s | writer queue peak (stalls) | largest readable '
+              'episode (s) | load average (before, after) |',
+              '|---|---|---|---|---|---|---|---|---|---|---|']
     for r in rows:
         published = sum(t['published'] for t in r['topics'].values())
         avg = r.get('load_avg')
         avg_text = f'{avg[0]:.1f}, {avg[3]:.1f}' if avg else '-'
-        lines.append(f"| {r['load']} | {LOADS.get(r['load'], ('',))[0]} | {r['msg_per_s']:,.0f} "
-                     f"| {r['mb_per_s']:.1f} | {r['lost']} ({published:,}) | "
-                     f"{r['cpu_percent']:.0f} | {r['bag_mb_per_s']:.1f} | "
+        peak = r.get('queue_peak', -1)
+        queue = '-' if peak < 0 else f"{peak:,} ({r.get('queue_stalls', 0)})"
+        refused = f", {r['refused']:,} refused" if r.get('refused') else ''
+        lines.append(f"| {r['load']} | {LOADS.get(r['load'], ('',))[0]} | "
+                     f"{r.get('variant', 'default')} | {r['msg_per_s']:,.0f} "
+                     f"| {r['mb_per_s']:.1f} | {r['lost']} ({published:,}{refused}) | "
+                     f"{r['cpu_percent']:.0f} | {r['bag_mb_per_s']:.1f} | {queue} | "
                      f"{r['largest_episode_s']:,.0f} | {avg_text} |")
-    lines += ['', '| load | topic | published | recorded | lost | extra (before the episode, '
-              'repeats) |', '|---|---|---|---|---|---|']
+    used = dict.fromkeys(r.get('variant', 'default') for r in rows)
+    if any(v != 'default' for v in used):
+        named = [f'{v}: {VARIANTS[v][0]}' for v in used if v in VARIANTS]
+        lines += ['', 'Recorders: ' + '; '.join(named) + '.']
+    lines += ['', '| load | recorder | topic | published | recorded | lost (of which in the '
+              'last second) | extra (before the episode, repeats) |',
+              '|---|---|---|---|---|---|---|']
     for r in rows:
         for topic, t in r['topics'].items():
-            lines.append(f"| {r['load']} | {topic} | {t['published']:,} | {t['recorded']:,} | "
-                         f"{t['lost']} | {t.get('extra', 0)} |")
+            tail = f" ({t['lost_last_s']})" if 'lost_last_s' in t else ''
+            lines.append(f"| {r['load']} | {r.get('variant', 'default')} | {topic} | "
+                         f"{t['published']:,} | {t['recorded']:,} | {t['lost']}{tail} | "
+                         f"{t.get('extra', 0)} |")
     for prefix, what, ref, unit, key in (
             ('small', 'Small messages', ROSBAG2_SMALL_MSG_S, 'msg/s for 100 B messages',
              'msg_per_s'),
             ('big', '1 MiB messages', ROSBAG2_BIG_MB_S, 'MB/s for 1 MiB messages', 'mb_per_s')):
-        group = [r for r in rows if r['load'].startswith(prefix)]
+        group = [r for r in rows if r['load'].startswith(prefix)
+                 and r.get('variant', 'default') == 'default']
         if not group:
             continue
         clean = [r for r in group if r['lost'] == 0]

@@ -70,6 +70,17 @@ STUDIES: Tuple[Study, ...] = (
     Study('recorder_depth1000', 'Recorder throughput, publishers keeping 1000 messages',
           'imitation-ros benchmark recorder --publisher-depth 1000 '
           '--out results/recorder_depth1000'),
+    Study('recorder_variants_depth1000', 'Recorder variants, the end wait closing after '
+          '0.3 s quiet',
+          'imitation-ros benchmark recorder --publisher-depth 1000 --loads full \\\n'
+          '    --variants inline,thread,end_wait,default \\\n'
+          '    --out results/recorder_variants_depth1000'),
+    Study('recorder_end_wait', 'Recorder at the full load, end wait past the heartbeat',
+          'imitation-ros benchmark recorder --publisher-depth 1000 --loads full \\\n'
+          '    --variants thread,default --out results/recorder_end_wait'),
+    Study('turnaround', 'Retrain turnaround: a new bag to the new model live',
+          'imitation-ros benchmark turnaround --rounds 2 --out results/turnaround'),
+    Study('sizes', 'Latency at deployed sizes', 'imitation-ros benchmark sizes --calls 50'),
     Study('soak', 'Thirty minutes with faults', 'imitation-ros soak --minutes 30 '
           '--out results/soak'),
     Study('scale', 'Training in several processes',
