@@ -18,15 +18,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from imitation_ros.dagger.loop import run_episodes, sample_tasks
 from imitation_ros.data import load_dataset
 from imitation_ros.errors import ModelError
 from imitation_ros.policies.base import TrainConfig
 from imitation_ros.runtime.onnx_policy import OnnxPolicy
-from imitation_ros.sim.arm import ArmConfig, end_effector, jacobian, TASK_LAYOUT
-from imitation_ros.sim.experts import make_expert
-from imitation_ros.sim.operator import SimulatedOperator
-from imitation_ros.studies.help_requests import write_calibration_bags
+from imitation_ros.sim.arm import TASK_LAYOUT
 from imitation_ros.training.export import export_policy
 from imitation_ros.training.pipeline import train_from_bags, TrainRequest
 from imitation_ros.training.risk import (attach_risk, risk_labels, risk_samples, roc_auc,
@@ -35,40 +31,17 @@ from imitation_ros.training.trainer import build_training_set, fit_spec, train_p
 import numpy as np
 import pytest
 import torch
+from help_fixtures import ARM, record_mixed
 
-ARM = ArmConfig()
 #: Chance is 0.5; the risk must rank the held-out states well above it.
 MIN_AUC = 0.75
 
 
-def _straight(q: np.ndarray, task) -> np.ndarray:
-    """Drive the end effector straight at the goal, blind to the obstacle."""
-    d = task.goal - end_effector(ARM, q)
-    dist = float(np.linalg.norm(d))
-    v = d / max(dist, 1e-9) * min(0.6, dist / ARM.dt)
-    return q + np.linalg.pinv(jacobian(ARM, q)) @ v * ARM.dt
-
-
 @pytest.fixture(scope='module')
 def recorded(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """
-    Record 60 hg_dagger episodes through the closed loop with the simulated operator.
-
-    Half are driven by the scripted expert (they pass the obstacle), half by a
-    controller that drives straight at the goal (the operator takes over before
-    the obstacle); the same bags the recorder writes.
-    """
+    """60 hg_dagger episodes, half driven into the operator's takeover (help_fixtures)."""
     torch.set_num_threads(1)
-    expert = make_expert('multi', ARM, np.random.default_rng(3))
-    safe = run_episodes(ARM, sample_tasks(ARM, 30, seed=11), seed=11,
-                        policy=lambda q, task: expert.action(q, task),
-                        operator=SimulatedOperator(ARM, seed=11))
-    risky = run_episodes(ARM, sample_tasks(ARM, 30, seed=12), seed=12, policy=_straight,
-                         operator=SimulatedOperator(ARM, seed=12))
-    episodes = [ep for pair in zip(safe, risky) for ep in pair]
-    assert sum(ep.takeovers for ep in risky) > sum(ep.takeovers for ep in safe)
-    return write_calibration_bags(episodes, ARM, tmp_path_factory.mktemp('risk') / 'hg',
-                                  policy_version='scripted')
+    return record_mixed(tmp_path_factory.mktemp('risk') / 'hg')
 
 
 def test_labels_mark_states_before_takeovers_and_failures() -> None:

@@ -271,7 +271,8 @@ class Arbiter:
             'estops': 0, 'joy_losses': 0, 'teleop_errors': 0, 'expert_draws': 0,
             'expert_actions': 0, 'invalid_expert_actions': 0, 'expert_commands': 0,
             'expert_unavailable': 0, 'uncertainties': 0, 'invalid_uncertainties': 0,
-            'help_requests': 0, 'risks': 0, 'invalid_risks': 0, 'state_timeouts': 0, 'malformed_joy': 0,
+            'help_requests': 0, 'risks': 0, 'invalid_risks': 0, 'state_timeouts': 0,
+            'malformed_joy': 0,
             'gripper_commands': 0}
         """Event counters for diagnostics (monotonic)."""
 
