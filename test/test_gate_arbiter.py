@@ -935,3 +935,23 @@ def test_risk_threshold_outside_zero_to_one_is_refused(value: float) -> None:
     """risk_threshold is a probability: outside [0, 1] is a ConfigError."""
     with pytest.raises(ConfigError, match='risk_threshold'):
         replace(HELP, risk_threshold=value)
+
+
+def test_help_until_calm_keeps_an_answered_request_until_both_signals_calm() -> None:
+    """help_until_calm: the deadman does not end the request; calm doubt and risk do."""
+    arb = Arbiter(replace(RISKY, help_until_calm=True))
+    arb.on_joint_state(Q, 0.0)
+    assert step(arb, 0.1, 0.9, 0.0).mode is GateMode.HOLD_HELP
+    arb.on_joy(joy(DEADMAN), 0.05)
+    out = step(arb, 0.1, 0.9, 0.1)
+    assert (out.mode, out.help_request, out.intervention) == (GateMode.HUMAN, True, True)
+    arb.on_joy(joy(DEADMAN), 0.15)
+    assert step(arb, 0.1, 0.2, 0.2).help_request  # calm from 0.2
+    arb.on_joy(joy(DEADMAN), 0.25)
+    assert step(arb, 0.1, 0.2, 0.4).help_request
+    arb.on_joy(joy(DEADMAN), 0.45)
+    out = step(arb, 0.1, 0.2, 0.5)
+    assert (out.mode, out.help_request) == (GateMode.HUMAN, False)
+    arb.on_joy(joy(DEADMAN), 0.55)
+    assert not step(arb, 3.0, 0.9, 0.6).help_request, 'no new request while the human drives'
+    assert arb.counts['help_requests'] == 1

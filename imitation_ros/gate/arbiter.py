@@ -141,6 +141,10 @@ class GateConfig:
     help_release_s: float = 0.5
     """Every fresh signal must stay at or below its threshold this long to clear a request
     (s)."""
+    help_until_calm: bool = False
+    """A request answered by the deadman stays raised while the human drives, until every
+    fresh signal calmed for help_release_s (a robot-gated operator hands back then); False:
+    the deadman ends it at once."""
     gripper: Optional[GripperModel] = None
     """The gripper the gamepad's gripper buttons open and close; None: no gripper."""
 
@@ -432,8 +436,10 @@ class Arbiter:
             else:
                 self._takeover = True
                 self.counts['takeovers'] += 1
-            # The human answered: a pending help request is done.
-            self._help = False
+            # The human answered: a pending help request is done (or, with
+            # help_until_calm, stands until the policy is sure again).
+            if not self.config.help_until_calm:
+                self._help = False
         else:
             self._takeover = False
             self._joy_lost = False
@@ -562,7 +568,7 @@ class Arbiter:
         if not signals:
             self._help = False
             return
-        if self._takeover:
+        if self._takeover and not (cfg.help_until_calm and self._help):
             self._help = False  # the human is answering (or the takeover is lost: a hold)
             return
         timeout = cfg.uncertainty_timeout_s
@@ -577,7 +583,7 @@ class Arbiter:
                              and now - sig.calm_since >= cfg.help_release_s - 1e-9
                              for _, sig in fresh):
                 self._help = False
-        elif not self._estop:
+        elif not self._estop and not self._takeover:
             for name, sig in fresh:
                 if sig.value is not None and sig.value > sig.threshold:
                     self._help = True

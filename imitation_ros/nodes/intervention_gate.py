@@ -210,6 +210,10 @@ class GateParams:
     help_release_s: float = param(0.5, 'A help request clears when the deadman is pressed, or '
                                   'after every fresh doubt and risk stayed at or below its '
                                   'threshold this long', unit='s', minimum=0.0, maximum=60.0)
+    help_until_calm: bool = param(False, 'Keep a help request answered by the deadman raised '
+                                  'while the human drives, until doubt and risk calmed for '
+                                  'help_release_s (robot-gated: the operator hands back '
+                                  'then); false: the deadman ends it at once')
     forward_on_action: bool = param(False, 'Also decide and publish at once when a valid policy '
                                     'action arrives (not only at the next tick), so the '
                                     'action reaches the arm up to one gate period sooner')
@@ -247,7 +251,8 @@ class GateParams:
                     help_threshold=self.help_threshold,
                     risk_threshold=self.risk_threshold,
                     uncertainty_timeout_s=self.uncertainty_timeout_s,
-                    help_release_s=self.help_release_s)
+                    help_release_s=self.help_release_s,
+                    help_until_calm=self.help_until_calm)
 
     def gate_config(self, robot: RobotModel) -> GateConfig:
         """

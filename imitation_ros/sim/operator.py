@@ -77,6 +77,15 @@ Decision rule (all distances in m, times in s, from the ``now`` passed to
    when the robot stopped answering the pad. The takeover goes on (same side,
    not counted again); a hold that stays reported starts another re-grip.
 
+6. **Robot-gated** (``watch`` false): the operator does not watch the arm.
+   The only trouble is a help request; it takes over after its reaction delay
+   (the request standing at every step of it) and hands back as soon as the
+   gate no longer requests help (``help_requested`` false, after at least
+   ``release_hold_s`` in control). Run it with the gate's ``help_until_calm``,
+   which keeps a request answered by the deadman up until the policy's doubt and
+   risk calm down; without it the request ends at the deadman and the operator
+   hands back after ``release_hold_s``.
+
 Between episodes (before :meth:`SimulatedOperator.start_episode`, after
 :meth:`SimulatedOperator.end_episode`) the pad is idle: all zeros.
 Deterministic given the seed.
@@ -162,6 +171,9 @@ class OperatorParams:
     way (the other side only when its path is closer by more than ``side_margin_m``)."""
     side_margin_m: float = 0.2
     """With ``side`` set: how much closer the other side's path must be to steer there (m)."""
+    watch: bool = True
+    """Watch the arm and take over on trouble (human-gated); False: act only on help
+    requests and hand back when the request clears (robot-gated)."""
     style: DemonstratorStyle = field(default_factory=DemonstratorStyle)
     """Speed, clearance, smoothness of the operator's own motion and of the
     expert paths it watches (its ``side`` is ignored: both sides are used)."""
@@ -185,6 +197,8 @@ class OperatorParams:
                 raise ConfigError(f'operator {name} must be > 0, got {value!r}')
             if name in non_negative and value < 0:
                 raise ConfigError(f'operator {name} must be >= 0, got {value!r}')
+        if not isinstance(self.watch, bool):
+            raise ConfigError(f'operator watch must be true or false, got {self.watch!r}')
         if self.release_m >= self.corridor_m:
             raise ConfigError(f'operator release_m ({self.release_m}) must be smaller than '
                               f'corridor_m ({self.corridor_m}), or it would let go off corridor')
@@ -342,6 +356,7 @@ class SimulatedOperator:
         self.reason = REASON_IDLE
         self._trouble_since: float | None = None
         self._trouble_reason = ''
+        self._engaged_at = 0.0
         self._delay = 0.0
         self._within_since: float | None = None
         self._best_goal: float | None = None
@@ -453,7 +468,8 @@ class SimulatedOperator:
 
         :param help_requested: the gate asks for help now (``imitation/help_request``):
             trouble ``help`` when nothing else is wrong; ignored while engaged (the
-            operator releases by its usual rule).
+            operator releases by its usual rule), except robot-gated (``watch``
+            false), where its end hands control back.
         :param joy_lost: the gate holds because the pad's messages went missing during
             the takeover (its mode ``hold_joy_lost``): while engaged, a re-grip after
             the reaction delay; ignored otherwise.
@@ -468,6 +484,9 @@ class SimulatedOperator:
                               f'got {q.tolist()}')
         now = float(now)
         trouble = self._trouble(q, now, bool(help_requested))
+        if not p.watch:
+            # Robot-gated: what the arm does is not looked at; only the request counts.
+            trouble = REASON_HELP if help_requested and not self.engaged else ''
         if self.engaged:
             released = self._regrip(now, bool(joy_lost))
             if released is not None:
@@ -488,11 +507,14 @@ class SimulatedOperator:
                 return self.idle_output()
             self.side = self._choose_side(self.distances(q))
             self.engaged = True
+            self._engaged_at = now
             self.takeovers += 1
             self.reason = self._trouble_reason
             self._trouble_since = None
             self._within_since = None
-        elif not p.hold_until_end and self._recovered(q, now, trouble):
+        elif not p.hold_until_end and (
+                self._recovered(q, now, trouble) if p.watch
+                else self._handed_back(now, bool(help_requested))):
             self.engaged = False
             self.side = 0
             self.reason = REASON_OK
@@ -509,6 +531,11 @@ class SimulatedOperator:
     def regrips(self) -> int:
         """Return the re-grips of this episode."""
         return self._regripper.count
+
+    def _handed_back(self, now: float, help_requested: bool) -> bool:
+        """Robot-gated: the gate cleared the request and the minimum time in control passed."""
+        return (not help_requested
+                and now - self._engaged_at >= self.params.release_hold_s - 1e-9)
 
     def _recovered(self, q: np.ndarray, now: float, trouble: str) -> bool:
         """Whether the arm has been back on the chosen path, past the obstacle, long enough."""

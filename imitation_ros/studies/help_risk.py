@@ -335,4 +335,3 @@ def plot_curves(curves: dict, path: Path, config: HelpRiskConfig) -> Path:
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
-
