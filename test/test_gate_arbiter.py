@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Optional
 
 from imitation_ros.errors import ConfigError
 from imitation_ros.gate.arbiter import Arbiter, GateConfig, GateMode, GateOutput
@@ -872,3 +873,85 @@ def test_help_beats_the_expert_and_estop_beats_help() -> None:
     assert out.mode is GateMode.ESTOP and not out.help_request
     fresh.on_joy(joy(RESET), 0.03)
     assert tick(fresh, 0.04).mode is GateMode.HOLD_HELP, 'asked once the e-stop is reset'
+
+
+RISKY = replace(HELP, risk_threshold=0.6)
+
+
+def step(arb: Arbiter, doubt: Optional[float], risk: Optional[float], now: float) -> GateOutput:
+    """One policy step: doubt and risk (None: not sent), action, tick."""
+    if doubt is not None:
+        arb.on_uncertainty(doubt, now)
+    if risk is not None:
+        arb.on_risk(risk, now)
+    arb.on_policy_action(Q + 0.05, now)
+    return tick(arb, now)
+
+
+def test_risk_above_its_threshold_asks_for_help() -> None:
+    """Risk alone raises a request (calm doubt); risk_threshold 0 ignores any risk."""
+    arb = Arbiter(RISKY)
+    arb.on_joint_state(Q, 0.0)
+    assert step(arb, 0.1, 0.3, 0.0).mode is GateMode.POLICY
+    out = step(arb, 0.1, 0.9, 0.05)
+    assert (out.mode, out.help_request) == (GateMode.HOLD_HELP, True)
+    assert 'risk 0.9 > risk_threshold 0.6' in out.reason
+    only_doubt = Arbiter(HELP)
+    only_doubt.on_joint_state(Q, 0.0)
+    for k in range(10):
+        assert step(only_doubt, 0.1, 1.0, 0.05 * k).mode is GateMode.POLICY
+    assert not arb.on_risk(float('nan'), 0.06) and arb.risk == float('inf')
+    assert arb.counts['invalid_risks'] == 1
+
+
+def test_request_clears_only_when_doubt_and_risk_are_both_calm() -> None:
+    """Raised by the risk, a calm doubt alone does not clear it; both calm for release_s do."""
+    arb = Arbiter(RISKY)
+    arb.on_joint_state(Q, 0.0)
+    assert step(arb, 0.1, 0.9, 0.0).mode is GateMode.HOLD_HELP
+    for now in (0.1, 0.2, 0.3, 0.4, 0.5):
+        assert step(arb, 0.1, 0.8, now).mode is GateMode.HOLD_HELP
+    assert step(arb, 0.1, 0.2, 0.6).mode is GateMode.HOLD_HELP  # risk calm from 0.6
+    assert step(arb, 0.9, 0.2, 0.7).mode is GateMode.HOLD_HELP  # doubt spikes: its clock
+    assert step(arb, 0.1, 0.2, 0.8).mode is GateMode.HOLD_HELP  # restarts at 0.8
+    assert step(arb, 0.1, 0.2, 1.0).mode is GateMode.HOLD_HELP
+    out = step(arb, 0.1, 0.2, 1.1)
+    assert (out.mode, out.help_request) == (GateMode.POLICY, False)
+    assert arb.counts['help_requests'] == 1
+
+
+def test_missing_risk_leaves_the_doubt_in_charge() -> None:
+    """A model without risk (nothing on imitation/risk): the doubt raises and clears alone."""
+    arb = Arbiter(RISKY)
+    arb.on_joint_state(Q, 0.0)
+    assert step(arb, 3.0, None, 0.0).mode is GateMode.HOLD_HELP
+    assert step(arb, 0.1, None, 0.1).mode is GateMode.HOLD_HELP
+    assert step(arb, 0.1, None, 0.3).mode is GateMode.HOLD_HELP
+    assert step(arb, 0.1, None, 0.4).mode is GateMode.POLICY
+
+
+@pytest.mark.parametrize('value', [1.5, -0.1, float('nan')])
+def test_risk_threshold_outside_zero_to_one_is_refused(value: float) -> None:
+    """risk_threshold is a probability: outside [0, 1] is a ConfigError."""
+    with pytest.raises(ConfigError, match='risk_threshold'):
+        replace(HELP, risk_threshold=value)
+
+
+def test_help_until_calm_keeps_an_answered_request_until_both_signals_calm() -> None:
+    """help_until_calm: the deadman does not end the request; calm doubt and risk do."""
+    arb = Arbiter(replace(RISKY, help_until_calm=True))
+    arb.on_joint_state(Q, 0.0)
+    assert step(arb, 0.1, 0.9, 0.0).mode is GateMode.HOLD_HELP
+    arb.on_joy(joy(DEADMAN), 0.05)
+    out = step(arb, 0.1, 0.9, 0.1)
+    assert (out.mode, out.help_request, out.intervention) == (GateMode.HUMAN, True, True)
+    arb.on_joy(joy(DEADMAN), 0.15)
+    assert step(arb, 0.1, 0.2, 0.2).help_request  # calm from 0.2
+    arb.on_joy(joy(DEADMAN), 0.25)
+    assert step(arb, 0.1, 0.2, 0.4).help_request
+    arb.on_joy(joy(DEADMAN), 0.45)
+    out = step(arb, 0.1, 0.2, 0.5)
+    assert (out.mode, out.help_request) == (GateMode.HUMAN, False)
+    arb.on_joy(joy(DEADMAN), 0.55)
+    assert not step(arb, 3.0, 0.9, 0.6).help_request, 'no new request while the human drives'
+    assert arb.counts['help_requests'] == 1

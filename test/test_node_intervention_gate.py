@@ -48,6 +48,7 @@ DOMAIN_ID = private_domain_id(72)
 OVERRIDES = {'rate_hz': 50.0, 'cmd_timeout_s': 0.6, 'joy_timeout_s': 0.6, 'output': 'both',
              'state_timeout_s': 0.6,
              'expert_timeout_s': 0.6, 'uncertainty_timeout_s': 0.6, 'help_threshold': 0.5,
+             'risk_threshold': 0.5,
              'help_release_s': 0.2, 'urdf_file': str(ROOT / 'urdf' / 'planar3.urdf'),
              **gate_teleop()}
 JOINTS = ['joint1', 'joint2', 'joint3']
@@ -85,6 +86,7 @@ class Probe(Node):
         self.policy: np.ndarray | None = None
         self.expert: np.ndarray | None = None
         self.doubt: float | None = None
+        self.risk: float | None = None
         self.helps: list[bool] = []
         self.joy: Joy | None = None
         self.last_command: np.ndarray | None = None
@@ -104,6 +106,7 @@ class Probe(Node):
         self._expert_pub = self.create_publisher(Float64MultiArray, 'imitation/expert_action',
                                                  STATE_QOS)
         self._doubt_pub = self.create_publisher(Float64, 'imitation/uncertainty', STATE_QOS)
+        self._risk_pub = self.create_publisher(Float64, 'imitation/risk', STATE_QOS)
         self.create_subscription(Bool, 'imitation/help_request', self._on_help, STATE_QOS)
         self._version_pub = self.create_publisher(String, 'imitation/model_version', MODEL_QOS)
         self._version_pub.publish(String(data='v7'))
@@ -127,7 +130,7 @@ class Probe(Node):
                 self.q = self.q + np.clip(self.last_command - self.q, -0.02, 0.02)
             q = self.q.copy()
             names, policy, joy = list(self.names), self.policy, self.joy
-            expert, doubt = self.expert, self.doubt
+            expert, doubt, risk = self.expert, self.doubt, self.risk
             stamp = self.get_clock().now()
             self.sent_states[stamp.nanoseconds] = q
             publish_states = self.publish_states
@@ -140,6 +143,8 @@ class Probe(Node):
             self._expert_pub.publish(Float64MultiArray(data=[float(v) for v in expert]))
         if doubt is not None:
             self._doubt_pub.publish(Float64(data=float(doubt)))
+        if risk is not None:
+            self._risk_pub.publish(Float64(data=float(risk)))
         if policy is not None:
             msg = Float64MultiArray()
             msg.data = [float(v) for v in policy]
@@ -712,6 +717,26 @@ def test_deadman_answers_a_help_request(harness: tuple[InterventionGateNode, Pro
         probe.doubt = None
         probe.joy = None
     probe.wait_mode('policy')
+
+
+def test_high_risk_asks_for_help_until_it_calms(
+        harness: tuple[InterventionGateNode, Probe]) -> None:
+    """Risk above risk_threshold (calm doubt): help_request and a hold; calm risk: policy."""
+    _, probe = harness
+    probe.neutral(Q0 + 0.01)
+    try:
+        probe.doubt, probe.risk = 0.1, 0.2
+        probe.wait_mode('policy')
+        probe.risk = 0.9
+        wait_for(lambda: probe.helps and probe.helps[-1], what='help_request True')
+        index = probe.wait_mode('hold_help')
+        state = probe.states_since(index)[0]
+        assert state['risk'] == 0.9 and 'risk 0.9 > risk_threshold 0.5' in state['reason']
+        probe.risk = 0.1
+        wait_for(lambda: not probe.helps[-1], what='help_request False once the risk calmed')
+        probe.wait_mode('policy')
+    finally:
+        probe.doubt = probe.risk = None
 
 
 def test_bad_parameter_exits_with_code_1(ros: Context) -> None:

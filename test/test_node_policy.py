@@ -33,9 +33,11 @@ from imitation_ros.nodes.qos import (COMMAND_QOS, EPISODE_QOS, IMAGE_PUB_QOS, MO
 from imitation_ros.policies.base import Normalizer, PolicySpec
 from imitation_ros.policies.ensemble import DoubtConfig, DoubtEnsemble
 from imitation_ros.policies.registry import make_policy
+from imitation_ros.policies.risk import RiskNet
 from imitation_ros.runtime.model_trust import OUTSIDE, record_model
 from imitation_ros.runtime.onnx_policy import OnnxPolicy
 from imitation_ros.training.export import export_policy
+from imitation_ros.training.risk import attach_risk
 import numpy as np
 import pytest
 from rclpy.context import Context
@@ -117,9 +119,14 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
                                       'sample_steps': 2}),
         'garbage': str(garbage),
         'doubt': _export(out / 'doubt.onnx', 'doubt-1', seed=3, doubt=True),
+        'risk': _export(out / 'risk.onnx', 'risk-1', seed=5, doubt=True),
         'scaled': _export(out / 'scaled.onnx', 'scaled', seed=4, action_scale=1e6),
         'outside': _export(elsewhere / 'v9.onnx', 'v9', seed=9),
     }
+    # An untrained risk network: any finite probability will do for the wiring.
+    width = len(JOINTS) + len(TASK_LAYOUT)
+    attach_risk(paths['risk'], RiskNet(None, np.zeros(width), np.ones(width), (8,), seed=5),
+                {'held_out_auc': float('nan')})
     for path in paths.values():
         record_model(Path(path))
     return {**paths, 'dir': str(out)}
@@ -147,6 +154,7 @@ class Probe(Node):
         self.shadow_errors: list[float] = []
         self.diagnostics: list[DiagnosticArray] = []
         self.uncertainties: list[float] = []
+        self.risks: list[float] = []
         self.state, self.task = STATE, TASK
         self._joint_pub = self.create_publisher(type(joint_state_msg(JOINTS, STATE)),
                                                 'joint_states', STATE_QOS)
@@ -170,6 +178,7 @@ class Probe(Node):
         self.create_subscription(Float64, 'imitation/shadow_error', self._on_shadow, STATE_QOS)
         self.create_subscription(Float64, 'imitation/uncertainty', self._on_uncertainty,
                                  STATE_QOS)
+        self.create_subscription(Float64, 'imitation/risk', self._on_risk, STATE_QOS)
         self.create_subscription(DiagnosticArray, '/diagnostics', self._on_diag, 10)
         self.create_timer(FEED_PERIOD_S, self._on_feed)
 
@@ -216,6 +225,10 @@ class Probe(Node):
     def _on_uncertainty(self, msg: Float64) -> None:
         with self.lock:
             self.uncertainties.append(msg.data)
+
+    def _on_risk(self, msg: Float64) -> None:
+        with self.lock:
+            self.risks.append(msg.data)
 
     def _on_diag(self, msg: DiagnosticArray) -> None:
         with self.lock:
@@ -653,6 +666,33 @@ def test_uncertainty_is_published_and_rises_far_from_the_data(
     diag = wait_for(lambda: probe.diag('model', lambda s: 'doubt-1' in s.message, n_diag),
                     what='a model diagnostic for doubt-1')
     assert _values(diag)['uncertainty'] == 'published on imitation/uncertainty'
+    probe.load(models['v1'], 'v1')
+
+
+def test_risk_is_published_only_by_a_model_with_a_risk_output(
+        harness: tuple[PolicyNode, Probe], models: dict[str, str]) -> None:
+    """A risk model publishes imitation/risk per action (its value); an old one publishes none."""
+    node, probe = harness
+    probe.feed = True
+    probe.load(models['v1'], 'v1')
+    with probe.lock:
+        n_diag = len(probe.diagnostics)
+    diag = wait_for(lambda: probe.diag('model', lambda s: 'v1' in s.message, n_diag),
+                    what='a model diagnostic for v1')
+    assert 'unavailable' in _values(diag)['risk']
+    count = len(probe.risks)
+    time.sleep(0.3)
+    assert len(probe.risks) == count, 'a model without a risk output published risk'
+    probe.load(models['risk'], 'risk-1')
+    expected = OnnxPolicy(models['risk']).risk_batch(STATE[None], TASK[None])[0]
+    assert 0.0 <= expected <= 1.0
+    wait_for(lambda: len(probe.risks) >= count + 5, what='risk messages')
+    assert probe.risks[-1] == pytest.approx(expected, rel=1e-5)
+    with probe.lock:
+        n_diag = len(probe.diagnostics)
+    diag = wait_for(lambda: probe.diag('model', lambda s: 'risk-1' in s.message, n_diag),
+                    what='a model diagnostic for risk-1')
+    assert _values(diag)['risk'] == 'published on imitation/risk'
     probe.load(models['v1'], 'v1')
 
 

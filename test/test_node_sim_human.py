@@ -315,6 +315,72 @@ def test_help_request_is_answered_by_a_takeover(ros: Context) -> None:
             node.destroy_node()
 
 
+def test_robot_gated_operator_acts_only_on_help_requests(ros: Context) -> None:
+    """Robot-gated (watch false): no deadman without a request; the request's end hands back."""
+    overrides = [Parameter('stall_s', value=100.0), Parameter('collision_lookahead_s', value=0.0)]
+    gated = SimHumanNode(context=ros, namespace='gated', parameter_overrides=overrides + [
+        Parameter('watch', value=False)])
+    watching = SimHumanNode(context=ros, namespace='watching', parameter_overrides=overrides)
+    world = Node('gated_probe', context=ros)
+    task = ArmSim(CONFIG, seed=4).reset()
+    rng = np.random.default_rng(0)
+    margin = PARAMS.limit_margin_rad + 0.2
+    trouble = next(q for q in (rng.uniform(CONFIG.lower + margin, CONFIG.upper - margin)
+                               for _ in range(10_000)) if in_trouble(task, q))
+    joys: dict[str, list[tuple[float, Joy]]] = {'gated': [], 'watching': []}
+    pubs = {}
+    for ns in joys:
+        pubs[ns] = (world.create_publisher(JointState, f'{ns}/joint_states', STATE_QOS),
+                    world.create_publisher(String, f'{ns}/imitation/episode', EPISODE_QOS),
+                    world.create_publisher(Bool, f'{ns}/imitation/help_request', STATE_QOS))
+        world.create_subscription(
+            Joy, f'{ns}/joy',
+            lambda msg, ns=ns: joys[ns].append((time.monotonic(), msg)), STATE_QOS)
+    executor = SingleThreadedExecutor(context=ros)
+    for node in (gated, watching, world):
+        executor.add_node(node)
+    asked = {'on': False}
+
+    def world_tick() -> None:
+        """Hold the arm in trouble (off both corridors); the request as the test sets it."""
+        for joint_pub, _, help_pub in pubs.values():
+            joint_pub.publish(joint_state_msg(CONFIG.joint_names, trouble))
+            help_pub.publish(Bool(data=asked['on']))
+
+    def pressed(ns: str, since: float = 0.0) -> list[float]:
+        return [t for t, j in joys[ns] if t >= since and j.buttons[PARAMS.enable_button]]
+
+    world.create_timer(0.05, world_tick)
+    try:
+        event = {'event': 'start', 'episode': 1, 'start': task.start.tolist(),
+                 'task': task.vector().tolist(), 'stamp': time.time()}
+        for _, episode_pub, _ in pubs.values():
+            episode_pub.publish(String(data=json.dumps(event)))
+        spin_until(executor, lambda: gated.operator.active and watching.operator.active,
+                   TIMEOUT_S, 'both operators in the episode')
+        spin_until(executor, lambda: pressed('watching'), TIMEOUT_S,
+                   'the watching operator taking over the arm in trouble')
+        start = time.monotonic()
+        spin_until(executor, lambda: time.monotonic() > start + 1.0, 5.0, 'a second more')
+        assert joys['gated'] and not pressed('gated'), 'robot-gated acted without a request'
+        asked['on'] = True
+        on_at = time.monotonic()
+        spin_until(executor, lambda: pressed('gated'), TIMEOUT_S, 'the answer to the request')
+        assert pressed('gated')[0] - on_at >= PARAMS.reaction_delay_s - 0.02
+        assert gated.operator.engaged and gated.operator.reason == 'help'
+        asked['on'] = False
+        spin_until(executor, lambda: not gated.operator.engaged, TIMEOUT_S,
+                   'the hand-back once the request cleared')
+        released = time.monotonic()
+        spin_until(executor, lambda: time.monotonic() > released + 1.0, 5.0, 'a second more')
+        late = [t for t, j in joys['gated'] if t > released + 0.3]
+        assert late and not pressed('gated', released + 0.3), 'acted again without a request'
+    finally:
+        executor.shutdown()
+        for node in (world, watching, gated):
+            node.destroy_node()
+
+
 def test_decides_on_each_joint_state(ros: Context) -> None:
     """With react_to_joint_states a joy follows every new state; without, only the timer."""
     slow = [Parameter('rate_hz', value=1.0)]

@@ -511,3 +511,25 @@ def test_invalid_parameters_are_rejected(bad: dict) -> None:
     """Out-of-range thresholds and malformed mappings raise ConfigError."""
     with pytest.raises(ConfigError):
         OperatorParams(**bad)
+
+
+def test_robot_gated_operator_acts_only_on_requests_and_hands_back() -> None:
+    """Robot-gated: trouble alone never engages; a request does after the delay; its end frees."""
+    task = _task()
+    operator = SimulatedOperator(CONFIG, OperatorParams(watch=False))
+    operator.start_episode(task)
+    q_off = task.start * np.array([0.8, 1.0, 1.0])  # off both corridors: a watcher takes over
+    assert min(operator.distances(q_off).values()) > OperatorParams().corridor_m
+    for k in range(40):
+        assert not operator.step(q_off, k * CONFIG.dt).engaged
+    delay_steps = round(OperatorParams().reaction_delay_s / CONFIG.dt)
+    outs = [operator.step(q_off, (40 + k) * CONFIG.dt, help_requested=True)
+            for k in range(delay_steps + 10)]
+    first = next(i for i, o in enumerate(outs) if o.engaged)
+    assert first == delay_steps and outs[first].reason == 'help'
+    assert all(o.engaged for o in outs[first:]), 'it keeps control while the request stands'
+    now = (40 + len(outs)) * CONFIG.dt
+    assert not operator.step(q_off, now, help_requested=False).engaged, 'hands back'
+    for k in range(1, 40):
+        assert not operator.step(q_off, now + k * CONFIG.dt).engaged
+    assert operator.takeovers == 1

@@ -24,6 +24,8 @@
   diffusion exports.
 - ``help``: the same policy, tasks and seeds with and without help requests
   (doubt above a calibrated threshold holds the arm and asks the operator).
+- ``help-risk``: risk beside novelty: moments before trouble caught per false
+  alarm for each signal and both, and help requests from both in the closed loop.
 - ``dagger``: the compounding-error study: BC on more and more demonstrations
   against DAgger and HG-DAgger (simulated operator), success per expert label.
 - ``data``: loading 1000 episode bags with images, first and incremental (bags/s, peak RAM).
@@ -116,6 +118,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     hp.add_argument('--seed', type=int, default=0)
     hp.add_argument('--no-progress', action='store_true')
     hp.set_defaults(func=run_help_cmd)
+    hr = which.add_parser('help-risk', help='risk beside novelty: moments caught per false '
+                          'alarm, and help requests from both in the closed loop')
+    hr.add_argument('--out', type=Path, default=Path('results/help_risk'))
+    hr.add_argument('--risk-episodes', type=int, default=200)
+    hr.add_argument('--horizon-steps', type=int, default=20)
+    hr.add_argument('--eval-episodes', type=int, default=200)
+    hr.add_argument('--calib-episodes', type=int, default=100)
+    hr.add_argument('--steps', type=int, default=2000, help='policy gradient steps')
+    hr.add_argument('--seed', type=int, default=0)
+    hr.add_argument('--no-progress', action='store_true')
+    hr.set_defaults(func=run_help_risk_cmd)
     add_dagger_parser(which)
     add_rl_parser(which)
     dl = which.add_parser('data', help='load 1000 episode bags with images: bags/s, peak RAM')
@@ -395,6 +408,19 @@ def run_dagger_cmd(args: argparse.Namespace) -> int:
     print((args.out / 'table.md').read_text())
     print(f'wrote {args.out / "table.md"}, {args.out / "curve.png"} and '
           f'{args.out / "cells.json"}')
+    return 0
+
+
+def run_help_risk_cmd(args: argparse.Namespace) -> int:
+    """Run the risk-beside-novelty study and print the table."""
+    from ..studies.help_risk import HelpRiskConfig, run_help_risk_study
+    config = HelpRiskConfig(risk_episodes=args.risk_episodes, horizon_steps=args.horizon_steps,
+                            eval_episodes=args.eval_episodes,
+                            calib_episodes=args.calib_episodes, steps=args.steps,
+                            seed=args.seed)
+    run_help_risk_study(args.out, config, progress=not args.no_progress)
+    print((args.out / 'table.md').read_text())
+    print(f'wrote {args.out / "table.md"} and {args.out / "roc.png"}')
     return 0
 
 

@@ -16,7 +16,7 @@
 Command arbitration between the policy and the human (HG-DAgger), as a pure state machine.
 
 The :class:`Arbiter` is fed the measured joint positions, the policy's actions
-(absolute joint targets), the expert's actions, the policy's doubt and gamepad
+(absolute joint targets), the expert's actions, the policy's doubt and risk, gamepad
 readings (read field by field by :func:`imitation_ros.gate.joy.parse_joy`), each
 with the time it arrived, and once per control period :meth:`Arbiter.tick` says
 what to send to the arm: the policy's action, the human's teleop, the expert's
@@ -65,7 +65,8 @@ class GateMode(str, enum.Enum):
     HOLD_INVALID_EXPERT = 'hold_invalid_expert'
     """The draw said expert and the fresh expert action has NaN / Inf or the wrong length."""
     HOLD_HELP = 'hold_help'
-    """The policy's doubt exceeded help_threshold: hold until a human answers or it calms."""
+    """The policy's doubt exceeded help_threshold or its risk risk_threshold: hold until a
+    human answers or both calm."""
     HOLD_STALE_STATE = 'hold_stale_state'
     """The newest joint state is older than state_timeout_s: hold at the last measured q."""
     HOLD_INVALID_JOY = 'hold_invalid_joy'
@@ -133,10 +134,17 @@ class GateConfig:
     """An expert action older than this is not used (s)."""
     help_threshold: float = 0.0
     """Doubt above which the policy asks for help (policy's doubt units); 0 disables."""
+    risk_threshold: float = 0.0
+    """Risk above which the policy asks for help (probability 0..1); 0 disables."""
     uncertainty_timeout_s: float = 0.25
-    """A doubt older than this is unknown (s)."""
+    """A doubt or risk older than this is unknown (s)."""
     help_release_s: float = 0.5
-    """Doubt must stay at or below help_threshold this long to clear a request (s)."""
+    """Every fresh signal must stay at or below its threshold this long to clear a request
+    (s)."""
+    help_until_calm: bool = False
+    """A request answered by the deadman stays raised while the human drives, until every
+    fresh signal calmed for help_release_s (a robot-gated operator hands back then); False:
+    the deadman ends it at once."""
     gripper: Optional[GripperModel] = None
     """The gripper the gamepad's gripper buttons open and close; None: no gripper."""
 
@@ -146,11 +154,14 @@ class GateConfig:
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
                 raise ConfigError(f'{name} must be a positive number, got {value!r}')
-        for name in ('help_threshold', 'help_release_s'):
+        for name in ('help_threshold', 'help_release_s', 'risk_threshold'):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and not isinstance(value, bool)
                     and math.isfinite(value) and value >= 0):
                 raise ConfigError(f'{name} must be a number >= 0, got {value!r}')
+        if self.risk_threshold > 1.0:
+            raise ConfigError(f'risk_threshold is a probability: 0 (off) to 1, got '
+                              f'{self.risk_threshold!r}')
         check_beta(self.beta)
         if isinstance(self.beta_seed, bool) or not isinstance(self.beta_seed, int) \
                 or self.beta_seed < 0:
@@ -250,11 +261,10 @@ class Arbiter:
         self._expert: Optional[np.ndarray] = None
         self._expert_time: Optional[float] = None
         self._expert_error = ''
-        self._doubt: Optional[float] = None
-        self._doubt_time: Optional[float] = None
-        self._calm_since: Optional[float] = None
+        self._signals = {'doubt': _Signal('help_threshold', config.help_threshold),
+                         'risk': _Signal('risk_threshold', config.risk_threshold)}
         self._help = False
-        self._help_doubt = 0.0
+        self._help_cause = ''
         self._rest_q: Optional[np.ndarray] = None
         self._joint = 0
         self._pressed: dict[int, bool] = {}
@@ -265,7 +275,8 @@ class Arbiter:
             'estops': 0, 'joy_losses': 0, 'teleop_errors': 0, 'expert_draws': 0,
             'expert_actions': 0, 'invalid_expert_actions': 0, 'expert_commands': 0,
             'expert_unavailable': 0, 'uncertainties': 0, 'invalid_uncertainties': 0,
-            'help_requests': 0, 'state_timeouts': 0, 'malformed_joy': 0,
+            'help_requests': 0, 'risks': 0, 'invalid_risks': 0, 'state_timeouts': 0,
+            'malformed_joy': 0,
             'gripper_commands': 0}
         """Event counters for diagnostics (monotonic)."""
 
@@ -339,23 +350,32 @@ class Arbiter:
 
         :returns: whether the doubt was a finite number.
         """
-        now = float(now)
-        self.counts['uncertainties'] += 1
+        return self._on_signal('doubt', doubt, float(now), 'uncertainties',
+                               'invalid_uncertainties')
+
+    def on_risk(self, risk: Any, now: float) -> bool:
+        """
+        Take the policy's newest risk (probability of trouble ahead, 0..1).
+
+        A non-finite or unreadable risk counts as infinite. A help request is
+        raised at once when the risk exceeds ``risk_threshold`` (when not 0) and
+        no takeover or latch is on.
+
+        :returns: whether the risk was a finite number.
+        """
+        return self._on_signal('risk', risk, float(now), 'risks', 'invalid_risks')
+
+    def _on_signal(self, name: str, raw: Any, now: float, count: str, invalid: str) -> bool:
+        self.counts[count] += 1
         try:
-            value = float(doubt)
+            value = float(raw)
         except (TypeError, ValueError):
             value = math.nan
         valid = math.isfinite(value)
         if not valid:
-            self.counts['invalid_uncertainties'] += 1
+            self.counts[invalid] += 1
             value = math.inf
-        gap = None if self._doubt_time is None else now - self._doubt_time
-        self._doubt, self._doubt_time = value, now
-        threshold = self.config.help_threshold
-        if value > threshold or (gap is not None and gap > self.config.uncertainty_timeout_s):
-            self._calm_since = None
-        if value <= threshold and self._calm_since is None:
-            self._calm_since = now
+        self._signals[name].update(value, now, self.config.uncertainty_timeout_s)
         self._update_help(now)
         return valid
 
@@ -416,8 +436,10 @@ class Arbiter:
             else:
                 self._takeover = True
                 self.counts['takeovers'] += 1
-            # The human answered: a pending help request is done.
-            self._help = False
+            # The human answered: a pending help request is done (or, with
+            # help_until_calm, stands until the policy is sure again).
+            if not self.config.help_until_calm:
+                self._help = False
         else:
             self._takeover = False
             self._joy_lost = False
@@ -478,12 +500,21 @@ class Arbiter:
     @property
     def uncertainty(self) -> Optional[float]:
         """Return the newest doubt received (inf for a non-finite one), or None."""
-        return self._doubt
+        return self._signals['doubt'].value
+
+    @property
+    def risk(self) -> Optional[float]:
+        """Return the newest risk received (inf for a non-finite one), or None."""
+        return self._signals['risk'].value
+
+    @property
+    def help_cause(self) -> str:
+        """Say what raised the newest help request ('doubt 0.3 > help_threshold 0.1')."""
+        return self._help_cause
 
     def doubt_fresh(self, now: float) -> bool:
         """Return whether a doubt at most ``uncertainty_timeout_s`` old is known."""
-        return (self._doubt_time is not None
-                and float(now) - self._doubt_time <= self.config.uncertainty_timeout_s)
+        return self._signals['doubt'].fresh(float(now), self.config.uncertainty_timeout_s)
 
     def help_requested(self, now: float) -> bool:
         """Return whether the policy asks for help now (the help_request flag)."""
@@ -533,24 +564,33 @@ class Arbiter:
     def _update_help(self, now: float) -> None:
         """Raise or clear the help request by the rule in docs/gate.md."""
         cfg = self.config
-        if cfg.help_threshold <= 0:
+        signals = [(name, sig) for name, sig in self._signals.items() if sig.threshold > 0]
+        if not signals:
             self._help = False
             return
-        if self._takeover:
+        if self._takeover and not (cfg.help_until_calm and self._help):
             self._help = False  # the human is answering (or the takeover is lost: a hold)
             return
-        fresh = self.doubt_fresh(now)
-        if not fresh:
-            self._calm_since = None
+        timeout = cfg.uncertainty_timeout_s
+        fresh = [(name, sig) for name, sig in signals if sig.fresh(now, timeout)]
+        for name, sig in signals:
+            if not sig.fresh(now, timeout):
+                sig.calm_since = None
         if self._help:
-            calm = self._calm_since
-            if fresh and calm is not None and now - calm >= cfg.help_release_s - 1e-9:
+            # A stale signal neither raises nor holds a request (a model without a risk
+            # output leaves the doubt alone in charge).
+            if fresh and all(sig.calm_since is not None
+                             and now - sig.calm_since >= cfg.help_release_s - 1e-9
+                             for _, sig in fresh):
                 self._help = False
-        elif (fresh and not self._estop and self._doubt is not None
-              and self._doubt > cfg.help_threshold):
-            self._help = True
-            self._help_doubt = self._doubt
-            self.counts['help_requests'] += 1
+        elif not self._estop and not self._takeover:
+            for name, sig in fresh:
+                if sig.value is not None and sig.value > sig.threshold:
+                    self._help = True
+                    self._help_cause = (f'{name} {sig.value:.4g} > {sig.key} '
+                                        f'{sig.threshold:.4g}')
+                    self.counts['help_requests'] += 1
+                    break
 
     # --- output -----------------------------------------------------------------------
 
@@ -661,9 +701,9 @@ class Arbiter:
         cfg = self.config
         if self._help:
             return (GateMode.HOLD_HELP,
-                    f'policy asks for help: doubt {self._help_doubt:.4g} > help_threshold '
-                    f'{cfg.help_threshold:.4g}; holding until a human takes over (deadman) '
-                    f'or the doubt stays below the threshold for {cfg.help_release_s:g} s',
+                    f'policy asks for help: {self._help_cause}; holding until a human takes '
+                    f'over (deadman) or doubt and risk stay at or below their thresholds for '
+                    f'{cfg.help_release_s:g} s',
                     None)
         if self._action_time is None:
             return GateMode.HOLD_STALE_POLICY, 'no policy action received yet', None
@@ -689,3 +729,25 @@ class Arbiter:
             reason = f'policy action rejected: {self._action_error}'
             return GateMode.HOLD_INVALID_POLICY, f'{reason}; {note}' if note else reason, None
         return GateMode.POLICY, note, self._action
+
+
+class _Signal:
+    """One help signal (doubt or risk): newest value, when it came, since when it is calm."""
+
+    def __init__(self, key: str, threshold: float) -> None:
+        self.key = key
+        self.threshold = float(threshold)
+        self.value: Optional[float] = None
+        self.time: Optional[float] = None
+        self.calm_since: Optional[float] = None
+
+    def update(self, value: float, now: float, timeout: float) -> None:
+        gap = None if self.time is None else now - self.time
+        self.value, self.time = value, now
+        if value > self.threshold or (gap is not None and gap > timeout):
+            self.calm_since = None
+        if value <= self.threshold and self.calm_since is None:
+            self.calm_since = now
+
+    def fresh(self, now: float, timeout: float) -> bool:
+        return self.time is not None and now - self.time <= timeout

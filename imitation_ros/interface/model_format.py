@@ -27,3 +27,9 @@ SUPPORTED_FORMATS: tuple[str, ...] = ('1',)
 REQUIRED_KEYS: tuple[str, ...] = (FORMAT_KEY, 'kind', 'variant', 'joint_names', 'task_layout',
                                   'observation', 'action', 'inputs', 'outputs', 'settings',
                                   'horizon', 'execute', 'version')
+#: Optional metadata key (JSON) describing the ``risk`` output: a model without it has no risk.
+RISK_KEY = 'risk'
+#: Graph output of the risk, (B,) float32, the probability of trouble within the horizon.
+RISK_OUTPUT = 'risk'
+#: Optional bool input (default false through an initializer) that computes the risk.
+RISK_GATE = 'want_risk'

@@ -18,7 +18,7 @@
 The ROS wiring of :class:`imitation_ros.gate.arbiter.Arbiter`: every decision is
 the arbiter's; this node takes the robot from its URDF (the ``robot_description``
 parameter, else ``urdf_file``, else the ``robot_description`` topic), converts
-joint states, policy and expert actions, doubts and Joy messages, keeps time with
+joint states, policy and expert actions, doubts, risks and Joy messages, keeps time with
 the node clock, and publishes the command, the gripper command,
 ``imitation/gate_state``, ``imitation/intervention``, ``imitation/help_request``
 and ``/diagnostics``. Topics, message fields and the rules: docs/gate.md.
@@ -177,12 +177,20 @@ class GateParams(RobotParams):
                                   'gate holds and publishes imitation/help_request; 0 '
                                   'disables. Calibrate it with imitation-ros calibrate-help',
                                   unit="the policy's doubt units", minimum=0.0, maximum=1e12)
-    uncertainty_timeout_s: float = param(0.25, 'A doubt older than this is unknown: it neither '
-                                         'raises nor clears a help request', unit='s',
+    risk_threshold: float = param(0.0, 'Policy risk (imitation/risk) above which the gate '
+                                  'holds and publishes imitation/help_request; 0 disables. '
+                                  'Calibrate it with imitation-ros calibrate-help --budget',
+                                  unit='probability', minimum=0.0, maximum=1.0)
+    uncertainty_timeout_s: float = param(0.25, 'A doubt or risk older than this is unknown: it '
+                                         'neither raises nor clears a help request', unit='s',
                                          minimum=0.001, maximum=60.0)
     help_release_s: float = param(0.5, 'A help request clears when the deadman is pressed, or '
-                                  'after the doubt stayed at or below help_threshold this long',
-                                  unit='s', minimum=0.0, maximum=60.0)
+                                  'after every fresh doubt and risk stayed at or below its '
+                                  'threshold this long', unit='s', minimum=0.0, maximum=60.0)
+    help_until_calm: bool = param(False, 'Keep a help request answered by the deadman raised '
+                                  'while the human drives, until doubt and risk calmed for '
+                                  'help_release_s (robot-gated: the operator hands back '
+                                  'then); false: the deadman ends it at once')
     forward_on_action: bool = param(False, 'Also decide and publish at once when a valid policy '
                                     'action arrives (not only at the next tick), so the '
                                     'action reaches the arm up to one gate period sooner')
@@ -215,8 +223,10 @@ class GateParams(RobotParams):
                     teleop_horizon_s=self.teleop_horizon_s, beta=self.beta,
                     beta_seed=self.beta_seed, expert_timeout_s=self.expert_timeout_s,
                     help_threshold=self.help_threshold,
+                    risk_threshold=self.risk_threshold,
                     uncertainty_timeout_s=self.uncertainty_timeout_s,
-                    help_release_s=self.help_release_s)
+                    help_release_s=self.help_release_s,
+                    help_until_calm=self.help_until_calm)
 
     def gate_config(self, robot: RobotModel) -> GateConfig:
         """
@@ -274,10 +284,11 @@ class InterventionGateNode(Node):
         self._modes: Counter = Counter()
         self._reported = {'malformed_joy': 0, 'rejected_joint_states': 0,
                           'invalid_policy_actions': 0, 'invalid_expert_actions': 0,
-                          'invalid_uncertainties': 0, 'internal_errors': 0}
+                          'invalid_uncertainties': 0, 'invalid_risks': 0,
+                          'internal_errors': 0}
         self._stamps: dict[str, Optional[float]] = {'joint_state': None, 'policy_action': None,
                                                     'joy': None, 'expert_action': None,
-                                                    'uncertainty': None}
+                                                    'uncertainty': None, 'risk': None}
         self._joint_shown = -1
 
         self._forward_pub = None
@@ -306,6 +317,7 @@ class InterventionGateNode(Node):
         # doubt first, so a doubtful action is held rather than forwarded once.
         self.create_subscription(Float64, topics.UNCERTAINTY.name, self._on_uncertainty,
                                  STATE_QOS)
+        self.create_subscription(Float64, topics.RISK.name, self._on_risk, STATE_QOS)
         self.create_subscription(Float64MultiArray, topics.POLICY_ACTION.name,
                                  self._on_policy_action, STATE_QOS)
         self.create_subscription(Float64MultiArray, topics.EXPERT_ACTION.name,
@@ -319,8 +331,9 @@ class InterventionGateNode(Node):
         self.create_timer(DIAGNOSTICS_PERIOD_S, self._on_diagnostics)
         # Registered after the parameters are declared: only run-time changes reach it.
         self.add_on_set_parameters_callback(self._on_set_parameters)
-        help_text = (f'help requests above doubt {p.help_threshold:g}' if p.help_threshold > 0
-                     else 'help requests off')
+        asks = [f'doubt > {p.help_threshold:g}'] if p.help_threshold > 0 else []
+        asks += [f'risk > {p.risk_threshold:g}'] if p.risk_threshold > 0 else []
+        help_text = f'help requests on {" or ".join(asks)}' if asks else 'help requests off'
         self.get_logger().info(
             f'intervention_gate running at {p.rate_hz:g} Hz, output {p.output}, '
             f'{p.teleop_mode} teleop, deadman button {p.enable_button}, e-stop '
@@ -429,6 +442,18 @@ class InterventionGateNode(Node):
         self._stamps['uncertainty'] = now
         self._set_help(self.arbiter.help_requested(now))
 
+    def _on_risk(self, msg: Float64) -> None:
+        """Hand the policy's risk to the arbiter; a help request is announced at once."""
+        if self.arbiter is None:
+            return
+        now = self._now()
+        if not self.arbiter.on_risk(msg.data, now):
+            self.get_logger().warning(
+                f'non-finite risk {msg.data} on {topics.RISK.name}: counted as infinite',
+                throttle_duration_sec=WARN_THROTTLE_S)
+        self._stamps['risk'] = now
+        self._set_help(self.arbiter.help_requested(now))
+
     def _on_set_parameters(self, params: list[Parameter]) -> SetParametersResult:
         """
         Check and apply a run-time change of beta (a double in [0, 1]).
@@ -504,12 +529,13 @@ class InterventionGateNode(Node):
         self._publish_command(out.command)
         if out.gripper is not None and self._gripper_pub is not None:
             self._gripper_pub.publish(array_msg(out.gripper, self._gripper_label))
-        doubt = self.arbiter.uncertainty
+        doubt, risk = self.arbiter.uncertainty, self.arbiter.risk
         state = {'source': out.source, 'mode': out.mode.value, 'reason': out.reason,
                  'model_version': out.model_version or self._model_version,
                  'estop': out.estop, 'clamped': out.clamped,
                  'intervention': out.intervention, 'help_request': out.help_request,
                  'uncertainty': doubt if doubt is not None and np.isfinite(doubt) else None,
+                 'risk': risk if risk is not None and np.isfinite(risk) else None,
                  'beta': self.arbiter.beta, 'stamp': now,
                  'state_stamp': self._state_stamp_ns,
                  'command': [float(v) for v in out.command],
@@ -569,8 +595,7 @@ class InterventionGateNode(Node):
             self._help_pub.publish(Bool(data=value))
             if value:
                 self.get_logger().warning(
-                    f'policy asks for help (doubt {self.arbiter.uncertainty:.4g} > '
-                    f'help_threshold {self.params.help_threshold:g}): holding until a human '
+                    f'policy asks for help ({self.arbiter.help_cause}): holding until a human '
                     'takes over')
             else:
                 self.get_logger().info('help request cleared')
@@ -609,6 +634,8 @@ class InterventionGateNode(Node):
             'help_request': self._help, 'beta': self.arbiter.beta,
             'uncertainty': 'never' if doubt is None else doubt,
             'help_threshold': self.params.help_threshold,
+            'risk': 'never' if self.arbiter.risk is None else self.arbiter.risk,
+            'risk_threshold': self.params.risk_threshold,
             'model_version': self._model_version, 'modes_since_last_report': dict(self._modes),
             **ages, **counts, 'rate_hz': self.params.rate_hz, 'output': self.params.output,
             'robot': self.robot.name if self.robot else '', 'joints': self._label,

@@ -131,6 +131,8 @@ class PolicyParams(RobotParams):
                                    unit='path')
     publish_uncertainty: bool = param(True, "Publish the model's doubt with every action on "
                                       'imitation/uncertainty (models with a doubt output)')
+    publish_risk: bool = param(True, "Publish the model's risk with every action on "
+                               'imitation/risk (models with a risk output)')
     model_dirs: str = param('models', "Folders models may be loaded from, separated by ':' "
                             '(relative ones from the working directory); a model must also be '
                             "listed in its folder's manifest.json. Include the trainer's "
@@ -282,6 +284,11 @@ class PolicyNode(Node):
         self._last_doubt: Optional[float] = None
         self._doubt_msg: Optional[Float64] = None
         self._doubts_published = 0
+        self._risk_pub = self.create_publisher(Float64, topics.RISK.name, STATE_QOS)
+        self._risk_msg: Optional[Float64] = None
+        self._last_risk: Optional[float] = None
+        self._risks_published = 0
+        self._risk_noted: Optional[int] = None
         self._diag_pub = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS.name,
                                                DIAGNOSTICS_QOS)
         self.create_subscription(JointState, topics.JOINT_STATES.name, self._on_joint_state,
@@ -587,13 +594,22 @@ class PolicyNode(Node):
             # knows it before the action arrives.
             if self._doubt_msg is not None:
                 self._uncertainty_pub.publish(self._doubt_msg)
+            if self._risk_msg is not None:
+                self._risk_pub.publish(self._risk_msg)
             self._action_pub.publish(self._last_msg)
             return
         start = time.perf_counter()  # wall time: the node clock may be simulated
         want_doubt = self.params.publish_uncertainty and policy.has_doubt
-        doubt = None
+        doubt = risk = None
         try:
             q, task, image = self._observation(policy)
+            if self.params.publish_risk and policy.has_risk:
+                risk = float(policy.risk_batch(q[None], task[None], None if image is None
+                                               else np.asarray(image)[None])[0])
+            elif self.params.publish_risk and self._risk_noted != id(policy):
+                self._risk_noted = id(policy)
+                self.get_logger().info(f'model {policy.version} has no risk output: nothing '
+                                       f'is published on {topics.RISK.name}')
             if want_doubt:
                 action, doubt = policy.act_with_doubt(q, task, image)
                 action = np.asarray(action, dtype=np.float64)
@@ -615,6 +631,12 @@ class PolicyNode(Node):
             self._uncertainty_pub.publish(self._doubt_msg)
             self._last_doubt = float(doubt)
             self._doubts_published += 1
+        self._risk_msg = None
+        if risk is not None:
+            self._risk_msg = Float64(data=risk)
+            self._risk_pub.publish(self._risk_msg)
+            self._last_risk = risk
+            self._risks_published += 1
         self._action_pub.publish(msg)
         self._acted_on, self._last_msg = key, msg
         self._actions += 1
@@ -797,6 +819,15 @@ class PolicyNode(Node):
             else:
                 values['uncertainty'] = ('unavailable: the model has no doubt output '
                                          '(retrain it to get one); nothing published')
+            if not self.params.publish_risk:
+                values['risk'] = 'off (publish_risk false)'
+            elif policy.has_risk:
+                values['risk'] = f'published on {topics.RISK.name}'
+                values['last_risk'] = 'n/a' if self._last_risk is None else self._last_risk
+                values['risk_published'] = self._risks_published
+            else:
+                values['risk'] = ('unavailable: the model has no risk output (train on '
+                                  'hg_dagger episodes to get one); nothing published')
         return diagnostic_status(f'{self.get_name()}: model', level, message, values,
                                  hardware_id=NODE_NAME)
 

@@ -140,6 +140,9 @@ class SimHumanParams:
                       maximum=2 ** 31 - 1)
     answer_help: bool = param(True, 'Answer the gate\'s imitation/help_request by taking over '
                               '(after the reaction delay), as a person asked for help would')
+    watch: bool = param(True, 'Watch the arm and take over on trouble (human-gated); false: '
+                        'act only on imitation/help_request and hand back when it clears '
+                        "(robot-gated; run the gate with help_until_calm)")
     frame_id: str = param('joy', 'header.frame_id of the joy messages')
     react_to_joint_states: bool = param(True, 'Decide and publish at once on each new joint '
                                         'state (the timer then only repeats when no state '
@@ -161,6 +164,12 @@ class SimHumanParams:
         if len(self.axis_map) != 3 or len(set(self.axis_map)) != 3:
             raise ConfigError(f'parameter axis_map must be 3 distinct axis indices (x, y, '
                               f'elbow), got {list(self.axis_map)}')
+        if not self.watch and not self.answer_help:
+            raise ConfigError('watch false with answer_help false: the operator would never '
+                              'act; set answer_help true for a robot-gated operator')
+        if not self.watch and self.robot != 'planar3':
+            raise ConfigError(f'watch false (robot-gated) is for the planar3 operator; got '
+                              f'robot {self.robot!r}')
         self.arm_config()  # its own checks (limits, lengths)
         self.operator_params()  # its own checks (e.g. release_m < corridor_m)
 
@@ -181,7 +190,8 @@ class SimHumanParams:
             hold_until_end=self.hold_until_end, linear_speed=self.linear_speed,
             elbow_speed=self.elbow_speed, enable_button=self.enable_button,
             axis_map=tuple(self.axis_map),
-            stick_noise=self.stick_noise, side=self.side, side_margin_m=self.side_margin_m)
+            stick_noise=self.stick_noise, side=self.side, side_margin_m=self.side_margin_m,
+            watch=self.watch)
 
 
 def panda_operator(params: SimHumanParams) -> Any:

@@ -39,6 +39,10 @@ branch); :meth:`OnnxPolicy.act_with_doubt` returns the action and the doubt
 from the same graph call (about 30 us more on a 2-core laptop-class CPU), and
 :meth:`OnnxPolicy.doubt_batch` the doubt alone for many observations. Models
 without it load too: ``has_doubt`` is False and the doubt is None.
+Risk, the same way: a model with a ``risk`` output (B,) and metadata key
+(:mod:`~imitation_ros.training.risk`, a learned probability of a takeover or
+failure ahead) computes it only when its ``want_risk`` input is true;
+:meth:`OnnxPolicy.risk_batch` returns it; ``has_risk`` is False without it.
 
 Every problem with the model file raises :class:`~imitation_ros.errors.ModelError`;
 bad call arguments raise :class:`~imitation_ros.errors.ConfigError`. A graph that
@@ -61,7 +65,8 @@ import numpy as np
 import onnxruntime as ort
 
 from ..errors import ConfigError, ModelError
-from ..interface.model_format import FORMAT_KEY, REQUIRED_KEYS, SUPPORTED_FORMATS
+from ..interface.model_format import (FORMAT_KEY, REQUIRED_KEYS, RISK_GATE, RISK_KEY,
+                                      RISK_OUTPUT, SUPPORTED_FORMATS)
 from ..policies.kind import DOUBT_GATE, DOUBT_OUTPUT, KindRuntime, ModelInfo
 from ..policies.registry import KINDS
 
@@ -288,6 +293,13 @@ class OnnxPolicy:
                 raise self._bad(f'metadata doubt must be a JSON object describing the '
                                 f'{DOUBT_OUTPUT!r} output, got {meta["doubt"][:200]!r}')
             self._doubt_info = info
+        self._risk_info: Optional[dict] = None
+        if RISK_KEY in meta:
+            info = self._json(RISK_KEY)
+            if not isinstance(info, dict) or info.get('output', RISK_OUTPUT) != RISK_OUTPUT:
+                raise self._bad(f'metadata {RISK_KEY} must be a JSON object describing the '
+                                f'{RISK_OUTPUT!r} output, got {meta[RISK_KEY][:200]!r}')
+            self._risk_info = info
 
     def _expected_io(self) -> tuple[dict, dict]:
         n, k = len(self._joint_names), len(self._task_layout)
@@ -297,6 +309,8 @@ class OnnxPolicy:
             inputs['image'] = ['B', *self._image_shape]
         if self._doubt_info is not None:
             outputs[DOUBT_OUTPUT] = ['B']
+        if self._risk_info is not None:
+            outputs[RISK_OUTPUT] = ['B']
         return inputs, outputs
 
     def _check_graph(self) -> None:
@@ -305,9 +319,11 @@ class OnnxPolicy:
         graph = ({a.name: a for a in self._session.get_inputs()},
                  {a.name: a for a in self._session.get_outputs()})
         self._input_names = [a.name for a in self._session.get_inputs()]
-        self._output_names = [name for name in expected[1] if name != DOUBT_OUTPUT]
-        self._doubt_gated = DOUBT_GATE in {a.name for a in
-                                           self._session.get_overridable_initializers()}
+        self._output_names = [name for name in expected[1]
+                              if name not in (DOUBT_OUTPUT, RISK_OUTPUT)]
+        gates = {a.name for a in self._session.get_overridable_initializers()}
+        self._doubt_gated = DOUBT_GATE in gates
+        self._risk_gated = RISK_GATE in gates
         # Graph element types; inputs not listed are float32.
         types = {'image': 'tensor(uint8)', **self._runtime.input_types}
         desc = (f'a {self._kind} policy with {len(self._joint_names)} joints, task dim '
@@ -471,6 +487,16 @@ class OnnxPolicy:
         return self._doubt_info is not None
 
     @property
+    def has_risk(self) -> bool:
+        """Return whether the model computes a risk (a ``risk`` output)."""
+        return self._risk_info is not None
+
+    @property
+    def risk_info(self) -> Optional[dict]:
+        """Return what the risk is (label, horizon, data, held-out AUC), or None."""
+        return None if self._risk_info is None else dict(self._risk_info)
+
+    @property
     def doubt_info(self) -> Optional[dict]:
         """Return what the doubt is (method, statistic, units, members...), or None."""
         return None if self._doubt_info is None else dict(self._doubt_info)
@@ -574,6 +600,30 @@ class OnnxPolicy:
                              'ensemble); retrain it (imitation-ros train, --doubt-ensemble 5)')
         s, t, img = self._batch(states, tasks, images)
         return self._doubt_only(s, t, img)
+
+    def risk_batch(self, states: np.ndarray, tasks: np.ndarray,
+                   images: Optional[np.ndarray] = None) -> np.ndarray:
+        """
+        Return the model's risk for a batch of observations, (B,) float64 in [0, 1].
+
+        Leaves the sampling generator and the action queue untouched.
+
+        :raises ModelError: the model has no risk output (:attr:`has_risk`).
+        """
+        if self._risk_info is None:
+            raise ModelError(f'{self._path} has no risk output; retrain it on data with '
+                             'hg_dagger episodes (imitation-ros train), which adds one')
+        s, t, img = self._batch(states, tasks, images)
+        feeds: dict[str, Any] = {'state': s, 'task': t, **self._runtime.zero_feeds(len(s))}
+        if img is not None:
+            feeds['image'] = img
+        if self._risk_gated:
+            feeds[RISK_GATE] = _WANT_DOUBT
+        risk = self._session.run([RISK_OUTPUT], feeds)[0]
+        if not np.all(np.isfinite(risk)):
+            raise ModelError(f'{self._path}: output {RISK_OUTPUT!r} contains NaN or Inf; '
+                             'the model is broken: retrain it')
+        return risk.astype(np.float64)
 
     def predict_chunk(self, state: np.ndarray, task: np.ndarray,
                       image: Optional[np.ndarray] = None,

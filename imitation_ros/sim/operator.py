@@ -106,6 +106,9 @@ class OperatorParams:
     way (the other side only when its path is closer by more than ``side_margin_m``)."""
     side_margin_m: float = 0.2
     """With ``side`` set: how much closer the other side's path must be to steer there (m)."""
+    watch: bool = True
+    """Watch the arm and take over on trouble (human-gated); False: act only on help
+    requests and hand back when the request clears (robot-gated)."""
     style: DemonstratorStyle = field(default_factory=DemonstratorStyle)
     """Speed, clearance, smoothness of the operator's own motion and of the
     expert paths it watches (its ``side`` is ignored: both sides are used)."""
@@ -129,6 +132,8 @@ class OperatorParams:
                 raise ConfigError(f'operator {name} must be > 0, got {value!r}')
             if name in non_negative and value < 0:
                 raise ConfigError(f'operator {name} must be >= 0, got {value!r}')
+        if not isinstance(self.watch, bool):
+            raise ConfigError(f'operator watch must be true or false, got {self.watch!r}')
         if self.release_m >= self.corridor_m:
             raise ConfigError(f'operator release_m ({self.release_m}) must be smaller than '
                               f'corridor_m ({self.corridor_m}), or it would let go off corridor')
@@ -286,6 +291,7 @@ class SimulatedOperator:
         self.reason = REASON_IDLE
         self._trouble_since: float | None = None
         self._trouble_reason = ''
+        self._engaged_at = 0.0
         self._delay = 0.0
         self._within_since: float | None = None
         self._best_goal: float | None = None
@@ -397,7 +403,8 @@ class SimulatedOperator:
 
         :param help_requested: the gate asks for help now (``imitation/help_request``):
             trouble ``help`` when nothing else is wrong; ignored while engaged (the
-            operator releases by its usual rule).
+            operator releases by its usual rule), except robot-gated (``watch``
+            false), where its end hands control back.
         :param joy_lost: the gate holds because the pad's messages went missing during
             the takeover (its mode ``hold_joy_lost``): while engaged, a re-grip after
             the reaction delay; ignored otherwise.
@@ -412,6 +419,9 @@ class SimulatedOperator:
                               f'got {q.tolist()}')
         now = float(now)
         trouble = self._trouble(q, now, bool(help_requested))
+        if not p.watch:
+            # Robot-gated: what the arm does is not looked at; only the request counts.
+            trouble = REASON_HELP if help_requested and not self.engaged else ''
         if self.engaged:
             released = self._regrip(now, bool(joy_lost))
             if released is not None:
@@ -432,11 +442,14 @@ class SimulatedOperator:
                 return self.idle_output()
             self.side = self._choose_side(self.distances(q))
             self.engaged = True
+            self._engaged_at = now
             self.takeovers += 1
             self.reason = self._trouble_reason
             self._trouble_since = None
             self._within_since = None
-        elif not p.hold_until_end and self._recovered(q, now, trouble):
+        elif not p.hold_until_end and (
+                self._recovered(q, now, trouble) if p.watch
+                else self._handed_back(now, bool(help_requested))):
             self.engaged = False
             self.side = 0
             self.reason = REASON_OK
@@ -453,6 +466,11 @@ class SimulatedOperator:
     def regrips(self) -> int:
         """Return the re-grips of this episode."""
         return self._regripper.count
+
+    def _handed_back(self, now: float, help_requested: bool) -> bool:
+        """Robot-gated: the gate cleared the request and the minimum time in control passed."""
+        return (not help_requested
+                and now - self._engaged_at >= self.params.release_hold_s - 1e-9)
 
     def _recovered(self, q: np.ndarray, now: float, trouble: str) -> bool:
         """Whether the arm has been back on the chosen path, past the obstacle, long enough."""

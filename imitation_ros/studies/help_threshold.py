@@ -114,6 +114,12 @@ class LabelledDoubt:
     """Takeovers plus failed ends without a takeover."""
     episodes: int
     """Episodes that contributed samples."""
+    risk: Optional[np.ndarray] = None
+    """Risk per sample, (N,) probability, when the model has a risk output."""
+    episode: Optional[np.ndarray] = None
+    """Episode id per sample, (N,)."""
+    policy: Optional[np.ndarray] = None
+    """True where the policy was in control, (N,) bool."""
 
 
 def label_states(human: np.ndarray, episode: np.ndarray, step: np.ndarray,
@@ -189,12 +195,16 @@ def doubt_at_recorded_states(model: OnnxPolicy, data: Sequence[Path | str], *,
         raise DataError(f'the bags hold task vectors of length {ds.task.shape[1]} but model '
                         f'{model.version} expects {len(model.task_layout)}')
     doubt = np.empty(len(ds))
+    risk = np.empty(len(ds)) if model.has_risk else None
     for start in range(0, len(ds), batch):
         sl = slice(start, start + batch)
         doubt[sl] = model.doubt_batch(ds.positions[sl], ds.task[sl])
+        if risk is not None:
+            risk[sl] = model.risk_batch(ds.positions[sl], ds.task[sl])
     used = np.unique(ds.episode_id[~ds.human]).size
     return LabelledDoubt(doubt=doubt, takeover=takeover, autonomous=autonomous, events=events,
-                         episodes=int(used))
+                         episodes=int(used), risk=risk, episode=np.asarray(ds.episode_id),
+                         policy=~np.asarray(ds.human, dtype=bool))
 
 
 def _episode_dt(custom: dict) -> float:

@@ -19,7 +19,10 @@ Load the bags (skipping, with a warning each, those that cannot be read; the
 result and the model metadata count them), select and label samples
 (``data/aggregate.py``), build action chunks, fit the normalization, train, plot
 the loss curves next to the model, export one self-contained ONNX file, and
-check that ONNX Runtime loads it and produces finite actions. The torch weights
+check that ONNX Runtime loads it and produces finite actions. When the data
+holds hg_dagger episodes with enough takeovers or failures, the risk model
+(:mod:`~imitation_ros.training.risk`) is trained on them and merged into the
+same file. The torch weights
 go next to the model as a checkpoint (``NAME.pt``,
 :mod:`~imitation_ros.training.checkpoint`), from which the next version can warm
 start (``init_from``): it then keeps that checkpoint's spec (normalization) and
@@ -50,6 +53,7 @@ from ..policies.vision import IMAGE_ENCODERS
 from ..sim.arm import ArmConfig, TASK_LAYOUT
 from .checkpoint import checkpoint_path, load_checkpoint, save_checkpoint
 from .export import export_policy
+from .risk import add_risk, RiskConfig
 from .trainer import (build_training_set, fit_spec, History, plot_history, train_policy,
                       TrainingSet)
 
@@ -105,6 +109,10 @@ class TrainRequest:
     """Drop executed-command samples farther than this from their joint state (rad; the
     gate's ``max_joint_step``); None keeps all (:func:`~imitation_ros.data.aggregate.
     aggregate`)."""
+    risk: Optional[RiskConfig] = field(default_factory=RiskConfig)
+    """Train the risk model on the data's hg_dagger episodes and add it to the model file
+    (skipped, with the reason in :attr:`TrainResult.risk`, when they hold too few
+    takeovers or failures); None: no risk."""
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -149,6 +157,8 @@ class TrainResult:
     fitting the others), with why; each was also warned about (DataWarning)."""
     processes: int = 1
     """Processes that trained (all machines together)."""
+    risk: Optional[dict] = None
+    """The risk model's training report, ``{'skipped': why}``, or None when not asked."""
 
     @property
     def skipped_bags(self) -> int:
@@ -265,6 +275,10 @@ def _train(req: TrainRequest, dist: Optional['DistributedRun']) -> Optional[Trai
     model = export_policy(policy, req.out, metadata_extra=extra, variant=req.variant)
     plot = plot_history(history, req.out.with_suffix('.loss.png'),
                         title=f'{req.kind} on {len(samples)} samples ({version})')
+    risk = None
+    if req.risk is not None:
+        risk = add_risk(model, data, req.risk, link_lengths=link_lengths_of(req),
+                        seed=req.seed)
     validate_model(model, len(data.joint_names), samples.task.shape[1])
     if req.checkpoint:
         save_checkpoint(policy, checkpoint_path(model))
@@ -274,7 +288,12 @@ def _train(req: TrainRequest, dist: Optional['DistributedRun']) -> Optional[Trai
                        version=version, parameters=policy.parameter_count(),
                        seconds=time.perf_counter() - start, policy=policy,
                        misaligned=samples.misaligned, skipped=data.skipped,
-                       processes=1 if dist is None else dist.world_size)
+                       processes=1 if dist is None else dist.world_size, risk=risk)
+
+
+def link_lengths_of(req: TrainRequest) -> Optional[tuple[float, ...]]:
+    """Return the link lengths of the observation features (None for 'raw')."""
+    return tuple(req.link_lengths) if req.features == 'planar-fk' else None
 
 
 def _load_init(req: TrainRequest, joint_names: Sequence[str], task_layout: Sequence[str],
