@@ -382,6 +382,16 @@ class FleetOperator:
         self.serving = None
         self._request = None
 
+    def task(self, robot: str) -> Optional[Task]:
+        """Return the task of ``robot``'s running episode (None between episodes)."""
+        self._check(robot)
+        return self._tasks[robot]
+
+    def idle_output(self, robot: str) -> OperatorOutput:
+        """Return an idle pad for ``robot`` (no button, sticks centred)."""
+        self._check(robot)
+        return self._operators[robot].idle_output()
+
     def engaged(self, robot: str) -> bool:
         """Return whether the operator holds ``robot``'s deadman now."""
         self._check(robot)
