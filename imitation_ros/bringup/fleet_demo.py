@@ -40,8 +40,6 @@ import threading
 import time
 from typing import Any, Callable, Optional
 
-import numpy as np
-
 from ..collect import collect
 from ..errors import ConfigError
 from ..interface import topics
@@ -74,21 +72,6 @@ class RobotRound:
     """Time its requests waited for the operator (s)."""
     human_s: float
     """Time the operator drove it (s)."""
-
-
-def help_threshold_of(model: Path, arm: ArmConfig, quantile: float, seed: int = 0) -> float:
-    """Return the ``quantile`` of ``model``'s doubt on the states it visits alone (20 tasks)."""
-    from ..dagger.loop import run_episodes, sample_tasks
-    from ..runtime.onnx_policy import OnnxPolicy
-    policy = OnnxPolicy(model, seed=seed, threads=1)
-    if not policy.has_doubt:
-        raise ConfigError(f'{model} has no doubt output: train it with a doubt ensemble')
-    episodes = run_episodes(arm, sample_tasks(arm, 20, seed=seed + 7), seed=seed,
-                            policy=policy)
-    doubt = np.concatenate([
-        policy.doubt_batch(e.states, np.repeat(e.task.vector()[None], e.steps, axis=0))
-        for e in episodes])
-    return float(np.quantile(doubt, quantile))
 
 
 class _FleetWatch:
@@ -138,7 +121,10 @@ def run_fleet_demo(*, data_dir: Path, models_dir: Path, robots: int = 3, rounds:
     if not result.ok:
         raise RuntimeError(f'first training failed: {result.message}')
     if help_threshold is None:
-        help_threshold = help_threshold_of(first, arm, help_quantile, seed)
+        from ..dagger.fleet import doubt_quantile
+        from ..runtime.onnx_policy import OnnxPolicy
+        help_threshold = doubt_quantile(OnnxPolicy(first, seed=seed, threads=1), arm,
+                                        help_quantile, seed=seed)
         log(f'trained {version}; help threshold {help_threshold:.4g} (the {help_quantile:g} '
             'quantile of its doubt on the states it visits alone)')
     overrides: dict[str, dict[str, Any]] = {

@@ -32,10 +32,12 @@ from typing import Mapping, Optional, Sequence
 
 import numpy as np
 
-from .loop import _as_controller, Doubt, episode_seed, gate_config, PolicyLike
+from .loop import (_as_controller, Doubt, episode_seed, gate_config, PolicyLike, run_episodes,
+                   sample_tasks)
 from ..errors import ConfigError
 from ..gate.arbiter import Arbiter, GateConfig, GateMode
 from ..gate.joy import parse_joy
+from ..runtime.onnx_policy import OnnxPolicy
 from ..sim.arm import ArmConfig, ArmSim, Task
 from ..sim.fleet import FleetOperator, FleetParams, RobotStats, Service
 
@@ -201,3 +203,25 @@ def run_fleet(config: ArmConfig, tasks: Mapping[str, Sequence[Task]], *,
         fleet.tick(now)
         k += 1
     return FleetRun(episodes, dict(fleet.stats), list(fleet.services), k * config.dt, most)
+
+
+def doubt_quantile(policy: OnnxPolicy, config: ArmConfig, quantile: float, *,
+                   episodes: int = 20, seed: int = 0) -> float:
+    """
+    Return the ``quantile`` of ``policy``'s doubt on the states it visits alone.
+
+    ``episodes`` tasks of their own (seed ``seed + 7``), no operator: a help threshold
+    at which about ``1 - quantile`` of the policy's own states ask for help.
+
+    :raises ConfigError: the model has no doubt output, or ``quantile`` is not in (0, 1).
+    """
+    if not 0.0 < quantile < 1.0:
+        raise ConfigError(f'the doubt quantile must be in (0, 1), got {quantile}')
+    if not policy.has_doubt:
+        raise ConfigError(f'{policy.path} has no doubt output: train it with a doubt ensemble')
+    runs = run_episodes(config, sample_tasks(config, episodes, seed=seed + 7), seed=seed,
+                        policy=policy)
+    doubt = np.concatenate([
+        policy.doubt_batch(e.states, np.repeat(e.task.vector()[None], e.steps, axis=0))
+        for e in runs])
+    return float(np.quantile(doubt, quantile))

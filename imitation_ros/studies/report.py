@@ -61,6 +61,7 @@ STUDIES: Tuple[Study, ...] = (
     Study('dagger'),
     Study('dagger_noisy_demos'),
     Study('help'),
+    Study('fleet'),
     Study('latency'),
     Study('data'),
     Study('kinematics', 'The teleop tick\'s kinematics (Pinocchio)',
