@@ -42,6 +42,7 @@ setup(
             'intervention_gate = imitation_ros.nodes.intervention_gate:main',
             'recorder = imitation_ros.nodes.recorder:main',
             'sim_human = imitation_ros.nodes.sim_human:main',
+            'fleet_operator = imitation_ros.nodes.fleet_operator:main',
             'expert_labeler = imitation_ros.nodes.expert_labeler:main',
             'imitation-ros = imitation_ros.cli.main:main',
         ],

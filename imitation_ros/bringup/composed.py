@@ -29,11 +29,12 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 import sys
+import tempfile
 import threading
 from typing import Any, Optional
 
 from ..nodes.share import share_dir
-from .graph import graph, NodeSpec
+from .graph import graph, namespaced_params, NodeSpec
 
 #: Node class per executable of this package.
 NODE_CLASSES: dict[str, tuple[str, str]] = {
@@ -44,6 +45,7 @@ NODE_CLASSES: dict[str, tuple[str, str]] = {
     'recorder': ('imitation_ros.nodes.recorder', 'RecorderNode'),
     'trainer': ('imitation_ros.nodes.trainer', 'TrainerNode'),
     'expert_labeler': ('imitation_ros.nodes.expert_labeler', 'ExpertLabelerNode'),
+    'fleet_operator': ('imitation_ros.nodes.fleet_operator', 'FleetOperatorNode'),
 }
 
 
@@ -61,13 +63,17 @@ class ComposedGraph:
     """All nodes of a graph in one process; start, add extra nodes, stop."""
 
     def __init__(self, name: str, *, use_sim: bool = True,
-                 overrides: Optional[dict[str, dict[str, Any]]] = None) -> None:
+                 overrides: Optional[dict[str, dict[str, Any]]] = None,
+                 robots: Optional[int] = None) -> None:
         """
         Prepare graph ``name``.
 
-        :param overrides: node name -> parameter values that replace the params file's.
+        :param overrides: node key (``name``, or ``namespace/name`` for a namespaced node)
+            -> parameter values that replace the params file's.
+        :param robots: the fleet graph's number of robots (default: the graph's).
         """
-        self.specs = [s for s in graph(name) if s.when != ('real' if use_sim else 'sim')]
+        nodes = graph(name) if robots is None else graph(name, robots=robots)
+        self.specs = [s for s in nodes if s.when != ('real' if use_sim else 'sim')]
         missing = [s.executable for s in self.specs if s.executable not in NODE_CLASSES]
         if missing:
             raise ValueError(f'cannot compose {missing} in-process; run the launch file')
@@ -78,6 +84,7 @@ class ComposedGraph:
         """Exceptions raised by callbacks (printed, and the graph kept spinning)."""
         self._spinners: list[tuple[threading.Thread, Any]] = []
         self._stop = threading.Event()
+        self._tmp: Optional[tempfile.TemporaryDirectory] = None
 
     def start(self, domain_id: Optional[int] = None) -> None:
         """Create the context and every node, and spin each in its own thread."""
@@ -88,7 +95,7 @@ class ComposedGraph:
         for spec in self.specs:
             path = params_file(spec)
             if path is not None:
-                args += ['--params-file', str(path)]
+                args += ['--params-file', str(self._keyed(path, spec))]
         self.context = Context()
         rclpy.init(args=args, context=self.context,
                    **({'domain_id': domain_id} if domain_id is not None else {}))
@@ -96,15 +103,33 @@ class ComposedGraph:
             for spec in self.specs:
                 module, cls = NODE_CLASSES[spec.executable]
                 node_cls = getattr(importlib.import_module(module), cls)
-                values = {**spec.fixed, **self.overrides.get(spec.name, {})}
+                values = {**spec.fixed, **self.overrides.get(spec.key, {})}
                 params = [Parameter(k, value=v) for k, v in values.items()]
-                self.nodes[spec.name] = node_cls(context=self.context,
-                                                 parameter_overrides=params)
+                extra: dict[str, Any] = {}
+                if spec.namespace:
+                    extra['namespace'] = spec.namespace
+                if spec.remappings:
+                    extra['cli_args'] = ['--ros-args', *(a for old, new in spec.remappings
+                                                         for a in ('-r', f'{old}:={new}'))]
+                self.nodes[spec.key] = node_cls(context=self.context,
+                                                parameter_overrides=params, **extra)
         except BaseException:
             self.stop()
             raise
         for name, node in self.nodes.items():
             self._spin(name, node)
+
+    def _keyed(self, path: Path, spec: NodeSpec) -> Path:
+        """Return ``path``, or for a namespaced node a copy keyed by its full name."""
+        if not spec.namespace:
+            return path
+        import yaml
+        content = namespaced_params(yaml.safe_load(path.read_text(encoding='utf-8')), spec)
+        if self._tmp is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix='imitation_ros_graph_')
+        out = Path(self._tmp.name) / f'{spec.namespace}_{spec.params_file}'
+        out.write_text(yaml.safe_dump(content), encoding='utf-8')
+        return out
 
     def _spin(self, name: str, node: Any) -> None:
         """Spin ``node`` with its own executor in its own thread until :meth:`stop`."""
@@ -150,3 +175,6 @@ class ComposedGraph:
                 pass
         if self.context.ok():
             rclpy.shutdown(context=self.context)
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None

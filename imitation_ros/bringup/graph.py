@@ -23,12 +23,18 @@ here, so the graph is testable anywhere.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
+from ..interface import topics
 from ..sim.operator import gate_teleop
 
 #: The graphs that exist, by launch file.
-GRAPHS = ('hg_dagger', 'dagger', 'deploy', 'record_demos')
+GRAPHS = ('hg_dagger', 'dagger', 'deploy', 'record_demos', 'fleet')
+#: Robots of the fleet graph by default, and at most.
+FLEET_ROBOTS = 3
+MAX_FLEET_ROBOTS = 32
+#: Namespace of robot i (from 1) of the fleet graph: ``robot1``, ``robot2``...
+FLEET_PREFIX = 'robot'
 
 
 @dataclass(frozen=True)
@@ -49,6 +55,15 @@ class NodeSpec:
     """Parameter name -> launch argument whose value overrides it."""
     fixed: dict = field(default_factory=dict)
     """Parameter values this graph sets regardless of the params file."""
+    namespace: str = ''
+    """Namespace of the node, relative ('' for the root: ``robot1`` gives ``/robot1/...``)."""
+    remappings: tuple[tuple[str, str], ...] = ()
+    """(from, to) topic remappings of this node."""
+
+    @property
+    def key(self) -> str:
+        """Return ``namespace/name`` (``name`` in the root): unique in a graph."""
+        return f'{self.namespace}/{self.name}' if self.namespace else self.name
 
 
 def _sim() -> list[NodeSpec]:
@@ -85,8 +100,65 @@ def _trainer() -> NodeSpec:
                                'policy': 'policy'})
 
 
-def graph(name: str) -> list[NodeSpec]:
-    """Return the nodes of graph ``name`` (one of :data:`GRAPHS`)."""
+def fleet_namespaces(robots: int) -> list[str]:
+    """
+    Return the namespaces of a fleet of ``robots`` robots: robot1 ... robotN.
+
+    :raises ValueError: ``robots`` is not an integer in 1..MAX_FLEET_ROBOTS.
+    """
+    if isinstance(robots, bool) or not isinstance(robots, int) \
+            or not 1 <= robots <= MAX_FLEET_ROBOTS:
+        raise ValueError(f'robots must be an integer from 1 to {MAX_FLEET_ROBOTS}, got '
+                         f'{robots!r}')
+    return [f'{FLEET_PREFIX}{i}' for i in range(1, robots + 1)]
+
+
+#: In the fleet, every robot's policy (and recorder) hears the one trainer's models, which
+#: it publishes in the root namespace.
+SHARED_MODEL = ((topics.MODEL.name, topics.MODEL.bag_name),)
+
+
+def _fleet(robots: int) -> list[NodeSpec]:
+    """Each robot's graph in its namespace; one trainer and one operator in the root."""
+    specs: list[NodeSpec] = []
+    for index, ns in enumerate(fleet_namespaces(robots), start=1):
+        sim, policy, gates = _sim()[0], _policy()[0], _gate(help_threshold='help_threshold')
+        specs += [
+            replace(sim, namespace=ns, fixed={'seed': index}),
+            replace(policy, namespace=ns, remappings=SHARED_MODEL),
+            *(replace(g, namespace=ns) for g in gates),
+            NodeSpec('recorder', 'recorder', params_file='recorder.yaml', namespace=ns,
+                     arguments={'data_dir': 'data_dir'}, remappings=SHARED_MODEL,
+                     fixed={'source': 'hg_dagger', 'session': ns}),
+        ]
+    return [*specs, _trainer(),
+            NodeSpec('fleet_operator', 'fleet_operator', params_file='fleet_operator.yaml',
+                     when='sim', arguments={'order': 'queue', 'robots': 'robots'},
+                     fixed={'robots': robots})]
+
+
+def namespaced_params(content: dict, spec: NodeSpec) -> dict:
+    """
+    Return a params file's ``content`` (keyed by node name) for ``spec``'s node.
+
+    A key ``name`` matches only the node of that name in the root namespace, so for a
+    namespaced node the node's entry is keyed by its full name ``/namespace/name``.
+
+    :raises ValueError: the content has no entry for the node.
+    """
+    if not isinstance(content, dict) or spec.name not in content:
+        raise ValueError(f'params file {spec.params_file} has no entry {spec.name!r}')
+    if not spec.namespace:
+        return {spec.name: content[spec.name]}
+    return {f'/{spec.namespace}/{spec.name}': content[spec.name]}
+
+
+def graph(name: str, *, robots: int = FLEET_ROBOTS) -> list[NodeSpec]:
+    """
+    Return the nodes of graph ``name`` (one of :data:`GRAPHS`).
+
+    :param robots: the fleet graph's number of robots (other graphs have one).
+    """
     if name == 'hg_dagger':
         return [*_sim(), *_joy(), *_policy(), *_gate(),
                 NodeSpec('recorder', 'recorder', params_file='recorder.yaml',
@@ -107,6 +179,8 @@ def graph(name: str) -> list[NodeSpec]:
         return [*_sim(), *_joy(), *_gate(),
                 NodeSpec('recorder', 'recorder', params_file='recorder.yaml',
                          arguments={'data_dir': 'data_dir'}, fixed={'source': 'demo'})]
+    if name == 'fleet':
+        return _fleet(robots)
     raise ValueError(f'unknown graph {name!r}; one of {", ".join(GRAPHS)}')
 
 
@@ -196,6 +270,24 @@ GRAPH_LAUNCH_ARGUMENTS: dict[str, dict[str, LaunchArgument]] = {
             'nearest', 'scripted expert labelling every state: above, below, multi or nearest '
             '(the side the arm is nearer to, latched per episode)', str,
             ('above', 'below', 'multi', 'nearest')),
+    },
+    'fleet': {
+        'robots': LaunchArgument(
+            str(FLEET_ROBOTS), f'number of robots, 1 to {MAX_FLEET_ROBOTS}: robot i runs its '
+            'sim_arm, policy, intervention_gate and recorder in the namespace /roboti; one '
+            'trainer and one fleet_operator serve them all', int),
+        'queue': LaunchArgument(
+            'first_come', 'order in which the one operator serves the help requests: '
+            'first_come, or highest_doubt (the largest policy doubt first; a request waiting '
+            "longer than the fleet_operator's max_wait_s goes first)", str,
+            ('first_come', 'highest_doubt')),
+        'help_threshold': LaunchArgument(
+            '0.2', "policy doubt above which a robot's gate holds and asks the operator for "
+            'help (0.2: about the 95th percentile of the shipped model\'s doubt on its own '
+            'states; calibrate yours with imitation-ros calibrate-help)', float),
+        'model': LaunchArgument(SHIPPED_MODEL, 'path of the .onnx model every robot starts '
+                                'with (default: the gmm policy shipped with the package); '
+                                "the trainer's next versions replace it on every robot"),
     },
     'deploy': {
         'model': LaunchArgument(SHIPPED_MODEL, 'path of the .onnx model to run (default: the '

@@ -28,7 +28,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from .graph import FIND_PKG_SHARE, graph, launch_arguments, LaunchArgument, NodeSpec
+from .graph import (FIND_PKG_SHARE, graph, launch_arguments, LaunchArgument,
+                    namespaced_params, NodeSpec)
 
 PACKAGE = 'imitation_ros'
 
@@ -68,7 +69,11 @@ def _nodes(context: Any, name: str, arguments: dict[str, LaunchArgument]) -> lis
 
     values = {arg: spec.convert(arg, LaunchConfiguration(arg).perform(context))
               for arg, spec in arguments.items()}
-    specs = [s for s in graph(name) if s.when != ('real' if values['use_sim'] else 'sim')]
+    try:
+        nodes = graph(name, **({'robots': values['robots']} if 'robots' in values else {}))
+    except ValueError as exc:
+        return [LogInfo(msg=str(exc)), EmitEvent(event=Shutdown(reason=str(exc)))]
+    specs = [s for s in nodes if s.when != ('real' if values['use_sim'] else 'sim')]
     missing = _missing_packages(specs)
     if missing:
         reason = (f'use_sim:=false needs the package(s) {", ".join(missing)} (joy_node reads '
@@ -79,11 +84,12 @@ def _nodes(context: Any, name: str, arguments: dict[str, LaunchArgument]) -> lis
     actions: list = []
     for spec in specs:
         node = Node(package=spec.package, executable=spec.executable, name=spec.name,
+                    namespace=spec.namespace or None, remappings=list(spec.remappings),
                     parameters=_parameters(spec, values, share), output='screen',
                     emulate_tty=True)
         actions.append(node)
         actions.append(RegisterEventHandler(OnProcessExit(
-            target_action=node, on_exit=_shutdown_on_failure(spec.name))))
+            target_action=node, on_exit=_shutdown_on_failure(spec.key))))
     return actions
 
 
@@ -91,7 +97,8 @@ def _parameters(spec: NodeSpec, values: dict[str, Any], share: str) -> list:
     """Return the node's params file, the user's params_file, then the launch arguments."""
     parameters: list = []
     if spec.params_file:
-        parameters.append(os.path.join(share, 'config', spec.params_file))
+        path = os.path.join(share, 'config', spec.params_file)
+        parameters.append(_namespaced_file(path, spec) if spec.namespace else path)
     if values['params_file']:
         parameters.append(values['params_file'])
     overrides = {param: values[arg] for param, arg in spec.arguments.items()}
@@ -99,6 +106,18 @@ def _parameters(spec: NodeSpec, values: dict[str, Any], share: str) -> list:
     if overrides:
         parameters.append(overrides)
     return parameters
+
+
+def _namespaced_file(path: str, spec: NodeSpec) -> str:
+    """Write the params file at ``path`` keyed for ``spec``'s namespaced node; return its path."""
+    import tempfile
+    import yaml
+    with open(path, encoding='utf-8') as handle:
+        content = namespaced_params(yaml.safe_load(handle), spec)
+    fd, out = tempfile.mkstemp(prefix=f'{spec.namespace}_{spec.name}_', suffix='.yaml')
+    with os.fdopen(fd, 'w', encoding='utf-8') as handle:
+        yaml.safe_dump(content, handle)
+    return out
 
 
 def _missing_packages(specs: list[NodeSpec]) -> list[str]:

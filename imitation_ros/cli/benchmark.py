@@ -26,6 +26,8 @@
   (doubt above a calibrated threshold holds the arm and asks the operator).
 - ``help-risk``: risk beside novelty: moments before trouble caught per false
   alarm for each signal and both, and help requests from both in the closed loop.
+- ``fleet``: one operator serving the help requests of several robots (per robot and
+  fleet), and a policy retrained on one robot's data against the fleet's.
 - ``dagger``: the compounding-error study: BC on more and more demonstrations
   against DAgger and HG-DAgger (simulated operator), success per expert label.
 - ``data``: loading 1000 episode bags with images, first and incremental (bags/s, peak RAM).
@@ -129,6 +131,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     hr.add_argument('--seed', type=int, default=0)
     hr.add_argument('--no-progress', action='store_true')
     hr.set_defaults(func=run_help_risk_cmd)
+    fl = which.add_parser('fleet', help='one operator, several robots: per robot and fleet, '
+                          "and one robot's data against the fleet's")
+    fl.add_argument('--out', type=Path, default=Path('results/fleet'))
+    fl.add_argument('--robots', type=int, default=3)
+    fl.add_argument('--episodes', type=int, default=10, help='episodes per robot')
+    fl.add_argument('--steps', type=int, default=1000, help='gradient steps per training')
+    fl.add_argument('--queue', default='first_come', choices=('first_come', 'highest_doubt'))
+    fl.add_argument('--eval-episodes', type=int, default=100)
+    fl.add_argument('--seed', type=int, default=0)
+    fl.set_defaults(func=run_fleet_cmd)
     add_dagger_parser(which)
     add_rl_parser(which)
     dl = which.add_parser('data', help='load 1000 episode bags with images: bags/s, peak RAM')
@@ -434,4 +446,15 @@ def run_help_cmd(args: argparse.Namespace) -> int:
     run_help_study(args.out, config, progress=not args.no_progress)
     print((args.out / 'table.md').read_text())
     print(f'wrote {args.out / "table.md"} and {args.out / "help.png"}')
+    return 0
+
+
+def run_fleet_cmd(args: argparse.Namespace) -> int:
+    """Run the fleet study and print the table."""
+    from ..studies.fleet import FleetStudyConfig, run_fleet_study
+    run_fleet_study(args.out, FleetStudyConfig(
+        robots=args.robots, episodes=args.episodes, steps=args.steps, order=args.queue,
+        eval_episodes=args.eval_episodes, seed=args.seed))
+    print((args.out / 'table.md').read_text())
+    print(f'wrote {args.out / "table.md"} and {args.out / "results.json"}')
     return 0

@@ -35,6 +35,11 @@ its pure-expert round being the demonstrations; hg_dagger: 0.85^(i+1), the
 HG-DAgger paper's decay per epoch; constant: --beta-p every round, 0 = pure
 DAgger). The trainer retrains on the demonstrations plus every expert-labelled
 state so far.
+
+--robots N runs a fleet instead (robot-gated HG-DAgger, docs/fleet.md): N robots
+in /robot1../robotN, one trainer for all, one simulated operator who serves the
+gates' help requests one robot at a time (--queue), --rounds rounds of
+--episodes episodes per robot.
 """
 
 from __future__ import annotations
@@ -76,12 +81,29 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument('--eval-episodes', type=int, default=100,
                    help='after the rounds, each version runs this many episodes on its own, '
                    'no operator, in the plain-Python sim (default: 100; 0 skips it)')
+    p.add_argument('--robots', type=int, default=0,
+                   help='run a fleet of this many robots instead (robot-gated: one simulated '
+                   'operator serves their help requests; docs/fleet.md); 0: one robot')
+    p.add_argument('--queue', default='first_come', choices=('first_come', 'highest_doubt'),
+                   help='fleet: order in which the operator serves help requests')
+    p.add_argument('--help-threshold', type=float, default=None,
+                   help="fleet: the gates' doubt threshold (default: the 0.9 quantile of the "
+                   "first policy's doubt on the states it visits alone)")
     p.add_argument('--seed', type=int, default=0)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the demo."""
+    if args.robots:
+        from ..bringup.fleet_demo import run_fleet_demo
+        run_fleet_demo(data_dir=args.data_dir, models_dir=args.models_dir, robots=args.robots,
+                       rounds=args.rounds, episodes=args.episodes, demos=args.demos,
+                       policy=args.policy, train_steps=args.train_steps, seed=args.seed,
+                       queue=args.queue, help_threshold=args.help_threshold,
+                       expert=args.expert, actuation_noise=args.noise,
+                       eval_episodes=args.eval_episodes)
+        return 0
     from ..bringup.demo import run_demo
     run_demo(data_dir=args.data_dir, models_dir=args.models_dir, rounds=args.rounds,
              episodes=args.episodes, demos=args.demos, policy=args.policy,

@@ -91,6 +91,9 @@ SHADOW_MODEL = Topic('imitation/shadow_model', STRING, 'path of a model to run i
 SHADOW_ERROR = Topic('imitation/shadow_error', FLOAT64, 'distance between the shadow and '
                      'the running policy (rad)')
 TRAINER_STATUS = Topic('imitation/trainer_status', STRING, "the trainer's jobs (JSON)")
+FLEET_STATUS = Topic('imitation/fleet_status', STRING, "the fleet operator's queue: the "
+                     'robot served, the robots waiting, per robot requests, waits and human '
+                     'time (JSON)')
 DIAGNOSTICS = Topic('/diagnostics', DIAGNOSTIC_ARRAY, 'health of every node')
 
 #: Every topic, by name.
@@ -98,4 +101,18 @@ ALL: dict[str, Topic] = {t.name: t for t in (
     JOINT_STATES, ROBOT_DESCRIPTION, CAMERA_IMAGE, TASK, JOY, COMMANDS, TRAJECTORY,
     GRIPPER_COMMANDS, POLICY_ACTION, EXPERT_ACTION, INTERVENTION, HELP_REQUEST, UNCERTAINTY,
     RISK, GATE_STATE, EPISODE, MODEL, MODEL_VERSION, POLICY_STATUS, SHADOW_MODEL,
-    SHADOW_ERROR, TRAINER_STATUS, DIAGNOSTICS)}
+    SHADOW_ERROR, TRAINER_STATUS, FLEET_STATUS, DIAGNOSTICS)}
+
+#: Every topic, by the name bags store it under.
+BY_BAG_NAME: dict[str, Topic] = {t.bag_name: t for t in ALL.values()}
+
+
+def node_name(bag_name: str) -> str:
+    """
+    Return the name a node subscribes to for the topic stored as ``bag_name``.
+
+    A topic of the table gets its relative name, so a recorder in ``/robot1`` hears
+    ``/robot1/joint_states`` and stores it as ``/joint_states``; any other name is kept.
+    """
+    topic = BY_BAG_NAME.get(bag_name)
+    return topic.name if topic is not None else bag_name

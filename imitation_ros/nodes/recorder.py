@@ -157,8 +157,9 @@ class RecorderParams(RobotParams):
     source: str = param('hg_dagger', 'Where the episodes come from, stored in every bag',
                         choices=SOURCES)
     topics: tuple[str, ...] = param(DEFAULT_TOPICS, 'Absolute names of the topics recorded '
-                                    'into every episode bag (names as stored; remap to record '
-                                    'other topics under them)')
+                                    'into every episode bag (names as stored; subscribed in '
+                                    "the node's namespace; remap to record other topics under "
+                                    'them)')
     record_images: bool = param(True, 'Record /camera/image_raw when it is in topics')
     dt: float = param(0.05, 'Control period of the recorded system, stored in every bag',
                       unit='s', minimum=1e-4, maximum=10.0)
@@ -348,14 +349,16 @@ class RecorderNode(Node):
             if topic == m.CAMERA_IMAGE:
                 self._adapt_image_qos()
                 continue
-            self.create_subscription(KNOWN_TOPICS[topic][0], topic, self._raw_callback(topic),
-                                     _qos_for(topic), raw=True)
+            # Subscribed by the relative name (the node's namespace applies), stored as named.
+            self.create_subscription(KNOWN_TOPICS[topic][0], topics.node_name(topic),
+                                     self._raw_callback(topic), _qos_for(topic), raw=True)
         # Bookkeeping needs these even when they are not recorded.
         if m.INTERVENTION not in self.recorded_topics:
-            self.create_subscription(Bool, m.INTERVENTION, self._on_intervention_msg,
+            self.create_subscription(Bool, topics.INTERVENTION.name, self._on_intervention_msg,
                                      RECORD_QOS)
         if MODEL_VERSION not in self.recorded_topics:
-            self.create_subscription(String, MODEL_VERSION, self._on_model_version_msg,
+            self.create_subscription(String, topics.MODEL_VERSION.name,
+                                     self._on_model_version_msg,
                                      MODEL_QOS)
         self.create_timer(WATCHDOG_PERIOD_S, self._on_watchdog)
         self.create_timer(DIAGNOSTICS_PERIOD_S, self._on_diagnostics)
@@ -785,7 +788,8 @@ class RecorderNode(Node):
     def _adapt_image_qos(self) -> None:
         """Subscribe to images with the reliability their publishers offer (RECORD_IMAGE_QOS)."""
         offered = [p.qos_profile.reliability
-                   for p in self.get_publishers_info_by_topic(m.CAMERA_IMAGE)]
+                   for p in self.get_publishers_info_by_topic(
+                       self.resolve_topic_name(topics.CAMERA_IMAGE.name))]
         wanted = offered_reliability(offered)
         if self._image_sub is not None:
             if not offered or self._image_sub.qos_profile.reliability == wanted:
@@ -795,7 +799,7 @@ class RecorderNode(Node):
         qos = QoSProfile(depth=base.depth, history=base.history, reliability=wanted,
                          durability=base.durability)
         self._image_sub = self.create_subscription(
-            Image, m.CAMERA_IMAGE, self._raw_callback(m.CAMERA_IMAGE), qos, raw=True)
+            Image, topics.CAMERA_IMAGE.name, self._raw_callback(m.CAMERA_IMAGE), qos, raw=True)
         if offered:
             self.get_logger().info(f'{m.CAMERA_IMAGE}: subscribed {wanted.name.lower()}, as '
                                    'its publishers offer')
