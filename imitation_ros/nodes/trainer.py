@@ -34,6 +34,13 @@ scratch; a failed training drops the checkpoint, so the next starts fresh.
 With ``nproc`` > 1 the child trains in that many processes
 (DistributedDataParallel under torchrun, ``imitation-ros train --nproc``); the
 model appears only when all of them succeeded, and the same rules hold.
+With ``mode`` ``rl`` each job is an RL fine-tuning run instead (``imitation-ros
+finetune --rl`` from the bags, ``rl_updates`` gradient steps): it starts from
+``init_checkpoint`` (the deployed BC model's ``NAME.pt``), or with ``warm_start``
+from the previous version it fine-tuned, with the demonstrations and the
+takeovers as prior data and the policy's gate-decided steps as the rest
+(docs/rl.md); its model is validated, listed and published exactly as a BC
+retraining's.
 Progress and failures go to
 ``imitation/trainer_status`` (String JSON) and ``/diagnostics``; a failed
 training publishes nothing on ``imitation/model``. The executor never blocks:
@@ -110,9 +117,19 @@ class TrainerParams:
                                    '(0: same priority as this node)', minimum=0, maximum=19)
     training_threads: int = param(1, 'Torch threads per training process (0: one per core)',
                                   unit='threads', minimum=0, maximum=1024)
+    mode: str = param('train', "What a job runs: 'train' (behavior cloning on all the data) or "
+                      "'rl' (RL fine-tuning from the bags, starting from init_checkpoint)",
+                      choices=('train', 'rl'))
+    rl_updates: int = param(5000, 'Gradient steps of an rl job (the first 3000 train the '
+                            'critic alone)', unit='steps', minimum=1, maximum=10_000_000)
 
     def __post_init__(self) -> None:
         check_params(self)
+        if self.mode == 'rl' and (not self.init_checkpoint or self.nproc != 1
+                                  or self.max_command_step <= 0):
+            raise ConfigError("mode 'rl' fine-tunes the deployed model: give init_checkpoint "
+                              "(its NAME.pt), nproc 1 and max_command_step > 0 (the gate's "
+                              'max_joint_step)')
         try:
             options = json.loads(self.options_json)
         except json.JSONDecodeError as exc:
@@ -213,19 +230,26 @@ class TrainerNode(Node):
         init = (self._checkpoint if p.warm_start and self._checkpoint is not None
                 and self._checkpoint.is_file() else None)
         steps = p.warm_start_steps if init is not None else p.train_steps
+        if p.mode == 'rl':
+            # RL always fine-tunes: the last version's checkpoint, else the deployed model's.
+            init, steps = init or Path(p.init_checkpoint), p.rl_updates
         spec = JobSpec(data=(Path(p.data_dir),), out=out, version=version, policy=p.policy,
                        steps=steps, seed=p.seed + self._versions,
                        correction_weight=p.correction_weight, features=p.features,
                        device=p.device, options=p.options(), val_fraction=p.val_fraction,
                        max_command_step=p.max_command_step, init_from=init, nproc=p.nproc,
-                       niceness=p.training_niceness, threads=p.training_threads)
+                       niceness=p.training_niceness, threads=p.training_threads,
+                       mode=p.mode)
         self._job = TrainingJob(spec)
         self._requested = False
         self._trained_on = corrections
         start = f'warm start from {init.name}' if init is not None else 'from scratch'
+        if p.mode == 'rl':
+            start = f'RL fine-tuning of {init.name}'
         self._status('training', f'{version}: {new} new human-labelled samples ({start})',
-                     version=version, warm_start=init is not None)
-        self.get_logger().info(f'training {version} ({p.policy}, {steps} steps, {start}) '
+                     version=version, warm_start=init is not None, mode=p.mode)
+        kind = 'the checkpoint\'s kind' if p.mode == 'rl' else p.policy
+        self.get_logger().info(f'training {version} ({kind}, {steps} steps, {start}) '
                                f'-> {out}')
 
     def _poll_job(self) -> None:

@@ -84,6 +84,9 @@ class RlStudyConfig:
     """RL episodes between two evaluations of the exported policy."""
     target: float = 0.98
     """Success the RL methods are asked to reach."""
+    hil_explore_noise: float = 0.1
+    """Exploration noise of the RL episodes the operator watches (fraction of max_step):
+    every step the actor's noise pushes out of the operator's corridor costs labels."""
 
     def __post_init__(self) -> None:
         if self.eval_every < 1 or self.gmm_train_steps < 1:
@@ -249,6 +252,8 @@ def _rl_curve(method: str, cfg: RlStudyConfig, seed: int, out: Path, job: dict,
                                 for e in demos])
     operator = (SimulatedOperator(arm, base.operator, seed=seed) if method == 'rl_hil'
                 else None)
+    if operator is not None:
+        rl = replace(rl, explore_noise=cfg.hil_explore_noise)
     points = [replace(start, method=method)]
     counters = {'failed': 0, 'takeovers': 0, 'human': 0}
     t0 = time.perf_counter()
@@ -355,7 +360,8 @@ def write_table(points: Sequence[RlPoint], path: Path, cfg: RlStudyConfig, *,
         f'(alpha {td3.alpha}, bc {td3.bc_weight}), actor lr {td3.actor_lr:g}, '
         f'{rl.episodes} episodes ({rl.warmup_episodes} warm-up episodes, then '
         f'{rl.critic_warmup_updates} critic-only updates, then {rl.updates_per_step:g} update '
-        f'per step), exploration noise {rl.explore_noise:g} x {td3.max_step} rad; reward: '
+        f'per step), exploration noise {rl.explore_noise:g} x {td3.max_step} rad '
+        f'({cfg.hil_explore_noise:g} x with the operator watching); reward: '
         f'success {rl.reward.success:+g}, collision or joint limit {rl.reward.failure:+g}, '
         f'progress {rl.reward.progress:g} per m. HG-DAgger: {base.rounds} rounds of '
         f'{base.episodes_per_round} rollouts, {base.warm_start_steps} fine-tuning steps per '
@@ -459,7 +465,8 @@ def write_outputs(points: Sequence[RlPoint], out: Path, cfg: RlStudyConfig, *,
     base['beta'] = cfg.base.beta.describe()
     (out / 'cells.json').write_text(json.dumps({
         'config': {'base': base, 'rl': asdict(cfg.finetune()), 'eval_every': cfg.eval_every,
-                   'gmm_train_steps': cfg.gmm_train_steps, 'target': cfg.target},
+                   'gmm_train_steps': cfg.gmm_train_steps, 'target': cfg.target,
+                   'hil_explore_noise': cfg.hil_explore_noise},
         'seeds': list(seeds), 'seconds': seconds, 'expert_success': expert_success,
         'verdict': verdict(points, cfg.target),
         'curves': {m: curve(points, m) for m in METHODS if any(p.method == m for p in points)},

@@ -23,7 +23,9 @@ in the child process that trains.
   samples a new training would add: human-controlled steps of HG-DAgger
   episodes and expert-labelled steps of DAgger episodes.
 - :func:`next_model_path` numbers model versions (``<prefix>_v007.onnx``).
-- :class:`TrainingJob` runs ``imitation-ros train`` in a child process: torch
+- :class:`TrainingJob` runs ``imitation-ros train`` (or, for a job of mode
+  ``rl``, ``imitation-ros finetune --rl`` on the recorded bags, from the
+  deployed model's checkpoint) in a child process: torch
   and ONNX Runtime in one process slow each other down badly, and the node's
   executor must never block. The export puts the file in place in one step
   (:mod:`~imitation_ros.runtime.atomic`), so no reader ever sees half a file and
@@ -203,6 +205,12 @@ class JobSpec:
     per core. One by default: on a shared computer more threads spin against each other
     and the control loop (``imitation-ros benchmark scale``: 1 thread trained 8.5x faster
     than 2 on two loaded cores)."""
+    mode: str = 'train'
+    """'train': behavior cloning (``imitation-ros train``); 'rl': RL fine-tuning from bags
+    (``imitation-ros finetune --rl``) of the checkpoint ``init_from`` for ``steps`` updates,
+    the demonstrations and takeovers as prior data, the policy's gate-decided steps as the
+    rest; ``policy``, ``correction_weight``, ``features``, ``options``, ``val_fraction`` and
+    ``device`` are the checkpoint's or unused."""
 
     def __post_init__(self) -> None:
         if not 0 <= self.niceness <= 19:
@@ -211,6 +219,11 @@ class JobSpec:
         if self.threads < 0:
             raise TrainingError(f'threads {self.threads} is negative; give 1 (one torch '
                                 "thread per process) or 0 (torch's default)")
+        if self.mode not in ('train', 'rl'):
+            raise TrainingError(f"mode {self.mode!r} is neither 'train' nor 'rl'")
+        if self.mode == 'rl' and (self.init_from is None or self.nproc != 1):
+            raise TrainingError('an rl job fine-tunes a checkpoint in one process: give '
+                                "init_from (the deployed model's NAME.pt) and nproc 1")
 
     def environment(self) -> dict[str, str]:
         """Return the child's environment: this process's, with the thread count set."""
@@ -221,6 +234,13 @@ class JobSpec:
 
     def command(self) -> list[str]:
         """Return the child process command line."""
+        if self.mode == 'rl':
+            return [sys.executable, '-m', 'imitation_ros.cli.main', 'finetune', '--rl',
+                    '--init-from', str(self.init_from),
+                    '--data', *[str(p) for p in self.data], '--out', str(self.out),
+                    '--updates', str(self.steps), '--seed', str(self.seed),
+                    '--version', self.version,
+                    '--max-command-step', str(self.max_command_step), '--no-progress']
         cmd = [sys.executable, '-m', 'imitation_ros.cli.main', 'train',
                '--data', *[str(p) for p in self.data], '--policy', self.policy,
                '--out', str(self.out), '--steps', str(self.steps), '--seed', str(self.seed),

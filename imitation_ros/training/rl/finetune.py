@@ -77,8 +77,10 @@ class FinetuneConfig:
     """Critic-only gradient steps after the warm-up episodes."""
     updates_per_step: float = 1.0
     """Gradient steps per environment step once the actor trains (update-to-data ratio)."""
-    explore_noise: float = 0.1
-    """Std of the Gaussian exploration noise on each joint target (fraction of max_step)."""
+    explore_noise: float = 0.3
+    """Std of the Gaussian exploration noise on each joint target (fraction of max_step). At
+    0.1 (0.01 rad, no more than the arm's own actuation noise) the critic sees too narrow a
+    spread of commands and its advice drags the actor into a dip (docs/rl.md)."""
     offline_updates: int = 5000
     """Gradient steps of :func:`finetune_from_bags` (the first ``critic_warmup_updates``
     of them train the critic only)."""

@@ -77,6 +77,10 @@ class Td3Config:
     """Weight of the critic's value in the actor loss, after dividing by mean |Q| (TD3+BC)."""
     bc_weight: float = 1.0
     """Weight of the behavior-cloning term on the prior rows of a batch."""
+    anchor_weight: float = 0.0
+    """Weight of a term that keeps the actor near the policy it started from on the online
+    rows of a batch (``||pi(s) - pi_0(s)||^2`` in max_step units), which the BC term does not
+    cover; 0 leaves it out."""
     critic_hidden: tuple[int, ...] = (256, 256)
     """Hidden widths of each critic."""
     max_step: float = 0.1
@@ -93,6 +97,8 @@ class Td3Config:
         if self.policy_delay < 1 or self.max_step <= 0 or not self.critic_hidden:
             raise ConfigError('policy_delay >= 1, max_step > 0 and a critic hidden layer are '
                               'required')
+        if self.anchor_weight < 0:
+            raise ConfigError(f'anchor_weight must be >= 0, got {self.anchor_weight}')
         if self.alpha < 0 or self.bc_weight < 0 or self.alpha + self.bc_weight == 0:
             raise ConfigError('alpha and bc_weight must be >= 0 and not both 0')
 
@@ -167,6 +173,8 @@ class Td3Agent:
         self.target_policy = copy.deepcopy(policy).eval()
         for p in self.target_policy.parameters():
             p.requires_grad_(False)
+        self.anchor = self.target_policy if config.anchor_weight == 0 else \
+            copy.deepcopy(self.target_policy)
         self.critic = Critic(policy.spec, tuple(config.critic_hidden))
         self.target_critic = copy.deepcopy(self.critic).eval()
         for p in self.target_critic.parameters():
@@ -225,6 +233,15 @@ class Td3Agent:
             bc = ((raw[mask] - a[mask]) ** 2).sum(-1).mean() if bool(mask.any()) \
                 else torch.zeros(())
             loss = loss + cfg.bc_weight * bc
+            if cfg.anchor_weight > 0 and not bool(mask.all()):
+                # The policy's own states: the critic's advice without a restoring force
+                # there moves the actor far from the clone before that advice is good.
+                with torch.no_grad():
+                    start = self._relative(actor_target(self.anchor, s[~mask], task[~mask]),
+                                           s[~mask])
+                anchor = ((raw[~mask] - start) ** 2).sum(-1).mean()
+                loss = loss + cfg.anchor_weight * anchor
+                out['anchor'] = float(anchor.item())
             _step(self.actor_opt, loss, self.params, 'the actor loss')
             self.actor_steps += 1
             _polyak(self.target_policy, self.policy, cfg.tau)
