@@ -35,6 +35,10 @@ its pure-expert round being the demonstrations; hg_dagger: 0.85^(i+1), the
 HG-DAgger paper's decay per epoch; constant: --beta-p every round, 0 = pure
 DAgger). The trainer retrains on the demonstrations plus every expert-labelled
 state so far.
+
+--robot panda runs either loop on the MuJoCo Franka Panda's reach task (around
+a pole to a goal; docs/panda_ros.md) instead of the planar arm: --expert above
+passes the pole on its left (+y), below on its right; --noise is not used.
 """
 
 from __future__ import annotations
@@ -76,6 +80,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument('--eval-episodes', type=int, default=100,
                    help='after the rounds, each version runs this many episodes on its own, '
                    'no operator, in the plain-Python sim (default: 100; 0 skips it)')
+    p.add_argument('--robot', default='planar3', choices=('planar3', 'panda'),
+                   help='simulated arm: planar3 (the planar 3-joint arm) or panda (the MuJoCo '
+                   "Panda's reach task) (default: planar3)")
     p.add_argument('--seed', type=int, default=0)
     p.set_defaults(func=run)
 
@@ -87,5 +94,5 @@ def run(args: argparse.Namespace) -> int:
              episodes=args.episodes, demos=args.demos, policy=args.policy,
              train_steps=args.train_steps, seed=args.seed, mode=args.mode,
              beta_schedule=args.beta_schedule, beta_p=args.beta_p, expert=args.expert,
-             actuation_noise=args.noise, eval_episodes=args.eval_episodes)
+             actuation_noise=args.noise, eval_episodes=args.eval_episodes, robot=args.robot)
     return 0
