@@ -45,6 +45,7 @@ import json
 from pathlib import Path
 import sys
 
+from .benchmark_panda_pick import add_panda_pick_parser
 from .benchmark_rl import add_rl_parser
 
 
@@ -114,6 +115,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     hp.set_defaults(func=run_help_cmd)
     add_dagger_parser(which)
     add_rl_parser(which)
+    add_panda_pick_parser(which)
     dl = which.add_parser('data', help='load 1000 episode bags with images: bags/s, peak RAM')
     dl.add_argument('--work', type=Path, default=Path('data/benchmark'),
                     help='where the episodes are collected (kept for the next run)')
