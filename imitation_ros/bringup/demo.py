@@ -41,6 +41,9 @@ so each control decision executes the expert's action with probability beta_i,
 and the trainer retrains on the demonstrations plus every expert-labelled state
 so far. Per round: beta, success, fraction of commands executed from the
 expert, new labelled samples (:mod:`imitation_ros.bringup.dagger_rounds`).
+
+``robot='panda'`` runs either loop on the MuJoCo Panda's reach task instead of the
+planar arm (:mod:`imitation_ros.bringup.panda_demo`).
 """
 
 from __future__ import annotations
@@ -139,6 +142,8 @@ def needs_retraining(round_stats: RoundStats | DaggerRoundStats) -> bool:
 
 #: What ``run_demo`` runs.
 DEMO_MODES = ('hg_dagger', 'dagger')
+#: The simulated arms the demo runs on (``sim_arm``'s ``robot``).
+DEMO_ROBOTS = ('planar3', 'panda')
 #: sim_human's ``side`` for each demonstrator of the first demonstrations (multi: both).
 EXPERT_SIDES = {'above': 1, 'below': -1}
 
@@ -175,7 +180,8 @@ def run_demo(*, data_dir: Path, models_dir: Path, rounds: int = 5, episodes: int
              domain_id: Optional[int] = None, mode: str = 'hg_dagger',
              beta_schedule: str = 'dagger', beta_p: Optional[float] = None,
              expert: str = 'above', actuation_noise: float = 0.01,
-             eval_episodes: int = 100) -> list[RoundStats] | list[DaggerRoundStats]:
+             eval_episodes: int = 100,
+             robot: str = 'planar3') -> list[RoundStats] | list[DaggerRoundStats]:
     """
     Run the HG-DAgger (or DAgger) demo (see the module docstring) and return the rounds.
 
@@ -189,9 +195,14 @@ def run_demo(*, data_dir: Path, models_dir: Path, rounds: int = 5, episodes: int
         control period (rad), in the demonstrations and in the loop.
     :param beta_schedule: dagger: the preset of :class:`BetaSchedule` ('dagger',
         'hg_dagger' or 'constant'); ``beta_p`` replaces its default p.
+    :param robot: 'planar3' (the planar arm) or 'panda' (the MuJoCo Panda's reach task;
+        ``actuation_noise`` is the planar arm's and not used there).
     """
     if mode not in DEMO_MODES:
         raise ConfigError(f'unknown demo mode {mode!r}; use one of {", ".join(DEMO_MODES)}')
+    if robot not in DEMO_ROBOTS:
+        raise ConfigError(f'unknown robot {robot!r}; use one of {", ".join(DEMO_ROBOTS)}')
+    panda = robot == 'panda'
     if eval_episodes < 0:
         raise ConfigError(f'eval_episodes must be >= 0 (0 skips the evaluation), got '
                           f'{eval_episodes}')
@@ -202,13 +213,18 @@ def run_demo(*, data_dir: Path, models_dir: Path, rounds: int = 5, episodes: int
     out_dir = Path(out_dir) if out_dir else models_dir
     start = time.monotonic()
     arm = replace(ArmConfig(), actuation_noise=actuation_noise)
-    summary = collect(expert, demos, data_dir, seed=seed, session='demos', camera_every=0,
-                      config=arm, progress=False)
+    if panda:
+        from .panda_demo import collect_panda_demos
+        summary = collect_panda_demos(expert, demos, data_dir, seed=seed)
+    else:
+        summary = collect(expert, demos, data_dir, seed=seed, session='demos', camera_every=0,
+                          config=arm, progress=False)
     log(f'collected {summary.episodes} demonstrations ({summary.samples} samples) '
         f'in {summary.seconds:.1f} s -> {summary.session_dir}')
     first, version = next_model_path(models_dir, 'policy')
     job = TrainingJob(JobSpec(data=(data_dir,), out=first, version=version, policy=policy,
-                              steps=train_steps, seed=seed))
+                              steps=train_steps, seed=seed,
+                              features='raw' if panda else 'planar-fk'))
     try:
         result = _wait(job.poll, 600, 'the first training')
     except TimeoutError:
@@ -238,6 +254,9 @@ def run_demo(*, data_dir: Path, models_dir: Path, rounds: int = 5, episodes: int
         log(f'DAgger: {schedule.describe()}')
         overrides = dagger_overrides(overrides, beta=schedule.beta(0), seed=seed)
         overrides['expert']['expert'] = corrector_settings(expert)[1]
+    if panda:
+        from .panda_demo import panda_overrides
+        overrides = panda_overrides(overrides, side=corrector_settings(expert)[0])
     composed = ComposedGraph(mode, use_sim=True, overrides=overrides)
     composed.start(domain_id=domain_id)
     monitor = composed.add(SessionMonitor(context=composed.context))
@@ -256,7 +275,8 @@ def run_demo(*, data_dir: Path, models_dir: Path, rounds: int = 5, episodes: int
             # belongs to exactly one round and one model version).
             # (Wait for the last one to be running: a pause sent between two episodes would
             # stop the arm before the round's last episode ever starts.)
-            _wait(lambda: done(episodes - 1) and monitor.running() == version, episodes * 30,
+            _wait(lambda: done(episodes - 1) and monitor.running() == version,
+                  episodes * (60 if panda else 30),
                   f'episodes of round {index}')
             paused, message = monitor.pause_episodes(True)
             if not paused:
@@ -290,7 +310,11 @@ def run_demo(*, data_dir: Path, models_dir: Path, rounds: int = 5, episodes: int
         composed.stop()
     if eval_episodes and rounds_out:
         log(f'\neach version alone, no operator, {eval_episodes} episodes:')
-        rounds_out = evaluate_versions(rounds_out, models_dir, arm, eval_episodes, log)
+        if panda:
+            from .panda_demo import evaluate_panda_versions
+            rounds_out = evaluate_panda_versions(rounds_out, models_dir, eval_episodes, log)
+        else:
+            rounds_out = evaluate_versions(rounds_out, models_dir, arm, eval_episodes, log)
     elapsed = time.monotonic() - start
     log('')
     if schedule is not None:

@@ -53,6 +53,7 @@ from pathlib import Path
 import sys
 
 from .benchmark_deploy import add_sizes_parser, add_turnaround_parser
+from .benchmark_panda_pick import add_panda_pick_parser
 from .benchmark_rl import add_rl_parser
 
 
@@ -143,6 +144,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     fl.set_defaults(func=run_fleet_cmd)
     add_dagger_parser(which)
     add_rl_parser(which)
+    add_panda_pick_parser(which)
     dl = which.add_parser('data', help='load 1000 episode bags with images: bags/s, peak RAM')
     dl.add_argument('--work', type=Path, default=Path('data/benchmark'),
                     help='where the episodes are collected (kept for the next run)')

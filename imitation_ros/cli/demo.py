@@ -40,11 +40,16 @@ state so far.
 in /robot1../robotN, one trainer for all, one simulated operator who serves the
 gates' help requests one robot at a time (--queue), --rounds rounds of
 --episodes episodes per robot.
+
+--robot panda runs either loop on the MuJoCo Franka Panda's reach task (around
+a pole to a goal; docs/panda_ros.md) instead of the planar arm: --expert above
+passes the pole on its left (+y), below on its right; --noise is not used.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 
@@ -89,12 +94,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument('--help-threshold', type=float, default=None,
                    help="fleet: the gates' doubt threshold (default: the 0.9 quantile of the "
                    "first policy's doubt on the states it visits alone)")
+    p.add_argument('--robot', default='planar3', choices=('planar3', 'panda'),
+                   help='simulated arm: planar3 (the planar 3-joint arm) or panda (the MuJoCo '
+                   "Panda's reach task) (default: planar3)")
     p.add_argument('--seed', type=int, default=0)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the demo."""
+    if args.robots and args.robot != 'planar3':
+        print('error: --robots runs a fleet of planar arms; leave out --robot panda',
+              file=sys.stderr)
+        return 2
     if args.robots:
         from ..bringup.fleet_demo import run_fleet_demo
         run_fleet_demo(data_dir=args.data_dir, models_dir=args.models_dir, robots=args.robots,
@@ -109,5 +121,5 @@ def run(args: argparse.Namespace) -> int:
              episodes=args.episodes, demos=args.demos, policy=args.policy,
              train_steps=args.train_steps, seed=args.seed, mode=args.mode,
              beta_schedule=args.beta_schedule, beta_p=args.beta_p, expert=args.expert,
-             actuation_noise=args.noise, eval_episodes=args.eval_episodes)
+             actuation_noise=args.noise, eval_episodes=args.eval_episodes, robot=args.robot)
     return 0

@@ -31,6 +31,9 @@ Episode facts add ``robot`` (``panda``), ``task_kind``, ``task_layout``
 (comma separated), ``expert``, ``mode`` (measured on the trajectory: reach
 ``left`` / ``right``, pick ``straight`` / ``turned``, or ``none``), the
 demonstrator's style, ``seed`` (of the episode's task) and ``camera_every``.
+With ``arm_only`` the bags hold the seven arm joints and their targets only, as the
+recorder writes a reach episode from ``/joint_states`` and the gate's commands (the
+layout ``imitation-ros demo --robot panda`` trains on).
 """
 
 from __future__ import annotations
@@ -46,7 +49,7 @@ from ..data import EpisodeRecord, write_episode
 from ..errors import DataError
 from ..sim.panda.errors import CameraUnavailableError
 from ..sim.panda.experts import make_expert, ReachExpert, sample_style
-from ..sim.panda.model import PandaConfig
+from ..sim.panda.model import ARM_JOINTS, PandaConfig
 from ..sim.panda.observe import JOINT_LAYOUT
 from ..sim.panda.rollout import grasp_mode, passing_side, PandaTrajectory, rollout
 from ..sim.panda.sim import PandaSim
@@ -94,17 +97,24 @@ def trajectory_mode(sim: PandaSim, trajectory: PandaTrajectory) -> str:
 
 
 def panda_record(trajectory: PandaTrajectory, *, config: PandaConfig, episode: int, t0_ns: int,
-                 source: str = 'demo', extra: dict | None = None) -> EpisodeRecord:
-    """Turn a Panda trajectory into an :class:`EpisodeRecord` (all steps the demonstrator's)."""
+                 source: str = 'demo', extra: dict | None = None,
+                 arm_only: bool = False) -> EpisodeRecord:
+    """
+    Turn a Panda trajectory into an :class:`EpisodeRecord` (all steps the demonstrator's).
+
+    :param arm_only: keep the seven arm joints and their targets (no finger gap).
+    """
     velocities = trajectory.velocities
     if velocities is None:  # not measured: NaN, as for a robot that sends none
         velocities = np.full(trajectory.joints.shape, np.nan)
     task = trajectory.task
     facts = {'robot': 'panda', 'task_kind': task.kind, 'task_layout': ','.join(task.layout),
              **(extra or {})}
+    width = len(ARM_JOINTS) if arm_only else len(JOINT_LAYOUT)
     return EpisodeRecord(
-        joint_names=JOINT_LAYOUT, t0_ns=t0_ns, dt=config.dt, positions=trajectory.joints,
-        velocities=velocities, task=task.vector(), actions=trajectory.actions,
+        joint_names=ARM_JOINTS if arm_only else JOINT_LAYOUT, t0_ns=t0_ns, dt=config.dt,
+        positions=trajectory.joints[:, :width], velocities=velocities[:, :width],
+        task=task.vector(), actions=trajectory.actions[:, :width],
         intervention=np.zeros(trajectory.steps, dtype=bool), episode=episode,
         success=trajectory.success, reason=trajectory.reason, source=source,
         images=trajectory.images, image_steps=trajectory.image_steps,
@@ -113,7 +123,7 @@ def panda_record(trajectory: PandaTrajectory, *, config: PandaConfig, episode: i
 
 def collect_panda(task: str, expert: str, episodes: int, out: Path, *, seed: int = 0,
                   session: str = '', camera_every: int = 1, config: PandaConfig | None = None,
-                  progress: bool = True) -> PandaCollectSummary:
+                  progress: bool = True, arm_only: bool = False) -> PandaCollectSummary:
     """
     Collect ``episodes`` demonstrations of ``expert`` on ``task`` into ``out/<session>/ep_NNNNN``.
 
@@ -121,6 +131,7 @@ def collect_panda(task: str, expert: str, episodes: int, out: Path, *, seed: int
     :param expert: a demonstrator of that task (``experts.EXPERT_NAMES``), e.g. 'multi'.
     :param camera_every: a camera frame every this many control steps (0: none; 1: at the
         control rate, 20 Hz).
+    :param arm_only: write the seven arm joints and their targets only (:func:`panda_record`).
     :raises CameraUnavailableError: frames were asked for and no OpenGL context can be made
         (the message says how to get one).
     :raises DataError: the session folder holds episodes already or cannot be created.
@@ -164,7 +175,7 @@ def collect_panda(task: str, expert: str, episodes: int, out: Path, *, seed: int
                 'expert': expert, 'mode': mode, 'seed': episode_seed,
                 'camera_every': camera_every,
                 'demonstrator': 'reach' if isinstance(demonstrator, ReachExpert) else 'pick',
-                **{f'style_{k}': v for k, v in style.items()}})
+                **{f'style_{k}': v for k, v in style.items()}}, arm_only=arm_only)
             write_episode(record, session_dir / f'ep_{ep:05d}')
             successes += int(trajectory.success)
             modes[mode] += 1

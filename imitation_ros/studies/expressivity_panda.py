@@ -110,8 +110,9 @@ def evaluate_panda(policy: OnnxPolicy, task: str, *, episodes: int = 100,
     (0 m), as a gripper driver with open and grasp actions takes it: a gap a
     little under open would otherwise read, on the next step, as the start of a
     grasp, which the policy then continues (with ``binary_gripper=False`` the
-    gap is only clipped to 0..0.08 m). An image policy gets the camera frame of
-    the state it acts on, every step. No torch is loaded on this path, as on the
+    gap is only clipped to 0..0.08 m; a model of the seven arm joints alone keeps the
+    gripper open). An image policy gets the camera frame of the state it acts on,
+    every step. No torch is loaded on this path, as on the
     robot.
 
     :param config: the sim's :class:`~imitation_ros.sim.panda.model.PandaConfig`
@@ -133,11 +134,17 @@ def evaluate_panda(policy: OnnxPolicy, task: str, *, episodes: int = 100,
         raise ConfigError(f'the policy sees {policy.image_shape} frames, the camera renders '
                           f'{sim.config.image_height}x{sim.config.image_width}')
 
+    # A model of the seven arm joints (what the demo's recorder writes) sees no finger
+    # gap and commands none: the gripper stays open.
+    arm_only = len(policy.joint_names) == 7
+
     def controller(obs, current) -> np.ndarray:
         joints = obs.joints()
         image = sim.render() if policy.needs_image else None
-        action = policy.act(joints, current.vector(), image)
+        action = policy.act(joints[:7] if arm_only else joints, current.vector(), image)
         arm, _ = safe_command(action[:7], joints[:7], JOINT_LOWER, JOINT_UPPER)
+        if arm_only:
+            return np.concatenate([arm, [GRIPPER_MAX_WIDTH]])
         gap = float(action[7]) if np.isfinite(action[7]) else float(joints[7])
         if binary_gripper:
             gap = GRIPPER_MAX_WIDTH if gap > GRIPPER_MAX_WIDTH / 2 else 0.0

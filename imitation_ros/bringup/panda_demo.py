@@ -1,0 +1,104 @@
+# Copyright 2026 imitation_ros contributors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+What ``imitation-ros demo --robot panda`` changes in the demo: the MuJoCo Panda's reach task.
+
+The demonstrations come from the Panda's reach demonstrators, written as the
+recorder writes the live episodes (the seven arm joints and their targets,
+:func:`~imitation_ros.collect.panda.collect_panda` with ``arm_only``), so the
+first demonstrations and every takeover train one model; the nodes get the
+Panda's parameters (:func:`panda_overrides`): ``sim_arm`` and ``sim_human`` with
+``robot: panda``, the policy, recorder and trainer on the seven arm joints with
+raw features, the gate reading the operator's sticks in the Panda's cartesian
+mapping (its chain from the URDF that ``sim_arm`` latches), the DAgger expert
+labelling the Panda. The models alone run in the MuJoCo sim without ROS
+(:func:`evaluate_panda_versions`). The demo's expert names keep the planar
+arm's: ``above`` passes the pole on its +y side (left), ``below`` on its -y side.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Callable
+
+#: The demo's --expert -> the Panda reach demonstrator of the first demonstrations.
+PANDA_DEMONSTRATORS = {'above': 'left', 'below': 'right', 'multi': 'multi'}
+#: First seed of the tasks each version runs alone (the same for every version).
+EVAL_SEED = 10_000
+
+
+def collect_panda_demos(expert: str, demos: int, data_dir: Path, *, seed: int) -> Any:
+    """
+    Write ``demos`` reach demonstrations of ``expert`` under ``data_dir/demos``.
+
+    :returns: the :class:`~imitation_ros.collect.panda.PandaCollectSummary`.
+    """
+    from ..collect.panda import collect_panda
+    return collect_panda('reach', PANDA_DEMONSTRATORS[expert], demos, data_dir, seed=seed,
+                         session='demos', camera_every=0, progress=False, arm_only=True)
+
+
+def panda_overrides(overrides: dict[str, dict[str, Any]], *,
+                    side: int) -> dict[str, dict[str, Any]]:
+    """
+    Return the demo's node overrides with the Panda's parameters added.
+
+    :param overrides: the planar demo's overrides (rates, folders, seeds, models).
+    :param side: sim_human's ``side`` (+1 left, -1 right, 0 the nearer path).
+    """
+    from ..sim.panda.model import ARM_JOINTS, JOINT_LOWER, JOINT_UPPER
+    from ..sim.panda.operator import gate_teleop
+    arm = list(ARM_JOINTS)
+    out = {name: dict(values) for name, values in overrides.items()}
+    sim = out.setdefault('sim_arm', {})
+    sim.pop('actuation_noise', None)  # the planar arm's; MuJoCo's controller has none
+    sim.update({'robot': 'panda', 'panda_task': 'reach'})
+    out.setdefault('sim_human', {}).update({'robot': 'panda', 'side': int(side)})
+    out.setdefault('policy', {}).update({
+        'joint_names': arm, 'joint_lower': [float(v) for v in JOINT_LOWER],
+        'joint_upper': [float(v) for v in JOINT_UPPER]})
+    out.setdefault('intervention_gate', {}).update(gate_teleop())
+    out.setdefault('recorder', {})['joint_names'] = arm
+    out.setdefault('trainer', {})['features'] = 'raw'
+    if 'expert' in out:
+        out['expert']['robot'] = 'panda'
+    return out
+
+
+def evaluate_panda_versions(rounds: list, models_dir: Path, episodes: int,
+                            log: Callable[[str], None]) -> list:
+    """
+    Return ``rounds`` with ``autonomous`` set: each round's model alone on the Panda.
+
+    ``episodes`` reach tasks (seeds ``EVAL_SEED + i``, the same for every version) in
+    the MuJoCo sim without ROS, the model through ONNX Runtime, its commands through
+    the gate's clamp (:func:`~imitation_ros.studies.expressivity_panda.evaluate_panda`).
+    """
+    from ..runtime.onnx_policy import OnnxPolicy
+    from ..studies.expressivity_panda import evaluate_panda
+    out = []
+    seen: dict = {}
+    for r in rounds:
+        if r.version not in seen:
+            model = models_dir / f'policy_{r.version}.onnx'
+            seen[r.version] = evaluate_panda(OnnxPolicy(model, seed=0, threads=1), 'reach',
+                                             episodes=episodes, seed=EVAL_SEED)
+            result = seen[r.version]
+            log(f'  {r.version} alone: success {result.success_rate:.2f} over {episodes} '
+                f'episodes {dict(sorted(result.reasons.items()))} sides '
+                f'{dict(sorted(result.modes.items()))}')
+        out.append(replace(r, autonomous=seen[r.version].success_rate))
+    return out
