@@ -24,6 +24,7 @@ from imitation_ros.bringup.panda_demo import collect_panda_demos, panda_override
 from imitation_ros.data import episode_info, find_episode_bags
 from imitation_ros.data.dataset import load_dataset
 from imitation_ros.errors import ConfigError
+from imitation_ros.interface.robot import RobotModel
 from imitation_ros.runtime.onnx_policy import OnnxPolicy
 from imitation_ros.sim.panda.model import ARM_JOINTS
 from imitation_ros.sim.panda.operator import gate_teleop
@@ -53,11 +54,14 @@ def test_panda_overrides_put_every_node_on_the_seven_arm_joints() -> None:
     out = panda_overrides(base, side=-1)
     assert out['sim_arm'] == {'seed': 3, 'robot': 'panda', 'panda_task': 'reach'}
     assert out['sim_human'] == {'side': -1, 'robot': 'panda'}
-    assert out['policy']['joint_names'] == list(ARM_JOINTS) == out['recorder']['joint_names']
+    chain = {'base_link': out['policy']['base_link'], 'tip_link': out['policy']['tip_link']}
+    urdf = (Path(__file__).resolve().parents[1] / 'urdf' / 'panda.urdf').read_text()
+    assert RobotModel.from_urdf(urdf, **chain).joint_names == tuple(ARM_JOINTS)
+    assert {k: out['recorder'][k] for k in chain} == chain
     assert out['policy']['rate_hz'] == 50.0
     assert out['intervention_gate'] == {'rate_hz': 50.0, **gate_teleop()}
     assert out['trainer'] == {'features': 'raw'}
-    assert out['expert'] == {'expert': 'above', 'robot': 'panda'}
+    assert out['expert'] == {'expert': 'above', 'robot': 'panda', **chain}
     assert base['sim_arm']['actuation_noise'] == 0.01  # the planar overrides left as they were
 
 

@@ -622,7 +622,10 @@ def test_episode_events_wait_for_the_robot_description(
         harness: dict[str, Any], tmp_path: Path) -> None:
     """Nothing is recorded before the description; the episode it held back is, whole, after."""
     probe: Probe = harness['probe']
-    rec = RecorderNode(context=harness['ros'], namespace='/blind', parameter_overrides=[
+    # Topics at the root (the probe's), the description on a topic of its own.
+    rec = RecorderNode(context=harness['ros'], cli_args=[
+        '--ros-args', '-r', '__node:=blind_recorder',
+        '-r', 'robot_description:=/blind/robot_description'], parameter_overrides=[
         Parameter('data_dir', value=str(tmp_path)), Parameter('session', value='blind'),
         Parameter('robot_description_timeout_s', value=600.0)])
     source = Node('robot_state_publisher', context=harness['ros'], namespace='/blind')

@@ -59,22 +59,21 @@ def panda_overrides(overrides: dict[str, dict[str, Any]], *,
     :param overrides: the planar demo's overrides (rates, folders, seeds, models).
     :param side: sim_human's ``side`` (+1 left, -1 right, 0 the nearer path).
     """
-    from ..sim.panda.model import ARM_JOINTS, JOINT_LOWER, JOINT_UPPER
+    from ..sim.panda.interface import BASE_LINK, TIP_LINK
     from ..sim.panda.operator import gate_teleop
-    arm = list(ARM_JOINTS)
+    # The arm's seven joints: the chain base -> tool of sim_arm's /robot_description.
+    chain = {'base_link': BASE_LINK, 'tip_link': TIP_LINK}
     out = {name: dict(values) for name, values in overrides.items()}
     sim = out.setdefault('sim_arm', {})
     sim.pop('actuation_noise', None)  # the planar arm's; MuJoCo's controller has none
     sim.update({'robot': 'panda', 'panda_task': 'reach'})
     out.setdefault('sim_human', {}).update({'robot': 'panda', 'side': int(side)})
-    out.setdefault('policy', {}).update({
-        'joint_names': arm, 'joint_lower': [float(v) for v in JOINT_LOWER],
-        'joint_upper': [float(v) for v in JOINT_UPPER]})
+    out.setdefault('policy', {}).update(chain)
     out.setdefault('intervention_gate', {}).update(gate_teleop())
-    out.setdefault('recorder', {})['joint_names'] = arm
+    out.setdefault('recorder', {}).update(chain)
     out.setdefault('trainer', {})['features'] = 'raw'
     if 'expert' in out:
-        out['expert']['robot'] = 'panda'
+        out['expert'].update({'robot': 'panda', **chain})
     return out
 
 
