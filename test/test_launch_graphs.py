@@ -34,7 +34,7 @@ pytest.importorskip('launch_ros', reason='launch_ros comes with the launch stack
 
 DOMAIN_ID = private_domain_id(80)
 #: Longest wait for a graph to come up, a topic to reach its rate, a bag, a model (s).
-STARTUP_S = 90.0
+STARTUP_S = 180.0
 #: Longest wait for the HG-DAgger loop to record a takeover and hot-load two models (s).
 LOOP_S = 420.0
 SHIPPED_MODEL = Path(__file__).resolve().parents[1] / 'models' / 'planar_gmm_multi.onnx'
