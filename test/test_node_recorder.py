@@ -500,6 +500,36 @@ def test_recorder_restarted_mid_episode_writes_no_bag_for_its_tail(
         _drop_recorder(harness, rec2)
 
 
+def test_replayed_start_superseded_by_an_older_start_is_history_not_a_missed_episode(
+        harness: dict[str, Any], tmp_path: Path) -> None:
+    """Two replayed starts, both older than the recorder: the first is history, not missed."""
+    probe: Probe = harness['probe']
+    probe.wait_subscribers(1)
+    probe.event('start', 42)  # never ends: its end event was lost
+    probe.event('start', 43)
+    # The robot is known before the event history arrives, so every replayed event is
+    # handled one by one (the order a robot_description topic may also give).
+    rec4 = RecorderNode(context=harness['ros'], parameter_overrides=[
+        Parameter('data_dir', value=str(tmp_path)), Parameter('session', value='history'),
+        Parameter('robot_description', value=PLANAR_URDF.read_text()),
+        Parameter('late_start_s', value=60.0)])
+    harness['executor'].add_node(rec4)
+    try:
+        probe.wait_subscribers(2)
+        wait_for(lambda: rec4.current_episode() == 43, what='the replayed start of episode 43')
+        assert rec4.episodes_missed_start == 0, 'episode 42 ended before the recorder came up'
+        for k in range(4):
+            probe.state(k)
+            probe.pubs[CMD].publish(array_msg([1.8 + 0.01 * (k + 1), -2.6, 0.0]))
+        wait_for(lambda: rec4.current_counts().get(JS, 0) == 4, what='four states of 43')
+        probe.event('end', 43, success=True, reason='success')
+        wait_for((tmp_path / 'history' / 'ep_00043').exists, what='the bag of episode 43')
+        assert rec4.episodes_missed_start == 0
+        assert not (tmp_path / 'history' / 'ep_00042').exists()
+    finally:
+        _drop_recorder(harness, rec4)
+
+
 def test_recorder_up_before_the_arm_moved_records_the_whole_episode(
         harness: dict[str, Any], tmp_path: Path) -> None:
     """A start event older than the recorder, the arm still at its start posture: recorded."""

@@ -516,8 +516,16 @@ class RecorderNode(Node):
         if current is not None and current.end is not None:
             self._close(current.end[0], current.end[1], t_ns)   # its end wait is cut short
         elif current is not None and current.start_posture is not None:
-            self._drop_tail(current, f'episode {episode} started before a joint state of it '
-                            'arrived')
+            if stamp is not None and stamp < self._started_ns:
+                # Both starts are history (transient-local replay): the older episode ended
+                # before the recorder came up, so nothing of it was missed.
+                current.writer.abort()
+                self._current = None
+                self.get_logger().info(f'episode {current.episode} ended before the recorder '
+                                       'came up; not recording it')
+            else:
+                self._drop_tail(current, f'episode {episode} started before a joint state of '
+                                'it arrived')
         elif current is not None:
             self.get_logger().warning(f'episode {episode} started while episode '
                                       f'{current.episode} had no end event; closing it')
