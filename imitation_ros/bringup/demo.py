@@ -327,20 +327,26 @@ def run_demo(*, data_dir: Path, models_dir: Path, rounds: int = 5, episodes: int
     return rounds_out
 
 
-def _retrain(monitor: SessionMonitor, log: Callable[[str], None]) -> str:
-    """Ask the trainer for a new version, wait for it and its hot reload; return it."""
+def train_once(monitor: SessionMonitor, timeout_s: float) -> dict:
+    """Ask the trainer for a new version and wait for its outcome; return its done status."""
     done_before = len([s for s in monitor.statuses() if s.get('state') == 'done'])
     accepted, message = monitor.request_training()
     if not accepted:
         raise RuntimeError(f'the trainer did not accept ~/train: {message}')
     status = _wait(lambda: ([s for s in monitor.statuses()
                              if s.get('state') in ('done', 'failed')][done_before:]
-                            or None), 600, 'the trainer')
+                            or None), timeout_s, 'the trainer')
     if status[-1]['state'] == 'failed':
         raise RuntimeError(f"retraining failed: {status[-1].get('message')}")
-    version = status[-1]['version']
+    return status[-1]
+
+
+def _retrain(monitor: SessionMonitor, log: Callable[[str], None]) -> str:
+    """Ask the trainer for a new version, wait for it and its hot reload; return it."""
+    status = train_once(monitor, 600)
+    version = status['version']
     _wait(lambda: monitor.version() == version, 60, f'the policy node to load {version}')
-    log(f'  retrained -> {version} ({status[-1].get("seconds", "?")} s), hot-reloaded')
+    log(f'  retrained -> {version} ({status.get("seconds", "?")} s), hot-reloaded')
     return version
 
 

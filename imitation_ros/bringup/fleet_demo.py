@@ -47,7 +47,7 @@ from ..nodes.monitor import EpisodeStats, SessionMonitor
 from ..sim.arm import ArmConfig
 from ..training.jobs import checkpoint_path, JobSpec, next_model_path, TrainingJob
 from .composed import ComposedGraph
-from .demo import _wait, evaluate_versions, RoundStats
+from .demo import _wait, evaluate_versions, RoundStats, train_once
 from .graph import fleet_namespaces
 
 #: What the trainer and the fleet status are called in the root namespace.
@@ -213,17 +213,9 @@ def _run_round(monitors: dict[str, SessionMonitor], begin: dict[str, int], versi
 
 def _retrain(monitor: SessionMonitor, log: Callable[[str], None]) -> str:
     """Ask the one trainer for a new version and wait for it; return it."""
-    done_before = len([s for s in monitor.statuses() if s.get('state') == 'done'])
-    accepted, message = monitor.request_training()
-    if not accepted:
-        raise RuntimeError(f'the trainer did not accept ~/train: {message}')
-    status = _wait(lambda: ([s for s in monitor.statuses()
-                             if s.get('state') in ('done', 'failed')][done_before:]
-                            or None), 900, 'the trainer')
-    if status[-1]['state'] == 'failed':
-        raise RuntimeError(f"retraining failed: {status[-1].get('message')}")
-    log(f'  retrained on the fleet\'s data -> {status[-1]["version"]}')
-    return str(status[-1]['version'])
+    version = str(train_once(monitor, 900)['version'])
+    log(f'  retrained on the fleet\'s data -> {version}')
+    return version
 
 
 def _robot_round(ns: str, index: int, version: str, stats: list[EpisodeStats],

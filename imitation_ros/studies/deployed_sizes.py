@@ -34,14 +34,13 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-import subprocess
 import sys
 from typing import Callable, Optional, Sequence
 
 import numpy as np
 
-from ..errors import ConfigError, ModelError
-from .timing import check_cpu, measure
+from ..errors import ConfigError
+from .timing import check_cpu, measure, run_timing_process
 
 #: Name -> (kind, image encoder or None, frame side in pixels or 0, kind options, what).
 SIZES: dict[str, tuple[str, Optional[str], int, dict, str]] = {
@@ -119,22 +118,9 @@ def torch_call(policy, device: str = 'cpu') -> Callable[[], object]:
 def time_onnx(model: Path, provider: str, *, calls: int, warmup: int, cpu: Optional[int],
               timeout_s: float = 900.0) -> dict:
     """Time an ONNX policy with one provider in a process with numpy and ONNX Runtime only."""
-    request = json.dumps({'model': str(model), 'calls': calls, 'warmup': warmup, 'cpu': cpu,
-                          'provider': provider})
-    try:
-        proc = subprocess.run([sys.executable, '-c', _CHILD], input=request, text=True,
-                              capture_output=True, timeout=timeout_s, check=False)
-    except subprocess.TimeoutExpired as exc:
-        raise ModelError(f'timing {model} took longer than {timeout_s:g} s') from exc
-    lines = proc.stdout.strip().splitlines()
-    if proc.returncode != 0 or not lines:
-        raise ModelError(f'timing {model} in a fresh process failed (exit {proc.returncode}): '
-                         f'{proc.stderr.strip()[-2000:]}')
-    stats = json.loads(lines[-1])
-    if stats.pop('torch_imported'):
-        raise ModelError('the ONNX Runtime timing process imported torch; the robot side '
-                         'must not')
-    return stats
+    request = {'model': str(model), 'calls': calls, 'warmup': warmup, 'cpu': cpu,
+               'provider': provider}
+    return run_timing_process(_CHILD, request, str(model), timeout_s=timeout_s)
 
 
 def _child() -> None:

@@ -110,17 +110,34 @@ def measure_policy_process(model: str, state: Sequence[float], task: Sequence[fl
     if calls < 1 or warmup < 0:
         raise ConfigError(f'need calls >= 1 and warmup >= 0, got {calls}, {warmup}')
     check_cpu(cpu)
-    request = json.dumps({'cpu': cpu, 'model': str(model), 'state': [float(v) for v in state],
-                          'task': [float(v) for v in task], 'calls': int(calls),
-                          'warmup': int(warmup), 'threads': int(threads),
-                          'providers': [str(p) for p in providers]})
+    request = {'cpu': cpu, 'model': str(model), 'state': [float(v) for v in state],
+               'task': [float(v) for v in task], 'calls': int(calls), 'warmup': int(warmup),
+               'threads': int(threads), 'providers': [str(p) for p in providers]}
+    return run_timing_process(_CHILD, request, str(model), timeout_s=timeout_s,
+                              forbid_torch=False)
+
+
+def run_timing_process(child: str, request: dict, what: str, *, timeout_s: float,
+                       forbid_torch: bool = True) -> dict:
+    """
+    Run ``python -c child`` with ``request`` as JSON on stdin; return its last JSON line.
+
+    :param what: what is timed, for the error messages (a model path).
+    :param forbid_torch: pop ``torch_imported`` from the result and raise when it is true
+        (the robot side must not import torch).
+    :raises ModelError: the process failed, ran past ``timeout_s`` or imported torch.
+    """
     try:
-        proc = subprocess.run([sys.executable, '-c', _CHILD], input=request, text=True,
-                              capture_output=True, timeout=timeout_s, check=False)
+        proc = subprocess.run([sys.executable, '-c', child], input=json.dumps(request),
+                              text=True, capture_output=True, timeout=timeout_s, check=False)
     except subprocess.TimeoutExpired as exc:
-        raise ModelError(f'timing {model} took longer than {timeout_s:g} s') from exc
+        raise ModelError(f'timing {what} took longer than {timeout_s:g} s') from exc
     lines = proc.stdout.strip().splitlines()
     if proc.returncode != 0 or not lines:
-        raise ModelError(f'timing {model} in a fresh process failed (exit {proc.returncode}): '
+        raise ModelError(f'timing {what} in a fresh process failed (exit {proc.returncode}): '
                          f'{proc.stderr.strip()[-2000:]}')
-    return json.loads(lines[-1])
+    stats = json.loads(lines[-1])
+    if forbid_torch and stats.pop('torch_imported', False):
+        raise ModelError('the ONNX Runtime timing process imported torch; the robot side '
+                         'must not')
+    return stats

@@ -31,15 +31,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-import subprocess
 import sys
 from typing import Optional, Sequence
 
 import numpy as np
 
-from ..errors import ModelError
 from ..policies.registry import KINDS
-from .timing import check_cpu, measure
+from .timing import check_cpu, measure, run_timing_process
 
 #: The Panda's joint layout and reach task layout (as sim/panda names them), without MuJoCo.
 PANDA_JOINTS = (*(f'panda_joint{i}' for i in range(1, 8)), 'gripper_width')
@@ -63,21 +61,8 @@ def panda_spec(encoder: Optional[str]):
 def time_in_fresh_process(model: Path, *, calls: int, warmup: int, cpu: Optional[int],
                           timeout_s: float = 600.0) -> dict:
     """Time one image-or-state ONNX policy in a process with numpy and ONNX Runtime only."""
-    request = json.dumps({'model': str(model), 'calls': calls, 'warmup': warmup, 'cpu': cpu})
-    try:
-        proc = subprocess.run([sys.executable, '-c', _CHILD], input=request, text=True,
-                              capture_output=True, timeout=timeout_s, check=False)
-    except subprocess.TimeoutExpired as exc:
-        raise ModelError(f'timing {model} took longer than {timeout_s:g} s') from exc
-    lines = proc.stdout.strip().splitlines()
-    if proc.returncode != 0 or not lines:
-        raise ModelError(f'timing {model} in a fresh process failed (exit {proc.returncode}): '
-                         f'{proc.stderr.strip()[-2000:]}')
-    stats = json.loads(lines[-1])
-    if stats.pop('torch_imported'):
-        raise ModelError('the ONNX Runtime timing process imported torch; the robot side '
-                         'must not')
-    return stats
+    request = {'model': str(model), 'calls': calls, 'warmup': warmup, 'cpu': cpu}
+    return run_timing_process(_CHILD, request, str(model), timeout_s=timeout_s)
 
 
 def _child() -> None:
