@@ -107,6 +107,38 @@ def test_attached_risk_runs_in_onnx_runtime_and_old_models_have_none(
         attach_risk(path, net, report)
 
 
+def test_confident_risks_stay_apart_below_one(recorded: Path, tmp_path: Path) -> None:
+    """Risks whose logits exceed float32's 1.0 (about 17) keep their order in the file's output."""
+    data = load_dataset([recorded])
+    tset = build_training_set(data.positions, data.task, data.actions, data.episode_id,
+                              data.step)
+    spec = fit_spec(tset, data.joint_names, TASK_LAYOUT)
+    policy, _ = train_policy('mse', tset, spec, TrainConfig(steps=5, val_fraction=0.0),
+                             options={'hidden': (8,)}, progress=False)
+    path = export_policy(policy, tmp_path / 'm.onnx', metadata_extra={'version': 'r-1'})
+    samples = risk_samples(data, 20)
+    net, report = train_risk(samples, RiskConfig(steps=20), link_lengths=ARM.link_lengths)
+    with torch.no_grad():   # a very confident model: logits spread over 18-34 on these states
+        s = torch.as_tensor(samples.states[:200], dtype=torch.float32)
+        t = torch.as_tensor(samples.tasks[:200], dtype=torch.float32)
+        lo, hi = np.percentile(net.logits(s, t).numpy(), [5, 95])
+        scale = 16.0 / max(hi - lo, 1e-6)
+        last = net.net[-1]
+        last.weight.mul_(scale)
+        last.bias.mul_(scale).add_(18.0 - scale * lo)
+        logits = net.logits(s, t).numpy()
+        assert np.all(torch.sigmoid(torch.as_tensor(logits[logits > 18])).numpy() == 1.0)
+    attach_risk(path, net, report)
+    risk = OnnxPolicy(path).risk_batch(samples.states[:200], samples.tasks[:200])
+    high = (logits > 18) & (logits < 34)
+    assert high.sum() >= 20, 'the test needs states with saturating logits'
+    assert np.all(risk[high] < 1.0)
+    order = np.argsort(logits[high])
+    assert np.all(np.diff(risk[high][order]) >= 0)
+    assert len(np.unique(risk[high])) >= 0.9 * high.sum(), 'confident risks tied'
+    np.testing.assert_allclose(np.log(risk / (1 - risk))[high], logits[high], rtol=5e-3)
+
+
 def test_pipeline_trains_the_risk_beside_the_policy(recorded: Path, tmp_path: Path) -> None:
     """train_from_bags adds the risk on hg_dagger data; too few takeovers: skipped, said why."""
     result = train_from_bags(TrainRequest(

@@ -296,9 +296,11 @@ class OnnxPolicy:
         self._risk_info: Optional[dict] = None
         if RISK_KEY in meta:
             info = self._json(RISK_KEY)
-            if not isinstance(info, dict) or info.get('output', RISK_OUTPUT) != RISK_OUTPUT:
+            if not isinstance(info, dict) or info.get('output', RISK_OUTPUT) != RISK_OUTPUT \
+                    or info.get('scale', 'probability') not in ('probability', 'logit'):
                 raise self._bad(f'metadata {RISK_KEY} must be a JSON object describing the '
-                                f'{RISK_OUTPUT!r} output, got {meta[RISK_KEY][:200]!r}')
+                                f'{RISK_OUTPUT!r} output (scale probability or logit), got '
+                                f'{meta[RISK_KEY][:200]!r}')
             self._risk_info = info
 
     def _expected_io(self) -> tuple[dict, dict]:
@@ -623,7 +625,12 @@ class OnnxPolicy:
         if not np.all(np.isfinite(risk)):
             raise ModelError(f'{self._path}: output {RISK_OUTPUT!r} contains NaN or Inf; '
                              'the model is broken: retrain it')
-        return risk.astype(np.float64)
+        risk = risk.astype(np.float64)
+        if self._risk_info.get('scale') == 'logit':
+            # In float64, so confident states stay apart up to a logit of about 36.
+            e = np.exp(-np.abs(risk))
+            risk = np.where(risk >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+        return risk
 
     def predict_chunk(self, state: np.ndarray, task: np.ndarray,
                       image: Optional[np.ndarray] = None,

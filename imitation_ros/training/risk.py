@@ -227,7 +227,7 @@ def train_risk(samples: RiskSamples, config: RiskConfig = RiskConfig(), *,
         opt.step()
     net.eval()
     with torch.no_grad():
-        scores = net(states, tasks).numpy()
+        scores = net.logits(states, tasks).numpy()   # ranks without float32 ties at 1.0
     report = {
         'episodes': int(np.unique(samples.episode).size), 'states': int(len(samples.risky)),
         'horizon_steps': config.horizon_steps,
@@ -247,11 +247,13 @@ class _Exported(torch.nn.Module):
         self.net = net
 
     def forward(self, state: torch.Tensor, task: torch.Tensor) -> torch.Tensor:
-        return self.net(state, task)
+        # The logit: a float32 probability rounds to exactly 1.0 above a logit of about 17,
+        # which ties every confident state at the top of the threshold range.
+        return self.net.logits(state, task)
 
 
 def risk_graph(net: RiskNet, n_joints: int, task_dim: int) -> onnx.ModelProto:
-    """Export ``net`` alone: inputs ``state`` (B, n), ``task`` (B, k); output ``risk`` (B,)."""
+    """Export ``net`` alone: inputs ``state`` (B, n), ``task`` (B, k); output its logit (B,)."""
     buf = io.BytesIO()
     args = (torch.zeros(2, n_joints), torch.zeros(2, task_dim))
     net.eval()
@@ -306,6 +308,7 @@ def attach_risk(model_path: Path | str, net: RiskNet, info: dict,
     meta['outputs'] = json.dumps(outputs, sort_keys=True)
     meta[RISK_KEY] = json.dumps({'output': RISK_OUTPUT, 'gate': RISK_GATE, 'label': LABEL,
                                  'units': 'probability (0..1)', 'shape': ['B'],
+                                 'scale': 'logit',
                                  'method': 'mlp classifier', **info},
                                 sort_keys=True, default=_plain)
     onnx.helper.set_model_props(model, meta)
