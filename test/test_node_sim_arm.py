@@ -284,3 +284,13 @@ def test_yaml_defaults_equal_code_defaults() -> None:
     for key in {**panda, **planar}:
         line = next(ln for ln in text.splitlines() if ln.strip().startswith(f'{key}:'))
         assert '#' in line, f'{key} has no comment with its unit'
+
+
+def test_states_and_images_keep_a_history_a_lagging_recorder_can_fetch(
+        harness: tuple[SimArmNode, Probe]) -> None:
+    """Joint states and task keep 500 messages for late reliable readers, images 10."""
+    sim, _ = harness
+    depth = {p.topic_name: p.qos_profile.depth for p in sim.publishers}
+    assert depth['/joint_states'] == 500 and depth['/imitation/task'] == 500
+    if '/camera/image_raw' in depth:
+        assert depth['/camera/image_raw'] == 10

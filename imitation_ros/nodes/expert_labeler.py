@@ -46,7 +46,7 @@ from std_msgs.msg import Float64MultiArray, String
 from .conversions import (array_from_msg, array_msg, DIAG_ERROR, DIAG_OK, DIAG_WARN,
                           diagnostic_array, diagnostic_status, joint_positions)
 from .params import declare_and_read, param
-from .qos import DIAGNOSTICS_QOS, EPISODE_QOS, STATE_QOS
+from .qos import DIAGNOSTICS_QOS, EPISODE_QOS, STATE_PUB_QOS, STATE_QOS
 from .robot_source import RobotParams, RobotSource
 from .sim_arm import check_urdf_is_the_sim
 from ..dagger.expert import DEFAULT_COMMIT_M, Expert, SCRIPTED_EXPERTS, ScriptedSimExpert
@@ -254,7 +254,7 @@ class ExpertLabelerNode(Node):
         self._compute_ms: list[float] = []
 
         self._label_pub = self.create_publisher(Float64MultiArray, topics.EXPERT_ACTION.name,
-                                                STATE_QOS)
+                                                STATE_PUB_QOS)
         self._diag_pub = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS.name,
                                                DIAGNOSTICS_QOS)
         # Inputs that come before the robot wait for it (the expert needs its joints).

@@ -46,7 +46,7 @@ from std_msgs.msg import Bool, Float64, Float64MultiArray, String
 from .conversions import (array_from_msg, DIAG_OK, DIAG_WARN, diagnostic_array,
                           diagnostic_status, joint_positions)
 from .params import check_params, declare_and_read, param
-from .qos import DIAGNOSTICS_QOS, EPISODE_QOS, STATE_QOS
+from .qos import DIAGNOSTICS_QOS, EPISODE_QOS, STATE_PUB_QOS, STATE_QOS
 from .sim_human import joy_msg, SimHumanParams
 from ..errors import ConfigError, ImitationError
 from ..interface import topics
@@ -181,7 +181,7 @@ class FleetOperatorNode(Node):
         self._bad_messages = 0
         self._status_text = ''
         for name, link in self.robots.items():
-            link.pub = self.create_publisher(Joy, f'{name}/{topics.JOY.name}', STATE_QOS)
+            link.pub = self.create_publisher(Joy, f'{name}/{topics.JOY.name}', STATE_PUB_QOS)
             self.create_subscription(JointState, f'{name}/{topics.JOINT_STATES.name}',
                                      self._bind(self._on_joint_state, name), STATE_QOS)
             self.create_subscription(String, f'{name}/{topics.EPISODE.name}',

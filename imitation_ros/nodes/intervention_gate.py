@@ -45,7 +45,7 @@ from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 from .conversions import (array_msg, DIAG_ERROR, DIAG_OK, DIAG_WARN, diagnostic_array,
                           diagnostic_status, joint_positions, stamp_to_sec)
 from .params import declare_and_read, param
-from .qos import COMMAND_QOS, DIAGNOSTICS_QOS, MODEL_QOS, STATE_QOS
+from .qos import COMMAND_PUB_QOS, DIAGNOSTICS_QOS, MODEL_QOS, STATE_PUB_QOS, STATE_QOS
 from .robot_source import RobotParams, RobotSource
 from ..data.messages import stamp_to_ns
 from ..errors import ConfigError, ImitationError
@@ -296,17 +296,17 @@ class InterventionGateNode(Node):
         self._gripper_pub = None
         if p.output in ('forward', 'both'):
             self._forward_pub = self.create_publisher(Float64MultiArray, topics.COMMANDS.name,
-                                                      COMMAND_QOS)
+                                                      COMMAND_PUB_QOS)
         if p.output in ('trajectory', 'both'):
             self._trajectory_pub = self.create_publisher(JointTrajectory, topics.TRAJECTORY.name,
-                                                         COMMAND_QOS)
+                                                         COMMAND_PUB_QOS)
         if p.gripper_names:
             self._gripper_pub = self.create_publisher(
-                Float64MultiArray, topics.GRIPPER_COMMANDS.name, COMMAND_QOS)
+                Float64MultiArray, topics.GRIPPER_COMMANDS.name, COMMAND_PUB_QOS)
         self._intervention_pub = self.create_publisher(Bool, topics.INTERVENTION.name,
-                                                       STATE_QOS)
-        self._help_pub = self.create_publisher(Bool, topics.HELP_REQUEST.name, STATE_QOS)
-        self._state_pub = self.create_publisher(String, topics.GATE_STATE.name, STATE_QOS)
+                                                       STATE_PUB_QOS)
+        self._help_pub = self.create_publisher(Bool, topics.HELP_REQUEST.name, STATE_PUB_QOS)
+        self._state_pub = self.create_publisher(String, topics.GATE_STATE.name, STATE_PUB_QOS)
         self._diag_pub = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS.name,
                                                DIAGNOSTICS_QOS)
         self._robot_source = (RobotSource(self, p, self._set_robot) if self.robot is None

@@ -54,7 +54,7 @@ from .conversions import (array_from_msg, DIAG_ERROR, DIAG_OK, DIAG_WARN,
                           joint_state_arrays)
 from .params import declare_and_read, param
 from .qos import (COMMAND_QOS, DIAGNOSTICS_QOS, EPISODE_QOS, IMAGE_SUB_QOS, MODEL_QOS,
-                  STATE_QOS)
+                  STATE_PUB_QOS, STATE_QOS)
 from .robot_source import RobotParams, RobotSource
 from ..errors import ConfigError, ImitationError, ModelError
 from ..interface import topics
@@ -275,16 +275,16 @@ class PolicyNode(Node):
         self._image_sub = None
 
         self._action_pub = self.create_publisher(Float64MultiArray, topics.POLICY_ACTION.name,
-                                                 STATE_QOS)
+                                                 STATE_PUB_QOS)
         self._version_pub = self.create_publisher(String, topics.MODEL_VERSION.name, MODEL_QOS)
         self._status_pub = self.create_publisher(String, topics.POLICY_STATUS.name, STATUS_QOS)
-        self._shadow_pub = self.create_publisher(Float64, topics.SHADOW_ERROR.name, STATE_QOS)
+        self._shadow_pub = self.create_publisher(Float64, topics.SHADOW_ERROR.name, STATE_PUB_QOS)
         self._uncertainty_pub = self.create_publisher(Float64, topics.UNCERTAINTY.name,
-                                                      STATE_QOS)
+                                                      STATE_PUB_QOS)
         self._last_doubt: Optional[float] = None
         self._doubt_msg: Optional[Float64] = None
         self._doubts_published = 0
-        self._risk_pub = self.create_publisher(Float64, topics.RISK.name, STATE_QOS)
+        self._risk_pub = self.create_publisher(Float64, topics.RISK.name, STATE_PUB_QOS)
         self._risk_msg: Optional[Float64] = None
         self._last_risk: Optional[float] = None
         self._risks_published = 0

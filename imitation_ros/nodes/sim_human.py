@@ -41,7 +41,7 @@ from std_msgs.msg import Bool, Float64MultiArray, String
 from .conversions import (array_from_msg, DIAG_OK, DIAG_WARN, diagnostic_array,
                           diagnostic_status, joint_positions)
 from .params import check_params, declare_and_read, param
-from .qos import DIAGNOSTICS_QOS, EPISODE_QOS, STATE_QOS
+from .qos import DIAGNOSTICS_QOS, EPISODE_QOS, STATE_PUB_QOS, STATE_QOS
 from ..errors import ConfigError, ImitationError
 from ..gate.arbiter import GateMode
 from ..interface import topics
@@ -250,7 +250,7 @@ class SimHumanNode(Node):
         self._takeovers_total = 0
         self._bad_messages = 0
 
-        self._joy_pub = self.create_publisher(Joy, topics.JOY.name, STATE_QOS)
+        self._joy_pub = self.create_publisher(Joy, topics.JOY.name, STATE_PUB_QOS)
         self._diag_pub = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS.name,
                                                DIAGNOSTICS_QOS)
         self.create_subscription(JointState, topics.JOINT_STATES.name, self._on_joint_state,

@@ -71,8 +71,8 @@ from std_srvs.srv import SetBool, Trigger
 from .conversions import (array_from_msg, array_msg, DIAG_OK, DIAG_WARN, diagnostic_array,
                           diagnostic_status, image_msg, joint_state_msg)
 from .params import check_params, declare_and_read, param
-from .qos import (COMMAND_QOS, DIAGNOSTICS_QOS, EPISODE_QOS, IMAGE_PUB_QOS,
-                  ROBOT_DESCRIPTION_QOS, STATE_QOS)
+from .qos import (COMMAND_QOS, DIAGNOSTICS_QOS, EPISODE_QOS, IMAGE_PUB_QOS, ROBOT_DESCRIPTION_QOS,
+                  STATE_PUB_QOS)
 from .sim_arm import NODE_NAME, package_urdf, ROBOTS, SimArmParams
 from ..errors import ConfigError, ImitationError
 from ..interface import topics
@@ -191,8 +191,9 @@ class SimPandaNode(Node):
         self._frames = FrameSource(self.sim)
         camera_on = p.camera_hz > 0 and self._frames.available
 
-        self._joint_pub = self.create_publisher(JointState, topics.JOINT_STATES.name, STATE_QOS)
-        self._task_pub = self.create_publisher(Float64MultiArray, topics.TASK.name, STATE_QOS)
+        self._joint_pub = self.create_publisher(JointState, topics.JOINT_STATES.name,
+                                                STATE_PUB_QOS)
+        self._task_pub = self.create_publisher(Float64MultiArray, topics.TASK.name, STATE_PUB_QOS)
         self._episode_pub = self.create_publisher(String, topics.EPISODE.name, EPISODE_QOS)
         self._diag_pub = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS.name,
                                                DIAGNOSTICS_QOS)

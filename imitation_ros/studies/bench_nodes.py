@@ -65,7 +65,7 @@ from std_msgs.msg import Float64MultiArray, MultiArrayDimension, String
 
 from ..interface import topics
 from ..nodes.conversions import array_msg, joint_state_msg
-from ..nodes.qos import EPISODE_QOS, IMAGE_PUB_QOS, MODEL_QOS, STATE_QOS
+from ..nodes.qos import EPISODE_QOS, IMAGE_PUB_QOS, MODEL_QOS, STATE_PUB_QOS, STATE_QOS
 from ..nodes.spin import spin_node
 
 #: Topic of the first relay (fed by /joint_states) and of the second (fed by the first).
@@ -101,8 +101,8 @@ class FakeArm(Node):
         self.tasks = np.asarray(path['tasks'], dtype=np.float64)
         self.names = tuple(config['joint_names'])
         self.period_ns = int(round(_NS / float(config['rate_hz'])))
-        self.state_pub = self.create_publisher(JointState, topics.JOINT_STATES.name, STATE_QOS)
-        self.task_pub = self.create_publisher(Float64MultiArray, topics.TASK.name, STATE_QOS)
+        self.state_pub = self.create_publisher(JointState, topics.JOINT_STATES.name, STATE_PUB_QOS)
+        self.task_pub = self.create_publisher(Float64MultiArray, topics.TASK.name, STATE_PUB_QOS)
         self.published = 0
         self.late = 0
         self.waits = {str(k): int(v) for k, v in config.get('wait_subscribers', {}).items()}
@@ -250,7 +250,7 @@ class LoadGenerator(Node):
             topic = stream['topic']
             if topic not in self.pubs:
                 kind = Image if stream['kind'] == 'image' else _STREAM_TYPES[stream['kind']]
-                qos = IMAGE_PUB_QOS if stream['kind'] == 'image' else STATE_QOS
+                qos = IMAGE_PUB_QOS if stream['kind'] == 'image' else STATE_PUB_QOS
                 depth = int(config.get('publisher_depth', 0))
                 if depth:   # a deeper writer history than the nodes' (what it buys)
                     qos = QoSProfile(depth=depth, history=qos.history,

@@ -386,7 +386,7 @@ def format_recorder(rows: list[dict]) -> str:
         r0 = rows[0]
         depth = r0.get('publisher_depth', 0)
         publishers = (f'a history depth of {depth}' if depth else
-                      "the nodes' QoS profiles (joint states etc. keep last 10, images 2)")
+                      "the nodes' QoS profiles (joint states etc. keep last 500, images 10)")
         lines += [f"Recorder throughput over real DDS, {r0['seconds']:.0f} s of streaming per "
                   'load, one episode each, messages counted per topic by the index each '
                   f'names; publishers with {publishers}; recorder executor '
