@@ -816,9 +816,9 @@ def test_fresh_policy_actions_are_forwarded_at_once(ros: Context) -> None:
 
 def test_recorded_outputs_keep_a_history_a_lagging_recorder_can_fetch(
         harness: tuple[InterventionGateNode, Probe]) -> None:
-    """Commands, gate state, intervention and help keep 500 messages for late reliable readers."""
+    """Commands, gate state, intervention and help keep 2000 messages for late reliable readers."""
     gate, _ = harness
     depth = {p.topic_name: p.qos_profile.depth for p in gate.publishers}
     for topic in ('/forward_position_controller/commands', '/imitation/gate_state',
                   '/imitation/intervention', '/imitation/help_request'):
-        assert depth[topic] == 500, topic
+        assert depth[topic] == 2000, topic

@@ -288,9 +288,9 @@ def test_yaml_defaults_equal_code_defaults() -> None:
 
 def test_states_and_images_keep_a_history_a_lagging_recorder_can_fetch(
         harness: tuple[SimArmNode, Probe]) -> None:
-    """Joint states and task keep 500 messages for late reliable readers, images 10."""
+    """Joint states and task keep 2000 messages for late reliable readers, images 10."""
     sim, _ = harness
     depth = {p.topic_name: p.qos_profile.depth for p in sim.publishers}
-    assert depth['/joint_states'] == 500 and depth['/imitation/task'] == 500
+    assert depth['/joint_states'] == 2000 and depth['/imitation/task'] == 2000
     if '/camera/image_raw' in depth:
         assert depth['/camera/image_raw'] == 10

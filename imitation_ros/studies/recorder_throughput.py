@@ -53,6 +53,8 @@ ROSBAG2_SMALL_MSG_S = 400_000.0
 ROSBAG2_BIG_MB_S = 2200.0
 _NS = 1_000_000_000
 _MIB = 1 << 20
+#: Lost indices named per topic in the JSON (where a loss happened: start, middle, end).
+LOST_NAMED = 20
 
 
 def _streams(state_hz: float, image_hz: float, width: int, height: int,
@@ -137,10 +139,10 @@ def topic_counts(published: dict[str, int], found: dict[str, list[int]],
     Compare what was published with what a bag holds, per topic.
 
     ``recorded`` counts distinct indices 0 .. published-1 in the bag; ``lost`` the
-    indices missing; ``extra`` the bag's other messages (the one sent before the
-    episode, or a duplicate); ``refused`` the indices whose ``publish`` raised (a
-    reliable writer whose reader lags too far refuses): never sent, so not lost,
-    and not counted as published.
+    indices missing (``lost_first``: the first :data:`LOST_NAMED` of them); ``extra``
+    the bag's other messages (the one sent before the episode, or a duplicate);
+    ``refused`` the indices whose ``publish`` raised (a reliable writer whose reader
+    lags too far refuses): never sent, so not lost, and not counted as published.
     """
     out = {}
     for topic, n in published.items():
@@ -149,7 +151,8 @@ def topic_counts(published: dict[str, int], found: dict[str, list[int]],
         inside = {k for k in indices if 0 <= k < n}
         out[topic] = {'published': n - len(refused), 'recorded': len(inside),
                       'lost': n - len(refused) - len(inside),
-                      'extra': len(indices) - len(inside), 'refused': len(refused)}
+                      'extra': len(indices) - len(inside), 'refused': len(refused),
+                      'lost_first': sorted(set(range(n)) - inside - refused)[:LOST_NAMED]}
     return out
 
 
@@ -386,7 +389,7 @@ def format_recorder(rows: list[dict]) -> str:
         r0 = rows[0]
         depth = r0.get('publisher_depth', 0)
         publishers = (f'a history depth of {depth}' if depth else
-                      "the nodes' QoS profiles (joint states etc. keep last 500, images 10)")
+                      "the nodes' QoS profiles (joint states etc. keep last 2000, images 10)")
         lines += [f"Recorder throughput over real DDS, {r0['seconds']:.0f} s of streaming per "
                   'load, one episode each, messages counted per topic by the index each '
                   f'names; publishers with {publishers}; recorder executor '
