@@ -33,6 +33,8 @@ import tempfile
 import threading
 from typing import Any, Optional
 
+import yaml
+
 from ..nodes.share import share_dir
 from .graph import graph, namespaced_params, NodeSpec
 
@@ -88,9 +90,9 @@ class ComposedGraph:
 
     def start(self, domain_id: Optional[int] = None) -> None:
         """Create the context and every node, and spin each in its own thread."""
-        import rclpy
-        from rclpy.context import Context
-        from rclpy.parameter import Parameter
+        import rclpy  # lazy: rclpy only when a graph starts; the CLI imports this module
+        from rclpy.context import Context  # lazy: rclpy only when a graph starts
+        from rclpy.parameter import Parameter  # lazy: rclpy only when a graph starts
         args = ['--ros-args']
         for spec in self.specs:
             path = params_file(spec)
@@ -123,7 +125,6 @@ class ComposedGraph:
         """Return ``path``, or for a namespaced node a copy keyed by its full name."""
         if not spec.namespace:
             return path
-        import yaml
         content = namespaced_params(yaml.safe_load(path.read_text(encoding='utf-8')), spec)
         if self._tmp is None:
             self._tmp = tempfile.TemporaryDirectory(prefix='imitation_ros_graph_')
@@ -133,7 +134,7 @@ class ComposedGraph:
 
     def _spin(self, name: str, node: Any) -> None:
         """Spin ``node`` with its own executor in its own thread until :meth:`stop`."""
-        from rclpy.executors import SingleThreadedExecutor
+        from rclpy.executors import SingleThreadedExecutor  # lazy: rclpy only when a graph starts
         executor = SingleThreadedExecutor(context=self.context)
         executor.add_node(node)
 
@@ -160,7 +161,7 @@ class ComposedGraph:
 
     def stop(self) -> None:
         """Stop spinning, destroy every node and shut the context down."""
-        import rclpy
+        import rclpy  # lazy: rclpy only when a graph starts
         self._stop.set()
         for thread, _ in self._spinners:
             thread.join(timeout=10.0)

@@ -29,6 +29,13 @@ from pathlib import Path
 import time
 from typing import Any, Iterable, Optional, Sequence
 
+import numpy as np
+from rclpy.parameter import Parameter
+
+from ..data import episode_info, find_episode_bags
+from ..data.aggregate import aggregate
+from ..data.dataset import load_dataset
+from ..errors import DataError
 from ..nodes.monitor import EpisodeStats
 from .plots import alone_columns, alone_line, plot_round_panels
 
@@ -93,7 +100,6 @@ def set_gate_beta(gate: Any, beta: float) -> None:
 
     :raises RuntimeError: the gate refused it (no such parameter, or out of range).
     """
-    from rclpy.parameter import Parameter
     result = gate.set_parameters([Parameter('beta', value=float(beta))])[0]
     if not result.successful:
         raise RuntimeError(f'the intervention gate refused beta = {beta}: {result.reason}')
@@ -102,7 +108,6 @@ def set_gate_beta(gate: Any, beta: float) -> None:
 def round_bags(session_dir: Path, episodes: Iterable[int],
                timeout_s: float = 10.0) -> list[Path]:
     """Return the finished bags of ``episodes`` under ``session_dir``; wait for them to close."""
-    from ..data import episode_info, find_episode_bags
     wanted = set(int(e) for e in episodes)
     deadline = time.monotonic() + timeout_s
     while True:
@@ -123,11 +128,6 @@ def count_labels(bags: Sequence[Path]) -> tuple[int, float]:
     labelled fraction leaves out each episode's terminal state: it is published with the
     end event, so a command may observe it before the bag closes, but its label comes after.
     """
-    import numpy as np
-
-    from ..data.aggregate import aggregate
-    from ..data.dataset import load_dataset
-    from ..errors import DataError
     if not bags:
         return 0, math.nan
     try:
@@ -147,7 +147,6 @@ def count_labels(bags: Sequence[Path]) -> tuple[int, float]:
 
 def state_runs_last(positions: Any, episode: Any) -> Any:
     """Return a mask of the last sample of each run of one joint state within an episode."""
-    import numpy as np
     n = len(positions)
     last = np.ones(n, dtype=bool)
     if n > 1:

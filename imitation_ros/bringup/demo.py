@@ -58,11 +58,14 @@ from ..collect import collect
 from ..dagger.beta import BetaSchedule
 from ..errors import ConfigError
 from ..nodes.monitor import EpisodeStats, SessionMonitor
+from ..runtime.onnx_policy import OnnxPolicy
 from ..sim.arm import ArmConfig
+from ..studies.evaluate import evaluate_policy
 from ..training.jobs import checkpoint_path, JobSpec, next_model_path, TrainingJob
 from .composed import ComposedGraph
 from .dagger_rounds import (count_labels, dagger_overrides, DaggerRoundStats,
                             format_dagger_rounds, plot_dagger_rounds, round_bags, set_gate_beta)
+from .panda_demo import collect_panda_demos, evaluate_panda_versions, panda_overrides
 from .plots import alone_columns, alone_line, plot_round_panels
 
 
@@ -110,8 +113,6 @@ def evaluate_versions(rounds: list, models_dir: Path, arm: ArmConfig, episodes: 
     noise, in the plain-Python closed loop (:func:`~imitation_ros.studies.evaluate.
     evaluate_policy`: the sim, the model through ONNX Runtime, the gate's clamp).
     """
-    from ..runtime.onnx_policy import OnnxPolicy
-    from ..studies.evaluate import evaluate_policy
     out = []
     seen: dict = {}
     for r in rounds:
@@ -214,7 +215,6 @@ def run_demo(*, data_dir: Path, models_dir: Path, rounds: int = 5, episodes: int
     start = time.monotonic()
     arm = replace(ArmConfig(), actuation_noise=actuation_noise)
     if panda:
-        from .panda_demo import collect_panda_demos
         summary = collect_panda_demos(expert, demos, data_dir, seed=seed)
     else:
         summary = collect(expert, demos, data_dir, seed=seed, session='demos', camera_every=0,
@@ -255,7 +255,6 @@ def run_demo(*, data_dir: Path, models_dir: Path, rounds: int = 5, episodes: int
         overrides = dagger_overrides(overrides, beta=schedule.beta(0), seed=seed)
         overrides['expert']['expert'] = corrector_settings(expert)[1]
     if panda:
-        from .panda_demo import panda_overrides
         overrides = panda_overrides(overrides, side=corrector_settings(expert)[0])
     composed = ComposedGraph(mode, use_sim=True, overrides=overrides)
     composed.start(domain_id=domain_id)
@@ -311,7 +310,6 @@ def run_demo(*, data_dir: Path, models_dir: Path, rounds: int = 5, episodes: int
     if eval_episodes and rounds_out:
         log(f'\neach version alone, no operator, {eval_episodes} episodes:')
         if panda:
-            from .panda_demo import evaluate_panda_versions
             rounds_out = evaluate_panda_versions(rounds_out, models_dir, eval_episodes, log)
         else:
             rounds_out = evaluate_versions(rounds_out, models_dir, arm, eval_episodes, log)

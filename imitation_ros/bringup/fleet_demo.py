@@ -40,10 +40,15 @@ import threading
 import time
 from typing import Any, Callable, Optional
 
+from rclpy.node import Node
+from std_msgs.msg import String
+
 from ..collect import collect
+from ..dagger.fleet import doubt_quantile
 from ..errors import ConfigError
 from ..interface import topics
 from ..nodes.monitor import EpisodeStats, SessionMonitor
+from ..runtime.onnx_policy import OnnxPolicy
 from ..sim.arm import ArmConfig
 from ..training.jobs import checkpoint_path, JobSpec, next_model_path, TrainingJob
 from .composed import ComposedGraph
@@ -78,7 +83,6 @@ class _FleetWatch:
     """The fleet operator's newest status (cumulative counts per robot)."""
 
     def __init__(self, node: Any) -> None:
-        from std_msgs.msg import String
         self._lock = threading.Lock()
         self.status: dict = {}
         node.create_subscription(String, topics.FLEET_STATUS.name, self._on_status, 10)
@@ -121,8 +125,6 @@ def run_fleet_demo(*, data_dir: Path, models_dir: Path, robots: int = 3, rounds:
     if not result.ok:
         raise RuntimeError(f'first training failed: {result.message}')
     if help_threshold is None:
-        from ..dagger.fleet import doubt_quantile
-        from ..runtime.onnx_policy import OnnxPolicy
         help_threshold = doubt_quantile(OnnxPolicy(first, seed=seed, threads=1), arm,
                                         help_quantile, seed=seed)
         log(f'trained {version}; help threshold {help_threshold:.4g} (the {help_quantile:g} '
@@ -144,7 +146,6 @@ def run_fleet_demo(*, data_dir: Path, models_dir: Path, robots: int = 3, rounds:
         overrides[f'{ns}/recorder'] = {'data_dir': str(data_dir), 'record_images': False}
     composed = ComposedGraph('fleet', use_sim=True, overrides=overrides, robots=robots)
     composed.start(domain_id=domain_id)
-    from rclpy.node import Node
     monitors = {ns: composed.add(SessionMonitor(context=composed.context, namespace=ns,
                                                 cli_args=['--ros-args', '-r', ROOT_REMAPS[0],
                                                           '-r', ROOT_REMAPS[1]]))

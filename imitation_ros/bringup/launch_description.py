@@ -26,7 +26,11 @@ imported only by the launch files.
 from __future__ import annotations
 
 import os
+import tempfile
 from typing import Any
+
+from ament_index_python.packages import get_package_share_directory, PackageNotFoundError
+import yaml
 
 from .graph import (FIND_PKG_SHARE, graph, launch_arguments, LaunchArgument,
                     namespaced_params, NodeSpec)
@@ -36,7 +40,8 @@ PACKAGE = 'imitation_ros'
 
 def build(name: str):
     """Return the LaunchDescription of graph ``name``: its arguments, then its nodes."""
-    from launch import LaunchDescription
+    from launch import LaunchDescription  # lazy: the launch stack is optional (see docs/ros.md)
+    # lazy: the launch stack is optional
     from launch.actions import DeclareLaunchArgument, OpaqueFunction
 
     arguments = launch_arguments(name)
@@ -52,20 +57,21 @@ def _default(text: str) -> Any:
     """Return a default, ``$(find-pkg-share PKG)/PATH`` as the substitution that finds it."""
     if not text.startswith(FIND_PKG_SHARE):
         return text
-    from launch.substitutions import PathJoinSubstitution
-    from launch_ros.substitutions import FindPackageShare
+    from launch.substitutions import PathJoinSubstitution  # lazy: the launch stack is optional
+    from launch_ros.substitutions import FindPackageShare  # lazy: the launch stack is optional
     package, _, path = text[len(FIND_PKG_SHARE):].partition(')/')
     return PathJoinSubstitution([FindPackageShare(package), *path.split('/')])
 
 
 def _nodes(context: Any, name: str, arguments: dict[str, LaunchArgument]) -> list:
     """Build the graph's nodes from the arguments' typed values (run at launch time)."""
+    # lazy: the launch stack is optional
     from launch.actions import EmitEvent, LogInfo, RegisterEventHandler
-    from launch.event_handlers import OnProcessExit
-    from launch.events import Shutdown
-    from launch.substitutions import LaunchConfiguration
-    from launch_ros.actions import Node
-    from launch_ros.substitutions import FindPackageShare
+    from launch.event_handlers import OnProcessExit  # lazy: the launch stack is optional
+    from launch.events import Shutdown  # lazy: the launch stack is optional
+    from launch.substitutions import LaunchConfiguration  # lazy: the launch stack is optional
+    from launch_ros.actions import Node  # lazy: the launch stack is optional
+    from launch_ros.substitutions import FindPackageShare  # lazy: the launch stack is optional
 
     values = {arg: spec.convert(arg, LaunchConfiguration(arg).perform(context))
               for arg, spec in arguments.items()}
@@ -110,8 +116,6 @@ def _parameters(spec: NodeSpec, values: dict[str, Any], share: str) -> list:
 
 def _namespaced_file(path: str, spec: NodeSpec) -> str:
     """Write the params file at ``path`` keyed for ``spec``'s namespaced node; return its path."""
-    import tempfile
-    import yaml
     with open(path, encoding='utf-8') as handle:
         content = namespaced_params(yaml.safe_load(handle), spec)
     fd, out = tempfile.mkstemp(prefix=f'{spec.namespace}_{spec.name}_', suffix='.yaml')
@@ -122,7 +126,6 @@ def _namespaced_file(path: str, spec: NodeSpec) -> str:
 
 def _missing_packages(specs: list[NodeSpec]) -> list[str]:
     """Return the packages other than this one that the nodes need and are not installed."""
-    from ament_index_python.packages import get_package_share_directory, PackageNotFoundError
     missing = []
     for package in sorted({s.package for s in specs} - {PACKAGE}):
         try:
@@ -135,8 +138,8 @@ def _missing_packages(specs: list[NodeSpec]) -> list[str]:
 def _shutdown_on_failure(node_name: str):
     """Return an on_exit handler: a node that exits with an error stops the whole launch."""
     def on_exit(event: Any, context: Any) -> list:
-        from launch.actions import EmitEvent, LogInfo
-        from launch.events import Shutdown
+        from launch.actions import EmitEvent, LogInfo  # lazy: the launch stack is optional
+        from launch.events import Shutdown  # lazy: the launch stack is optional
         if event.returncode == 0:
             return []
         reason = (f'{node_name} exited with code {event.returncode}; stopping the whole graph '

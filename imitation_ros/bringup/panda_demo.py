@@ -34,6 +34,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable
 
+from ..runtime.onnx_policy import OnnxPolicy
+from ..studies.expressivity_panda import evaluate_panda
+
 #: The demo's --expert -> the Panda reach demonstrator of the first demonstrations.
 PANDA_DEMONSTRATORS = {'above': 'left', 'below': 'right', 'multi': 'multi'}
 #: First seed of the tasks each version runs alone (the same for every version).
@@ -46,7 +49,7 @@ def collect_panda_demos(expert: str, demos: int, data_dir: Path, *, seed: int) -
 
     :returns: the :class:`~imitation_ros.collect.panda.PandaCollectSummary`.
     """
-    from ..collect.panda import collect_panda
+    from ..collect.panda import collect_panda  # lazy: MuJoCo only for the Panda
     return collect_panda('reach', PANDA_DEMONSTRATORS[expert], demos, data_dir, seed=seed,
                          session='demos', camera_every=0, progress=False, arm_only=True)
 
@@ -59,8 +62,8 @@ def panda_overrides(overrides: dict[str, dict[str, Any]], *,
     :param overrides: the planar demo's overrides (rates, folders, seeds, models).
     :param side: sim_human's ``side`` (+1 left, -1 right, 0 the nearer path).
     """
-    from ..sim.panda.interface import BASE_LINK, TIP_LINK
-    from ..sim.panda.operator import gate_teleop
+    from ..sim.panda.interface import BASE_LINK, TIP_LINK  # lazy: MuJoCo only for the Panda
+    from ..sim.panda.operator import gate_teleop  # lazy: MuJoCo only for the Panda
     # The arm's seven joints: the chain base -> tool of sim_arm's /robot_description.
     chain = {'base_link': BASE_LINK, 'tip_link': TIP_LINK}
     out = {name: dict(values) for name, values in overrides.items()}
@@ -86,8 +89,6 @@ def evaluate_panda_versions(rounds: list, models_dir: Path, episodes: int,
     the MuJoCo sim without ROS, the model through ONNX Runtime, its commands through
     the gate's clamp (:func:`~imitation_ros.studies.expressivity_panda.evaluate_panda`).
     """
-    from ..runtime.onnx_policy import OnnxPolicy
-    from ..studies.expressivity_panda import evaluate_panda
     out = []
     seen: dict = {}
     for r in rounds:

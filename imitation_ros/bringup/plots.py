@@ -51,9 +51,9 @@ def plot_round_panels(path: Path, rounds: Sequence[int], versions: Sequence[str]
     :param bars: one value per round for the right panel, labelled ``bar_label``.
     :param loop: the loop's name for the x axis ('HG-DAgger', 'DAgger').
     """
-    import matplotlib
+    import matplotlib  # lazy: matplotlib only when plotting
     matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # lazy: matplotlib only when plotting
     path.parent.mkdir(parents=True, exist_ok=True)
     x = list(rounds)
     fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.4), dpi=100)

@@ -172,11 +172,12 @@ class Probe:
 
     def __init__(self, domain_id: int) -> None:
         """Create the node on ``domain_id`` and spin it in a thread."""
-        import rclpy
-        from rclpy.context import Context
-        from rclpy.executors import SingleThreadedExecutor
-        from sensor_msgs.msg import JointState
-        from std_msgs.msg import Float64MultiArray, String
+        import rclpy  # lazy: rclpy only when a soak runs; the CLI imports this module
+        from rclpy.context import Context  # lazy: rclpy only when a soak runs
+        from rclpy.executors import SingleThreadedExecutor  # lazy: rclpy only when a soak runs
+        from sensor_msgs.msg import JointState  # lazy: rclpy only when a soak runs
+        from std_msgs.msg import Float64MultiArray, String  # lazy: rclpy only when a soak runs
+        # lazy: rclpy only when a soak runs
         from ..nodes.qos import EPISODE_QOS, MODEL_QOS, STATE_QOS
         self.context = Context()
         rclpy.init(context=self.context, domain_id=domain_id)
@@ -255,17 +256,17 @@ class Probe:
 
     def publish_nan(self, n_joints: int) -> None:
         """Publish one action of NaN on the policy's action topic."""
-        from std_msgs.msg import Float64MultiArray
+        from std_msgs.msg import Float64MultiArray  # lazy: rclpy only when a soak runs
         self.action_pub.publish(Float64MultiArray(data=[math.nan] * n_joints))
 
     def publish_model(self, path: str) -> None:
         """Publish a model path, as any peer on the domain can."""
-        from std_msgs.msg import String
+        from std_msgs.msg import String  # lazy: rclpy only when a soak runs
         self.model_pub.publish(String(data=path))
 
     def close(self) -> None:
         """Stop spinning and shut the probe down."""
-        import rclpy
+        import rclpy  # lazy: rclpy only when a soak runs
         self._stop.set()
         self._thread.join(timeout=5.0)
         self.executor.shutdown()

@@ -52,6 +52,7 @@ import json
 from pathlib import Path
 import sys
 
+from ..nodes.share import share_dir
 from .benchmark_deploy import add_sizes_parser, add_turnaround_parser
 from .benchmark_panda_pick import add_panda_pick_parser
 from .benchmark_rl import add_rl_parser
@@ -180,6 +181,7 @@ def add_scale_parser(which: argparse._SubParsersAction) -> None:
 
 def add_recorder_parser(which: argparse._SubParsersAction) -> None:
     """Register ``benchmark recorder``."""
+    # lazy: keeps imitation-ros --help fast
     from ..studies.recorder_throughput import LOADS, VARIANTS
     rp = which.add_parser('recorder', help='recorder throughput: msg/s, MB/s, lost per topic')
     rp.add_argument('--out', type=Path, default=Path('results/recorder'))
@@ -200,6 +202,7 @@ def add_recorder_parser(which: argparse._SubParsersAction) -> None:
 
 def run_recorder_cmd(args: argparse.Namespace) -> int:
     """Run the recorder throughput benchmark and print its table."""
+    # lazy: keeps imitation-ros --help fast
     from ..studies.recorder_throughput import run_recorder_benchmark
     rows = run_recorder_benchmark(args.out, loads=[n for n in args.loads.split(',') if n],
                                   seconds=args.seconds, domain_id=args.domain_id,
@@ -221,7 +224,7 @@ def add_kinematics_parser(which: argparse._SubParsersAction) -> None:
 
 def run_kinematics_cmd(args: argparse.Namespace) -> int:
     """Time the gate's kinematics on the package's URDFs and print the table."""
-    from ..nodes.share import share_dir
+    # lazy: keeps imitation-ros --help fast
     from ..studies.kinematics_timing import format_kinematics, time_kinematics
     table = format_kinematics(time_kinematics(share_dir() / 'urdf', calls=args.calls))
     args.out.mkdir(parents=True, exist_ok=True)
@@ -232,6 +235,7 @@ def run_kinematics_cmd(args: argparse.Namespace) -> int:
 
 def add_loop_parser(which: argparse._SubParsersAction) -> None:
     """Register ``benchmark loop``."""
+    # lazy: keeps imitation-ros --help fast
     from ..studies.control_loop import KINDS, RATES, VARIANT_KEYS
     lp = which.add_parser('loop', help='observation-to-command latency over DDS vs bare rclpy')
     lp.add_argument('--out', type=Path, default=Path('results/loop'))
@@ -253,7 +257,7 @@ def add_loop_parser(which: argparse._SubParsersAction) -> None:
 
 def run_loop_cmd(args: argparse.Namespace) -> int:
     """Run the control loop latency benchmark and print its tables."""
-    from ..studies.control_loop import run_loop_benchmark
+    from ..studies.control_loop import run_loop_benchmark  # lazy: keeps imitation-ros --help fast
     variants = [v for v in args.variants.split(',') if v]
     results = run_loop_benchmark(args.out, rates=[float(r) for r in args.rates.split(',')],
                                  kinds=args.kinds.split(','), variants=variants,
@@ -268,6 +272,7 @@ def run_loop_cmd(args: argparse.Namespace) -> int:
 
 def run_data_cmd(args: argparse.Namespace) -> int:
     """Run the data loading benchmark and print the table."""
+    # lazy: keeps imitation-ros --help fast
     from ..studies.data_loading import run_data_benchmark, write_results
     print(write_results(run_data_benchmark(args.work, episodes=args.episodes, new=args.new,
                                            baseline=args.baseline), args.out))
@@ -276,6 +281,7 @@ def run_data_cmd(args: argparse.Namespace) -> int:
 
 def run_scale_cmd(args: argparse.Namespace) -> int:
     """Run the training scale benchmark and print the tables."""
+    # lazy: keeps imitation-ros --help fast
     from ..studies.scale import run_scale_benchmark, write_results
     settings = {k: getattr(args, k) for k in ('episodes', 'policy', 'steps', 'batch_size',
                                               'repeats', 'eval_episodes')}
@@ -286,6 +292,7 @@ def run_scale_cmd(args: argparse.Namespace) -> int:
 
 def run_vision_cmd(args: argparse.Namespace) -> int:
     """Time every kind with each image encoder and print the table."""
+    # lazy: keeps imitation-ros --help fast
     from ..studies.vision_latency import format_vision_latency, run_vision_latency
     table = format_vision_latency(run_vision_latency(
         args.out, calls=args.calls, cpu=None if args.cpu < 0 else args.cpu))
@@ -296,6 +303,7 @@ def run_vision_cmd(args: argparse.Namespace) -> int:
 
 def run_expressivity_panda_cmd(args: argparse.Namespace) -> int:
     """Run the Panda expressivity study and print the table."""
+    # lazy: keeps imitation-ros --help fast
     from ..studies.expressivity_panda import run_expressivity_panda
     out = Path('results/expressivity_panda') if args.out == Path('results/expressivity') \
         else args.out
@@ -318,7 +326,7 @@ def run_expressivity_cmd(args: argparse.Namespace) -> int:
     """Run the expressivity study and print the table."""
     if args.robot == 'panda':
         return run_expressivity_panda_cmd(args)
-    from ..studies.expressivity import run_expressivity
+    from ..studies.expressivity import run_expressivity  # lazy: keeps imitation-ros --help fast
     run_expressivity(args.out, train_episodes=args.train_episodes,
                      eval_episodes=args.eval_episodes, seeds=tuple(range(args.seeds)),
                      kinds=tuple(args.kinds.split(',')),
@@ -332,6 +340,7 @@ def run_expressivity_cmd(args: argparse.Namespace) -> int:
 
 def run_latency_cmd(args: argparse.Namespace) -> int:
     """Run the latency study and print the table."""
+    # lazy: keeps imitation-ros --help fast
     from ..studies.latency import format_latency, run_latency
     rows = run_latency(args.out, calls=args.calls, progress=not args.no_progress,
                        cpu=None if args.cpu < 0 else args.cpu, providers=args.providers)
@@ -398,6 +407,7 @@ def _noise_or_same(text: str) -> float | str:
 
 def run_dagger_cmd(args: argparse.Namespace) -> int:
     """Run the compounding-error study and print the table."""
+    # lazy: keeps imitation-ros --help fast
     from ..studies.dagger import QUICK, run_dagger_study, StudyConfig
     settings = dict(QUICK) if args.quick else {}
     given = {'eval_episodes': args.episodes, 'rounds': args.rounds,
@@ -407,7 +417,7 @@ def run_dagger_cmd(args: argparse.Namespace) -> int:
     settings.update({k: v for k, v in given.items() if v is not None})
     if args.bc_demos:
         settings['bc_demos'] = tuple(int(v) for v in args.bc_demos.split(','))
-    from ..sim.operator import OperatorParams
+    from ..sim.operator import OperatorParams  # lazy: keeps imitation-ros --help fast
     settings['operator'] = OperatorParams(side=args.operator_side)
     if args.from_scratch:
         settings['warm_start'] = False
@@ -427,6 +437,7 @@ def run_dagger_cmd(args: argparse.Namespace) -> int:
 
 def run_help_risk_cmd(args: argparse.Namespace) -> int:
     """Run the risk-beside-novelty study and print the table."""
+    # lazy: keeps imitation-ros --help fast
     from ..studies.help_risk import HelpRiskConfig, run_help_risk_study
     config = HelpRiskConfig(risk_episodes=args.risk_episodes, horizon_steps=args.horizon_steps,
                             eval_episodes=args.eval_episodes,
@@ -440,6 +451,7 @@ def run_help_risk_cmd(args: argparse.Namespace) -> int:
 
 def run_help_cmd(args: argparse.Namespace) -> int:
     """Run the help-request study and print the table."""
+    # lazy: keeps imitation-ros --help fast
     from ..studies.help_requests import HelpStudyConfig, run_help_study
     config = HelpStudyConfig(kind=args.kind, train_episodes=args.train_episodes,
                              steps=args.steps, calib_episodes=args.calib_episodes,
@@ -453,6 +465,7 @@ def run_help_cmd(args: argparse.Namespace) -> int:
 
 def run_fleet_cmd(args: argparse.Namespace) -> int:
     """Run the fleet study and print the table."""
+    # lazy: keeps imitation-ros --help fast
     from ..studies.fleet import FleetStudyConfig, run_fleet_study
     run_fleet_study(args.out, FleetStudyConfig(
         robots=args.robots, episodes=args.episodes, steps=args.steps, order=args.queue,

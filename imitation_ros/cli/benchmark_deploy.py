@@ -33,7 +33,7 @@ from pathlib import Path
 
 def add_sizes_parser(which: argparse._SubParsersAction) -> None:
     """Register ``benchmark sizes``."""
-    from ..studies.deployed_sizes import SIZES
+    from ..studies.deployed_sizes import SIZES  # lazy: keeps imitation-ros --help fast
     sp = which.add_parser('sizes', help='latency at deployed sizes: ONNX Runtime vs torch, '
                           'CPU and GPU providers', description=__doc__,
                           formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -69,6 +69,7 @@ def add_turnaround_parser(which: argparse._SubParsersAction) -> None:
 
 def run_turnaround_cmd(args: argparse.Namespace) -> int:
     """Time retraining rounds per data size and print the table."""
+    # lazy: keeps imitation-ros --help fast
     from ..studies.turnaround import format_turnaround, run_turnaround
     by_size = {int(k): int(v) for k, v in (item.split('=', 1) for item in args.size_steps)}
     result = run_turnaround(args.out, sizes=[int(s) for s in args.sizes.split(',') if s],
@@ -83,6 +84,7 @@ def run_turnaround_cmd(args: argparse.Namespace) -> int:
 
 def run_sizes_cmd(args: argparse.Namespace) -> int:
     """Time every size and print the table."""
+    # lazy: keeps imitation-ros --help fast
     from ..studies.deployed_sizes import format_sizes, run_sizes
     result = run_sizes(args.out, sizes=[s for s in args.sizes.split(',') if s],
                        calls=args.calls, cpu=None if args.cpu < 0 else args.cpu,

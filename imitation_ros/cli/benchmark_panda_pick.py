@@ -51,8 +51,9 @@ def add_panda_pick_parser(which: argparse._SubParsersAction) -> None:
 
 def run_panda_pick_cmd(args: argparse.Namespace) -> int:
     """Run the rounds of each mode and write their tables."""
-    import torch
+    import torch  # lazy: keeps imitation-ros --help fast
     torch.set_num_threads(1)
+    # lazy: keeps imitation-ros --help fast
     from ..studies.panda_pick_dagger import format_pick_rounds, run_pick_rounds
     for mode in [m.strip() for m in args.modes.split(',') if m.strip()]:
         out = args.out / mode

@@ -56,8 +56,9 @@ def add_rl_parser(which: argparse._SubParsersAction) -> None:
 
 def run_rl_cmd(args: argparse.Namespace) -> int:
     """Run the RL fine-tuning study and print the table."""
+    # lazy: keeps imitation-ros --help fast
     from ..studies.rl import QUICK, QUICK_BASE, QUICK_RL, RlStudyConfig, run_rl_study
-    from ..training.rl import FinetuneConfig
+    from ..training.rl import FinetuneConfig  # lazy: keeps imitation-ros --help fast
     if args.seeds < 1 or args.workers < 1:
         print('error: --seeds and --workers must be >= 1', file=sys.stderr)
         return 2

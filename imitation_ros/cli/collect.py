@@ -95,8 +95,8 @@ def run_panda(args: argparse.Namespace) -> int:
     """Run ``collect --robot panda`` and print what it wrote."""
     # MuJoCo picks its OpenGL backend on import; EGL renders without a display.
     os.environ.setdefault('MUJOCO_GL', 'egl')
-    from ..collect.panda import collect_panda
-    from ..sim.panda.experts import EXPERT_NAMES as PANDA_NAMES
+    from ..collect.panda import collect_panda  # lazy: MuJoCo only for the Panda
+    from ..sim.panda.experts import EXPERT_NAMES as PANDA_NAMES  # lazy: MuJoCo only for the Panda
     if args.expert not in PANDA_NAMES[args.task]:
         print(f'error: the Panda {args.task} demonstrators are '
               f'{", ".join(PANDA_NAMES[args.task])}, got {args.expert!r}', file=sys.stderr)

@@ -108,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     if args.robots:
-        from ..bringup.fleet_demo import run_fleet_demo
+        from ..bringup.fleet_demo import run_fleet_demo  # lazy: keeps imitation-ros --help fast
         run_fleet_demo(data_dir=args.data_dir, models_dir=args.models_dir, robots=args.robots,
                        rounds=args.rounds, episodes=args.episodes, demos=args.demos,
                        policy=args.policy, train_steps=args.train_steps, seed=args.seed,
@@ -116,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
                        expert=args.expert, actuation_noise=args.noise,
                        eval_episodes=args.eval_episodes)
         return 0
-    from ..bringup.demo import run_demo
+    from ..bringup.demo import run_demo  # lazy: keeps imitation-ros --help fast
     run_demo(data_dir=args.data_dir, models_dir=args.models_dir, rounds=args.rounds,
              episodes=args.episodes, demos=args.demos, policy=args.policy,
              train_steps=args.train_steps, seed=args.seed, mode=args.mode,

@@ -39,7 +39,7 @@ from ..errors import ConfigError
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register ``finetune``."""
-    from ..training.rl import FinetuneConfig
+    from ..training.rl import FinetuneConfig  # lazy: keeps imitation-ros --help fast
     defaults = FinetuneConfig()
     p = sub.add_parser('finetune', help='improve a cloned policy with RL (--rl)',
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -74,7 +74,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Fine-tune, export, check and print a summary."""
-    from ..training.rl import FinetuneConfig
+    from ..training.rl import FinetuneConfig  # lazy: keeps imitation-ros --help fast
+    # lazy: keeps imitation-ros --help fast
     from ..training.rl.finetune import RlRequest, run_rl_request
     if args.episodes < 1 or args.updates < 1:
         raise ConfigError('--episodes and --updates must be >= 1')

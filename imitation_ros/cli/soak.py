@@ -28,10 +28,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..nodes.share import share_dir
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register ``soak``."""
-    from ..bringup.soak import FAULTS
+    from ..bringup.soak import FAULTS  # lazy: keeps imitation-ros --help fast
     p = sub.add_parser('soak', help='run the graph with faults injected and report losses',
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--minutes', type=float, default=30.0, help='how long (default 30)')
@@ -47,8 +49,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the soak and print its tables."""
-    from ..nodes.share import share_dir
-    from ..bringup.soak import format_report, Soak
+    from ..bringup.soak import format_report, Soak  # lazy: keeps imitation-ros --help fast
     model = args.model or share_dir() / 'models' / 'planar_gmm_multi.onnx'
     report = Soak(args.out, minutes=args.minutes, domain_id=args.domain_id, model=model,
                   faults=tuple(args.faults)).run()

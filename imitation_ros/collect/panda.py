@@ -159,7 +159,7 @@ def collect_panda(task: str, expert: str, episodes: int, out: Path, *, seed: int
     modes: Counter = Counter()
     bar = None
     if progress:
-        from tqdm import tqdm
+        from tqdm import tqdm  # lazy: tqdm only when showing progress
         bar = tqdm(total=episodes, desc=f'collect panda {task} {expert}', unit='ep', leave=False)
     t0_ns = EPOCH_NS + seed * 10**12
     try:

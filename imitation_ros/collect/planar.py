@@ -94,7 +94,7 @@ def collect(expert: str, episodes: int, out: Path, *, seed: int = 0, session: st
     successes = above = samples = 0
     bar = None
     if progress:
-        from tqdm import tqdm
+        from tqdm import tqdm  # lazy: tqdm only when showing progress
         bar = tqdm(total=episodes, desc=f'collect {expert}', unit='ep', leave=False)
     t0_ns = EPOCH_NS + seed * 10**12
     for ep in range(episodes):

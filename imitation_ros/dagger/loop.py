@@ -337,7 +337,7 @@ def run_episodes(config: ArmConfig, tasks: Sequence[Task], *, seed: int,
     sim = ArmSim(config, seed=seed)
     bar = None
     if progress:
-        from tqdm import tqdm
+        from tqdm import tqdm  # lazy: tqdm only when showing progress
         bar = tqdm(total=len(tasks), desc=desc, unit='ep', leave=False)
     out = []
     for i, task in enumerate(tasks):

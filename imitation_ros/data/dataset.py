@@ -240,7 +240,7 @@ def _load_root(root: Path, r: int, with_images: bool, limits: ReadLimits, use_in
                stats: dict[str, int]) -> Path | None:
     """Load the bags under one data folder; return its index folder (None without one)."""
     if is_lerobot_dataset(root):
-        from .lerobot import load_lerobot
+        from .lerobot import load_lerobot  # lazy: a cycle (.lerobot imports this module)
         part, frames = load_lerobot(root, with_images=with_images)
         stats['read'] += len(part.episodes)
         loaded.append(_Loaded(root, r, part, frames))

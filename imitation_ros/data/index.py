@@ -209,7 +209,7 @@ class RootIndex:
         try:
             folder.mkdir(parents=True, exist_ok=True)
             lock_fd = os.open(folder / 'lock', os.O_RDWR | os.O_CREAT, 0o644)
-            import fcntl
+            import fcntl  # lazy: POSIX only; the module imports without it
             try:
                 fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:

@@ -143,8 +143,8 @@ def export_lerobot(data: Dataset, out: Path | str, *, task: str = 'reach the goa
     :raises DataError: ``out`` exists, the episodes have different control periods,
         or the codec is unknown.
     """
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+    import pyarrow as pa  # lazy: pyarrow only for the LeRobot format
+    import pyarrow.parquet as pq  # lazy: pyarrow only for the LeRobot format
 
     out = Path(out)
     if out.exists():
@@ -266,7 +266,7 @@ def _task_names(k: int) -> list[str]:
 
 
 def _png_column(pa: Any, images: np.ndarray, lo: int, hi: int) -> Any:
-    import cv2
+    import cv2  # lazy: OpenCV only for PNG image columns
     blobs = []
     for i in range(lo, hi):
         ok, buf = cv2.imencode('.png', np.ascontiguousarray(images[i][:, :, ::-1]))
@@ -277,7 +277,7 @@ def _png_column(pa: Any, images: np.ndarray, lo: int, hi: int) -> Any:
 
 
 def _encode(path: Path, images: np.ndarray, lo: int, hi: int, fps: int, codec: str) -> None:
-    import av
+    import av  # lazy: PyAV only for video
 
     enc, pix, options, _ = CODECS[codec]
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -322,7 +322,7 @@ def load_lerobot(root: Path | str, *, with_images: bool = False
     :raises DataError: not v3.0, a required feature or file is missing, or the
         files disagree with ``meta/info.json``.
     """
-    import pyarrow.parquet as pq
+    import pyarrow.parquet as pq  # lazy: pyarrow only for the LeRobot format
 
     root = Path(root)
     info = _read_json(root / 'meta' / 'info.json')
@@ -426,7 +426,7 @@ def _read_frames(root: Path, info: dict, features: dict, ep_table: list[dict], c
     scratch = tempfile.TemporaryFile()
     out = np.memmap(scratch, dtype=np.uint8, mode='w+', shape=(max(count, 1), h, w, 3))
     if ft['dtype'] == 'video':
-        import av
+        import av  # lazy: PyAV only for video
 
         fps = float(info['fps'])
         row = 0
@@ -450,8 +450,8 @@ def _read_frames(root: Path, info: dict, features: dict, ep_table: list[dict], c
                                 f'its metadata says {length}')
             row += length
     else:
-        import cv2
-        import pyarrow.parquet as pq
+        import cv2  # lazy: OpenCV only for PNG image columns
+        import pyarrow.parquet as pq  # lazy: pyarrow only for the LeRobot format
 
         row = 0
         for f in sorted((root / 'data').glob('chunk-*/file-*.parquet')):

@@ -126,7 +126,7 @@ def _read_raw(bag: Path, topics: Sequence[str],
 def _read_sqlite(bag: Path, wanted: Mapping[str, str], budget: Budget,
                  raw: dict[str, list[tuple[int, bytes]]]) -> None:
     """Read a sqlite3 bag with rosbags (after its metadata passed the checks), within budget."""
-    from rosbags.rosbag2 import Reader
+    from rosbags.rosbag2 import Reader  # lazy: rosbags only for sqlite3 bags
 
     try:
         with Reader(bag) as reader:

@@ -41,6 +41,8 @@ import struct
 from typing import Any, BinaryIO
 import zlib
 
+import yaml
+
 from ..errors import DataError
 
 #: Largest ``metadata.yaml`` read, bytes. rosbag2 writes a few KiB per bag (one entry per
@@ -140,8 +142,6 @@ def load_metadata(bag_dir: Path) -> dict[str, Any]:
         :data:`MAX_METADATA_BYTES`, with more than :data:`MAX_YAML_ALIASES`
         aliases, not YAML, or not rosbag2 metadata.
     """
-    import yaml
-
     # Every scalar as a string, as rosbag2 means them (no YAML 1.1 booleans, dates or
     # base-60 numbers); libyaml when PyYAML has it (about 50 times faster than Python).
     loader = getattr(yaml, 'CBaseLoader', yaml.BaseLoader)
@@ -360,13 +360,13 @@ def _decompress(compression: str, data: memoryview, declared: int, what: str) ->
                             f'{declared}')
         return bytes(data)
     if compression == 'zstd':
-        from backports import zstd
+        from backports import zstd  # lazy: only for zstd chunks
 
         def make() -> Any:
             return zstd.ZstdDecompressor()
         errors: tuple[type[BaseException], ...] = (zstd.ZstdError,)
     elif compression == 'lz4':
-        import lz4.frame
+        import lz4.frame  # lazy: only for lz4 chunks
 
         def make() -> Any:
             return lz4.frame.LZ4FrameDecompressor()

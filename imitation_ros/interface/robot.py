@@ -265,7 +265,7 @@ class _PinocchioChain:
     """Pinocchio's model of the chain; every joint off the chain held at neutral."""
 
     def __init__(self, urdf: str, robot: RobotModel) -> None:
-        import pinocchio as pin
+        import pinocchio as pin  # lazy: pinocchio is optional (only this backend uses it)
         self._pin = pin
         try:
             full = pin.buildModelFromXML(urdf)

@@ -161,7 +161,7 @@ class ExpertParams(RobotParams):
         :raises ConfigError: the expert's arm is not ``robot``.
         """
         if self.robot == 'panda':
-            from ..dagger.panda_expert import PandaReachExpert
+            from ..dagger.panda_expert import PandaReachExpert  # lazy: MuJoCo only for the Panda
             return PandaReachExpert(self.expert, seed=self.seed, commit_m=self.commit_m)
         return ScriptedSimExpert(self.arm_config(robot), self.expert, style=self.style(),
                                  seed=self.seed, commit_m=self.commit_m)
@@ -468,7 +468,7 @@ class ExpertLabelerNode(Node):
     def _task_of(self, vector: np.ndarray, start: np.ndarray) -> Any:
         """Return the labelled arm's task of a task vector and a start posture."""
         if self.params.robot == 'panda':
-            from ..sim.panda.tasks import PandaTask
+            from ..sim.panda.tasks import PandaTask  # lazy: MuJoCo only for the Panda
             return PandaTask.from_vector('reach', vector, start)
         return Task.from_vector(vector, start)
 

@@ -46,6 +46,9 @@ from dataclasses import dataclass, field, fields, is_dataclass, MISSING
 import math
 from typing import Any, Sequence, TypeVar
 
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, ParameterType
+from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
+
 from ..errors import ConfigError
 
 T = TypeVar('T')
@@ -219,8 +222,6 @@ def _coerce(value: Any, kind: type, array: bool) -> Any:
 
 def descriptor_for(name: str, default: Any, spec: ParamSpec) -> Any:
     """Build the ``rcl_interfaces/ParameterDescriptor`` of one parameter field."""
-    from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescriptor,
-                                    ParameterType)
     kind, array = _kind_of(default, name)
     types = {
         (bool, False): ParameterType.PARAMETER_BOOL,
@@ -258,7 +259,6 @@ def declare_and_read(node: Any, cls: type[T]) -> T:
     :raises ConfigError: a value has the wrong type, is out of range or fails the
         dataclass's own checks; the message names the parameter and the fix.
     """
-    from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
     values: dict[str, Any] = {}
     for name, default, spec in param_fields(cls):
         kind, array = _kind_of(default, name)

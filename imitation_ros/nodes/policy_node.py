@@ -63,6 +63,7 @@ from ..runtime.model_slot import (ActionBounds, load_candidate, ModelSlot, Obser
                                   SwapResult)
 from ..runtime.model_trust import MAX_PATH_CHARS, ModelTrust
 from ..runtime.onnx_policy import OnnxPolicy
+from .share import share_dir
 from .spin import spin_node
 
 NODE_NAME = 'policy'
@@ -186,7 +187,6 @@ def action_msg(action: np.ndarray, label: str, stamp: tuple[int, int]) -> Float6
 
 def package_models_dir() -> Path:
     """Return the package's models folder: the source tree's when run from it, else the share's."""
-    from .share import share_dir
     return share_dir() / 'models'
 
 

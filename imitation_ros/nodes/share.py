@@ -25,6 +25,7 @@ def share_dir() -> Path:
     if (source / 'config').is_dir() and (source / 'package.xml').exists():
         return source
     try:
+        # lazy: optional, and needed only outside the source tree
         from ament_index_python.packages import get_package_share_directory
         return Path(get_package_share_directory('imitation_ros'))
     except (ImportError, LookupError, ValueError, OSError):

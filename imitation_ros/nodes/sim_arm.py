@@ -61,8 +61,11 @@ from pathlib import Path
 import sys
 from typing import Any
 
+from ament_index_python.packages import get_package_share_directory
 from diagnostic_msgs.msg import DiagnosticArray
 import numpy as np
+from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.exceptions import InvalidParameterTypeException
 from rclpy.node import Node
 from rclpy.time import Time
 from sensor_msgs.msg import Image, JointState
@@ -78,6 +81,7 @@ from ..errors import ConfigError, ImitationError
 from ..interface import topics
 from ..interface.robot import RobotModel
 from ..sim.arm import ArmConfig, ArmSim, end_effector, TASK_LAYOUT
+from ..sim.panda.headless import prefer_egl
 from ..sim.render import render, View
 from .spin import spin_node
 
@@ -99,7 +103,6 @@ ROBOTS: tuple[str, ...] = ('planar3', 'panda')
 def package_urdf(name: str = DEFAULT_URDF) -> Path:
     """Return a URDF of the package: under its share/ when installed, else the source tree's."""
     try:
-        from ament_index_python.packages import get_package_share_directory
         path = Path(get_package_share_directory('imitation_ros')) / 'urdf' / name
         if path.is_file():
             return path
@@ -402,8 +405,6 @@ def robot_parameter(**kwargs: Any) -> str:
 
     :raises ConfigError: a value that is not a string of :data:`ROBOTS`.
     """
-    from rcl_interfaces.msg import ParameterDescriptor
-    from rclpy.exceptions import InvalidParameterTypeException
     node = Node(NODE_NAME, **kwargs)
     try:
         value = node.declare_parameter('robot', 'planar3', ParameterDescriptor()).value
@@ -426,9 +427,8 @@ def create_sim_arm(**kwargs: Any) -> Node:
     :raises ConfigError: a parameter is invalid.
     """
     if robot_parameter(**kwargs) == 'panda':
-        from ..sim.panda.headless import prefer_egl
         prefer_egl()  # before MuJoCo is imported: it picks its OpenGL backend then
-        from .sim_panda import SimPandaNode
+        from .sim_panda import SimPandaNode  # lazy: MuJoCo only for the Panda
         return SimPandaNode(**kwargs)
     return SimArmNode(**kwargs)
 

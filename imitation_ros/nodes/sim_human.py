@@ -196,6 +196,7 @@ class SimHumanParams:
 
 def panda_operator(params: SimHumanParams) -> Any:
     """Return the Panda's simulated operator with the shared parameters of ``params``."""
+    # lazy: MuJoCo only for the Panda
     from ..sim.panda.operator import PandaOperator, PandaOperatorParams
     return PandaOperator(PandaOperatorParams(
         enable_button=params.enable_button, reaction_delay_s=params.reaction_delay_s,

@@ -92,7 +92,7 @@ def make_executor(name: Optional[str] = None, context: Any = None) -> Executor:
     """
     chosen = executor_name(name)
     if chosen == 'events':
-        from rclpy.experimental import EventsExecutor
+        from rclpy.experimental import EventsExecutor  # lazy: only rclpy Jazzy and later has it
         return EventsExecutor(context=context)
     if chosen == 'multi':
         return MultiThreadedExecutor(context=context)
@@ -102,6 +102,7 @@ def make_executor(name: Optional[str] = None, context: Any = None) -> Executor:
 def init_without_signal_handlers(args: Optional[list[str]]) -> None:
     """Initialize rclpy without its own signal handlers (:func:`spin_node` installs its own)."""
     try:
+        # lazy: older rclpy lacks it (see the except)
         from rclpy.signals import SignalHandlerOptions
         rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     except (ImportError, TypeError):  # an rclpy without the option

@@ -143,7 +143,7 @@ def read_manifest(directory: Path | str) -> dict[str, dict]:
 def _locked(directory: Path) -> Iterator[None]:
     """Hold an exclusive lock on ``directory`` (no lock file: flock on the folder itself)."""
     try:
-        import fcntl
+        import fcntl  # lazy: POSIX only; the module imports without it
     except ImportError:  # not a POSIX system: writers are serialized by the trainer alone
         yield
         return

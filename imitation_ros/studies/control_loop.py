@@ -47,6 +47,7 @@ from dataclasses import asdict, dataclass
 import json
 import os
 from pathlib import Path
+import shutil
 import signal
 import subprocess
 import sys
@@ -55,8 +56,11 @@ from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
-from ..data import messages as m
+from ..data import find_episode_bags, load_dataset, messages as m
 from ..data.reader import labelled_state_stamp
+from ..interface import topics
+from ..nodes.share import share_dir
+from ..runtime.model_trust import record_model
 
 #: Joint state rates of the main table (Hz).
 RATES = (20.0, 50.0, 100.0)
@@ -256,7 +260,6 @@ class _Process:
 
 
 def _executable(name: str) -> str:
-    import shutil
     return shutil.which(name) or str(Path(sys.prefix) / 'bin' / name)
 
 
@@ -272,7 +275,7 @@ def run_cell(work: Path, *, kind: str, model: Path, path_file: Path, rate_hz: fl
     :raises RuntimeError: the probe did not finish (its and the nodes' logs are in
         ``work``).
     """
-    from ..nodes.share import share_dir
+    # lazy: rclpy only in a run; the CLI's parser imports this module
     from .bench_nodes import RELAY_TOPICS
     name = f'{kind}_{rate_hz:g}hz_{graph.key}'
     cell = work / name
@@ -309,7 +312,6 @@ def run_cell(work: Path, *, kind: str, model: Path, path_file: Path, rate_hz: fl
                                     str(config / yaml), '--params-file', str(params)],
                         cell / f'{node_name}.log', env)
 
-    from ..interface import topics
     probe = helper('probe', {'out': str(dump), 'warmup_s': warmup_s, 'seconds': seconds})
     processes = [
         probe,
@@ -378,11 +380,11 @@ def prepare(work: Path, kinds: Sequence[str], *, steps: int = 300,
     :returns: model per kind, the arm's path file (npz: positions, tasks) and each
         kind's ``execute`` (None when not chunked).
     """
+    # lazy: torch, OpenCV only when preparing; the CLI imports this module
     from ..collect import collect
-    from ..data import find_episode_bags, load_dataset
-    from ..policies.base import TrainConfig
-    from ..runtime.model_trust import record_model
-    from ..runtime.onnx_policy import OnnxPolicy
+    from ..policies.base import TrainConfig  # lazy: torch only when preparing
+    from ..runtime.onnx_policy import OnnxPolicy  # lazy: ONNX Runtime only when preparing
+    # lazy: torch only when preparing
     from ..training.pipeline import train_from_bags, TrainRequest
     session = work / 'data' / 'multi'
     if not session.exists() or not find_episode_bags(session):
@@ -511,9 +513,9 @@ def _row(c: dict) -> str:
 
 def plot_loop(results: dict, path: Path) -> Path:
     """Plot the latency histograms of the policy path and the floor, one panel per rate."""
-    import matplotlib
+    import matplotlib  # lazy: matplotlib only when plotting
     matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # lazy: matplotlib only when plotting
     rates = sorted({c['rate_hz'] for c in results['cells']})
     fig, axes = plt.subplots(1, len(rates), figsize=(5 * len(rates), 3.6), squeeze=False)
     for ax, rate in zip(axes[0], rates):

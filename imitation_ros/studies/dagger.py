@@ -274,8 +274,9 @@ def train_model(bank: LabelBank, config: StudyConfig, path: Path, *, seed: int,
         normalization kept, as the trainer's warm start does); None trains from scratch.
     :returns: the exported ONNX file and the torch policy.
     """
-    from ..policies.base import TrainConfig
-    from ..training.export import export_policy
+    from ..policies.base import TrainConfig  # lazy: torch only when training
+    from ..training.export import export_policy  # lazy: torch only when training
+    # lazy: torch only when training
     from ..training.trainer import build_training_set, fit_spec, train_policy
     arm = config.arm
     state, task, action, episode, step, weight = bank.arrays()
@@ -467,7 +468,7 @@ def run_dagger_study(out: Path, config: Optional[StudyConfig] = None,
 
 def run_seed(job: dict) -> list[Point]:
     """Run every method of one training seed; ``job`` holds run_dagger_study's settings."""
-    import torch
+    import torch  # lazy: torch only when training
     torch.set_num_threads(1)
     cfg: StudyConfig = job['config']
     started = job['started']
@@ -634,9 +635,9 @@ def write_table(points: Sequence[Point], path: Path, config: StudyConfig, *,
 def plot_curve(points: Sequence[Point], path: Path, config: StudyConfig, *,
                expert_success: Optional[float] = None) -> Path:
     """Draw success against labels per method: mean over seeds, min-max band, every seed."""
-    import matplotlib
+    import matplotlib  # lazy: matplotlib only when plotting
     matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # lazy: matplotlib only when plotting
     fig, ax = plt.subplots(figsize=(7.0, 4.3), dpi=110)
     for m in METHODS:
         rows = curve(points, m)

@@ -29,10 +29,16 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 import json
 from pathlib import Path
+import resource
 import shutil
 import subprocess
 import sys
 import time
+
+import numpy as np
+
+from ..collect import collect
+from ..data import INDEX_DIR, load_dataset, scan_episode_bags
 
 #: Name of the session of the initial episodes and of the newly arrived ones.
 BASE_SESSION, NEW_SESSION = 'fleet_base', 'fleet_new'
@@ -73,17 +79,12 @@ def peak_rss_mb() -> float:
                 return int(line.split()[1]) / 1024.0
     except OSError:
         pass
-    import resource
     # ru_maxrss survives exec (it may be the parent's); VmHWM belongs to this process.
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 def measure_load(data: str, index: bool) -> dict:
     """Load ``data`` with images once and return what :class:`LoadRun` needs (child side)."""
-    import numpy as np
-
-    from ..data import load_dataset
-
     start = time.perf_counter()
     d = load_dataset(data, with_images=True, index=index)
     seconds = time.perf_counter() - start
@@ -107,9 +108,6 @@ def _child(phase: str, data: Path, index: bool) -> LoadRun:
 def run_data_benchmark(work: Path, *, episodes: int = 1000, new: int = 10,
                        baseline: bool = False, progress: bool = True) -> list[LoadRun]:
     """Collect (or reuse) the episodes under ``work/data`` and measure the loads."""
-    from ..collect import collect
-    from ..data import INDEX_DIR, scan_episode_bags
-
     data = Path(work) / 'data'
     base = data / BASE_SESSION
     if not base.exists() or len(scan_episode_bags(base)[0]) != episodes:

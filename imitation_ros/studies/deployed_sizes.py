@@ -36,11 +36,14 @@ import os
 from pathlib import Path
 import sys
 from typing import Callable, Optional, Sequence
+import warnings
 
 import numpy as np
 
 from ..errors import ConfigError
+from ..policies.registry import make_policy
 from .timing import check_cpu, measure, run_timing_process
+from .vision_latency import PANDA_JOINTS, PANDA_TASK
 
 #: Name -> (kind, image encoder or None, frame side in pixels or 0, kind options, what).
 SIZES: dict[str, tuple[str, Optional[str], int, dict, str]] = {
@@ -58,8 +61,8 @@ _CHILD = 'from imitation_ros.studies.deployed_sizes import _child; _child()'
 
 def gpu_facts() -> dict:
     """Return what GPU support this machine has: torch CUDA devices and ONNX Runtime providers."""
-    import onnxruntime as ort
-    import torch
+    import onnxruntime as ort  # lazy: torch only when measuring; the CLI imports this module
+    import torch  # lazy: torch only when measuring
     return {'torch_cuda': bool(torch.cuda.is_available()),
             'gpu': torch.cuda.get_device_name(0) if torch.cuda.is_available() else '',
             'ort_providers': list(ort.get_available_providers()),
@@ -68,11 +71,9 @@ def gpu_facts() -> dict:
 
 def build(name: str):
     """Build the torch policy of size ``name`` (initial weights, seed 0)."""
-    import torch
-    from ..policies.base import Normalizer, PolicySpec
-    from ..policies.registry import make_policy
-    from ..policies.vision import IMAGE_ENCODERS
-    from .vision_latency import PANDA_JOINTS, PANDA_TASK
+    import torch  # lazy: torch only when measuring
+    from ..policies.base import Normalizer, PolicySpec  # lazy: torch only when measuring
+    from ..policies.vision import IMAGE_ENCODERS  # lazy: torch only when measuring
     kind, encoder, side, options, _ = SIZES[name]
     n, k = len(PANDA_JOINTS), len(PANDA_TASK)
     spec = PolicySpec(joint_names=PANDA_JOINTS, task_layout=PANDA_TASK,
@@ -86,6 +87,7 @@ def build(name: str):
 
 def _inputs(policy) -> dict:
     """Return one observation's feeds (float32 state and task, a uint8 frame) by input name."""
+    # lazy: torch only when measuring
     from ..training.export import io_shapes, kind_runtime, resolve_variant
     variant = resolve_variant(policy, None)
     rng = np.random.default_rng(0)
@@ -101,8 +103,8 @@ def _inputs(policy) -> dict:
 
 def torch_call(policy, device: str = 'cpu') -> Callable[[], object]:
     """Return a closure running the exported graph's torch module once (one chunk or action)."""
-    import torch
-    from ..training.export import resolve_variant
+    import torch  # lazy: torch only when measuring
+    from ..training.export import resolve_variant  # lazy: torch only when measuring
     graph = policy.export_module(resolve_variant(policy, None)).to(device)
     args = [torch.as_tensor(v, device=device) for v in _inputs(policy).values()]
     if device == 'cpu':
@@ -125,8 +127,7 @@ def time_onnx(model: Path, provider: str, *, calls: int, warmup: int, cpu: Optio
 
 def _child() -> None:
     """Time the model described on stdin with one provider; print one JSON line."""
-    import warnings
-    from ..runtime.onnx_policy import OnnxPolicy
+    from ..runtime.onnx_policy import OnnxPolicy  # in the child: ONNX Runtime without torch
     req = json.loads(sys.stdin.read())
     if req['cpu'] is not None:
         os.sched_setaffinity(0, {int(req['cpu'])})
@@ -159,8 +160,8 @@ def run_sizes(out: Path, *, sizes: Sequence[str] = tuple(SIZES), calls: int = 10
     A GPU provider is timed only when ONNX Runtime has it (else the row says it was not
     available); torch eager on the GPU only when torch sees a CUDA device.
     """
-    import torch
-    from ..training.export import export_policy
+    import torch  # lazy: torch only when measuring
+    from ..training.export import export_policy  # lazy: torch only when measuring
     from .latency import pinned   # torch: never in the timing child
     unknown = [s for s in sizes if s not in SIZES]
     if unknown:

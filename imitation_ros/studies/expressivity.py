@@ -31,6 +31,7 @@ import time
 from typing import Sequence
 
 import numpy as np
+import torch
 
 from ..collect import collect
 from ..data import find_episode_bags
@@ -128,7 +129,6 @@ def run_expressivity(out: Path, *, train_episodes: int = 200, eval_episodes: int
 
 def run_cell(job: dict) -> Cell:
     """Train one (dataset, kind, seed) model, export it, and evaluate it in the sim."""
-    import torch
     torch.set_num_threads(1)
     start = time.perf_counter()
     res = train_from_bags(TrainRequest(
@@ -183,9 +183,9 @@ def write_table(cells: Sequence[Cell], path: Path, *, train_episodes: int, eval_
 
 def plot_rollouts(cells: Sequence[Cell], path: Path) -> Path:
     """Draw end effector paths around the obstacle: one panel per (dataset, kind)."""
-    import matplotlib
+    import matplotlib  # lazy: matplotlib only when plotting
     matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # lazy: matplotlib only when plotting
     kinds = list(dict.fromkeys(c.kind for c in cells))
     fig, axes = plt.subplots(len(DATASETS), len(kinds), figsize=(3.2 * len(kinds), 6.0),
                              dpi=100, squeeze=False)

@@ -29,6 +29,7 @@ reach paths and the pick grasps (``rollouts.png``) and ``cells.json``.
 from __future__ import annotations
 
 from collections import Counter
+from concurrent.futures import as_completed
 from dataclasses import dataclass, field, replace
 import json
 import os
@@ -39,9 +40,11 @@ from typing import Optional, Sequence
 import numpy as np
 
 from ..data import find_episode_bags
+from ..errors import ConfigError
 from ..gate.limits import safe_command
 from ..policies.registry import KINDS
 from ..runtime.onnx_policy import OnnxPolicy
+from ..sim.panda.errors import CameraUnavailableError
 from .parallel import spawn_pool
 
 TASKS: tuple[str, ...] = ('reach', 'pick')
@@ -118,19 +121,19 @@ def evaluate_panda(policy: OnnxPolicy, task: str, *, episodes: int = 100,
     :param config: the sim's :class:`~imitation_ros.sim.panda.model.PandaConfig`
         (default: the package's); the camera opens only for an image policy.
     """
-    from ..collect.panda import trajectory_mode
+    from ..collect.panda import trajectory_mode  # lazy: MuJoCo only when evaluating
+    # lazy: MuJoCo only when evaluating
     from ..sim.panda.kinematics import tool_yaw, wrap_half_turn
+    # lazy: MuJoCo only when evaluating
     from ..sim.panda.model import GRIPPER_MAX_WIDTH, JOINT_LOWER, JOINT_UPPER, PandaConfig
-    from ..sim.panda.rollout import rollout
-    from ..sim.panda.sim import PandaSim
+    from ..sim.panda.rollout import rollout  # lazy: MuJoCo only when evaluating
+    from ..sim.panda.sim import PandaSim  # lazy: MuJoCo only when evaluating
 
     sim = PandaSim(replace(config or PandaConfig(), camera=policy.needs_image), task_kind=task)
     if policy.needs_image and not sim.has_camera:
-        from ..sim.panda.errors import CameraUnavailableError
         raise CameraUnavailableError(sim.camera_error)
     if policy.needs_image and policy.image_shape != (sim.config.image_height,
                                                      sim.config.image_width, 3):
-        from ..errors import ConfigError
         raise ConfigError(f'the policy sees {policy.image_shape} frames, the camera renders '
                           f'{sim.config.image_height}x{sim.config.image_width}')
 
@@ -157,7 +160,7 @@ def evaluate_panda(policy: OnnxPolicy, task: str, *, episodes: int = 100,
     steps = 0
     bar = None
     if progress:
-        from tqdm import tqdm
+        from tqdm import tqdm  # lazy: tqdm only when showing progress
         bar = tqdm(total=episodes, desc=desc, unit='ep', leave=False)
     start = time.perf_counter()
     try:
@@ -210,7 +213,7 @@ class PandaCell:
 
 def ensure_panda_data(root: Path, task: str, episodes: int, *, progress: bool = False) -> Path:
     """Collect ``episodes`` multi-demonstrator episodes of ``task`` with frames every step."""
-    from ..collect.panda import collect_panda
+    from ..collect.panda import collect_panda  # lazy: MuJoCo only when collecting
     session = root / f'{task}_multi'
     if session.exists() and len(find_episode_bags(session)) == episodes:
         return session
@@ -242,7 +245,7 @@ def run_expressivity_panda(out: Path, *, train_episodes: int = 200, eval_episode
     :param finished_only: train nothing; write the outputs from the cells an interrupted
         run of the same setup finished (the table's per-seed values show which).
     """
-    from ..policies.vision import IMAGE_ENCODERS
+    from ..policies.vision import IMAGE_ENCODERS  # lazy: torch only when running the study
     if encoder not in IMAGE_ENCODERS:
         raise ValueError(f'encoder must be one of {IMAGE_ENCODERS}, got {encoder!r}')
     steps_for = {'state': {**DEFAULT_STEPS, **(steps or {})},
@@ -289,7 +292,6 @@ def run_expressivity_panda(out: Path, *, train_episodes: int = 200, eval_episode
         for job in todo:
             report(run_panda_cell(job))
     else:
-        from concurrent.futures import as_completed
         with spawn_pool(workers) as pool:
             # The longest first (image models, diffusion), so they do not start last.
             cost = {'state': 1, 'image': 10}  # an image step costs about 10 state steps
@@ -309,10 +311,10 @@ def run_expressivity_panda(out: Path, *, train_episodes: int = 200, eval_episode
 
 def run_panda_cell(job: dict) -> PandaCell:
     """Train one (task, observation, kind, seed) model, export it, and roll it in the sim."""
-    import torch
+    import torch  # lazy: torch only when training
     torch.set_num_threads(1)
-    from ..policies.base import TrainConfig
-    from ..training.pipeline import train_from_bags, TrainRequest
+    from ..policies.base import TrainConfig  # lazy: torch only when training
+    from ..training.pipeline import train_from_bags, TrainRequest  # lazy: torch only when training
     image = job['observation'] == 'image'
     start = time.perf_counter()
     res = train_from_bags(TrainRequest(
@@ -460,9 +462,9 @@ def plot_panda_rollouts(cells: Sequence[PandaCell], path: Path) -> Path:
     yaw relative to the cube's when the fingers closed (0 deg straight, +-90
     turned; the mean of the two modes is 45 deg).
     """
-    import matplotlib
+    import matplotlib  # lazy: matplotlib only when plotting
     matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # lazy: matplotlib only when plotting
     kinds = list(dict.fromkeys(c.kind for c in cells))
     rows = [(t, o) for t in dict.fromkeys(c.task for c in cells)
             for o in dict.fromkeys(c.observation for c in cells)]

@@ -312,7 +312,7 @@ def plot_help(rows: Sequence[ConditionResult], path: Path) -> Path:
     """Bar chart: failures and collisions per 100 episodes, takeovers and false alarms per ep."""
     import matplotlib  # heavy, and needed only for the plot
     matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # lazy: matplotlib only when plotting
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), dpi=100)
     names = [r.condition for r in rows]
     x = np.arange(len(rows))

@@ -315,9 +315,9 @@ def write_table(results: dict, path: Path) -> Path:
 
 def plot_curves(curves: dict, path: Path, config: HelpRiskConfig) -> Path:
     """Plot catch rate against false-alarm rate (both on the evaluation episodes) per signal."""
-    import matplotlib
+    import matplotlib  # lazy: matplotlib only when plotting
     matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # lazy: matplotlib only when plotting
     fig, ax = plt.subplots(figsize=(6.0, 4.5))
     for name, points in curves.items():
         ax.plot([p['false_alarm'] for p in points], [p['catch'] for p in points], 'o-',

@@ -52,6 +52,7 @@ from ..sim.panda.pick_operator import PandaPickOperator
 from ..sim.panda.rollout import rollout
 from ..sim.panda.sim import PandaSim
 from ..sim.panda.tasks import PandaTask
+from .expressivity_panda import evaluate_panda
 
 #: The loops this study runs.
 MODES = ('hg_dagger', 'dagger')
@@ -136,9 +137,9 @@ def run_pick_episode(sim: PandaSim, policy: OnnxPolicy, *, seed: int,
 
 def _train(data: Path, out: Path, version: str, kind: str, steps: int, seed: int,
            init: Optional[Path]) -> Path:
-    from ..policies.base import TrainConfig
-    from ..training.checkpoint import checkpoint_path
-    from ..training.pipeline import train_from_bags, TrainRequest
+    from ..policies.base import TrainConfig  # lazy: torch only when training
+    from ..training.checkpoint import checkpoint_path  # lazy: torch only when training
+    from ..training.pipeline import train_from_bags, TrainRequest  # lazy: torch only when training
     res = train_from_bags(TrainRequest(
         data=(data,), kind=kind, out=out, features='raw', seed=seed, version=version,
         config=TrainConfig(steps=steps, batch_size=256, val_fraction=0.0, doubt_ensemble=0),
@@ -222,7 +223,6 @@ def run_pick_rounds(out: Path, *, mode: str = 'hg_dagger', rounds: int = 3,
     finally:
         sim.close()
     if eval_episodes:
-        from .expressivity_panda import evaluate_panda
         seen: dict = {}
         for i, row in enumerate(out_rounds):
             if row.version not in seen:

@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 from concurrent.futures import ProcessPoolExecutor
+import multiprocessing
 
 
 def spawn_pool(workers: int) -> ProcessPoolExecutor:
@@ -26,6 +27,5 @@ def spawn_pool(workers: int) -> ProcessPoolExecutor:
     Spawned, not forked, so no torch or ONNX Runtime state (threads, sessions) is
     shared with the parent; each job sets its own thread count.
     """
-    import multiprocessing
     return ProcessPoolExecutor(max_workers=workers,
                                mp_context=multiprocessing.get_context('spawn'))

@@ -44,7 +44,14 @@ import sys
 import time
 from typing import Callable, Optional, Sequence
 
+import numpy as np
+
+from ..data import find_episode_bags, messages as m
+from ..data.episode import storage_files
+from ..data.storage import Budget, load_metadata, read_mcap, ReadLimits
+from ..data.writer import EpisodeBagWriter, QueuedBagWriter
 from ..interface import topics
+from ..nodes.share import share_dir
 from .control_loop import _executable, _Process
 
 #: rosbag2's own recorder (C++, MCAP storage), as published: messages per second for
@@ -102,7 +109,6 @@ VARIANTS: dict[str, tuple[str, dict]] = {
 
 def message_index(kind: str, raw: bytes) -> int:
     """Return the index a load generator's message names (see ``bench_nodes``'s ``load``)."""
-    from ..data import messages as m
     if kind == 'joint_state':
         return int(m.decode_joint_state(raw).positions[0])
     if kind in ('task', 'command'):
@@ -117,9 +123,6 @@ def message_index(kind: str, raw: bytes) -> int:
 
 def recorded_indices(bag: Path, streams: Sequence[dict]) -> dict[str, list[int]]:
     """Return the indices of every message of ``streams`` in a finished MCAP bag, per topic."""
-    from ..data import messages as m
-    from ..data.episode import storage_files
-    from ..data.storage import Budget, load_metadata, read_mcap, ReadLimits
     kinds = {s['topic']: s['kind'] for s in streams}
     types = {'joint_state': m.JOINT_STATE_TYPE, 'image': m.IMAGE_TYPE,
              'gate_state': m.STRING_TYPE}
@@ -158,7 +161,6 @@ def topic_counts(published: dict[str, int], found: dict[str, list[int]],
 
 def bag_counts(bag: Path) -> tuple[dict[str, int], dict]:
     """Return the messages per topic of a finished bag, and its custom_data."""
-    from ..data.storage import load_metadata
     info = load_metadata(bag)
     counts: dict[str, int] = {}
     for entry in info.get('topics_with_message_count') or []:
@@ -183,8 +185,6 @@ def run_load(work: Path, name: str, streams: list[dict], *, seconds: float, doma
     :raises RuntimeError: the load generator or the recorder did not finish (logs in
         ``work/name``).
     """
-    from ..nodes.share import share_dir
-    from ..data import find_episode_bags
     folder = work / (name if variant == 'default' else f'{name}_{variant}')
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
@@ -287,12 +287,10 @@ def callback_costs(work: Path, *, messages: int = 3000, images: int = 60) -> dic
     disk). Microseconds per message, mean over the run; ``queued_drain`` is the
     time the thread then needed to write what was queued.
     """
-    import numpy as np
+    # lazy: rclpy only when measuring; the CLI imports this module
     from rclpy.serialization import deserialize_message, serialize_message
-    from sensor_msgs.msg import Image, JointState
-    from ..data import messages as m
-    from ..data.writer import EpisodeBagWriter, QueuedBagWriter
-    from ..nodes.conversions import joint_state_msg
+    from sensor_msgs.msg import Image, JointState  # lazy: rclpy only when measuring
+    from ..nodes.conversions import joint_state_msg  # lazy: rclpy only when measuring
     frame = Image(height=480, width=640, encoding='rgb8', step=1920)
     frame.data = np.random.default_rng(0).integers(0, 255, 640 * 480 * 3,
                                                    dtype=np.uint8).tobytes()
@@ -337,7 +335,6 @@ def format_callback_costs(costs: dict) -> str:
 
 def largest_episode_s(result: dict) -> float:
     """Seconds of this load one bag can hold and the loader still read (ReadLimits)."""
-    from ..data.storage import ReadLimits
     limits = ReadLimits()
     by_bytes = limits.max_bag_bytes / max(result['bag_mb_per_s'] * 1e6, 1e-9)
     by_records = limits.max_records / max(result['msg_per_s'], 1e-9)

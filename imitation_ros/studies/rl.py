@@ -49,7 +49,7 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from .dagger import _evaluation, _Runner, evaluate, LabelBank, StudyConfig, train_model
+from .dagger import _evaluation, _Runner, evaluate, LabelBank, Point, StudyConfig, train_model
 from ..dagger.loop import gate_config, run_episodes, sample_tasks
 from .parallel import spawn_pool
 from ..errors import ConfigError
@@ -96,7 +96,7 @@ class RlStudyConfig:
 
     def finetune(self) -> Any:
         """Return the fine-tuning configuration."""
-        from ..training.rl import FinetuneConfig
+        from ..training.rl import FinetuneConfig  # lazy: torch only when fine-tuning
         return self.rl if self.rl is not None else FinetuneConfig()
 
 
@@ -176,7 +176,7 @@ def run_rl_study(out: Path, config: Optional[RlStudyConfig] = None,
 
 def run_rl_seed(job: dict) -> list[RlPoint]:
     """Run every method of one training seed; ``job`` holds run_rl_study's settings."""
-    import torch
+    import torch  # lazy: torch only when training
     torch.set_num_threads(1)
     cfg: RlStudyConfig = job['config']
     seed, out, started = job['seed'], job['out'], job['started']
@@ -232,7 +232,6 @@ def run_rl_seed(job: dict) -> list[RlPoint]:
 
 
 def _dagger_point(bc: RlPoint, base: StudyConfig) -> Any:
-    from .dagger import Point
     return Point('hg_dagger', bc.seed, 0, base.initial_demos, bc.labels, 0, bc.success_rate,
                  bc.reasons, 0.0)
 
@@ -241,6 +240,7 @@ def _rl_curve(method: str, cfg: RlStudyConfig, seed: int, out: Path, job: dict,
               start_policy: Any, demos: Sequence[Any], start: RlPoint, log: Any
               ) -> list[RlPoint]:
     """Fine-tune ``start_policy`` with RL; evaluate the export every ``eval_every`` episodes."""
+    # lazy: torch only when training
     from ..training.rl import (finetune_in_sim, from_episode, prepare_actor, save_finetuned,
                                Transitions)
     base = cfg.base
@@ -419,9 +419,9 @@ def _maybe(value: Optional[float]) -> str:
 
 def plot_curves(points: Sequence[RlPoint], path: Path, cfg: RlStudyConfig) -> Path:
     """Draw success against environment episodes and against human labels, per method."""
-    import matplotlib
+    import matplotlib  # lazy: matplotlib only when plotting
     matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # lazy: matplotlib only when plotting
     fig, axes = plt.subplots(1, 2, figsize=(11.0, 4.2), dpi=110)
     for m in METHODS:
         rows = curve(points, m)

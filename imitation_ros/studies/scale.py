@@ -39,6 +39,11 @@ import sys
 import time
 from typing import Optional
 
+from ..collect import collect
+from ..data import scan_episode_bags
+from ..runtime.onnx_policy import OnnxPolicy
+from .evaluate import evaluate_policy
+
 #: (label, processes, threads per process) of the configurations compared.
 CONFIGS = (('1 process, 1 thread', 1, 1), ('1 process, 2 threads', 1, 2),
            ('2 processes (gloo), 1 thread each', 2, 1))
@@ -90,6 +95,7 @@ def _train(work: Path, name: str, data: Path, train_args: list[str], *, processe
     shutil.rmtree(out_dir, ignore_errors=True)
     out = out_dir / 'model.onnx'
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), **(env_extra or {}))
+    # lazy: it imports torch; this process only launches trainers
     from ..training.distributed import FAULT_ENV
     if FAULT_ENV not in (env_extra or {}):
         env.pop(FAULT_ENV, None)
@@ -111,7 +117,6 @@ def _train(work: Path, name: str, data: Path, train_args: list[str], *, processe
         return ScaleRun(ok=False, train_s=0.0, samples_per_s=0.0, final_val_loss=None,
                         restarts=0, resumed_from_step=None,
                         error=lines[-1] if lines else f'exit {proc.returncode}', **common)
-    from ..runtime.onnx_policy import OnnxPolicy
     meta = OnnxPolicy(out).training_data
     dist = meta.get('distributed') or {}
     steps, batch = meta['steps'], _arg(train_args, '--batch-size', 256)
@@ -126,8 +131,6 @@ def _arg(args: list[str], flag: str, default: int) -> int:
 
 
 def _evaluate(run: ScaleRun, model: Path, episodes: int) -> ScaleRun:
-    from ..runtime.onnx_policy import OnnxPolicy
-    from .evaluate import evaluate_policy
     if not run.ok:
         return run
     result = evaluate_policy(OnnxPolicy(model), episodes=episodes)
@@ -139,8 +142,7 @@ def run_scale_benchmark(work: Path, *, episodes: int = 100, policy: str = 'mse',
                         eval_episodes: int = 100, seed: int = 0,
                         faults: bool = True, progress: bool = True) -> list[ScaleRun]:
     """Collect (or reuse) ``episodes`` under ``work/data``; train each configuration."""
-    from ..collect import collect
-    from ..data import scan_episode_bags
+    # lazy: it imports torch; this process only launches trainers
     from ..training.distributed import FAULT_ENV
 
     work = Path(work)

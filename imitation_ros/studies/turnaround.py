@@ -49,9 +49,15 @@ import threading
 import time
 from typing import Callable, Optional, Sequence
 
+import rclpy
+from rclpy.executors import SingleThreadedExecutor
+from std_msgs.msg import String
+
 from ..collect import collect
 from ..data import aggregate, find_episode_bags, load_dataset
 from ..errors import TrainingError
+from ..interface import topics
+from ..nodes.qos import MODEL_QOS
 from ..policies.base import TrainConfig
 from ..policies.registry import get_kind
 from ..runtime.model_trust import record_model
@@ -88,11 +94,6 @@ class _ModelPort:
     """Publishes model paths to ``policy_node`` and waits for its version announcements."""
 
     def __init__(self, domain_id: int) -> None:
-        import rclpy
-        from rclpy.executors import SingleThreadedExecutor
-        from std_msgs.msg import String
-        from ..interface import topics
-        from ..nodes.qos import MODEL_QOS
         self._context = rclpy.Context()
         rclpy.init(context=self._context, domain_id=domain_id)
         self.node = rclpy.create_node('turnaround_port', context=self._context)

@@ -30,13 +30,15 @@ backward pass (batch 32, one thread, training mode).
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 import sys
+import time
 from typing import Optional, Sequence
 
 import numpy as np
 
-from ..policies.registry import KINDS
+from ..policies.registry import KINDS, make_policy
 from .timing import check_cpu, measure, run_timing_process
 
 #: The Panda's joint layout and reach task layout (as sim/panda names them), without MuJoCo.
@@ -48,8 +50,9 @@ _CHILD = 'from imitation_ros.studies.vision_latency import _child; _child()'
 
 def panda_spec(encoder: Optional[str]):
     """Return a PolicySpec of the Panda's shapes (unit normalization), with ``encoder`` or none."""
+    # lazy: torch only when building; the CLI imports this module
     from ..policies.base import Normalizer, PolicySpec
-    from ..policies.vision import IMAGE_ENCODERS
+    from ..policies.vision import IMAGE_ENCODERS  # lazy: torch only when building
     n, k = len(PANDA_JOINTS), len(PANDA_TASK)
     return PolicySpec(joint_names=PANDA_JOINTS, task_layout=PANDA_TASK,
                       state_norm=Normalizer((0.0,) * (n + k), (1.0,) * (n + k)),
@@ -67,8 +70,7 @@ def time_in_fresh_process(model: Path, *, calls: int, warmup: int, cpu: Optional
 
 def _child() -> None:
     """Time the model described on stdin; print one JSON line."""
-    import os
-    from ..runtime.onnx_policy import OnnxPolicy
+    from ..runtime.onnx_policy import OnnxPolicy  # in the child: ONNX Runtime without torch
     req = json.loads(sys.stdin.read())
     if req['cpu'] is not None:
         os.sched_setaffinity(0, {int(req['cpu'])})
@@ -99,12 +101,11 @@ def run_vision_latency(out: Path, *, calls: int = 300, warmup: int = 20,
     :param encoders: image encoders (None in the list: the state-only model); default
         the state-only model and every encoder.
     """
-    import torch
-    from ..policies.vision import IMAGE_ENCODERS
+    import torch  # lazy: torch only when measuring
+    from ..policies.vision import IMAGE_ENCODERS  # lazy: torch only when measuring
     if encoders is None:
         encoders = (None, *IMAGE_ENCODERS)
-    from ..policies.registry import make_policy
-    from ..training.export import export_policy
+    from ..training.export import export_policy  # lazy: torch only when measuring
     check_cpu(cpu)
     out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(1)
@@ -136,9 +137,8 @@ def run_vision_latency(out: Path, *, calls: int = 300, warmup: int = 20,
 
 def encoder_train_ms(name: str, batch: int = 32, repeats: int = 3) -> float:
     """Return ms per frame of the encoder's forward and backward pass (training mode)."""
-    import time
-    import torch
-    from ..policies.vision import make_image_encoder
+    import torch  # lazy: torch only when measuring
+    from ..policies.vision import make_image_encoder  # lazy: torch only when measuring
     torch.manual_seed(0)
     encoder = make_image_encoder(name, IMAGE_SHAPE).train()
     frames = torch.randint(0, 256, (batch, *IMAGE_SHAPE), dtype=torch.uint8)

@@ -55,19 +55,18 @@ import shutil
 import signal
 import sys
 import tempfile
-from typing import Any, Callable, Optional, Sequence, TYPE_CHECKING
+from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 import torch
 import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
 
 from ..errors import ConfigError, TrainingError
+from ..policies.base import PolicySpec
 from ..runtime.atomic import write_atomic
 from .jobs import guard_parent
-
-if TYPE_CHECKING:
-    from ..policies.base import PolicySpec
-    from .trainer import TrainingSet
+from .trainer import TrainingSet
 
 __all__ = ['DistributedRun', 'FAULT_ENV', 'launch', 'LaunchOptions', 'Published',
            'STATE_ENV', 'sweep_stale_states', 'worker_state_dir']
@@ -188,9 +187,11 @@ def launch(worker_argv: Sequence[str], out: Path, options: LaunchOptions, *,
         if options.nproc > torch.cuda.device_count():
             raise TrainingError(f'--nproc {options.nproc} with --device cuda needs one GPU per '
                                 f'process; torch sees {torch.cuda.device_count()} here')
+    # lazy: torchrun only for multi-process runs
     from torch.distributed.elastic.multiprocessing.api import SignalException
+    # lazy: torchrun only for multi-process runs
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
-    from torch.distributed.run import parse_args, run
+    from torch.distributed.run import parse_args, run  # lazy: torchrun only for multi-process runs
 
     sweep_stale_states()
     state = Path(tempfile.mkdtemp(prefix=f'{STATE_PREFIX}{os.getpid()}-'))
@@ -417,8 +418,6 @@ class DistributedRun:
         When ``make`` fails on rank 0, every rank raises (the others a
         TrainingError naming rank 0's error), so none waits for data that never comes.
         """
-        from ..policies.base import PolicySpec
-        from .trainer import TrainingSet
         if self.is_main:
             try:
                 tset, spec, options = make()
@@ -438,7 +437,6 @@ class DistributedRun:
 
     def wrap(self, module: torch.nn.Module) -> torch.nn.Module:
         """Return a DistributedDataParallel module whose forward is ``module.loss``."""
-        from torch.nn.parallel import DistributedDataParallel
         # The policies' buffers are constants (normalization, schedules); only batch
         # statistics would need rank 0's copy broadcast every step.
         batch_norm = any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm)

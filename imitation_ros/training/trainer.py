@@ -480,7 +480,7 @@ def plot_history(history: History, path: Path | str, title: str = '') -> Path:
     """Write the loss curves as a PNG and return its path."""
     import matplotlib  # heavy, and needed only for the plot
     matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # lazy: matplotlib only when plotting
     fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
     ax.plot(history.steps, history.train_loss, label='train')
     if history.val_loss:

@@ -33,7 +33,7 @@ from ...errors import ConfigError
 
 def _import_mujoco():  # noqa: ANN202 (returns the module)
     try:
-        import mujoco
+        import mujoco  # lazy: a broken GL backend is retried below, not raised at import
         return mujoco, ''
     except ModuleNotFoundError as exc:
         if exc.name == 'mujoco':
@@ -47,7 +47,7 @@ def _import_mujoco():  # noqa: ANN202 (returns the module)
         del sys.modules[name]
     os.environ['MUJOCO_GL'] = 'disable'
     try:
-        import mujoco
+        import mujoco  # lazy: retried with MUJOCO_GL=disable
     finally:
         os.environ['MUJOCO_GL'] = backend
     reason = (f'MuJoCo could not load the OpenGL backend MUJOCO_GL={backend!r} '

@@ -34,6 +34,7 @@ import numpy as np
 
 from ...errors import ConfigError, SimError
 from .camera import Camera, gl_problem, open_camera
+from .errors import CameraUnavailableError
 from .kinematics import Kinematics
 from .model import ARM_JOINTS, FINGER_JOINTS, GRIPPER_MAX_WIDTH, JOINT_LOWER, JOINT_UPPER
 from .model import PandaConfig
@@ -166,7 +167,6 @@ class FrameSource:
 
         :raises CameraUnavailableError: no OpenGL context (:attr:`problem` says why).
         """
-        from .errors import CameraUnavailableError
         if self.problem:
             raise CameraUnavailableError(self.problem)
         if self._camera is None:

@@ -66,7 +66,7 @@ from ..operator import (let_go, N_AXES, N_BUTTONS, OperatorOutput, path_distance
 from .experts import ReachExpert, ReachStyle
 from .interface import BASE_LINK, TIP_LINK
 from .kinematics import Kinematics
-from .model import ARM_JOINTS, FINGER_JOINTS, JOINT_LOWER, JOINT_UPPER, PandaConfig
+from .model import ARM_JOINTS, FINGER_JOINTS, JOINT_LOWER, JOINT_UPPER, PandaConfig, PandaModel
 from .observe import observation_from_joints
 from .tasks import PandaTask, READY, TASK_LAYOUTS
 
@@ -194,7 +194,6 @@ class PandaOperator:
 
     def __init__(self, params: PandaOperatorParams | None = None, seed: int = 0,
                  config: PandaConfig | None = None) -> None:
-        from .model import PandaModel
         self.params = params if params is not None else PandaOperatorParams()
         self.config = config if config is not None else PandaConfig(camera=False)
         self.kinematics = Kinematics(PandaModel(self.config))

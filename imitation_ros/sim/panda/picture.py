@@ -66,9 +66,9 @@ def start_frame(task: str, seed: int) -> np.ndarray:
 
 def draw(out: Path, size: int = 240) -> Path:
     """Write the picture to ``out`` (PNG) and return the path."""
-    import matplotlib
+    import matplotlib  # lazy: matplotlib only when drawing
     matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # lazy: matplotlib only when drawing
     fig, axes = plt.subplots(len(SCENES) * 2, 4, figsize=(10.0, 5.3 * len(SCENES)), dpi=100)
     for r, (task, experts, seed) in enumerate(SCENES):
         first = start_frame(task, seed)

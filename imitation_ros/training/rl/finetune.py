@@ -49,11 +49,19 @@ from typing import Any, Callable, Optional, Sequence
 import numpy as np
 import torch
 from torch import nn
+from tqdm import tqdm
 
+from ...dagger.loop import episode_seed, gate_config, run_episode, sample_tasks
+from ...data import load_dataset
+from ...data.aggregate import last_per_state
+from ...data.dataset import SOURCE_CODES
 from ...errors import ConfigError, ModelError, TrainingError
 from ...gate.arbiter import GateConfig
 from ...gate.limits import safe_command
 from ...interface import topics
+from ...runtime.onnx_policy import OnnxPolicy
+from ...sim.arm import ArmConfig, ArmSim
+from ...sim.operator import OperatorParams, SimulatedOperator
 from ..checkpoint import FORMAT as CHECKPOINT_FORMAT, load_checkpoint, save_checkpoint
 from ..export import export_policy
 from .replay import from_dataset, from_episode, ReplayBuffer, symmetric_sample, Transitions
@@ -275,8 +283,6 @@ def finetune_in_sim(policy: nn.Module, prior: Optional[Transitions], *, arm: Any
     :param tasks: the episodes' tasks (default: drawn from seed ``50_000 + seed``).
     :param on_episode: called after every episode with its log and the current policy.
     """
-    from ...sim.arm import ArmSim
-    from ...dagger.loop import episode_seed, run_episode, sample_tasks
     if not isinstance(gate, GateConfig):
         raise TrainingError('RL episodes run only through the gate: pass the gate\'s '
                             f'GateConfig (got {type(gate).__name__})')
@@ -310,7 +316,6 @@ def finetune_in_sim(policy: nn.Module, prior: Optional[Transitions], *, arm: Any
     owed = 0.0
     bar = None
     if progress:
-        from tqdm import tqdm
         bar = tqdm(total=cfg.episodes, desc='rl episodes', unit='ep', leave=False)
     try:
         for i in range(cfg.episodes):
@@ -383,8 +388,6 @@ def split_recorded(data: Any, reward: RewardConfig, link_lengths: Sequence[float
     whose command is farther than ``max_command_step`` from their state are dropped as
     misaligned.
     """
-    from ...data.aggregate import last_per_state
-    from ...data.dataset import SOURCE_CODES
     demo = np.asarray(data.source) == SOURCE_CODES['demo']
     for eid in np.unique(np.asarray(data.episode_id)[~demo]):
         info = data.episodes[int(eid)]
@@ -439,7 +442,6 @@ def finetune_from_bags(policy: nn.Module, data: Any, *,
     rng = np.random.default_rng([seed, 37])
     bar = None
     if progress:
-        from tqdm import tqdm
         bar = tqdm(total=cfg.offline_updates, desc='rl updates', unit='step', leave=False)
     for step in range(cfg.offline_updates):
         _update(agent, rng, prior_buf, online, actor=step >= cfg.critic_warmup_updates)
@@ -506,8 +508,6 @@ def run_rl_request(request: RlRequest) -> RlSummary:
     The exported file is loaded back with :class:`~imitation_ros.runtime.onnx_policy.OnnxPolicy`
     and must produce finite actions, as after ``imitation-ros train``.
     """
-    from ...data import load_dataset
-    from ...runtime.onnx_policy import OnnxPolicy
     req = request
     cfg = replace(req.config, td3=replace(req.config.td3, max_step=req.max_command_step))
     policy = prepare_actor(req.init_from, residual=req.residual,
@@ -515,9 +515,6 @@ def run_rl_request(request: RlRequest) -> RlSummary:
     links = _link_lengths(policy)
     data = load_dataset(list(req.data)) if req.data else None
     if req.sim:
-        from ...sim.arm import ArmConfig
-        from ...sim.operator import OperatorParams, SimulatedOperator
-        from ...dagger.loop import gate_config
         arm = replace(ArmConfig(), actuation_noise=req.actuation_noise)
         if tuple(arm.joint_names) != tuple(policy.spec.joint_names):
             raise ConfigError(f'the simulated arm has joints {list(arm.joint_names)}; this '
