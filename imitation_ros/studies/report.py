@@ -69,6 +69,10 @@ STUDIES: Tuple[Study, ...] = (
           'imitation-ros benchmark kinematics'),
     Study('loop', 'Observation to command over DDS', 'imitation-ros benchmark loop'),
     Study('recorder', 'Recorder throughput', 'imitation-ros benchmark recorder'),
+    Study('recorder_depth10', 'Recorder throughput, publishers keeping 10 messages (the ROS '
+          'default) for comparison',
+          'imitation-ros benchmark recorder --publisher-depth 10 --loads full,big_30,big_100 '
+          '--out results/recorder_depth10'),
     Study('recorder_depth1000', 'Recorder throughput, publishers keeping 1000 messages',
           'imitation-ros benchmark recorder --publisher-depth 1000 '
           '--out results/recorder_depth1000'),
