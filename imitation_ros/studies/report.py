@@ -68,6 +68,8 @@ STUDIES: Tuple[Study, ...] = (
     Study('kinematics', 'The teleop tick\'s kinematics (Pinocchio)',
           'imitation-ros benchmark kinematics'),
     Study('loop', 'Observation to command over DDS', 'imitation-ros benchmark loop'),
+    Study('loop_quiet', 'Observation to command over DDS, a quiet machine',
+          'imitation-ros benchmark loop --out results/loop_quiet'),
     Study('recorder', 'Recorder throughput', 'imitation-ros benchmark recorder'),
     Study('recorder_depth10', 'Recorder throughput, publishers keeping 10 messages (the ROS '
           'default) for comparison',
