@@ -19,7 +19,12 @@ from pathlib import Path
 
 from imitation_ros.collect import collect
 from imitation_ros.data import find_episode_bags, load_dataset
-from imitation_ros.studies.turnaround import format_turnaround, make_data, PHASES
+from imitation_ros.studies.turnaround import (format_turnaround, make_data, PHASES,
+                                              run_turnaround)
+from ros_harness import private_domain_id
+
+#: This module's ROS domain before the offset (a policy_node process runs in it).
+DOMAIN_BASE = 98
 
 
 def test_make_data_copies_pool_bags_up_to_the_size(tmp_path: Path) -> None:
@@ -42,3 +47,14 @@ def test_table_lists_every_phase_and_the_total() -> None:
     table = format_turnaround(result)
     assert '| 5,100 (110) | 300 | 9.1 | 1.00 | 1.00 | 1.00 | 1.00 | 1.00 | 1.00 | 1.00 | 7.0 |' \
         in table
+
+
+def test_a_retrained_model_goes_live_in_a_policy_node_process(tmp_path: Path) -> None:
+    """One tiny round end to end: the policy_node process announces the new version."""
+    result = run_turnaround(tmp_path, sizes=(200,), rounds=1, steps=5, pool_episodes=6,
+                            domain_id=private_domain_id(DOMAIN_BASE), log=lambda _: None)
+    (entry,) = result['sizes']
+    (row,) = entry['rounds']
+    assert Path(row['model']).name == 'n200_v001.onnx'
+    assert all(row[p] >= 0.0 for p in PHASES) and row['hot_load'] > 0.0
+    assert entry['samples'] >= 200

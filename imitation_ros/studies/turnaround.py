@@ -58,6 +58,7 @@ from ..data import aggregate, find_episode_bags, load_dataset
 from ..errors import TrainingError
 from ..interface import topics
 from ..nodes.qos import MODEL_QOS
+from ..nodes.sim_arm import package_urdf
 from ..policies.base import TrainConfig
 from ..policies.registry import get_kind
 from ..runtime.model_trust import record_model
@@ -206,7 +207,8 @@ def run_turnaround(out: Path, *, sizes: Sequence[int] = (5_000, 50_000, 200_000)
     models = (work / 'models').resolve()
     env = dict(os.environ, ROS_DOMAIN_ID=str(domain_id), PYTHONUNBUFFERED='1')
     node = _Process('policy_node', [_executable('policy_node'), '--ros-args',
-                                    '-p', f'model_dirs:={models.parent}'],
+                                    '-p', f'model_dirs:={models.parent}',
+                                    '-p', f'urdf_file:={package_urdf()}'],
                     work / 'policy_node.log', env)
     result: dict = {'kind': kind, 'rounds': rounds, 'sizes': [], 'cpu_count': os.cpu_count()}
     models.mkdir(parents=True, exist_ok=True)
