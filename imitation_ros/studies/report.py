@@ -88,6 +88,8 @@ STUDIES: Tuple[Study, ...] = (
           '    --variants thread,default --out results/recorder_end_wait'),
     Study('turnaround', 'Retrain turnaround: a new bag to the new model live',
           'imitation-ros benchmark turnaround --rounds 2 --out results/turnaround'),
+    Study('turnaround_quiet', 'Retrain turnaround on a quiet machine',
+          'imitation-ros benchmark turnaround --rounds 2 --out results/turnaround_quiet'),
     Study('sizes', 'Latency at deployed sizes', 'imitation-ros benchmark sizes --calls 50'),
     Study('soak', 'Thirty minutes with faults', 'imitation-ros soak --minutes 30 '
           '--out results/soak'),
