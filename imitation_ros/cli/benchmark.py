@@ -127,6 +127,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     hr.add_argument('--out', type=Path, default=Path('results/help_risk'))
     hr.add_argument('--risk-episodes', type=int, default=200)
     hr.add_argument('--horizon-steps', type=int, default=20)
+    hr.add_argument('--risk-steps', type=int, default=3000,
+                    help='gradient steps of the risk model (default 3000)')
     hr.add_argument('--eval-episodes', type=int, default=200)
     hr.add_argument('--calib-episodes', type=int, default=100)
     hr.add_argument('--steps', type=int, default=2000, help='policy gradient steps')
@@ -440,6 +442,7 @@ def run_help_risk_cmd(args: argparse.Namespace) -> int:
     # lazy: keeps imitation-ros --help fast
     from ..studies.help_risk import HelpRiskConfig, run_help_risk_study
     config = HelpRiskConfig(risk_episodes=args.risk_episodes, horizon_steps=args.horizon_steps,
+                            risk_steps=args.risk_steps,
                             eval_episodes=args.eval_episodes,
                             calib_episodes=args.calib_episodes, steps=args.steps,
                             seed=args.seed)

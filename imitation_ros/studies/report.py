@@ -62,6 +62,8 @@ STUDIES: Tuple[Study, ...] = (
     Study('dagger_noisy_demos'),
     Study('help'),
     Study('help_risk'),
+    Study('help_risk_steps400', 'Risk beside novelty, a less confident risk model (400 steps)',
+          'imitation-ros benchmark help-risk --risk-steps 400 --out results/help_risk_steps400'),
     Study('fleet'),
     Study('latency'),
     Study('data'),
