@@ -62,6 +62,7 @@ STUDIES: Tuple[Study, ...] = (
     Study('dagger_noisy_demos'),
     Study('help'),
     Study('help_risk'),
+    Study('robot_gated'),
     Study('fleet'),
     Study('latency'),
     Study('data'),
