@@ -140,7 +140,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     rg.add_argument('--out', type=Path, default=Path('results/robot_gated'))
     rg.add_argument('--rounds', type=int, default=8)
     rg.add_argument('--episodes', type=int, default=10, help='episodes per round')
-    rg.add_argument('--seeds', type=int, default=5, help='training seeds 0..N-1')
+    rg.add_argument('--seeds', type=int, default=6, help='training seeds 0..N-1')
     rg.add_argument('--eval-episodes', type=int, default=200)
     rg.add_argument('--budget', type=float, default=0.1,
                     help='fraction of the policy time the gate may ask (calibrate-help --budget)')

@@ -34,8 +34,9 @@ demonstrations plus every round so far (the trainer node's aggregation; the
 robot-gated arm also trains the risk model on its bags). A round without a
 takeover keeps its model. Every model runs ``eval_episodes`` fixed tasks alone.
 Per arm and round: success of the round's episodes, success of the model trained
-after it alone, human time, takeovers, help requests, failures that no request
-preceded within ``unasked_window_s``. Writes ``table.md``, ``results.json`` and
+after it alone, human time (in control) and the operator's attention (human-gated:
+all the time; robot-gated: a request standing or in control), takeovers, help
+requests, failures that no request preceded within ``unasked_window_s``. Writes ``table.md``, ``results.json`` and
 ``rounds.png``.
 """
 
@@ -80,7 +81,7 @@ class RobotGatedConfig:
     """HG-DAgger rounds per arm."""
     episodes: int = 10
     """Episodes per round."""
-    seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
+    seeds: tuple[int, ...] = (0, 1, 2, 3, 4, 5)
     """Training seeds (demonstrations, tasks, noise, initialization)."""
     initial_demos: int = 8
     """Demonstrations of the start policy (8: it succeeds about half the time, the regime
@@ -172,6 +173,8 @@ class RoundResult:
     """Robot-gated: fraction of the calibration episodes' policy time asked."""
     takeover_without_request: int = 0
     """Takeovers that began while no help request stood (robot-gated: must be 0)."""
+    ended_in_control: int = 0
+    """Episodes that ended with the operator in control."""
 
 
 def takeovers_without_request(episode: Episode) -> int:
@@ -298,6 +301,7 @@ class _Seed:
                                      for e in episodes),
                 human_labels=human, retrained=bool(human),
                 takeover_without_request=sum(takeovers_without_request(e) for e in episodes),
+                ended_in_control=sum(bool(e.steps and e.human[-1]) for e in episodes),
                 **extra))
             self.log(rows[-1])
         return rows
@@ -391,11 +395,16 @@ def summarize(rows: Sequence[RoundResult | dict], config: RobotGatedConfig) -> d
                      'final_alone_seeds': last['alone'],
                      'human_s_per_seed': total / max(1, len(seeds)),
                      'attention_s_per_seed': attention / max(1, len(seeds)),
-                     'takeovers_without_request': sum(t['without_request'] for t in table)}
+                     'takeovers_without_request': sum(t['without_request'] for t in table),
+                     'ended_in_control': sum(r['ended_in_control'] for r in _rows(rows)
+                                             if r['arm'] == arm),
+                     'episodes': sum(r['episodes'] for r in _rows(rows) if r['arm'] == arm)}
     gap = arms['human']['final_alone'] - arms['robot']['final_alone']
     ratio = (arms['robot']['human_s_per_seed'] / arms['human']['human_s_per_seed']
              if arms['human']['human_s_per_seed'] > 0 else float('inf'))
-    return {'arms': arms, 'gap': gap, 'human_ratio': ratio,
+    attention = (arms['robot']['attention_s_per_seed'] / arms['human']['attention_s_per_seed']
+                 if arms['human']['attention_s_per_seed'] > 0 else float('inf'))
+    return {'arms': arms, 'gap': gap, 'human_ratio': ratio, 'attention_ratio': attention,
             'success_met': bool(gap <= config.target_gap + 1e-9),
             'human_met': bool(ratio <= config.target_human_ratio + 1e-9),
             'met': bool(gap <= config.target_gap + 1e-9
@@ -446,7 +455,9 @@ def write_table(results: dict, path: Path) -> Path:
         'fraction of the round\'s control periods under the operator\'s control; operator '
         'attention: fraction it must attend (human-gated: all, it watches; robot-gated: a '
         'request standing or in control); rates pooled over seeds. Robot-gated takeovers that '
-        f"began without a standing request: {r['takeovers_without_request']}.", '',
+        f"began without a standing request: {r['takeovers_without_request']}. Episodes that "
+        f"ended with the operator in control: human-gated {h['ended_in_control']} of "
+        f"{h['episodes']}, robot-gated {r['ended_in_control']} of {r['episodes']}.", '',
         '| arm | final model alone | human time over all rounds (s per seed) | operator '
         'attention (s per seed) |',
         '|---|---|---|---|',
@@ -458,7 +469,8 @@ def write_table(results: dict, path: Path) -> Path:
         f"with at most {c['target_human_ratio']:g} of its human time under control): gap "
         f"{s['gap']:+.2f} ({'met' if s['success_met'] else 'NOT met'}), human time ratio "
         f"{s['human_ratio']:.2f} ({'met' if s['human_met'] else 'NOT met'}): "
-        f"{'met' if s['met'] else 'NOT met'}."]
+        f"{'met' if s['met'] else 'NOT met'}. Counting the operator's attention instead of "
+        f"its time in control, the ratio is {s['attention_ratio']:.2f}."]
     path.write_text('\n'.join(lines) + '\n')
     return path
 
@@ -468,6 +480,7 @@ def plot_rounds(results: dict, path: Path) -> Path:
     import matplotlib  # lazy: matplotlib only when plotting
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt  # lazy: matplotlib only when plotting
+    from matplotlib.ticker import MaxNLocator  # lazy: matplotlib only when plotting
     fig, (ax, bx) = plt.subplots(1, 2, figsize=(10.0, 4.0), dpi=110)
     for arm in ARMS:
         table = per_round(results['rows'], arm)
@@ -478,16 +491,19 @@ def plot_rounds(results: dict, path: Path) -> Path:
                         color=COLORS[arm], alpha=0.18, lw=0)
         later = table[1:]
         bx.plot([t['round'] for t in later], [t['human_fraction'] for t in later], 'o-',
-                color=COLORS[arm], label=ARM_LABELS[arm])
+                color=COLORS[arm], label=f'{ARM_LABELS[arm]}: in control')
+        bx.plot([t['round'] for t in later], [t['attention'] for t in later], ':',
+                color=COLORS[arm], label=f'{ARM_LABELS[arm]}: attending')
     ax.set_xlabel('round (0: start)')
     ax.set_ylabel('model alone: success')
     ax.set_ylim(-0.02, 1.02)
     bx.set_xlabel('round')
-    bx.set_ylabel('fraction of time under human control')
+    bx.set_ylabel('fraction of the round\'s time')
     bx.set_ylim(bottom=0.0)
     for a in (ax, bx):
         a.grid(alpha=0.3)
         a.legend(fontsize=8)
+        a.xaxis.set_major_locator(MaxNLocator(integer=True))
     seeds = len(results['config']['seeds'])
     fig.suptitle(f'Human-gated vs robot-gated HG-DAgger ({seeds} seeds; band: min-max)',
                  fontsize=10)
