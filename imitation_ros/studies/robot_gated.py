@@ -36,8 +36,8 @@ takeover keeps its model. Every model runs ``eval_episodes`` fixed tasks alone.
 Per arm and round: success of the round's episodes, success of the model trained
 after it alone, human time (in control) and the operator's attention (human-gated:
 all the time; robot-gated: a request standing or in control), takeovers, help
-requests, failures that no request preceded within ``unasked_window_s``. Writes ``table.md``, ``results.json`` and
-``rounds.png``.
+requests, failures that no request preceded within ``unasked_window_s``. Writes
+``table.md``, ``results.json`` and ``rounds.png``.
 """
 
 from __future__ import annotations
