@@ -26,6 +26,8 @@
   (doubt above a calibrated threshold holds the arm and asks the operator).
 - ``help-risk``: risk beside novelty: moments before trouble caught per false
   alarm for each signal and both, and help requests from both in the closed loop.
+- ``robot-gated``: HG-DAgger rounds with the operator watching against the operator
+  coming only when the gate asks (model alone per round, human time, requests).
 - ``fleet``: one operator serving the help requests of several robots (per robot and
   fleet), and a policy retrained on one robot's data against the fleet's.
 - ``dagger``: the compounding-error study: BC on more and more demonstrations
@@ -135,6 +137,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     hr.add_argument('--seed', type=int, default=0)
     hr.add_argument('--no-progress', action='store_true')
     hr.set_defaults(func=run_help_risk_cmd)
+    rg = which.add_parser('robot-gated', help='HG-DAgger rounds, human-gated against '
+                          'robot-gated: model alone per round and human time')
+    rg.add_argument('--out', type=Path, default=Path('results/robot_gated'))
+    rg.add_argument('--rounds', type=int, default=8)
+    rg.add_argument('--episodes', type=int, default=10, help='episodes per round')
+    rg.add_argument('--seeds', type=int, default=6, help='training seeds 0..N-1')
+    rg.add_argument('--eval-episodes', type=int, default=200)
+    rg.add_argument('--budget', type=float, default=0.1,
+                    help='fraction of the policy time the gate may ask (calibrate-help --budget)')
+    rg.add_argument('--no-progress', action='store_true')
+    rg.set_defaults(func=run_robot_gated_cmd)
     fl = which.add_parser('fleet', help='one operator, several robots: per robot and fleet, '
                           "and one robot's data against the fleet's")
     fl.add_argument('--out', type=Path, default=Path('results/fleet'))
@@ -434,6 +447,20 @@ def run_dagger_cmd(args: argparse.Namespace) -> int:
     print((args.out / 'table.md').read_text())
     print(f'wrote {args.out / "table.md"}, {args.out / "curve.png"} and '
           f'{args.out / "cells.json"}')
+    return 0
+
+
+def run_robot_gated_cmd(args: argparse.Namespace) -> int:
+    """Run the human-gated against robot-gated HG-DAgger study and print the table."""
+    # lazy: keeps imitation-ros --help fast
+    from ..studies.robot_gated import RobotGatedConfig, run_robot_gated_study
+    config = RobotGatedConfig(rounds=args.rounds, episodes=args.episodes,
+                              seeds=tuple(range(args.seeds)), eval_episodes=args.eval_episodes,
+                              budget=args.budget)
+    run_robot_gated_study(args.out, config, progress=not args.no_progress)
+    print((args.out / 'table.md').read_text())
+    print(f'wrote {args.out / "table.md"}, {args.out / "rounds.png"} and '
+          f'{args.out / "results.json"}')
     return 0
 
 

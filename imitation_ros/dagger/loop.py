@@ -21,7 +21,11 @@ Per control period (``ArmConfig.dt``, 0.05 s by default), in this order, at time
 1. The measured joint positions ``q`` reach the gate
    (:meth:`~imitation_ros.gate.arbiter.Arbiter.on_joint_state`).
 2. Doubt (optional): while the human is not in control, ``doubt(q, task)`` above
-   ``help_threshold`` means the policy asks for help this period.
+   ``help_threshold`` means the policy asks for help this period. Or ``signals(q,
+   task)``, the policy's doubt and risk as the policy node publishes them, reach the
+   gate every period and the gate's own rule (its ``help_threshold``,
+   ``risk_threshold``, ``help_release_s``, ``help_until_calm``) raises and clears the
+   request (robot-gated HG-DAgger).
 3. The simulated operator (optional; :class:`~imitation_ros.sim.operator.SimulatedOperator`,
    the core of the ``sim_human`` node) watches ``q`` and answers with a gamepad state,
    which reaches the gate through :func:`~imitation_ros.gate.joy.parse_joy` exactly as
@@ -76,6 +80,9 @@ Controller = Callable[[np.ndarray, Task], np.ndarray]
 #: A doubt hook maps (measured joint positions (n,) rad, task) to a score; above the
 #: threshold the policy asks for help.
 Doubt = Callable[[np.ndarray, Task], float]
+#: A signals hook maps (measured joint positions (n,) rad, task) to the policy's doubt and
+#: risk (None: the model has no risk), as ``policy_node`` publishes them to the gate.
+Signals = Callable[[np.ndarray, Task], tuple[float, Optional[float]]]
 #: What may drive the arm: an exported policy (ONNX Runtime) or any controller.
 PolicyLike = Union[OnnxPolicy, Controller]
 
@@ -137,7 +144,9 @@ class Episode:
     source: np.ndarray
     """Who decided each command, (T,) int: a ``SOURCE_*`` code."""
     help: np.ndarray
-    """True where the policy asked for help (doubt above the threshold), (T,) bool."""
+    """True where the policy asked for help (doubt above the threshold; with ``signals``
+    the gate's request, which with ``help_until_calm`` stands through the takeover), (T,)
+    bool."""
     takeovers: int
     """Times the operator took control (False -> True edges of the human mask)."""
     help_requests: int
@@ -209,7 +218,7 @@ def run_episode(sim: ArmSim, task: Task, *, policy: Optional[PolicyLike] = None,
                 operator: Optional[SimulatedOperator] = None,
                 doubt: Optional[Doubt] = None, help_threshold: float = float('inf'),
                 gate: Optional[GateConfig] = None, seed: Optional[int] = None,
-                label: bool = True) -> Episode:
+                label: bool = True, signals: Optional[Signals] = None) -> Episode:
     """
     Run one episode of the closed loop (see the module docstring) and return what happened.
 
@@ -228,6 +237,10 @@ def run_episode(sim: ArmSim, task: Task, *, policy: Optional[PolicyLike] = None,
     :param gate: the gate's configuration (default :func:`gate_config` of the sim's arm).
     :param seed: seeds the sim's actuation noise and the beta draws of this episode.
     :param label: compute the expert's label at every state (needs ``expert``).
+    :param signals: the policy's (doubt, risk) at ``(q, task)``, given to the gate every
+        period (a takeover included, as the policy node keeps publishing); the gate's
+        help request (``gate.help_threshold`` / ``risk_threshold`` > 0) holds the arm and
+        is passed to the operator. Not with ``doubt``.
     """
     cfg = sim.config
     if not 0.0 <= beta <= 1.0:
@@ -238,6 +251,12 @@ def run_episode(sim: ArmSim, task: Task, *, policy: Optional[PolicyLike] = None,
         raise ConfigError('no policy given: pass one, or beta = 1 to run the expert alone')
     act, reset = _as_controller(policy, cfg) if policy is not None else (None, lambda: None)
     gate_cfg = gate if gate is not None else gate_config(cfg)
+    if signals is not None and doubt is not None:
+        raise ConfigError('give doubt (the loop asks) or signals (the gate asks), not both')
+    if signals is not None and not (gate_cfg.help_threshold > 0 or gate_cfg.risk_threshold > 0):
+        raise ConfigError('signals reach the gate, but its help_threshold and risk_threshold '
+                          'are 0 (off): set one in the gate config to let it ask for help')
+    asking = doubt is not None or signals is not None
     arbiter = Arbiter(gate_cfg)
     rng = np.random.default_rng(None if seed is None else [int(seed), 7])
     sim.reset(task=task, seed=seed)
@@ -245,8 +264,8 @@ def run_episode(sim: ArmSim, task: Task, *, policy: Optional[PolicyLike] = None,
     ask_keyword = False
     if operator is not None:
         operator.start_episode(task)
-        ask_keyword = doubt is not None and accepts_help_request(operator)
-        if doubt is not None and not ask_keyword:
+        ask_keyword = asking and accepts_help_request(operator)
+        if asking and not ask_keyword:
             warnings.warn('SimulatedOperator.step takes no help_requested keyword: the policy '
                           'still holds when in doubt, but the operator only reacts to what it '
                           'sees', RuntimeWarning, stacklevel=2)
@@ -258,8 +277,15 @@ def run_episode(sim: ArmSim, task: Task, *, policy: Optional[PolicyLike] = None,
             q = sim.q.copy()
             arbiter.on_joint_state(q, now)
             engaged = operator is not None and operator.engaged
-            ask = bool(doubt is not None and not engaged
-                       and float(doubt(q, task)) > help_threshold)
+            if signals is not None:
+                doubt_now, risk_now = signals(q, task)
+                arbiter.on_uncertainty(doubt_now, now)
+                if risk_now is not None:
+                    arbiter.on_risk(risk_now, now)
+                ask = arbiter.help_requested(now)
+            else:
+                ask = bool(doubt is not None and not engaged
+                           and float(doubt(q, task)) > help_threshold)
             if operator is not None:
                 out = (operator.step(q, now, help_requested=ask) if ask_keyword
                        else operator.step(q, now))

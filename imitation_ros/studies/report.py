@@ -64,6 +64,7 @@ STUDIES: Tuple[Study, ...] = (
     Study('help_risk'),
     Study('help_risk_steps400', 'Risk beside novelty, a less confident risk model (400 steps)',
           'imitation-ros benchmark help-risk --risk-steps 400 --out results/help_risk_steps400'),
+    Study('robot_gated'),
     Study('fleet'),
     Study('latency'),
     Study('data'),
