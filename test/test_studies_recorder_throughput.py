@@ -40,16 +40,19 @@ def test_message_index_reads_the_index_each_kind_names() -> None:
 
 
 def test_topic_counts_names_lost_and_extra_messages() -> None:
-    """Lost = indices published but absent; the primer (-1) and repeats are extra, not recorded."""
+    """Lost = indices published but absent, named; the primer (-1) and repeats are extra."""
     counts = topic_counts({'/a': 5, '/b': 3}, {'/a': [-1, 0, 1, 1, 4], '/b': []})
-    assert counts['/a'] == {'published': 5, 'recorded': 3, 'lost': 2, 'extra': 2, 'refused': 0}
-    assert counts['/b'] == {'published': 3, 'recorded': 0, 'lost': 3, 'extra': 0, 'refused': 0}
+    assert counts['/a'] == {'published': 5, 'recorded': 3, 'lost': 2, 'extra': 2, 'refused': 0,
+                            'lost_first': [2, 3]}
+    assert counts['/b'] == {'published': 3, 'recorded': 0, 'lost': 3, 'extra': 0, 'refused': 0,
+                            'lost_first': [0, 1, 2]}
 
 
 def test_topic_counts_leaves_refused_publications_out_of_published_and_lost() -> None:
     """An index whose publish raised was never sent: not published, not lost."""
     counts = topic_counts({'/a': 5}, {'/a': [0, 1, 4]}, {'/a': [2]})
-    assert counts['/a'] == {'published': 4, 'recorded': 3, 'lost': 1, 'extra': 0, 'refused': 1}
+    assert counts['/a'] == {'published': 4, 'recorded': 3, 'lost': 1, 'extra': 0, 'refused': 1,
+                            'lost_first': [3]}
 
 
 def _row(name: str, lost: int, msg_per_s: float, mb_per_s: float) -> dict:
