@@ -385,8 +385,11 @@ def format_recorder(rows: list[dict]) -> str:
     if rows:
         r0 = rows[0]
         depth = r0.get('publisher_depth', 0)
+        # lazy: rclpy only when formatting, not when the CLI builds its parser
+        from ..nodes.qos import IMAGE_PUB_QOS, STATE_PUB_QOS
         publishers = (f'a history depth of {depth}' if depth else
-                      "the nodes' QoS profiles (joint states etc. keep last 2000, images 10)")
+                      "the nodes' QoS profiles (joint states etc. keep last "
+                      f'{STATE_PUB_QOS.depth}, images {IMAGE_PUB_QOS.depth})')
         lines += [f"Recorder throughput over real DDS, {r0['seconds']:.0f} s of streaming per "
                   'load, one episode each, messages counted per topic by the index each '
                   f'names; publishers with {publishers}; recorder executor '
