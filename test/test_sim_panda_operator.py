@@ -14,22 +14,21 @@
 
 """The Panda's simulated operator, closed through the gate's arbiter without ROS."""
 
-from dataclasses import fields
 from pathlib import Path
 from typing import Callable
 
+from imitation_ros.dagger.panda_loop import panda_gate_config
 from imitation_ros.errors import ConfigError, SimError
-from imitation_ros.gate.arbiter import Arbiter, GateConfig
+from imitation_ros.gate.arbiter import Arbiter
 from imitation_ros.gate.joy import JoyConfig, parse_joy
-from imitation_ros.interface.robot import GripperModel, RobotModel
+from imitation_ros.interface.robot import RobotModel
 from imitation_ros.sim.operator import REASON_REGRIP
 from imitation_ros.sim.panda.experts import ReachExpert, ReachStyle
 from imitation_ros.sim.panda.interface import (BASE_LINK, check_urdf_is_the_sim,
                                                gripper_width, TIP_LINK)
 from imitation_ros.sim.panda.model import PandaConfig
 from imitation_ros.sim.panda.observe import observe
-from imitation_ros.sim.panda.operator import (gate_teleop, PandaOperator,
-                                              PandaOperatorParams)
+from imitation_ros.sim.panda.operator import PandaOperator, PandaOperatorParams
 from imitation_ros.sim.panda.sim import PandaSim
 from imitation_ros.sim.panda.tasks import PandaTask, READY
 import numpy as np
@@ -47,14 +46,8 @@ def sim() -> PandaSim:
 
 def gate_arbiter() -> tuple[Arbiter, JoyConfig]:
     """Return the gate's arbiter configured as gate_teleop says, and its joy mapping."""
-    teleop = gate_teleop()
-    names = {f.name for f in fields(JoyConfig)}
-    joy = JoyConfig(**{k: tuple(v) if isinstance(v, list) else v
-                       for k, v in teleop.items() if k in names})
-    robot = RobotModel.from_urdf(URDF, base_link=teleop['base_link'],
-                                 tip_link=teleop['tip_link'])
-    gripper = GripperModel.from_urdf(URDF, teleop['gripper_joints'])
-    return Arbiter(GateConfig(robot=robot, joy=joy, gripper=gripper, rate_hz=20.0)), joy
+    config = panda_gate_config(URDF)
+    return Arbiter(config), config.joy
 
 
 def run(sim: PandaSim, operator: PandaOperator, policy: Callable, seed: int) -> list[str]:

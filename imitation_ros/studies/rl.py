@@ -349,7 +349,6 @@ def write_table(points: Sequence[RlPoint], path: Path, cfg: RlStudyConfig, *,
                 workers: int = 1) -> str:
     """Write the markdown tables: final results, the curves, the verdict."""
     base, rl = cfg.base, cfg.finetune()
-    methods = [m for m in METHODS if any(p.method == m for p in points)]
     td3 = rl.td3
     lines = [
         f'Planar arm, actuation noise {base.actuation_noise} rad per joint and control period '
@@ -369,9 +368,17 @@ def write_table(points: Sequence[RlPoint], path: Path, cfg: RlStudyConfig, *,
         f'{base.eval_episodes} evaluation episodes per model (the same tasks and noise for '
         f'every model, the exported ONNX file through the gate). The expert succeeds in '
         f'{expert_success:.2f} of them. Run time {seconds / 60:.1f} min on this machine '
-        f'({workers} worker process{"es" if workers > 1 else ""}).', '',
-        '| method | environment episodes | human labels | success | failed training '
-        'episodes | takeovers |', '|---|---|---|---|---|---|']
+        f'({workers} worker process{"es" if workers > 1 else ""}).', '']
+    text = '\n'.join(lines + table_body(points, cfg.target, rl.episodes)) + '\n'
+    path.write_text(text)
+    return text
+
+
+def table_body(points: Sequence[RlPoint], target: float, rl_episodes: int) -> list[str]:
+    """Return the table's lines after its header: final results, curves, the verdict."""
+    methods = [m for m in METHODS if any(p.method == m for p in points)]
+    lines = ['| method | environment episodes | human labels | success | failed training '
+             'episodes | takeovers |', '|---|---|---|---|---|---|']
     for m in methods:
         rows = curve(points, m)
         if not rows:
@@ -392,7 +399,7 @@ def write_table(points: Sequence[RlPoint], path: Path, cfg: RlStudyConfig, *,
             continue
         for r in curve(points, m):
             lines.append(f"| {LABELS[m]} | {r['episodes']} | {_labels(r)} | {_fmt(r)} |")
-    v = verdict(points, cfg.target)
+    v = verdict(points, target)
     lines += ['']
     if v.get('bc_start') is not None:
         lines.append(f"- BC start {v['bc_start']:.2f} (target <= 0.70): "
@@ -400,25 +407,27 @@ def write_table(points: Sequence[RlPoint], path: Path, cfg: RlStudyConfig, *,
     if 'rl_final' in v:
         reach = (f", first at {v['rl_episodes_to_target']} episodes"
                  if v['rl_episodes_to_target'] is not None else '')
-        lines.append(f"- BC + RL without a human: {v['rl_final']:.2f} after {rl.episodes} "
-                     f"episodes (target >= {cfg.target:.2f}){reach}: "
+        lines.append(f"- BC + RL without a human: {v['rl_final']:.2f} after {rl_episodes} "
+                     f"episodes (target >= {target:.2f}){reach}: "
                      f"{'met' if v['rl_ok'] else 'NOT met'}.")
     if 'compared_success' in v:
         lines.append(f"- Human labels to reach mean success {v['compared_success']:.2f}: "
                      f"with interventions {_maybe(v['hil_labels'])}, HG-DAgger "
                      f"{_maybe(v['hg_labels'])}: "
                      f"{'fewer' if v['hil_fewer_labels'] else 'NOT fewer'} with RL.")
-    text = '\n'.join(lines) + '\n'
-    path.write_text(text)
-    return text
+    return lines
 
 
 def _maybe(value: Optional[float]) -> str:
     return 'not reached' if value is None else f'{value:.0f}'
 
 
-def plot_curves(points: Sequence[RlPoint], path: Path, cfg: RlStudyConfig) -> Path:
-    """Draw success against environment episodes and against human labels, per method."""
+def plot_curves(points: Sequence[RlPoint], path: Path, target: float, setting: str) -> Path:
+    """
+    Draw success against environment episodes and against human labels, per method.
+
+    :param setting: what the title says of the setting (the arm, its noise).
+    """
     import matplotlib  # lazy: matplotlib only when plotting
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt  # lazy: matplotlib only when plotting
@@ -437,7 +446,7 @@ def plot_curves(points: Sequence[RlPoint], path: Path, cfg: RlStudyConfig) -> Pa
             ax.fill_between(x, [r['min'] for r in rows], [r['max'] for r in rows],
                             color=COLORS[m], alpha=0.15, lw=0)
     for ax in axes:
-        ax.axhline(cfg.target, color='0.4', ls='--', lw=1, label=f'target {cfg.target:.2f}')
+        ax.axhline(target, color='0.4', ls='--', lw=1, label=f'target {target:.2f}')
         ax.set_ylim(-0.02, 1.02)
         ax.set_ylabel('success rate')
         ax.grid(alpha=0.3)
@@ -445,9 +454,8 @@ def plot_curves(points: Sequence[RlPoint], path: Path, cfg: RlStudyConfig) -> Pa
     axes[1].set_xlabel('human labels (demonstration samples + operator steps)')
     axes[1].legend(fontsize=7, loc='lower right')
     seeds = len({p.seed for p in points})
-    fig.suptitle(f'BC for the start, RL for the rest: actuation noise '
-                 f'{cfg.base.actuation_noise} rad, {seeds} seeds (line: mean, band: min–max)',
-                 fontsize=9)
+    fig.suptitle(f'BC for the start, RL for the rest: {setting}, {seeds} seeds '
+                 '(line: mean, band: min–max)', fontsize=9)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
@@ -460,7 +468,8 @@ def write_outputs(points: Sequence[RlPoint], out: Path, cfg: RlStudyConfig, *,
     """Write ``table.md``, ``curve.png`` and ``cells.json``."""
     write_table(points, out / 'table.md', cfg, seeds=seeds, seconds=seconds,
                 expert_success=expert_success, workers=workers)
-    plot_curves(points, out / 'curve.png', cfg)
+    plot_curves(points, out / 'curve.png', cfg.target,
+                f'actuation noise {cfg.base.actuation_noise} rad')
     base = asdict(cfg.base)
     base['beta'] = cfg.base.beta.describe()
     (out / 'cells.json').write_text(json.dumps({

@@ -323,19 +323,7 @@ def finetune_in_sim(policy: nn.Module, prior: Optional[Transitions], *, arm: Any
                              seed=episode_seed(60_000 + seed, i), label=False)
             check_gated(ep.states, ep.actions, gate)
             tr = from_episode(ep, cfg.reward, links)
-            online.add(tr)
-            if tr.human.any():
-                prior_buf.add(tr.take(tr.human))
-            if i + 1 == cfg.warmup_episodes:
-                for _ in range(cfg.critic_warmup_updates):
-                    _update(agent, rng, prior_buf, online, actor=False)
-                result.updates += cfg.critic_warmup_updates
-            elif i + 1 > cfg.warmup_episodes:
-                owed += cfg.updates_per_step * len(tr)
-                while owed >= 1.0:
-                    _update(agent, rng, prior_buf, online, actor=True)
-                    owed -= 1.0
-                    result.updates += 1
+            owed = learn_from_episode(agent, rng, prior_buf, online, tr, i, cfg, owed, result)
             log = EpisodeLog(index=i, steps=ep.steps, success=bool(ep.success),
                              reason=ep.reason, human_steps=int(ep.human.sum()),
                              takeovers=int(ep.takeovers), ret=float(tr.reward.sum()),
@@ -356,6 +344,34 @@ def finetune_in_sim(policy: nn.Module, prior: Optional[Transitions], *, arm: Any
     result.seconds = time.perf_counter() - started
     result.policy = policy.eval()
     return result
+
+
+def learn_from_episode(agent: Td3Agent, rng: np.random.Generator, prior: ReplayBuffer,
+                       online: ReplayBuffer, tr: Transitions, index: int,
+                       cfg: FinetuneConfig, owed: float, result: FinetuneResult) -> float:
+    """
+    Store episode ``index``'s transitions and take the gradient steps the schedule owes.
+
+    Every transition joins the online buffer, the human-driven ones the prior buffer
+    too (HIL-SERL's recipe). The episode that ends the warm-up trains the critic alone
+    for ``critic_warmup_updates`` steps; after it, ``updates_per_step`` steps per
+    transition (the fraction carried over in ``owed``, returned). ``result.updates``
+    counts the steps.
+    """
+    online.add(tr)
+    if tr.human.any():
+        prior.add(tr.take(tr.human))
+    if index + 1 == cfg.warmup_episodes:
+        for _ in range(cfg.critic_warmup_updates):
+            _update(agent, rng, prior, online, actor=False)
+        result.updates += cfg.critic_warmup_updates
+    elif index + 1 > cfg.warmup_episodes:
+        owed += cfg.updates_per_step * len(tr)
+        while owed >= 1.0:
+            _update(agent, rng, prior, online, actor=True)
+            owed -= 1.0
+            result.updates += 1
+    return owed
 
 
 def _update(agent: Td3Agent, rng: np.random.Generator, prior: ReplayBuffer,

@@ -13,14 +13,15 @@
 # limitations under the License.
 
 """
-The task reward of reinforcement-learning fine-tuning on the planar arm (numpy only).
+The task reward of reinforcement-learning fine-tuning (numpy only).
 
 Per control period ``t`` (state ``s_t`` measured before the command, ``s_{t+1}``
 after it), in reward units:
 
 * **progress**: ``progress * (d(s_t) - d(s_{t+1}))``, where ``d`` is the end
-  effector's distance to the goal (m), computed by forward kinematics from the
-  link lengths stored with the model;
+  effector's distance to the goal (m): on the planar arm by forward kinematics from
+  the link lengths stored with the model, on the Panda its tool frame's
+  (:func:`distance_rewards` takes any arm's distances);
 * **success**: ``success`` on the period that reaches the goal (the episode ends);
 * **failure**: ``failure`` (negative) on the period that touches the obstacle or
   crosses a joint limit (the episode ends).
@@ -102,15 +103,36 @@ def episode_rewards(config: RewardConfig, link_lengths: Sequence[float], task: n
                           f'{next_states.shape}')
     t = states.shape[0]
     task = np.broadcast_to(np.asarray(task, dtype=np.float64), (t, np.shape(task)[-1]))
-    rewards = np.zeros(t)
-    done = np.zeros(t, dtype=bool)
     if t == 0:
-        return rewards, done
+        return np.zeros(0), np.zeros(0, dtype=bool)
     known = np.all(np.isfinite(next_states), axis=1)
     before = goal_distance(link_lengths, states, task)
     after = goal_distance(link_lengths, np.where(known[:, None], next_states, states), task)
-    rewards += config.progress * np.where(known, before - after, 0.0)
-    if reason in TERMINAL_REASONS:
+    return distance_rewards(config, np.where(known, before, np.nan), after, reason)
+
+
+def distance_rewards(config: RewardConfig, before: np.ndarray, after: np.ndarray,
+                     reason: str) -> tuple[np.ndarray, np.ndarray]:
+    """
+    Return the rewards (T,) and terminal flags (T,) from the goal distances of T transitions.
+
+    The arm-independent part of :func:`episode_rewards`, which any arm's sim can use
+    with its own tool distances (the Panda's tool frame, for example).
+
+    :param before: the tool's distance to the goal before each command, (T,), m; NaN
+        where the next state is unknown (that transition earns no progress).
+    :param after: the distance after each command, (T,), m.
+    :param reason: how the episode ended, as for :func:`episode_rewards`.
+    """
+    before = np.asarray(before, dtype=np.float64)
+    after = np.asarray(after, dtype=np.float64)
+    if before.shape != after.shape or before.ndim != 1:
+        raise ConfigError(f'before and after must both be (T,), got {before.shape} and '
+                          f'{after.shape}')
+    progress = before - after
+    rewards = config.progress * np.where(np.isfinite(progress), progress, 0.0)
+    done = np.zeros(before.shape[0], dtype=bool)
+    if before.shape[0] and reason in TERMINAL_REASONS:
         rewards[-1] += config.success if TERMINAL_REASONS[reason] else config.failure
         done[-1] = True
     return rewards, done
