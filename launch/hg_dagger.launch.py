@@ -23,6 +23,7 @@ for the robot and the human; with use_sim:=false, joy_node reads the gamepad and
 robot driver (ros2_control forward_position_controller) is expected to be running.
 
     ros2 launch imitation_ros hg_dagger.launch.py policy:=gmm model:=models/policy_v001.onnx
+    ros2 launch imitation_ros hg_dagger.launch.py robot:=panda   # the MuJoCo Panda
 """
 
 from imitation_ros.bringup.launch_description import build

@@ -20,7 +20,9 @@ import importlib.util
 from pathlib import Path
 
 from imitation_ros.bringup.graph import (graph, GRAPH_LAUNCH_ARGUMENTS, GRAPHS, launch_arguments,
-                                         LAUNCH_ARGUMENTS)
+                                         LAUNCH_ARGUMENTS, ROBOT_GRAPHS, robot_model, ROBOTS)
+from imitation_ros.interface.robot import RobotModel
+from imitation_ros.sim.operator import gate_teleop as planar_teleop
 import pytest
 import yaml
 
@@ -64,11 +66,15 @@ def test_every_graph_has_a_launch_file() -> None:
     assert {p.name.replace('.launch.py', '') for p in LAUNCH_FILES} == set(GRAPHS)
 
 
-@pytest.mark.parametrize('name', GRAPHS)
-def test_graph_names_existing_executables_and_params_files(name: str) -> None:
+GRAPHS_ON_ROBOTS = [(name, robot) for name in GRAPHS
+                    for robot in (ROBOTS if name in ROBOT_GRAPHS else ROBOTS[:1])]
+
+
+@pytest.mark.parametrize('name,robot', GRAPHS_ON_ROBOTS)
+def test_graph_names_existing_executables_and_params_files(name: str, robot: str) -> None:
     """Every node of the graph is a console script with main() and its params file exists."""
     scripts = _console_scripts()
-    for spec in graph(name):
+    for spec in graph(name, robot=robot):
         if spec.package != 'imitation_ros':
             assert spec.when == 'real', f'{spec.executable} from {spec.package} only on robots'
             continue
@@ -80,7 +86,7 @@ def test_graph_names_existing_executables_and_params_files(name: str) -> None:
         content = yaml.safe_load(params.read_text(encoding='utf-8'))
         assert list(content) == [spec.name], f'{params.name} must be keyed by {spec.name}'
         declared = content[spec.name]['ros__parameters']
-        for param in [*spec.arguments, *spec.fixed]:
+        for param in [*spec.arguments, *spec.fixed, *spec.robot_params]:
             assert param in declared, f'{spec.name} has no parameter {param}'
         for arg in spec.arguments.values():
             assert arg in launch_arguments(name)
@@ -95,7 +101,12 @@ def test_launch_arguments_are_described_and_typed() -> None:
             assert spec.type in (str, bool, int, float), arg
             if not spec.default.startswith('$('):
                 spec.convert(arg, spec.default)
-            if arg in GRAPH_LAUNCH_ARGUMENTS.get(name, {}):
+            if arg == 'robot':
+                # It builds the graph: each choice gives its nodes, another robot others.
+                on = {c: graph(name, robot=c) for c in spec.choices}
+                assert spec.default == ROBOTS[0] and len(set(map(repr, on.values()))) == \
+                    len(spec.choices), f'{name}: robot choices {spec.choices}'
+            elif arg in GRAPH_LAUNCH_ARGUMENTS.get(name, {}):
                 assert arg in used, f'{name} declares {arg} but no node of it uses it'
 
 
@@ -151,3 +162,91 @@ def test_the_shipped_model_is_listed_in_its_manifest_and_runs() -> None:
     task = sim.reset()
     action = policy.act(sim.q, task.vector())
     assert np.all(np.isfinite(action)) and np.all(np.abs(action - sim.q) < 0.5)
+
+
+PANDA_URDF = ROOT / 'urdf' / 'panda.urdf'
+PANDA_ARM = tuple(f'panda_joint{i}' for i in range(1, 8))
+
+
+def test_robot_argument_is_declared_with_its_choices_and_an_unknown_robot_is_refused() -> None:
+    """robot: planar3 (default) or panda where the graph runs both, planar3 only in the fleet."""
+    for name in ROBOT_GRAPHS:
+        robot = launch_arguments(name)['robot']
+        assert robot.default == 'planar3' and robot.choices == ('planar3', 'panda')
+        assert 'panda_joint1..7' in robot.description and 'use_sim:=false' in robot.description
+        with pytest.raises(ValueError, match='robot.*must be one of planar3, panda'):
+            robot.convert('robot', 'ur5')
+    fleet = launch_arguments('fleet')['robot']
+    assert fleet.choices == ('planar3',) and 'fleet_operator' in fleet.description
+    with pytest.raises(ValueError, match='one of planar3, panda'):
+        graph('hg_dagger', robot='ur5')
+    with pytest.raises(ValueError, match='fleet graph runs the planar3 arm only'):
+        graph('fleet', robot='panda')
+
+
+def test_robot_argument_reaches_the_launch_description() -> None:
+    """Each launch file declares robot with its description and choices (ros2 launch -s)."""
+    pytest.importorskip('launch', reason='the launch stack is not on PyPI: make setup '
+                        'installs it from LAUNCH_WHEELS, a ROS 2 install has it')
+    from launch.actions import DeclareLaunchArgument
+    from imitation_ros.bringup.launch_description import build
+    for name in GRAPHS:
+        declared = {a.name: a for a in build(name).entities
+                    if isinstance(a, DeclareLaunchArgument)}
+        want = launch_arguments(name)['robot']
+        assert declared['robot'].choices == list(want.choices), name
+        assert declared['robot'].description.startswith(want.description), name
+
+
+@pytest.mark.parametrize('name', ROBOT_GRAPHS)
+def test_panda_graph_puts_every_node_on_the_panda_arm(name: str) -> None:
+    """On the Panda: sim and operator on it, its teleop in the gate, nodes on its 7 joints."""
+    from imitation_ros.sim.panda.operator import gate_teleop
+    specs = {s.key + (f'@{s.when}' if s.name == 'intervention_gate' else ''): s
+             for s in graph(name, robot='panda')}
+    urdf = PANDA_URDF.read_text(encoding='utf-8')
+    chain = {'base_link': 'panda_link0', 'tip_link': 'panda_hand_tcp'}
+    assert RobotModel.from_urdf(urdf, **chain).joint_names == PANDA_ARM
+    assert specs['sim_arm'].robot_params == {'robot': 'panda', 'panda_task': 'reach'}
+    if 'sim_human' in specs:
+        assert specs['sim_human'].robot_params == {'robot': 'panda'}
+    for node in ('policy', 'recorder'):
+        if node in specs:
+            assert specs[node].robot_params == chain, node
+    if 'trainer' in specs:
+        assert specs['trainer'].robot_params == {'features': 'raw'}
+    if 'expert' in specs:
+        assert specs['expert'].robot_params == {'robot': 'panda', **chain}
+    # Simulated: the mapping sim_human drives; a real Panda: its chain and gripper, the
+    # gamepad as the params file maps it.
+    assert specs['intervention_gate@sim'].fixed == gate_teleop()
+    assert specs['intervention_gate@real'].fixed == {}
+    assert specs['intervention_gate@real'].robot_params == {
+        **chain, 'gripper_joints': ['panda_finger_joint1']}
+    # The planar graph is the params files' robot: nothing added, the planar teleop.
+    planar = graph(name)
+    assert all(s.robot_params == {} for s in planar)
+    assert [s.fixed for s in planar if s.name == 'intervention_gate' and s.when == 'sim'] == \
+        [planar_teleop()]
+
+
+def test_panda_demo_overrides_are_the_panda_graphs_parameters() -> None:
+    """imitation-ros demo --robot panda gives every node what robot:=panda gives it."""
+    from imitation_ros.bringup.panda_demo import panda_overrides
+    specs = [s for s in graph('dagger', robot='panda') + graph('hg_dagger', robot='panda')
+             if s.when != 'real']
+    out = panda_overrides({'expert': {}}, side=1)
+    for spec in specs:
+        assert {k: out[spec.name][k] for k in spec.robot_params} == spec.robot_params
+    gate = next(s for s in specs if s.name == 'intervention_gate')
+    assert {k: out['intervention_gate'][k] for k in gate.fixed} == gate.fixed
+
+
+def test_default_model_is_not_loaded_on_the_panda() -> None:
+    """The shipped planar default becomes '' on the Panda with a note; a user's model is kept."""
+    shipped = '/share/imitation_ros/models/planar_gmm_multi.onnx'
+    assert robot_model('planar3', shipped, shipped) == (shipped, '')
+    model, note = robot_model('panda', shipped, shipped)
+    assert model == '' and 'not loaded' in note and 'model:=' in note
+    assert robot_model('panda', '/data/panda_v003.onnx', shipped) == ('/data/panda_v003.onnx', '')
+    assert robot_model('panda', '', '') == ('', '')

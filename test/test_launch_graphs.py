@@ -12,7 +12,7 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""The four launch files with use_sim:=true, under launch_pytest: graphs, rates, the loop."""
+"""The launch files with use_sim:=true, under launch_pytest: graphs, rates, the loop, Panda."""
 
 from __future__ import annotations
 
@@ -105,6 +105,7 @@ class Probe:
         self.times: dict[str, list[float]] = {}
         self.gate: list[dict] = []
         self.versions: list[str] = []
+        self.joint_names: set[tuple[str, ...]] = set()
         for topic, kind, qos in (('joint_states', JointState, STATE_QOS),
                                  ('imitation/task', Float64MultiArray, STATE_QOS),
                                  ('forward_position_controller/commands', Float64MultiArray,
@@ -113,6 +114,7 @@ class Probe:
                                  ('camera/image_raw', Image, IMAGE_SUB_QOS)):
             self.times[topic] = []
             self.node.create_subscription(kind, topic, self._stamp(topic), qos)
+        self.node.create_subscription(JointState, 'joint_states', self._on_joints, STATE_QOS)
         self.node.create_subscription(String, 'imitation/gate_state', self._on_gate, 100)
         self.node.create_subscription(String, 'imitation/model_version', self._on_version,
                                       MODEL_QOS)
@@ -131,6 +133,10 @@ class Probe:
             with self.lock:
                 self.times[topic].append(time.monotonic())
         return on_message
+
+    def _on_joints(self, msg: Any) -> None:
+        with self.lock:
+            self.joint_names.add(tuple(msg.name))
 
     def _on_gate(self, msg: Any) -> None:
         with self.lock:
@@ -318,3 +324,34 @@ def test_hg_dagger_records_takeovers_and_hot_loads_retrained_models(
                              for s in probe.gate_states()), LOOP_S,
                  f'the policy node to hot-load {version} and the gate to forward it')
     assert (tmp_path / 'models' / 'policy_v002.onnx').is_file()
+
+
+PANDA_ARM = tuple(f'panda_joint{i}' for i in range(1, 8))
+
+
+@launch_pytest.fixture
+def hg_dagger_panda(tmp_path: Path):
+    """hg_dagger.launch.py robot:=panda, no camera, no training (the graph, not the loop)."""
+    return _include('hg_dagger', robot='panda', data_dir=str(tmp_path / 'data'),
+                    models_dir=str(tmp_path / 'models'), policy='mse',
+                    params_file=_params_file(tmp_path / 'params.yaml', {
+                        'sim_arm': {'camera_hz': 0.0},
+                        'trainer': {'min_new_samples': 10_000_000}}))
+
+
+@pytest.mark.launch(fixture=hg_dagger_panda)
+def test_hg_dagger_on_the_panda_runs_its_arm_and_the_operator_drives_through_the_gate(
+        probe: Probe) -> None:
+    """robot:=panda: panda_joint1..7 on joint_states; the gate holds, then forwards takeovers."""
+    nodes = {'sim_arm', 'sim_human', 'policy', 'intervention_gate', 'recorder', 'trainer'}
+    wait_for(lambda: nodes <= probe.node_names(), STARTUP_S,
+             f'nodes {sorted(nodes)} (seen {sorted(probe.node_names())})')
+    names = wait_for(lambda: probe.joint_names, STARTUP_S, 'joint states')
+    assert {n[:7] for n in names} == {PANDA_ARM}, names
+    # No model yet: the gate holds; the simulated operator sees the arm stall and takes
+    # over, and the gate forwards its sticks, mapped on the Panda's chain, as 7 targets.
+    wait_for(lambda: any(s['source'] == 'hold' for s in probe.gate_states()), STARTUP_S,
+             'the gate holding without a model')
+    human = wait_for(lambda: [s for s in probe.gate_states() if s['source'] == 'human'],
+                     STARTUP_S, 'the gate forwarding a takeover of the simulated operator')
+    assert all(len(s['command']) == 7 for s in human), human[:2]

@@ -157,3 +157,34 @@ def test_a_real_arm_without_the_joy_package_is_refused_with_what_to_install(
     output = log.read_text(errors='replace')
     assert 'needs the package(s) joy' in output and 'apt install' in output, output
     assert 'process started' not in output, output
+
+
+def test_an_unknown_robot_is_refused_naming_the_choices(tmp_path: Path) -> None:
+    """An unknown robot (ur5) is refused: the launch names planar3 and panda, starts nothing."""
+    proc, log = _launch(tmp_path, 'hg_dagger', 'robot:=ur5')
+    try:
+        proc.wait(timeout=WAIT_S)
+    finally:
+        _stop(proc)
+    output = log.read_text(errors='replace')
+    assert proc.returncode != 0 and '"robot"' in output and 'ur5' in output, output
+    assert "['planar3', 'panda']" in output, output
+    assert 'process started' not in output, output
+
+
+def test_deploy_on_the_panda_does_not_load_the_shipped_planar_model(tmp_path: Path) -> None:
+    """On the Panda, deploy leaves the planar default model unloaded; the policy waits."""
+    params = tmp_path / 'params.yaml'
+    params.write_text(json.dumps({'sim_arm': {'ros__parameters': {'camera_hz': 0.0}}}))
+    proc, log = _launch(tmp_path, 'deploy', 'robot:=panda', f'params_file:={params}')
+    try:
+        _wait(lambda: 'waiting for imitation/model' in log.read_text(errors='replace'),
+              'the policy waiting for a model', proc, log)
+        _wait(lambda: 'chain panda_link0 -> panda_hand_tcp' in log.read_text(errors='replace'),
+              "the gate on the Panda's chain", proc, log)
+    finally:
+        _stop(proc)
+    output = log.read_text(errors='replace')
+    assert "planar_gmm_multi.onnx is the planar arm's and is not loaded" in output, output
+    named = [line for line in output.splitlines() if 'planar_gmm_multi' in line]
+    assert all('is not loaded' in line for line in named), named

@@ -105,7 +105,8 @@ class ComposedGraph:
             for spec in self.specs:
                 module, cls = NODE_CLASSES[spec.executable]
                 node_cls = getattr(importlib.import_module(module), cls)
-                values = {**spec.fixed, **self.overrides.get(spec.key, {})}
+                values = {**spec.robot_params, **spec.fixed,
+                          **self.overrides.get(spec.key, {})}
                 params = [Parameter(k, value=v) for k, v in values.items()]
                 extra: dict[str, Any] = {}
                 if spec.namespace:

@@ -19,7 +19,9 @@ Every launch argument is declared with its description and choices; its value is
 converted to the argument's type before it reaches a parameter (``beta:=1`` is the
 double 1.0). A node that exits with an error shuts the whole launch down with the
 reason: no graph keeps driving the arm without its gate. ``use_sim:=false`` checks
-first that the ``joy`` package is installed. Needs ``launch`` and ``launch_ros``;
+first that the ``joy`` package is installed. ``robot:=panda`` builds the graph on
+the Panda (:func:`~imitation_ros.bringup.graph.robot_parameters`) and leaves a
+shipped planar default model unloaded. Needs ``launch`` and ``launch_ros``;
 imported only by the launch files.
 """
 
@@ -33,7 +35,7 @@ from ament_index_python.packages import get_package_share_directory, PackageNotF
 import yaml
 
 from .graph import (FIND_PKG_SHARE, graph, launch_arguments, LaunchArgument,
-                    namespaced_params, NodeSpec)
+                    namespaced_params, NodeSpec, robot_model, ROBOTS)
 
 PACKAGE = 'imitation_ros'
 
@@ -75,10 +77,18 @@ def _nodes(context: Any, name: str, arguments: dict[str, LaunchArgument]) -> lis
 
     values = {arg: spec.convert(arg, LaunchConfiguration(arg).perform(context))
               for arg, spec in arguments.items()}
+    robot = values.get('robot', ROBOTS[0])
     try:
-        nodes = graph(name, **({'robots': values['robots']} if 'robots' in values else {}))
+        nodes = graph(name, robot=robot,
+                      **({'robots': values['robots']} if 'robots' in values else {}))
     except ValueError as exc:
         return [LogInfo(msg=str(exc)), EmitEvent(event=Shutdown(reason=str(exc)))]
+    notes: list = []
+    if 'model' in values:
+        default = _default(arguments['model'].default)
+        default = default if isinstance(default, str) else default.perform(context)
+        values['model'], note = robot_model(robot, values['model'], default)
+        notes += [LogInfo(msg=note)] if note else []
     specs = [s for s in nodes if s.when != ('real' if values['use_sim'] else 'sim')]
     missing = _missing_packages(specs)
     if missing:
@@ -87,7 +97,7 @@ def _nodes(context: Any, name: str, arguments: dict[str, LaunchArgument]) -> lis
                   'run with use_sim:=true')
         return [LogInfo(msg=reason), EmitEvent(event=Shutdown(reason=reason))]
     share = FindPackageShare(PACKAGE).perform(context)
-    actions: list = []
+    actions: list = notes
     for spec in specs:
         node = Node(package=spec.package, executable=spec.executable, name=spec.name,
                     namespace=spec.namespace or None, remappings=list(spec.remappings),
@@ -100,11 +110,13 @@ def _nodes(context: Any, name: str, arguments: dict[str, LaunchArgument]) -> lis
 
 
 def _parameters(spec: NodeSpec, values: dict[str, Any], share: str) -> list:
-    """Return the node's params file, the user's params_file, then the launch arguments."""
+    """Return the params file, the robot's, the user's params_file, the launch arguments."""
     parameters: list = []
     if spec.params_file:
         path = os.path.join(share, 'config', spec.params_file)
         parameters.append(_namespaced_file(path, spec) if spec.namespace else path)
+    if spec.robot_params:
+        parameters.append(dict(spec.robot_params))
     if values['params_file']:
         parameters.append(values['params_file'])
     overrides = {param: values[arg] for param, arg in spec.arguments.items()}

@@ -19,7 +19,8 @@ The demonstrations come from the Panda's reach demonstrators, written as the
 recorder writes the live episodes (the seven arm joints and their targets,
 :func:`~imitation_ros.collect.panda.collect_panda` with ``arm_only``), so the
 first demonstrations and every takeover train one model; the nodes get the
-Panda's parameters (:func:`panda_overrides`): ``sim_arm`` and ``sim_human`` with
+Panda's parameters, those of the launch files' ``robot:=panda``
+(:func:`panda_overrides`): ``sim_arm`` and ``sim_human`` with
 ``robot: panda``, the policy, recorder and trainer on the seven arm joints with
 raw features, the gate reading the operator's sticks in the Panda's cartesian
 mapping (its chain from the URDF that ``sim_arm`` latches), the DAgger expert
@@ -36,6 +37,7 @@ from typing import Any, Callable
 
 from ..runtime.onnx_policy import OnnxPolicy
 from ..studies.expressivity_panda import evaluate_panda
+from .graph import robot_parameters, sim_teleop
 
 #: The demo's --expert -> the Panda reach demonstrator of the first demonstrations.
 PANDA_DEMONSTRATORS = {'above': 'left', 'below': 'right', 'multi': 'multi'}
@@ -59,24 +61,22 @@ def panda_overrides(overrides: dict[str, dict[str, Any]], *,
     """
     Return the demo's node overrides with the Panda's parameters added.
 
+    The Panda's parameters are the graph's, as the launch files' ``robot:=panda`` gives
+    them: :func:`~imitation_ros.bringup.graph.robot_parameters` and the gate's
+    :func:`~imitation_ros.bringup.graph.sim_teleop`.
+
     :param overrides: the planar demo's overrides (rates, folders, seeds, models).
     :param side: sim_human's ``side`` (+1 left, -1 right, 0 the nearer path).
     """
-    from ..sim.panda.interface import BASE_LINK, TIP_LINK  # lazy: MuJoCo only for the Panda
-    from ..sim.panda.operator import gate_teleop  # lazy: MuJoCo only for the Panda
-    # The arm's seven joints: the chain base -> tool of sim_arm's /robot_description.
-    chain = {'base_link': BASE_LINK, 'tip_link': TIP_LINK}
     out = {name: dict(values) for name, values in overrides.items()}
-    sim = out.setdefault('sim_arm', {})
-    sim.pop('actuation_noise', None)  # the planar arm's; MuJoCo's controller has none
-    sim.update({'robot': 'panda', 'panda_task': 'reach'})
-    out.setdefault('sim_human', {}).update({'robot': 'panda', 'side': int(side)})
-    out.setdefault('policy', {}).update(chain)
-    out.setdefault('intervention_gate', {}).update(gate_teleop())
-    out.setdefault('recorder', {}).update(chain)
-    out.setdefault('trainer', {})['features'] = 'raw'
-    if 'expert' in out:
-        out['expert'].update({'robot': 'panda', **chain})
+    out.setdefault('sim_arm', {}).pop('actuation_noise', None)  # MuJoCo's controller has none
+    params = robot_parameters('panda')
+    if 'expert' not in out:
+        del params['expert']  # only where the mode runs one
+    for name, values in params.items():
+        out.setdefault(name, {}).update(values)
+    out['intervention_gate'].update(sim_teleop('panda'))
+    out['sim_human']['side'] = int(side)
     return out
 
 
