@@ -17,8 +17,10 @@
 
 BC alone, BC + RL without a human, BC + RL with the simulated operator's
 interventions and HG-DAgger from the same start, on the planar arm with
-actuation noise; success against environment episodes and against human labels.
-Writes results/rl/{table.md, curve.png, cells.json}.
+actuation noise (``--robot planar``) or on the MuJoCo Panda's reach task
+(``--robot panda``, imitation_ros/studies/rl_panda.py); success against
+environment episodes and against human labels. Writes results/rl/ (the Panda:
+results/rl_panda/) {table.md, curve.png, cells.json}.
 """
 
 from __future__ import annotations
@@ -34,17 +36,21 @@ def add_rl_parser(which: argparse._SubParsersAction) -> None:
     r = which.add_parser('rl', help='BC vs BC + RL (with and without interventions) vs '
                          'HG-DAgger', description=__doc__,
                          formatter_class=argparse.RawDescriptionHelpFormatter)
+    r.add_argument('--robot', choices=('planar', 'panda'), default='planar',
+                   help='planar: the planar arm with actuation noise; panda: the MuJoCo '
+                   'Panda\'s reach task (default out results/rl_panda)')
     r.add_argument('--out', type=Path, default=Path('results/rl'))
     r.add_argument('--seeds', type=int, default=3, help='training seeds (default 3)')
     r.add_argument('--demos', type=int, default=None,
-                   help='demonstrations every method starts from (default 8)')
+                   help='demonstrations every method starts from (default 8; panda 4)')
     r.add_argument('--episodes', type=int, default=None,
-                   help='RL episodes per run (default 150)')
+                   help='RL episodes per run (default 150; panda 100)')
     r.add_argument('--eval-every', type=int, default=None,
                    help='RL episodes between evaluations (default 25)')
     r.add_argument('--eval-episodes', type=int, default=None,
                    help='evaluation episodes per model (default 100)')
-    r.add_argument('--rounds', type=int, default=None, help='HG-DAgger rounds (default 10)')
+    r.add_argument('--rounds', type=int, default=None,
+                   help='HG-DAgger rounds (default 10; panda 8)')
     r.add_argument('--methods', default='bc,rl,rl_hil,hg_dagger',
                    help='among bc, rl, rl_hil, hg_dagger, bc_gmm, rl_gmm')
     r.add_argument('--workers', type=int, default=1,
@@ -62,6 +68,8 @@ def run_rl_cmd(args: argparse.Namespace) -> int:
     if args.seeds < 1 or args.workers < 1:
         print('error: --seeds and --workers must be >= 1', file=sys.stderr)
         return 2
+    if args.robot == 'panda':
+        return run_rl_panda_cmd(args)
     study = RlStudyConfig(**(QUICK if args.quick else {}))
     base = replace(study.base, **(QUICK_BASE if args.quick else {}))
     if args.demos is not None:
@@ -83,4 +91,29 @@ def run_rl_cmd(args: argparse.Namespace) -> int:
     print((args.out / 'table.md').read_text())
     print(f'wrote {args.out / "table.md"}, {args.out / "curve.png"} and '
           f'{args.out / "cells.json"}')
+    return 0
+
+
+def run_rl_panda_cmd(args: argparse.Namespace) -> int:
+    """Run the Panda's RL fine-tuning study and print the table."""
+    from ..nodes.share import share_dir  # lazy: keeps imitation-ros --help fast
+    # lazy: keeps imitation-ros --help fast
+    from ..studies.rl_panda import (PandaRlConfig, QUICK_PANDA, QUICK_PANDA_RL,
+                                    run_rl_panda_study)
+    out = Path('results/rl_panda') if args.out == Path('results/rl') else args.out
+    study = PandaRlConfig(**(QUICK_PANDA if args.quick else {}))
+    rl = replace(study.rl, **(QUICK_PANDA_RL if args.quick else {}))
+    if args.episodes is not None:
+        rl = replace(rl, episodes=args.episodes,
+                     warmup_episodes=min(rl.warmup_episodes, args.episodes))
+    fields = {name: value for name, value in (
+        ('demos', args.demos), ('eval_episodes', args.eval_episodes),
+        ('rounds', args.rounds), ('eval_every', args.eval_every)) if value is not None}
+    study = replace(study, rl=rl, **fields)
+    urdf = (share_dir() / 'urdf' / 'panda.urdf').read_text(encoding='utf-8')
+    run_rl_panda_study(out, urdf, study, seeds=tuple(range(args.seeds)),
+                       progress=not args.no_progress, methods=tuple(args.methods.split(',')),
+                       workers=args.workers)
+    print((out / 'table.md').read_text())
+    print(f'wrote {out / "table.md"}, {out / "curve.png"} and {out / "cells.json"}')
     return 0

@@ -277,7 +277,7 @@ class Arbiter:
             'expert_unavailable': 0, 'uncertainties': 0, 'invalid_uncertainties': 0,
             'help_requests': 0, 'risks': 0, 'invalid_risks': 0, 'state_timeouts': 0,
             'malformed_joy': 0,
-            'gripper_commands': 0}
+            'gripper_commands': 0, 'hold_relatches': 0}
         """Event counters for diagnostics (monotonic)."""
 
     # --- inputs -----------------------------------------------------------------------
@@ -639,9 +639,14 @@ class Arbiter:
         self._was_stale = stale
         if target is None:
             # Hold: latch the measured q at the first hold tick and keep it (see
-            # docs/gate.md): re-reading q every tick would let the arm creep.
+            # docs/gate.md): re-reading q every tick would let the arm creep. An arm
+            # measured farther from the latch than one step was moved by something else
+            # (a reset, a hand): holding means not driving it back, so latch anew.
             if self._hold_q is None:
                 self._hold_q = q.copy()
+            elif float(np.max(np.abs(q - self._hold_q))) > cfg.max_joint_step:
+                self._hold_q = q.copy()
+                self.counts['hold_relatches'] += 1
             target = self._hold_q
         else:
             self._hold_q = None
